@@ -1,0 +1,240 @@
+//! End-to-end benchmark: starts the real server binary and measures authenticated bucket-list
+//! throughput and latency, 1 000-row previews and table creation, each beside a same-run baseline.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const ADMIN: &str = "bench-admin-key";
+const CONNECTIONS: usize = 32;
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+async fn start(data: &Path) -> Server {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_duckbank"))
+        .env("DATA_DIR", data)
+        .env("PORT", port.to_string())
+        .env("ADMIN_API_KEY", ADMIN)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start server");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    for _ in 0..400 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            return Server { child, base };
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("server did not start");
+}
+
+async fn send(client: &reqwest::Client, method: reqwest::Method, url: String, key: &str, body: Option<Value>) -> Value {
+    let mut req = client.request(method, url).bearer_auth(key);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.expect("request");
+    assert!(res.status().is_success(), "status {}", res.status());
+    res.json().await.unwrap_or(Value::Null)
+}
+
+/// Requests/s and latency percentiles of GETs to `path` from CONNECTIONS concurrent clients.
+async fn load(base: &str, path: &str, key: Option<&str>, secs: u64) -> (f64, Duration, Duration) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    let started = Instant::now();
+    for _ in 0..CONNECTIONS {
+        let client = reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap();
+        let url = format!("{base}{path}");
+        let key = key.map(str::to_string);
+        let stop = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                let mut req = client.get(&url);
+                if let Some(k) = &key {
+                    req = req.bearer_auth(k);
+                }
+                let res = req.send().await.expect("request");
+                assert!(res.status().is_success());
+                let _ = res.bytes().await;
+                lat.push(t.elapsed());
+            }
+            lat
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort();
+    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
+    (all.len() as f64 / elapsed, pct(0.50), pct(0.99))
+}
+
+/// The same load measured by `wrk` (a separate process, cheaper per request than our client),
+/// when it is installed: (requests/s, p50 ms, p99 ms).
+fn wrk(base: &str, path: &str, key: Option<&str>, secs: u64) -> Option<(f64, f64, f64)> {
+    let mut cmd = Command::new("wrk");
+    cmd.args(["-t2", &format!("-c{CONNECTIONS}"), &format!("-d{secs}s"), "--latency"]);
+    if let Some(k) = key {
+        cmd.args(["-H", &format!("Authorization: Bearer {k}")]);
+    }
+    let out = cmd.arg(format!("{base}{path}")).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |prefix: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(prefix))
+            .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
+    };
+    let to_ms = |v: String| {
+        let (num, unit) = v.split_at(v.find(|c: char| c.is_alphabetic()).unwrap_or(v.len()));
+        let n: f64 = num.parse().ok()?;
+        Some(match unit {
+            "us" => n / 1000.0,
+            "ms" => n,
+            "s" => n * 1000.0,
+            _ => return None,
+        })
+    };
+    let rps: f64 = field("Requests/sec:")?.parse().ok()?;
+    Some((rps, to_ms(field("50%")?)?, to_ms(field("99%")?)?))
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let secs: u64 = std::env::var("BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let client = reqwest::Client::new();
+
+    // Set-up: a project with a bucket and a 10 000-row table.
+    let server = start(&data).await;
+    let b = server.base.clone();
+    let created = send(&client, reqwest::Method::POST, format!("{b}/projects"), ADMIN, Some(json!({"id": "1"}))).await;
+    let key = created["api_key"].as_str().unwrap().to_string();
+    send(&client, reqwest::Method::POST, format!("{b}/projects/1/buckets"), &key, Some(json!({"name": "b"}))).await;
+    let columns = json!([
+        {"name": "id", "type": "BIGINT", "nullable": false},
+        {"name": "name", "type": "VARCHAR"},
+        {"name": "amount", "type": "DECIMAL(12,2)"},
+        {"name": "ts", "type": "TIMESTAMP"},
+        {"name": "flag", "type": "BOOLEAN"}
+    ]);
+    send(&client, reqwest::Method::POST, format!("{b}/projects/1/buckets/b/tables"), &key,
+        Some(json!({"name": "big", "columns": columns, "primary_key": ["id"]}))).await;
+    drop(server);
+    let fill = "INSERT INTO main.data SELECT i, 'name ' || i, (i * 1.25)::DECIMAL(12,2), \
+                TIMESTAMP '2024-01-01' + INTERVAL (i) SECOND, i % 2 = 0 FROM range(10000) r(i)";
+    let table_file = data.join("duckdb/project_1/b/big.duckdb");
+    duckdb::Connection::open(&table_file).unwrap().execute_batch(fill).unwrap();
+    let baseline_file = dir.path().join("baseline.duckdb");
+    std::fs::copy(&table_file, &baseline_file).unwrap();
+
+    let server = start(&data).await;
+    let b = server.base.clone();
+    send(&client, reqwest::Method::GET, format!("{b}/projects/1/buckets"), &key, None).await;
+
+    // 1. Authenticated bucket list vs unauthenticated liveness, same server, same client.
+    let (base_rps, base_p50, base_p99) = load(&b, "/healthz", None, secs).await;
+    let (rps, p50, p99) = load(&b, "/projects/1/buckets", Some(&key), secs).await;
+
+    let wrk_figures = wrk(&b, "/healthz", None, secs).zip(wrk(&b, "/projects/1/buckets", Some(&key), secs));
+
+    // 2. Preview of 1 000 rows vs the same query on a raw DuckDB connection.
+    let mut lat = Vec::new();
+    for _ in 0..200 {
+        let t = Instant::now();
+        let v = send(&client, reqwest::Method::GET, format!("{b}/projects/1/buckets/b/tables/big/preview?limit=1000"), &key, None).await;
+        lat.push(t.elapsed());
+        assert_eq!(v["preview_row_count"], 1000);
+    }
+    let preview = median(lat);
+    let raw = duckdb::Connection::open(&baseline_file).unwrap();
+    let mut lat = Vec::new();
+    for _ in 0..200 {
+        let t = Instant::now();
+        let mut stmt = raw.prepare_cached("SELECT * FROM main.data LIMIT 1000").unwrap();
+        let mut rows = stmt.query([]).unwrap();
+        let mut n = 0;
+        while let Some(r) = rows.next().unwrap() {
+            let _: i64 = r.get(0).unwrap();
+            n += 1;
+        }
+        assert_eq!(n, 1000);
+        lat.push(t.elapsed());
+    }
+    let raw_preview = median(lat);
+
+    // 3. Create table vs raw DuckDB creating one file with one table.
+    let mut lat = Vec::new();
+    for i in 0..50 {
+        let t = Instant::now();
+        send(&client, reqwest::Method::POST, format!("{b}/projects/1/buckets/b/tables"), &key,
+            Some(json!({"name": format!("c{i}"), "columns": columns, "primary_key": ["id"]}))).await;
+        lat.push(t.elapsed());
+    }
+    let create = median(lat);
+    let mut lat = Vec::new();
+    for i in 0..50 {
+        let t = Instant::now();
+        let c = duckdb::Connection::open(dir.path().join(format!("raw{i}.duckdb"))).unwrap();
+        c.execute_batch("CREATE TABLE data (id BIGINT NOT NULL, name VARCHAR, amount DECIMAL(12,2), ts TIMESTAMP, flag BOOLEAN, PRIMARY KEY (id)); CHECKPOINT").unwrap();
+        drop(c);
+        lat.push(t.elapsed());
+    }
+    let raw_create = median(lat);
+    drop(server);
+
+    println!("duckbank benchmark ({CONNECTIONS} connections, {secs}s per load run)");
+    println!("{:<44} {:>12} {:>12} {:>12}", "measure", "duckbank", "baseline", "ratio");
+    println!("{:<44} {:>12.0} {:>12.0} {:>12.2}", "bucket list req/s (baseline: GET /healthz)", rps, base_rps, rps / base_rps);
+    println!("{:<44} {:>12.2} {:>12.2} {:>12.2}", "bucket list p50 ms", ms(p50), ms(base_p50), ms(p50) / ms(base_p50));
+    println!("{:<44} {:>12.2} {:>12.2} {:>12.2}", "bucket list p99 ms", ms(p99), ms(base_p99), ms(p99) / ms(base_p99));
+    if let Some(((brps, bp50, bp99), (rps, p50, p99))) = wrk_figures {
+        println!("{:<44} {:>12.0} {:>12.0} {:>12.2}", "wrk: bucket list req/s (baseline: /healthz)", rps, brps, rps / brps);
+        println!("{:<44} {:>12.2} {:>12.2} {:>12.2}", "wrk: bucket list p50 ms", p50, bp50, p50 / bp50);
+        println!("{:<44} {:>12.2} {:>12.2} {:>12.2}", "wrk: bucket list p99 ms", p99, bp99, p99 / bp99);
+    } else {
+        println!("(wrk not installed: install it for a load figure without client overhead)");
+    }
+    println!("{:<44} {:>12.2} {:>12.2} {:>12.2}", "preview 1000 rows median ms (baseline: raw)", ms(preview), ms(raw_preview), ms(preview) / ms(raw_preview));
+    println!("{:<44} {:>12.2} {:>12.2} {:>12.2}", "create table median ms (baseline: raw)", ms(create), ms(raw_create), ms(create) / ms(raw_create));
+}

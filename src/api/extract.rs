@@ -1,0 +1,151 @@
+//! Request extractors shared by the routers: JSON bodies and query strings with our error
+//! format, and `Scope`, the validated project/branch/bucket/table names of a path.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use crate::error::ApiError;
+use crate::names::{BranchId, BucketName, ProjectId, TableName};
+use crate::state::AppState;
+
+/// A JSON body. Malformed JSON is 400; JSON of the wrong shape is 422 with the serde reason.
+/// The Content-Type is not enforced, like the reference service.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge("request body is larger than MAX_BODY_BYTES".into())
+            } else {
+                ApiError::bad_request(format!("cannot read request body: {rejection}"))
+            }
+        })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"null".as_slice()
+    } else {
+        bytes
+    };
+    serde_json::from_slice(bytes).map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Data => ApiError::Unprocessable {
+                message: format!("request body does not match the expected schema: {e}"),
+                details: Some(serde_json::json!({ "line": e.line(), "column": e.column() })),
+            },
+            _ => ApiError::bad_request_with(
+                format!("request body is not valid JSON: {e}"),
+                serde_json::json!({ "line": e.line(), "column": e.column() }),
+            ),
+        }
+    })
+}
+
+/// Query parameters; unparsable values are 422 naming the problem, as in the reference.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(q)| ApiQuery(q))
+            .map_err(|e| ApiError::Unprocessable {
+                message: format!("invalid query string: {}", e.body_text()),
+                details: None,
+            })
+    }
+}
+
+/// Raw path parameters under the names both route styles use.
+#[derive(Deserialize)]
+struct RawScope {
+    project_id: String,
+    branch_id: Option<String>,
+    bucket_name: Option<String>,
+    table_name: Option<String>,
+}
+
+/// Which URL family a request came through; the reference (branch-first) family keeps the
+/// reference service's defaults where they differ from duckbank's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathStyle {
+    /// `/projects/{id}/buckets/...` (the seed's README).
+    Seed,
+    /// `/projects/{id}/branches/{branch}/buckets/...` (the reference OpenAPI contract).
+    Reference,
+}
+
+/// The validated names a path addresses. Missing segments are `None`.
+pub struct Scope {
+    pub project: ProjectId,
+    pub style: PathStyle,
+    pub bucket: Option<BucketName>,
+    pub table: Option<TableName>,
+}
+
+impl Scope {
+    pub fn bucket(&self) -> Result<&BucketName, ApiError> {
+        self.bucket
+            .as_ref()
+            .ok_or_else(|| ApiError::internal("route without a bucket segment"))
+    }
+
+    pub fn table(&self) -> Result<&TableName, ApiError> {
+        self.table
+            .as_ref()
+            .ok_or_else(|| ApiError::internal("route without a table segment"))
+    }
+}
+
+impl FromRequestParts<AppState> for Scope {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Path(raw) = Path::<RawScope>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_request(format!("invalid path: {}", e.body_text())))?;
+        let style = match &raw.branch_id {
+            Some(branch) => {
+                BranchId::parse(branch)?;
+                PathStyle::Reference
+            }
+            None => PathStyle::Seed,
+        };
+        Ok(Self {
+            project: ProjectId::parse(&raw.project_id)?,
+            style,
+            bucket: raw.bucket_name.as_deref().map(BucketName::parse).transpose()?,
+            table: raw.table_name.as_deref().map(TableName::parse).transpose()?,
+        })
+    }
+}
+
+/// An authenticated caller allowed to act on the project named in the path.
+/// Order of checks: key (401), path names (400/404 branch), project access (403).
+pub struct ProjectAccess {
+    pub principal: crate::auth::Principal,
+    pub scope: Scope,
+}
+
+impl FromRequestParts<AppState> for ProjectAccess {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let principal = crate::auth::Principal::from_request_parts(parts, state).await?;
+        let scope = Scope::from_request_parts(parts, state).await?;
+        principal.require_project(&scope.project)?;
+        Ok(Self { principal, scope })
+    }
+}

@@ -1,0 +1,103 @@
+//! The HTTP surface: routes for both path styles, request ids, tracing, body limits and the
+//! JSON 404/500 fallbacks. Handlers are thin: extract, call a service, shape JSON.
+
+pub mod backend;
+pub mod buckets;
+pub mod extract;
+pub mod health;
+pub mod projects;
+pub mod sharing;
+pub mod tables;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+const REQUEST_ID: &str = "x-request-id";
+
+/// Routes under a bucket-collection prefix, shared by both path styles.
+fn bucket_routes() -> Router<AppState> {
+    Router::new()
+        .route("/buckets", get(buckets::list).post(buckets::create))
+        .route("/buckets/{bucket_name}", get(buckets::get).delete(buckets::delete))
+        .route(
+            "/buckets/{bucket_name}/share",
+            post(sharing::share).delete(sharing::unshare),
+        )
+        .route(
+            "/buckets/{bucket_name}/link",
+            post(sharing::link).delete(sharing::unlink),
+        )
+        .route(
+            "/buckets/{bucket_name}/grant-readonly",
+            post(sharing::grant_readonly).delete(sharing::revoke_readonly),
+        )
+        .route(
+            "/buckets/{bucket_name}/tables",
+            get(tables::list).post(tables::create),
+        )
+        .route(
+            "/buckets/{bucket_name}/tables/{table_name}",
+            get(tables::get).delete(tables::delete),
+        )
+        .route(
+            "/buckets/{bucket_name}/tables/{table_name}/preview",
+            get(tables::preview),
+        )
+}
+
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.config.max_body_bytes;
+    let request_id = HeaderName::from_static(REQUEST_ID);
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/backend/init", post(backend::init))
+        .route("/backend/remove", post(backend::remove))
+        .route("/projects", get(projects::list).post(projects::create))
+        .route(
+            "/projects/{project_id}",
+            get(projects::get).put(projects::update).delete(projects::delete),
+        )
+        .route("/projects/{project_id}/stats", get(projects::stats))
+        .nest("/projects/{project_id}", bucket_routes())
+        .nest("/projects/{project_id}/branches/{branch_id}", bucket_routes())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal("handler panicked").into_response()
+        }))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<axum::body::Body>| {
+                let id = req
+                    .headers()
+                    .get(REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn not_found(uri: axum::http::Uri) -> Response {
+    ApiError::NotFound(format!("no route for {}", uri.path())).into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    let mut res = ApiError::bad_request("method not allowed on this path").into_response();
+    *res.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
+    res
+}

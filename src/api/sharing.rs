@@ -1,0 +1,110 @@
+//! Sharing routes: share/unshare a bucket with a project, link/unlink a shared bucket,
+//! grant/revoke read-only access. Only the main branch has buckets to share.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::buckets::bucket_json;
+use super::extract::{parse_json, ApiJson, ApiQuery, ProjectAccess};
+use crate::catalog::BucketLink;
+use crate::error::{ApiError, ApiResult};
+use crate::names::{BucketName, ProjectId};
+use crate::service::sharing;
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+pub struct ShareBody {
+    target_project_id: String,
+}
+
+#[derive(Deserialize)]
+pub struct UnshareQuery {
+    target_project_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct LinkBody {
+    source_project_id: String,
+    source_bucket_name: String,
+}
+
+fn share_info(shared_with: &std::collections::BTreeSet<ProjectId>) -> Value {
+    json!({
+        "shared_with": shared_with,
+        "is_linked": false,
+        "source_project_id": null,
+        "source_bucket_name": null,
+    })
+}
+
+pub async fn share(
+    State(state): State<AppState>,
+    access: ProjectAccess,
+    ApiJson(body): ApiJson<ShareBody>,
+) -> ApiResult<Json<Value>> {
+    let target = ProjectId::parse(&body.target_project_id)?;
+    let bucket = access.scope.bucket()?.clone();
+    let record = sharing::share(&state, access.scope.project, bucket, target).await?;
+    Ok(Json(share_info(&record.shared_with)))
+}
+
+/// The target comes from `?target_project_id=` (reference) or a JSON body.
+pub async fn unshare(
+    State(state): State<AppState>,
+    access: ProjectAccess,
+    ApiQuery(q): ApiQuery<UnshareQuery>,
+    body: axum::body::Bytes,
+) -> ApiResult<StatusCode> {
+    let target = match q.target_project_id {
+        Some(t) => t,
+        None => parse_json::<Option<ShareBody>>(&body)?
+            .map(|b| b.target_project_id)
+            .ok_or_else(|| ApiError::bad_request("target_project_id is required"))?,
+    };
+    let target = ProjectId::parse(&target)?;
+    let bucket = access.scope.bucket()?.clone();
+    sharing::unshare(&state, access.scope.project, bucket, target).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn link(
+    State(state): State<AppState>,
+    access: ProjectAccess,
+    ApiJson(body): ApiJson<LinkBody>,
+) -> ApiResult<impl IntoResponse> {
+    let source = BucketLink {
+        source_project: ProjectId::parse(&body.source_project_id)?,
+        source_bucket: BucketName::parse(&body.source_bucket_name)?,
+    };
+    let project = access.scope.project;
+    let name = access.scope.bucket.clone().ok_or_else(|| ApiError::internal("no bucket"))?;
+    let record = sharing::link(&state, project.clone(), name, source).await?;
+    Ok((StatusCode::CREATED, Json(bucket_json(&state, &project, &record))))
+}
+
+pub async fn unlink(State(state): State<AppState>, access: ProjectAccess) -> ApiResult<StatusCode> {
+    let bucket = access.scope.bucket()?.clone();
+    sharing::unlink(&state, access.scope.project, bucket).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn grant_readonly(State(state): State<AppState>, access: ProjectAccess) -> ApiResult<Json<Value>> {
+    let bucket = access.scope.bucket()?.clone();
+    let record = sharing::set_readonly(&state, access.scope.project, bucket, true).await?;
+    Ok(Json(json!({
+        "success": true,
+        "bucket_name": record.name,
+        "readonly": true,
+        "message": format!("read-only access granted on bucket {:?}: its tables can be read but not changed", record.name.as_str()),
+    })))
+}
+
+pub async fn revoke_readonly(State(state): State<AppState>, access: ProjectAccess) -> ApiResult<StatusCode> {
+    let bucket = access.scope.bucket()?.clone();
+    sharing::set_readonly(&state, access.scope.project, bucket, false).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

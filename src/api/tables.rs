@@ -1,0 +1,160 @@
+//! Table routes (both path styles): list, create, get, delete, preview.
+//! Definitions are parsed into validated names and allow-listed types before any SQL exists.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::extract::{ApiJson, ApiQuery, PathStyle, ProjectAccess};
+use crate::engine::ddl::ColumnDef;
+use crate::engine::ColumnInfo;
+use crate::error::{ApiError, ApiResult};
+use crate::names::{ColumnName, TableName};
+use crate::service::tables::{self, TableView};
+use crate::state::AppState;
+use crate::types::{ColumnType, DefaultValue};
+
+#[derive(Deserialize)]
+pub struct CreateTable {
+    name: String,
+    columns: Vec<ColumnBody>,
+    primary_key: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+pub struct ColumnBody {
+    name: String,
+    #[serde(rename = "type")]
+    data_type: String,
+    #[serde(default = "yes")]
+    nullable: bool,
+    default: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+pub struct PreviewQuery {
+    limit: Option<i64>,
+    columns: Option<String>,
+}
+
+/// Largest preview a client may ask for.
+const MAX_PREVIEW_ROWS: i64 = 10_000;
+
+fn table_json(view: &TableView) -> Value {
+    json!({
+        "name": view.record.name,
+        "bucket": view.bucket,
+        "columns": view.info.columns.iter().map(column_json).collect::<Vec<_>>(),
+        "row_count": view.info.row_count,
+        "size_bytes": view.info.size_bytes,
+        "primary_key": view.record.primary_key,
+        "created_at": view.record.created_at.to_rfc3339(),
+        "source": "main",
+    })
+}
+
+fn column_json(c: &ColumnInfo) -> Value {
+    json!({
+        "name": c.name,
+        "type": c.data_type,
+        "nullable": c.nullable,
+        "ordinal_position": c.ordinal_position,
+    })
+}
+
+fn parse_columns(body: Vec<ColumnBody>) -> ApiResult<Vec<ColumnDef>> {
+    body.into_iter()
+        .map(|c| {
+            Ok(ColumnDef {
+                name: ColumnName::parse(&c.name)?,
+                data_type: ColumnType::parse(&c.data_type)?,
+                nullable: c.nullable,
+                default: c.default.as_deref().map(DefaultValue::parse).transpose()?,
+            })
+        })
+        .collect()
+}
+
+pub async fn list(State(state): State<AppState>, access: ProjectAccess) -> ApiResult<Json<Value>> {
+    let views = tables::list(&state, &access.scope.project, access.scope.bucket()?).await?;
+    let items: Vec<Value> = views.iter().map(table_json).collect();
+    Ok(Json(json!({ "tables": items, "total": items.len() })))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    access: ProjectAccess,
+    ApiJson(body): ApiJson<CreateTable>,
+) -> ApiResult<impl IntoResponse> {
+    let name = TableName::parse(&body.name)?;
+    let columns = parse_columns(body.columns)?;
+    let primary_key = body
+        .primary_key
+        .unwrap_or_default()
+        .iter()
+        .map(|c| ColumnName::parse(c))
+        .collect::<ApiResult<Vec<_>>>()?;
+    let scope = access.scope;
+    let bucket = scope.bucket()?.clone();
+    let view = tables::create(&state, scope.project, bucket, name, columns, primary_key).await?;
+    Ok((StatusCode::CREATED, Json(table_json(&view))))
+}
+
+pub async fn get(State(state): State<AppState>, access: ProjectAccess) -> ApiResult<Json<Value>> {
+    let s = &access.scope;
+    let view = tables::get(&state, &s.project, s.bucket()?, s.table()?).await?;
+    Ok(Json(table_json(&view)))
+}
+
+pub async fn delete(State(state): State<AppState>, access: ProjectAccess) -> ApiResult<StatusCode> {
+    let s = access.scope;
+    let (bucket, table) = (s.bucket()?.clone(), s.table()?.clone());
+    tables::delete(&state, s.project, bucket, table).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn preview(
+    State(state): State<AppState>,
+    access: ProjectAccess,
+    ApiQuery(q): ApiQuery<PreviewQuery>,
+) -> ApiResult<Json<Value>> {
+    let s = &access.scope;
+    // The reference contract previews 1 000 rows by default; duckbank's own paths 100.
+    let default_limit = if s.style == PathStyle::Reference { 1000 } else { 100 };
+    let limit = q.limit.unwrap_or(default_limit);
+    if !(1..=MAX_PREVIEW_ROWS).contains(&limit) {
+        return Err(ApiError::Unprocessable {
+            message: format!("limit must be between 1 and {MAX_PREVIEW_ROWS}, got {limit}"),
+            details: Some(json!({ "limit": limit })),
+        });
+    }
+    let columns = q.columns.map(|c| {
+        c.split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+    });
+    let preview = tables::preview(
+        &state,
+        &s.project,
+        s.bucket()?,
+        s.table()?,
+        limit as u32,
+        columns,
+    )
+    .await?;
+    let columns: Vec<Value> = preview.columns.iter().map(column_json).collect();
+    Ok(Json(json!({
+        "columns": columns,
+        "preview_row_count": preview.rows.len(),
+        "total_row_count": preview.total_row_count,
+        "rows": preview.rows,
+    })))
+}

@@ -1,0 +1,85 @@
+//! Who is calling: the admin, or one project's key. Extracted from `Authorization: Bearer`,
+//! `X-Api-Key` or `X-StorageApi-Token`; handlers ask it for the access they need.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::HeaderMap;
+
+use crate::error::{ApiError, ApiResult};
+use crate::names::ProjectId;
+use crate::state::AppState;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    Admin,
+    Project(ProjectId),
+}
+
+impl Principal {
+    pub fn require_admin(&self) -> ApiResult<()> {
+        match self {
+            Self::Admin => Ok(()),
+            Self::Project(_) => Err(ApiError::Forbidden(
+                "this operation requires the admin API key".into(),
+            )),
+        }
+    }
+
+    /// The admin may act on any project; a project key only on its own.
+    pub fn require_project(&self, project: &ProjectId) -> ApiResult<()> {
+        match self {
+            Self::Admin => Ok(()),
+            Self::Project(own) if own == project => Ok(()),
+            Self::Project(_) => Err(ApiError::Forbidden(format!(
+                "this API key has no access to project {project:?}"
+            ))),
+        }
+    }
+}
+
+/// The key presented with the request, if any.
+fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    if let Some(auth) = headers.get("authorization").and_then(|v| v.to_str().ok()) {
+        let auth = auth.trim();
+        if let Some((scheme, token)) = auth.split_once(' ') {
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() {
+                return Some(token.trim());
+            }
+        }
+    }
+    ["x-api-key", "x-storageapi-token"]
+        .iter()
+        .filter_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
+        .map(str::trim)
+        .find(|v| !v.is_empty())
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let key = presented_key(&parts.headers).ok_or_else(|| {
+            ApiError::Unauthorized(
+                "missing API key: send 'Authorization: Bearer <key>' or 'X-Api-Key: <key>'".into(),
+            )
+        })?;
+        state.keys.authenticate(key, &state.catalog).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_bearer_and_alternative_headers() {
+        let mut h = HeaderMap::new();
+        assert_eq!(presented_key(&h), None);
+        h.insert("x-storageapi-token", "abc".parse().unwrap());
+        assert_eq!(presented_key(&h), Some("abc"));
+        h.insert("authorization", "Bearer  xyz ".parse().unwrap());
+        assert_eq!(presented_key(&h), Some("xyz"));
+        h.insert("authorization", "Basic xyz".parse().unwrap());
+        assert_eq!(presented_key(&h), Some("abc"));
+    }
+}

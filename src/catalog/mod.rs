@@ -1,0 +1,88 @@
+//! The catalog: metadata.duckdb (source of truth) plus its in-memory read model for hot reads.
+//! Writes are short transactions serialized by one writer; the model changes only after commit.
+
+pub mod buckets;
+pub mod load;
+pub mod model;
+pub mod projects;
+pub mod schema;
+pub mod tables;
+
+use chrono::{DateTime, Utc};
+use duckdb::{Connection, Transaction};
+use parking_lot::{Mutex, RwLock};
+
+pub use model::{BucketLink, BucketRecord, KeyRecord, Model, ProjectRecord, TableRecord};
+
+use crate::error::{ApiError, ApiResult};
+
+/// A change to apply to the read model once its transaction has committed.
+pub type Apply = Box<dyn FnOnce(&mut Model) + Send>;
+
+pub struct Catalog {
+    writer: Mutex<Connection>,
+    model: RwLock<Model>,
+}
+
+impl Catalog {
+    /// Migrates the catalog the connection's default database holds, then loads the read model.
+    pub fn open(mut conn: Connection) -> ApiResult<Self> {
+        schema::migrate(&mut conn)?;
+        let model = load::load_model(&conn)?;
+        Ok(Self {
+            writer: Mutex::new(conn),
+            model: RwLock::new(model),
+        })
+    }
+
+    /// Runs `f` against the current model; cheap, never touches DuckDB.
+    pub fn read<T>(&self, f: impl FnOnce(&Model) -> T) -> T {
+        f(&self.model.read())
+    }
+
+    /// Runs one catalog write transaction (blocking: call from a blocking thread).
+    /// `f` checks preconditions against the model and writes SQL; its `Apply` updates
+    /// the model only if the commit succeeded, so model and file never disagree.
+    pub fn write<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>, &Model) -> ApiResult<(T, Apply)>,
+    ) -> ApiResult<T> {
+        let mut conn = self.writer.lock();
+        let tx = conn.transaction()?;
+        let (out, apply) = {
+            let model = self.model.read();
+            f(&tx, &model)?
+        };
+        tx.commit()?;
+        apply(&mut self.model.write());
+        Ok(out)
+    }
+
+    /// A cheap connection-level liveness check of the catalog database.
+    pub fn ping(&self) -> bool {
+        let conn = self.writer.lock();
+        conn.query_row("SELECT 1", [], |r| r.get::<_, i32>(0)).is_ok()
+    }
+}
+
+pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+pub(crate) fn from_micros(us: i64) -> ApiResult<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(us)
+        .ok_or_else(|| ApiError::internal(format!("timestamp out of range: {us}")))
+}
+
+pub(crate) fn not_found_project(id: &crate::names::ProjectId) -> ApiError {
+    ApiError::NotFound(format!("project {id:?} not found"))
+}
+
+pub(crate) fn not_found_bucket(
+    project: &crate::names::ProjectId,
+    bucket: &crate::names::BucketName,
+) -> ApiError {
+    ApiError::NotFound(format!(
+        "bucket {bucket:?} not found in project {project:?}"
+    ))
+}

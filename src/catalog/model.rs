@@ -1,0 +1,87 @@
+//! The in-memory read model of the catalog: every project, key, bucket, share and table record.
+//! Loaded from metadata.duckdb at start and updated in the same code path as each catalog write.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::names::{BucketName, ColumnName, ProjectId, TableName};
+
+#[derive(Debug, Default, Clone)]
+pub struct Model {
+    pub projects: BTreeMap<ProjectId, ProjectRecord>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProjectRecord {
+    pub id: ProjectId,
+    pub name: Option<String>,
+    pub settings: Option<Value>,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub keys: Vec<KeyRecord>,
+    pub buckets: BTreeMap<BucketName, BucketRecord>,
+}
+
+#[derive(Debug, Clone)]
+pub struct KeyRecord {
+    pub id: String,
+    pub scope: String,
+    pub prefix: String,
+    /// argon2id PHC string.
+    pub hash: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BucketRecord {
+    pub name: BucketName,
+    pub description: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// Set when this bucket is a read-only link to another project's bucket.
+    pub link: Option<BucketLink>,
+    /// Set by grant-readonly: tables in the bucket can be read but not changed.
+    pub readonly: bool,
+    /// Projects this bucket is shared with (they may link it).
+    pub shared_with: BTreeSet<ProjectId>,
+    pub tables: BTreeMap<TableName, TableRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketLink {
+    pub source_project: ProjectId,
+    pub source_bucket: BucketName,
+}
+
+#[derive(Debug, Clone)]
+pub struct TableRecord {
+    pub name: TableName,
+    pub primary_key: Vec<ColumnName>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Model {
+    pub fn project(&self, id: &ProjectId) -> Option<&ProjectRecord> {
+        self.projects.get(id)
+    }
+
+    pub fn bucket(&self, project: &ProjectId, bucket: &BucketName) -> Option<&BucketRecord> {
+        self.projects.get(project)?.buckets.get(bucket)
+    }
+
+    pub fn bucket_mut(
+        &mut self,
+        project: &ProjectId,
+        bucket: &BucketName,
+    ) -> Option<&mut BucketRecord> {
+        self.projects.get_mut(project)?.buckets.get_mut(bucket)
+    }
+
+    /// Whether `link` is live: the source bucket exists and is still shared with `target`.
+    pub fn link_is_live(&self, target: &ProjectId, link: &BucketLink) -> bool {
+        self.bucket(&link.source_project, &link.source_bucket)
+            .is_some_and(|b| b.link.is_none() && b.shared_with.contains(target))
+    }
+}

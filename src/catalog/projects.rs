@@ -1,0 +1,125 @@
+//! Catalog writes for projects and their API keys.
+//! Deleting a project removes every row that belongs to it or points at it, in one transaction.
+
+use chrono::Utc;
+use serde_json::Value;
+
+use super::{micros, not_found_project, Apply, Catalog, KeyRecord, ProjectRecord};
+use crate::auth::keys::NewKey;
+use crate::error::{ApiError, ApiResult};
+use crate::names::ProjectId;
+
+impl Catalog {
+    /// Inserts the project and its first (project_admin) key; 409 if the id is taken.
+    pub fn create_project(
+        &self,
+        id: ProjectId,
+        name: Option<String>,
+        settings: Option<Value>,
+        key: &NewKey,
+    ) -> ApiResult<ProjectRecord> {
+        self.write(|tx, model| {
+            if model.project(&id).is_some() {
+                return Err(ApiError::conflict(format!("project {id:?} already exists")));
+            }
+            let now = Utc::now();
+            let settings_text = settings.as_ref().map(Value::to_string);
+            tx.execute(
+                "INSERT INTO projects VALUES (?, ?, ?::JSON, 'active', make_timestamp(?), make_timestamp(?))",
+                duckdb::params![id.as_str(), name, settings_text, micros(now), micros(now)],
+            )?;
+            let key_record = KeyRecord {
+                id: uuid::Uuid::new_v4().to_string(),
+                scope: "project_admin".into(),
+                prefix: key.prefix.clone(),
+                hash: key.hash.clone(),
+                created_at: now,
+            };
+            tx.execute(
+                "INSERT INTO api_keys (id, project_id, scope, prefix, hash, created_at) VALUES (?, ?, ?, ?, ?, make_timestamp(?))",
+                duckdb::params![key_record.id, id.as_str(), key_record.scope, key_record.prefix, key_record.hash, micros(now)],
+            )?;
+            let record = ProjectRecord {
+                id: id.clone(),
+                name,
+                settings,
+                status: "active".into(),
+                created_at: now,
+                updated_at: now,
+                keys: vec![key_record],
+                buckets: Default::default(),
+            };
+            let out = record.clone();
+            let apply: Apply = Box::new(move |m| {
+                m.projects.insert(id, record);
+            });
+            Ok((out, apply))
+        })
+    }
+
+    /// Changes name and/or settings; fields left `None` keep their value.
+    pub fn update_project(
+        &self,
+        id: &ProjectId,
+        name: Option<String>,
+        settings: Option<Value>,
+    ) -> ApiResult<ProjectRecord> {
+        self.write(|tx, model| {
+            let mut record = model.project(id).cloned().ok_or_else(|| not_found_project(id))?;
+            if let Some(name) = name {
+                record.name = Some(name);
+            }
+            if let Some(settings) = settings {
+                record.settings = Some(settings);
+            }
+            record.updated_at = Utc::now();
+            tx.execute(
+                "UPDATE projects SET name = ?, settings = ?::JSON, updated_at = make_timestamp(?) WHERE id = ?",
+                duckdb::params![
+                    record.name,
+                    record.settings.as_ref().map(Value::to_string),
+                    micros(record.updated_at),
+                    id.as_str()
+                ],
+            )?;
+            let out = record.clone();
+            let id = id.clone();
+            let apply: Apply = Box::new(move |m| {
+                if let Some(p) = m.projects.get_mut(&id) {
+                    p.name = record.name;
+                    p.settings = record.settings;
+                    p.updated_at = record.updated_at;
+                }
+            });
+            Ok((out, apply))
+        })
+    }
+
+    /// Removes the project, its keys, buckets, tables, grants, its shares, and other projects'
+    /// shares to it. Links other projects hold to its buckets stay and answer 403 (not live).
+    pub fn delete_project(&self, id: &ProjectId) -> ApiResult<ProjectRecord> {
+        self.write(|tx, model| {
+            let record = model.project(id).cloned().ok_or_else(|| not_found_project(id))?;
+            let p = id.as_str();
+            tx.execute("DELETE FROM api_keys WHERE project_id = ?", [p])?;
+            tx.execute("DELETE FROM tables WHERE project_id = ?", [p])?;
+            tx.execute("DELETE FROM buckets WHERE project_id = ?", [p])?;
+            tx.execute("DELETE FROM readonly_grants WHERE project_id = ?", [p])?;
+            tx.execute(
+                "DELETE FROM bucket_shares WHERE project_id = ? OR target_project_id = ?",
+                [p, p],
+            )?;
+            tx.execute("DELETE FROM projects WHERE id = ?", [p])?;
+            let id = id.clone();
+            let apply: Apply = Box::new(move |m| {
+                m.projects.remove(&id);
+                for project in m.projects.values_mut() {
+                    for bucket in project.buckets.values_mut() {
+                        bucket.shared_with.remove(&id);
+                    }
+                }
+            });
+            Ok((record, apply))
+        })
+    }
+}

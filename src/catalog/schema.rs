@@ -1,0 +1,94 @@
+//! The versioned schema of metadata.duckdb and its forward-only migrations.
+//! Each migration runs once, in its own transaction, and records its version.
+
+use duckdb::Connection;
+
+/// Ordered migrations; append only, never edit a released one.
+const MIGRATIONS: &[(i32, &str)] = &[(
+    1,
+    r#"
+    CREATE TABLE projects (
+        id VARCHAR PRIMARY KEY,
+        name VARCHAR,
+        settings JSON,
+        status VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        updated_at TIMESTAMP NOT NULL
+    );
+    CREATE TABLE api_keys (
+        id VARCHAR PRIMARY KEY,
+        project_id VARCHAR NOT NULL,
+        branch_id VARCHAR,
+        scope VARCHAR NOT NULL,
+        prefix VARCHAR NOT NULL,
+        hash VARCHAR NOT NULL,
+        description VARCHAR,
+        created_at TIMESTAMP NOT NULL,
+        expires_at TIMESTAMP,
+        revoked_at TIMESTAMP
+    );
+    CREATE TABLE buckets (
+        project_id VARCHAR NOT NULL,
+        branch_id VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        description VARCHAR,
+        created_at TIMESTAMP NOT NULL,
+        linked_project_id VARCHAR,
+        linked_bucket VARCHAR,
+        PRIMARY KEY (project_id, branch_id, name)
+    );
+    CREATE TABLE tables (
+        project_id VARCHAR NOT NULL,
+        branch_id VARCHAR NOT NULL,
+        bucket VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        primary_key JSON NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (project_id, branch_id, bucket, name)
+    );
+    CREATE TABLE bucket_shares (
+        project_id VARCHAR NOT NULL,
+        bucket VARCHAR NOT NULL,
+        target_project_id VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (project_id, bucket, target_project_id)
+    );
+    CREATE TABLE readonly_grants (
+        project_id VARCHAR NOT NULL,
+        bucket VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (project_id, bucket)
+    );
+    "#,
+)];
+
+/// The schema version this build writes.
+pub const CURRENT_VERSION: i32 = 1;
+
+/// Brings the catalog to `CURRENT_VERSION`; refuses a catalog written by a newer build.
+pub fn migrate(conn: &mut Connection) -> duckdb::Result<i32> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at TIMESTAMP NOT NULL)",
+    )?;
+    let current: i32 = conn.query_row(
+        "SELECT coalesce(max(version), 0) FROM schema_version",
+        [],
+        |r| r.get(0),
+    )?;
+    if current > CURRENT_VERSION {
+        return Err(duckdb::Error::InvalidParameterName(format!(
+            "catalog schema version {current} is newer than this build supports ({CURRENT_VERSION})"
+        )));
+    }
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO schema_version VALUES (?, current_timestamp::TIMESTAMP)",
+            [version],
+        )?;
+        tx.commit()?;
+        tracing::info!(version, "applied catalog migration");
+    }
+    Ok(CURRENT_VERSION)
+}

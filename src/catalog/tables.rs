@@ -1,0 +1,83 @@
+//! Catalog writes for table records (name, primary key, creation time).
+//! Column definitions live in the table file itself; the engine reads them from there.
+
+use chrono::Utc;
+
+use super::{micros, not_found_bucket, Apply, Catalog, TableRecord};
+use crate::error::{ApiError, ApiResult};
+use crate::names::{BucketName, ColumnName, ProjectId, TableName};
+
+impl Catalog {
+    /// Records a table whose file the engine has just created; 409 if the name is taken.
+    pub fn insert_table(
+        &self,
+        project: &ProjectId,
+        bucket: &BucketName,
+        name: TableName,
+        primary_key: Vec<ColumnName>,
+    ) -> ApiResult<TableRecord> {
+        self.write(|tx, model| {
+            let b = model
+                .bucket(project, bucket)
+                .ok_or_else(|| not_found_bucket(project, bucket))?;
+            if b.tables.contains_key(&name) {
+                return Err(table_exists(bucket, &name));
+            }
+            let now = Utc::now();
+            let pk: Vec<&str> = primary_key.iter().map(ColumnName::as_str).collect();
+            let pk_json = serde_json::to_string(&pk).map_err(ApiError::internal)?;
+            tx.execute(
+                "INSERT INTO tables VALUES (?, 'default', ?, ?, ?::JSON, make_timestamp(?))",
+                duckdb::params![project.as_str(), bucket.as_str(), name.as_str(), pk_json, micros(now)],
+            )?;
+            let record = TableRecord {
+                name: name.clone(),
+                primary_key,
+                created_at: now,
+            };
+            let out = record.clone();
+            let (project, bucket) = (project.clone(), bucket.clone());
+            let apply: Apply = Box::new(move |m| {
+                if let Some(b) = m.bucket_mut(&project, &bucket) {
+                    b.tables.insert(name, record);
+                }
+            });
+            Ok((out, apply))
+        })
+    }
+
+    /// Removes a table record; the caller removes the file afterwards.
+    pub fn delete_table(
+        &self,
+        project: &ProjectId,
+        bucket: &BucketName,
+        name: &TableName,
+    ) -> ApiResult<TableRecord> {
+        self.write(|tx, model| {
+            let record = model
+                .bucket(project, bucket)
+                .and_then(|b| b.tables.get(name))
+                .cloned()
+                .ok_or_else(|| table_not_found(bucket, name))?;
+            tx.execute(
+                "DELETE FROM tables WHERE project_id = ? AND bucket = ? AND name = ?",
+                [project.as_str(), bucket.as_str(), name.as_str()],
+            )?;
+            let (project, bucket, name) = (project.clone(), bucket.clone(), name.clone());
+            let apply: Apply = Box::new(move |m| {
+                if let Some(b) = m.bucket_mut(&project, &bucket) {
+                    b.tables.remove(&name);
+                }
+            });
+            Ok((record, apply))
+        })
+    }
+}
+
+pub(crate) fn table_exists(bucket: &BucketName, name: &TableName) -> ApiError {
+    ApiError::conflict(format!("table {name:?} already exists in bucket {bucket:?}"))
+}
+
+pub(crate) fn table_not_found(bucket: &BucketName, name: &TableName) -> ApiError {
+    ApiError::NotFound(format!("table {name:?} not found in bucket {bucket:?}"))
+}

@@ -1,0 +1,142 @@
+//! Runtime settings: embedded defaults < `duckbank.toml` < `.env` < environment variables.
+//! Accepts the reference service's variable names (ADMIN_API_KEY, DATA_DIR, …) and `DUCKBANK_*`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// A secret string whose `Debug`/`Display` never reveal it.
+#[derive(Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Every setting the server reads. `.env.example` documents each one.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Config {
+    /// Interface to bind.
+    pub host: String,
+    /// TCP port; 0 picks a free one (tests).
+    pub port: u16,
+    /// Root of all persistent state: metadata.duckdb, duckdb/, files/, snapshots/, admin.key.
+    pub data_dir: PathBuf,
+    /// Master key for admin endpoints. When unset, one is generated into `DATA_DIR/admin.key`.
+    pub admin_api_key: Option<Secret>,
+    /// DuckDB worker threads for the whole process (0 = number of cores).
+    pub duckdb_threads: u32,
+    /// DuckDB memory limit for the whole process, e.g. "4GB".
+    pub duckdb_memory_limit: String,
+    /// `/readyz` answers 503 when the data dir has less free space than this.
+    pub min_free_bytes: u64,
+    /// Largest JSON request body accepted (413 above it).
+    pub max_body_bytes: usize,
+    /// How long a verified project key stays cached in memory.
+    pub key_cache_ttl_secs: u64,
+    /// How many verified keys the cache holds at most.
+    pub key_cache_capacity: u64,
+    /// How many table files stay attached at once (least recently used are detached).
+    pub table_cache_size: usize,
+    /// Log output: "text" or "json".
+    pub log_format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 8000,
+            data_dir: PathBuf::from("./data"),
+            admin_api_key: None,
+            duckdb_threads: 0,
+            duckdb_memory_limit: "4GB".into(),
+            min_free_bytes: 256 * 1024 * 1024,
+            max_body_bytes: 1024 * 1024,
+            key_cache_ttl_secs: 300,
+            key_cache_capacity: 10_000,
+            table_cache_size: 512,
+            log_format: "text".into(),
+        }
+    }
+}
+
+/// The reference service's plain variable names, accepted without prefix.
+const PLAIN_ENV: &[&str] = &[
+    "HOST",
+    "PORT",
+    "DATA_DIR",
+    "ADMIN_API_KEY",
+    "DUCKDB_THREADS",
+    "DUCKDB_MEMORY_LIMIT",
+    "MIN_FREE_BYTES",
+    "MAX_BODY_BYTES",
+    "KEY_CACHE_TTL_SECS",
+    "KEY_CACHE_CAPACITY",
+    "TABLE_CACHE_SIZE",
+    "LOG_FORMAT",
+];
+
+impl Config {
+    /// Loads the layered configuration. `file` overrides the default `duckbank.toml` location.
+    pub fn load(file: Option<PathBuf>) -> Result<Self, Box<figment::Error>> {
+        // `.env` fills the process environment without overriding what is already set.
+        let _ = dotenvy::dotenv();
+        let file = file.unwrap_or_else(|| PathBuf::from("duckbank.toml"));
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(file))
+            .merge(Env::raw().only(PLAIN_ENV))
+            .merge(Env::prefixed("DUCKBANK_"))
+            .extract()
+            .map_err(Box::new)
+    }
+
+    pub fn bind_addr(&self) -> Result<SocketAddr, String> {
+        format!("{}:{}", self.host, self.port)
+            .parse()
+            .or_else(|_| {
+                use std::net::ToSocketAddrs;
+                (self.host.as_str(), self.port)
+                    .to_socket_addrs()
+                    .ok()
+                    .and_then(|mut a| a.next())
+                    .ok_or(())
+            })
+            .map_err(|_| format!("cannot resolve HOST {:?}", self.host))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret::new("topsecret");
+        assert_eq!(format!("{s:?}"), "Secret(***)");
+    }
+
+    #[test]
+    fn defaults_serve_on_loopback_8000_with_local_data() {
+        let c = Config::default();
+        assert_eq!(c.bind_addr().unwrap().to_string(), "127.0.0.1:8000");
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+    }
+}

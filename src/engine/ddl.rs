@@ -1,0 +1,164 @@
+//! Creating and removing table files, bucket and project directories.
+//! A created file always holds `main.data`; a failed create leaves no file behind.
+
+use super::{fsync_dir, wal_path, TableEngine, TableKey};
+use crate::error::{ApiError, ApiResult};
+use crate::names::{BucketName, ColumnName, ProjectId};
+use crate::types::{ColumnType, DefaultValue};
+
+/// A validated column definition for CREATE TABLE.
+#[derive(Debug, Clone)]
+pub struct ColumnDef {
+    pub name: ColumnName,
+    pub data_type: ColumnType,
+    pub nullable: bool,
+    pub default: Option<DefaultValue>,
+}
+
+impl TableEngine {
+    /// Creates the bucket directory (idempotent).
+    pub fn create_bucket_dir(&self, project: &ProjectId, bucket: &BucketName) -> ApiResult<()> {
+        let dir = self.bucket_dir(project, bucket);
+        std::fs::create_dir_all(&dir)?;
+        fsync_dir(&self.project_dir(project))?;
+        Ok(())
+    }
+
+    /// Creates `<table>.duckdb` with `main.data`. Caller holds the table's exclusive lock
+    /// and has checked that the catalog does not know the table, so any file found at the
+    /// path is an orphan of an earlier crash and is replaced.
+    pub fn create_table(
+        &self,
+        key: &TableKey,
+        columns: &[ColumnDef],
+        primary_key: &[ColumnName],
+    ) -> ApiResult<()> {
+        let dir = self.bucket_dir(&key.project, &key.bucket);
+        std::fs::create_dir_all(&dir)?;
+        let path = self.table_path(key);
+        remove_table_files(&path)?;
+
+        let conn = self.conn()?;
+        let alias = self.attach(&conn, key, true)?;
+        let ddl = create_table_sql(&alias, columns, primary_key);
+        let created = conn
+            .execute_batch(&ddl)
+            .and_then(|_| conn.execute_batch(&format!("CHECKPOINT \"{alias}\"")));
+        if let Err(err) = created {
+            let _ = self.detach(&conn, key);
+            let _ = remove_table_files(&path);
+            // The definition was validated, so what remains is a value DuckDB refuses,
+            // such as a default that does not convert to its column type.
+            return Err(ApiError::bad_request(format!(
+                "table definition rejected: {}",
+                first_line(&err.to_string())
+            )));
+        }
+        fsync_dir(&dir)?;
+        Ok(())
+    }
+
+    /// Detaches and deletes a table file (caller holds the table's exclusive lock).
+    pub fn drop_table(&self, key: &TableKey) -> ApiResult<()> {
+        let conn = self.conn()?;
+        self.detach(&conn, key)?;
+        let path = self.table_path(key);
+        remove_table_files(&path)?;
+        if let Some(dir) = path.parent() {
+            let _ = fsync_dir(dir);
+        }
+        Ok(())
+    }
+
+    /// Detaches a bucket's tables and removes its directory (caller holds the bucket exclusively).
+    pub fn drop_bucket(&self, project: &ProjectId, bucket: &BucketName) -> ApiResult<()> {
+        let conn = self.conn()?;
+        self.detach_where(&conn, |k| &k.project == project && &k.bucket == bucket)?;
+        remove_dir_if_present(&self.bucket_dir(project, bucket))
+    }
+
+    /// Detaches a project's tables and removes its directory (caller holds the project exclusively).
+    pub fn drop_project(&self, project: &ProjectId) -> ApiResult<()> {
+        let conn = self.conn()?;
+        self.detach_where(&conn, |k| &k.project == project)?;
+        remove_dir_if_present(&self.project_dir(project))
+    }
+}
+
+fn create_table_sql(alias: &str, columns: &[ColumnDef], primary_key: &[ColumnName]) -> String {
+    let mut parts: Vec<String> = columns
+        .iter()
+        .map(|c| {
+            let mut col = format!("{} {}", c.name.quoted(), c.data_type);
+            if !c.nullable {
+                col.push_str(" NOT NULL");
+            }
+            if let Some(d) = &c.default {
+                col.push_str(" DEFAULT ");
+                col.push_str(&d.to_sql());
+            }
+            col
+        })
+        .collect();
+    if !primary_key.is_empty() {
+        let pk: Vec<String> = primary_key.iter().map(ColumnName::quoted).collect();
+        parts.push(format!("PRIMARY KEY ({})", pk.join(", ")));
+    }
+    format!("CREATE TABLE \"{alias}\".main.data ({})", parts.join(", "))
+}
+
+fn remove_table_files(path: &std::path::Path) -> ApiResult<()> {
+    for p in [path.to_path_buf(), wal_path(path)] {
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+fn remove_dir_if_present(dir: &std::path::Path) -> ApiResult<()> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => {
+            if let Some(parent) = dir.parent() {
+                let _ = fsync_dir(parent);
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ddl_quotes_identifiers_and_renders_types() {
+        let cols = vec![
+            ColumnDef {
+                name: ColumnName::parse("id").unwrap(),
+                data_type: ColumnType::parse("int").unwrap(),
+                nullable: false,
+                default: None,
+            },
+            ColumnDef {
+                name: ColumnName::parse("amount").unwrap(),
+                data_type: ColumnType::parse("decimal(10,2)").unwrap(),
+                nullable: true,
+                default: Some(DefaultValue::parse("0").unwrap()),
+            },
+        ];
+        let sql = create_table_sql("t1", &cols, &[ColumnName::parse("id").unwrap()]);
+        assert_eq!(
+            sql,
+            "CREATE TABLE \"t1\".main.data (\"id\" INTEGER NOT NULL, \"amount\" DECIMAL(10,2) DEFAULT 0, PRIMARY KEY (\"id\"))"
+        );
+    }
+}

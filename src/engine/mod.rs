@@ -1,0 +1,341 @@
+//! The table engine: one DuckDB instance for the process, per-table files ATTACHed on demand.
+//! Owns table file paths, the bounded attach cache, connection reuse and per-table locks.
+
+pub mod ddl;
+pub mod locks;
+pub mod preview;
+pub mod values;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use duckdb::Connection;
+use parking_lot::Mutex;
+use serde::Serialize;
+
+use crate::error::{ApiError, ApiResult};
+use crate::names::{BucketName, ProjectId, TableName};
+pub use locks::{LockGuard, LockRegistry};
+
+/// Identifies one table file.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TableKey {
+    pub project: ProjectId,
+    pub bucket: BucketName,
+    pub table: TableName,
+}
+
+/// A column as stored in the table file.
+#[derive(Debug, Clone, Serialize)]
+pub struct ColumnInfo {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub data_type: String,
+    pub nullable: bool,
+    pub ordinal_position: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+}
+
+/// What `describe` reports about a table file.
+#[derive(Debug, Clone)]
+pub struct TableInfo {
+    pub columns: Arc<Vec<ColumnInfo>>,
+    pub row_count: u64,
+    pub size_bytes: u64,
+}
+
+/// An attached table file: its alias in the instance and cached facts about it.
+struct Attached {
+    alias: String,
+    last_used: u64,
+    /// Columns and row count, cached until the next write to the table.
+    cached: Option<(Arc<Vec<ColumnInfo>>, u64)>,
+}
+
+pub struct TableEngine {
+    data_dir: PathBuf,
+    root: Mutex<Connection>,
+    idle: Mutex<Vec<Connection>>,
+    attached: Mutex<HashMap<TableKey, Attached>>,
+    capacity: usize,
+    clock: AtomicU64,
+    pub locks: LockRegistry,
+}
+
+/// A pooled connection; returned to the pool on drop.
+pub struct PooledConn<'e> {
+    conn: Option<Connection>,
+    engine: &'e TableEngine,
+}
+
+impl std::ops::Deref for PooledConn<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn.as_ref().expect("connection present until drop")
+    }
+}
+
+impl Drop for PooledConn<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            let mut idle = self.engine.idle.lock();
+            if idle.len() < 64 {
+                idle.push(conn);
+            }
+        }
+    }
+}
+
+impl TableEngine {
+    pub fn new(data_dir: PathBuf, root: Connection, capacity: usize) -> Self {
+        Self {
+            data_dir,
+            root: Mutex::new(root),
+            idle: Mutex::new(Vec::new()),
+            attached: Mutex::new(HashMap::new()),
+            capacity: capacity.max(1),
+            clock: AtomicU64::new(0),
+            locks: LockRegistry::default(),
+        }
+    }
+
+    /// A connection to the shared instance (blocking context only).
+    pub fn conn(&self) -> ApiResult<PooledConn<'_>> {
+        let pooled = self.idle.lock().pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => self.root.lock().try_clone()?,
+        };
+        Ok(PooledConn {
+            conn: Some(conn),
+            engine: self,
+        })
+    }
+
+    pub fn tables_root(&self) -> PathBuf {
+        self.data_dir.join("duckdb")
+    }
+
+    pub fn project_dir(&self, project: &ProjectId) -> PathBuf {
+        self.tables_root().join(format!("project_{project}"))
+    }
+
+    pub fn bucket_dir(&self, project: &ProjectId, bucket: &BucketName) -> PathBuf {
+        self.project_dir(project).join(bucket.as_str())
+    }
+
+    pub fn table_path(&self, key: &TableKey) -> PathBuf {
+        self.bucket_dir(&key.project, &key.bucket)
+            .join(format!("{}.duckdb", key.table))
+    }
+
+    /// Bytes on disk of a table: its file plus any pending WAL.
+    pub fn size_bytes(&self, key: &TableKey) -> u64 {
+        let path = self.table_path(key);
+        file_len(&path) + file_len(&wal_path(&path))
+    }
+
+    /// The alias under which the table file is attached, attaching it if needed.
+    /// Caller holds at least the table's shared lock.
+    pub fn ensure_attached(&self, conn: &Connection, key: &TableKey) -> ApiResult<String> {
+        self.attach(conn, key, false)
+    }
+
+    /// Attaches the table file; with `create`, DuckDB creates a missing file.
+    fn attach(&self, conn: &Connection, key: &TableKey, create: bool) -> ApiResult<String> {
+        let tick = self.clock.fetch_add(1, Ordering::Relaxed);
+        let mut attached = self.attached.lock();
+        if let Some(entry) = attached.get_mut(key) {
+            entry.last_used = tick;
+            return Ok(entry.alias.clone());
+        }
+        let path = self.table_path(key);
+        if !create && !path.exists() {
+            return Err(ApiError::internal(format!(
+                "table file missing: {}",
+                path.display()
+            )));
+        }
+        if attached.len() >= self.capacity {
+            self.evict_idle(conn, &mut attached);
+        }
+        let alias = format!("t{tick}");
+        conn.execute_batch(&format!(
+            "ATTACH {} AS \"{alias}\"",
+            sql_string(&path.to_string_lossy())
+        ))?;
+        attached.insert(
+            key.clone(),
+            Attached {
+                alias: alias.clone(),
+                last_used: tick,
+                cached: None,
+            },
+        );
+        Ok(alias)
+    }
+
+    /// Detaches least recently used tables nobody is using until below capacity.
+    fn evict_idle(&self, conn: &Connection, attached: &mut HashMap<TableKey, Attached>) {
+        let mut by_age: Vec<(u64, TableKey)> = attached
+            .iter()
+            .map(|(k, a)| (a.last_used, k.clone()))
+            .collect();
+        by_age.sort();
+        let excess = attached.len() + 1 - self.capacity;
+        let mut evicted = 0;
+        for (_, key) in by_age {
+            if evicted >= excess {
+                break;
+            }
+            // Only an idle table may be detached: nobody holds any lock on it.
+            let Some(_guard) = self.locks.try_table_exclusive(&key) else {
+                continue;
+            };
+            if let Some(entry) = attached.get(&key) {
+                if conn
+                    .execute_batch(&format!("DETACH \"{}\"", entry.alias))
+                    .is_ok()
+                {
+                    attached.remove(&key);
+                    evicted += 1;
+                }
+            }
+        }
+    }
+
+    /// Detaches a table (caller holds its exclusive lock or its bucket's/project's).
+    pub fn detach(&self, conn: &Connection, key: &TableKey) -> ApiResult<()> {
+        let mut attached = self.attached.lock();
+        if let Some(entry) = attached.remove(key) {
+            conn.execute_batch(&format!("DETACH \"{}\"", entry.alias))?;
+        }
+        Ok(())
+    }
+
+    /// Detaches every attached table of a project or bucket (caller holds that scope exclusively).
+    pub fn detach_where(&self, conn: &Connection, pred: impl Fn(&TableKey) -> bool) -> ApiResult<()> {
+        let keys: Vec<TableKey> = self
+            .attached
+            .lock()
+            .keys()
+            .filter(|k| pred(k))
+            .cloned()
+            .collect();
+        for key in keys {
+            self.detach(conn, &key)?;
+        }
+        Ok(())
+    }
+
+    /// Columns and row count, from the cache when no write happened since they were read.
+    pub fn describe(&self, key: &TableKey) -> ApiResult<TableInfo> {
+        let conn = self.conn()?;
+        let alias = self.ensure_attached(&conn, key)?;
+        let cached = self
+            .attached
+            .lock()
+            .get(key)
+            .and_then(|a| a.cached.clone());
+        let (columns, row_count) = match cached {
+            Some(c) => c,
+            None => {
+                let columns = Arc::new(read_columns(&conn, &alias)?);
+                let row_count: i64 = conn
+                    .prepare_cached(&format!("SELECT count(*) FROM \"{alias}\".main.data"))?
+                    .query_row([], |r| r.get(0))?;
+                let row_count = row_count.max(0) as u64;
+                if let Some(a) = self.attached.lock().get_mut(key) {
+                    a.cached = Some((columns.clone(), row_count));
+                }
+                (columns, row_count)
+            }
+        };
+        Ok(TableInfo {
+            columns,
+            row_count,
+            size_bytes: self.size_bytes(key),
+        })
+    }
+
+    /// Forgets cached facts about a table after a write (caller holds its exclusive lock).
+    pub fn invalidate(&self, key: &TableKey) {
+        if let Some(a) = self.attached.lock().get_mut(key) {
+            a.cached = None;
+        }
+    }
+
+    /// Removes table files, bucket and project directories the catalog does not know.
+    /// They can only be left by a crash between a file operation and its catalog commit,
+    /// and no client was ever told they exist.
+    pub fn sweep_orphans(&self, known: &dyn Fn(&Path) -> bool) {
+        let Ok(projects) = std::fs::read_dir(self.tables_root()) else {
+            return;
+        };
+        for entry in projects.flatten() {
+            let path = entry.path();
+            if !known(&path) {
+                tracing::warn!(path = %path.display(), "removing orphan project directory");
+                let _ = std::fs::remove_dir_all(&path);
+                continue;
+            }
+            for bucket in std::fs::read_dir(&path).into_iter().flatten().flatten() {
+                let bpath = bucket.path();
+                if !known(&bpath) {
+                    tracing::warn!(path = %bpath.display(), "removing orphan bucket directory");
+                    let _ = std::fs::remove_dir_all(&bpath);
+                    continue;
+                }
+                for file in std::fs::read_dir(&bpath).into_iter().flatten().flatten() {
+                    let fpath = file.path();
+                    let table_file = fpath.with_extension("duckdb");
+                    if !known(&table_file) {
+                        tracing::warn!(path = %fpath.display(), "removing orphan table file");
+                        let _ = std::fs::remove_file(&fpath);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn read_columns(conn: &Connection, alias: &str) -> ApiResult<Vec<ColumnInfo>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT column_name, data_type, is_nullable, column_default, column_index \
+         FROM duckdb_columns() WHERE database_name = ? AND schema_name = 'main' AND table_name = 'data' \
+         ORDER BY column_index",
+    )?;
+    let rows = stmt.query_map([alias], |r| {
+        Ok(ColumnInfo {
+            name: r.get(0)?,
+            data_type: r.get(1)?,
+            nullable: r.get(2)?,
+            default: r.get(3)?,
+            ordinal_position: r.get::<_, i64>(4)? as u32,
+        })
+    })?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(Into::into)
+}
+
+/// A single-quoted SQL string literal (used only for paths we built ourselves).
+pub fn sql_string(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+pub fn wal_path(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".wal");
+    PathBuf::from(p)
+}
+
+/// Makes a directory entry durable (after creating or removing files in it).
+pub fn fsync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}

@@ -1,0 +1,50 @@
+//! duckbank: a storage backend serving projects, buckets and tables on per-table DuckDB files.
+//! The library builds the router and runs the server; `main.rs` only parses the CLI.
+
+pub mod api;
+pub mod auth;
+pub mod catalog;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod names;
+pub mod service;
+pub mod state;
+pub mod types;
+
+use std::future::Future;
+
+use tokio::net::TcpListener;
+
+pub use config::Config;
+pub use state::AppState;
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StartupError(String);
+
+/// Opens the data dir and serves on an already bound listener until `shutdown` completes.
+pub async fn serve_on(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartupError> {
+    let data_dir = config.data_dir.clone();
+    let state = tokio::task::spawn_blocking(move || AppState::open(config))
+        .await
+        .map_err(|e| StartupError(e.to_string()))?
+        .map_err(|e| {
+            StartupError(format!(
+                "cannot open the data dir {}: {e:?}",
+                data_dir.display()
+            ))
+        })?;
+    let app = api::router(state);
+    let addr = listener.local_addr().map_err(|e| StartupError(e.to_string()))?;
+    tracing::info!(%addr, "duckbank listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| StartupError(e.to_string()))
+}

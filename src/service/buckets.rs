@@ -1,0 +1,90 @@
+//! Buckets: create (directory + catalog row), list, get, delete with or without its tables.
+//! A non-empty bucket is deleted only when the caller asks for cascade; otherwise 409.
+
+use super::{blocking, blocking_locked};
+use crate::catalog::{not_found_bucket, not_found_project, BucketRecord};
+use crate::error::{ApiError, ApiResult};
+use crate::names::{BucketName, ProjectId};
+use crate::state::AppState;
+
+pub fn list(state: &AppState, project: &ProjectId) -> ApiResult<Vec<BucketRecord>> {
+    state.catalog.read(|m| {
+        m.project(project)
+            .map(|p| p.buckets.values().cloned().collect())
+            .ok_or_else(|| not_found_project(project))
+    })
+}
+
+pub fn get(state: &AppState, project: &ProjectId, bucket: &BucketName) -> ApiResult<BucketRecord> {
+    state
+        .catalog
+        .read(|m| m.bucket(project, bucket).cloned())
+        .ok_or_else(|| not_found_bucket(project, bucket))
+}
+
+/// Number of tables a bucket shows: its own, or its live source's for a link.
+pub fn table_count(state: &AppState, project: &ProjectId, record: &BucketRecord) -> usize {
+    match &record.link {
+        None => record.tables.len(),
+        Some(link) => state.catalog.read(|m| {
+            if m.link_is_live(project, link) {
+                m.bucket(&link.source_project, &link.source_bucket)
+                    .map_or(0, |b| b.tables.len())
+            } else {
+                0
+            }
+        }),
+    }
+}
+
+pub async fn create(
+    state: &AppState,
+    project: ProjectId,
+    name: BucketName,
+    description: Option<String>,
+) -> ApiResult<BucketRecord> {
+    let guard = state.engine.locks.bucket_exclusive(&project, &name).await;
+    let state = state.clone();
+    blocking_locked(guard, move || {
+        // Directory first: a crash before the catalog commit leaves only an empty
+        // directory, which the start-up sweep removes.
+        state.catalog.read(|m| {
+            m.project(&project)
+                .map(|_| ())
+                .ok_or_else(|| not_found_project(&project))
+        })?;
+        state.engine.create_bucket_dir(&project, &name)?;
+        state.catalog.create_bucket(&project, name, description, None)
+    })
+    .await
+}
+
+pub async fn delete(
+    state: &AppState,
+    project: ProjectId,
+    name: BucketName,
+    cascade: bool,
+) -> ApiResult<()> {
+    let guard = state.engine.locks.bucket_exclusive(&project, &name).await;
+    let record = get(state, &project, &name)?;
+    if !cascade && !record.tables.is_empty() {
+        return Err(ApiError::conflict_with(
+            format!(
+                "bucket {:?} still has {} table(s); delete them first or pass force=true",
+                name.as_str(),
+                record.tables.len()
+            ),
+            serde_json::json!({ "tables": record.tables.keys().collect::<Vec<_>>() }),
+        ));
+    }
+    let state = state.clone();
+    blocking_locked(guard, move || {
+        state.catalog.delete_bucket(&project, &name)?;
+        if record.link.is_none() {
+            state.engine.drop_bucket(&project, &name)?;
+        }
+        tracing::info!(project = %project, bucket = %name, "bucket deleted");
+        Ok(())
+    })
+    .await
+}

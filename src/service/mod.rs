@@ -1,0 +1,90 @@
+//! Services: one module per capability, combining the catalog, the table engine and locks.
+//! Handlers call these; they never touch DuckDB directly and run blocking work off the reactor.
+
+pub mod buckets;
+pub mod projects;
+pub mod sharing;
+pub mod tables;
+
+use crate::catalog::{not_found_bucket, BucketRecord};
+use crate::error::{ApiError, ApiResult};
+use crate::names::{BucketName, ProjectId};
+use crate::state::AppState;
+
+/// Runs blocking work (DuckDB, fsync, argon2) on the blocking pool.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f).await?
+}
+
+/// Where reads of a bucket go: itself, or the source of a live link.
+pub struct ReadTarget {
+    pub bucket: BucketRecord,
+    pub project: ProjectId,
+    pub source: BucketRecord,
+}
+
+/// Resolves a bucket for reading; a link whose share was revoked answers 403.
+pub fn resolve_read(state: &AppState, project: &ProjectId, bucket: &BucketName) -> ApiResult<ReadTarget> {
+    state.catalog.read(|m| {
+        let record = m
+            .bucket(project, bucket)
+            .cloned()
+            .ok_or_else(|| not_found_bucket(project, bucket))?;
+        match &record.link {
+            None => Ok(ReadTarget {
+                source: record.clone(),
+                bucket: record,
+                project: project.clone(),
+            }),
+            Some(link) => {
+                if !m.link_is_live(project, link) {
+                    return Err(ApiError::Forbidden(format!(
+                        "linked bucket {bucket:?} is no longer shared by project {:?}",
+                        link.source_project
+                    )));
+                }
+                let source = m
+                    .bucket(&link.source_project, &link.source_bucket)
+                    .cloned()
+                    .ok_or_else(|| not_found_bucket(&link.source_project, &link.source_bucket))?;
+                Ok(ReadTarget {
+                    bucket: record,
+                    project: link.source_project.clone(),
+                    source,
+                })
+            }
+        }
+    })
+}
+
+/// Checks that tables in a bucket may be changed: not a link, not granted read-only.
+pub fn require_writable(record: &BucketRecord) -> ApiResult<()> {
+    if record.link.is_some() {
+        return Err(ApiError::Forbidden(format!(
+            "bucket {:?} is linked from another project and is read-only",
+            record.name.as_str()
+        )));
+    }
+    if record.readonly {
+        return Err(ApiError::Forbidden(format!(
+            "bucket {:?} has read-only access granted; revoke it before writing",
+            record.name.as_str()
+        )));
+    }
+    Ok(())
+}
+
+/// Runs blocking work while holding `guard`. The guard moves into the task, so a client
+/// that disconnects cannot release the lock while the work is still running.
+pub async fn blocking_locked<G: Send + 'static, T: Send + 'static>(
+    guard: G,
+    f: impl FnOnce() -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(move || {
+        let _held = guard;
+        f()
+    })
+    .await?
+}

@@ -1,0 +1,102 @@
+//! Shared application state handed to every handler, and its construction from `Config`.
+//! Opens the one DuckDB instance (catalog as its default database) and sweeps crash leftovers.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use duckdb::Connection;
+
+use crate::auth::{admin_key, KeyVerifier};
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::engine::TableEngine;
+use crate::error::ApiResult;
+use crate::names::{BucketName, ProjectId, TableName};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub catalog: Arc<Catalog>,
+    pub engine: Arc<TableEngine>,
+    pub keys: Arc<KeyVerifier>,
+    pub started: Instant,
+}
+
+/// The directories every data dir has (ADR-009 layout).
+pub const DATA_SUBDIRS: &[&str] = &["duckdb", "files", "snapshots"];
+
+impl AppState {
+    /// Blocking: creates the data dir layout, opens DuckDB, migrates and loads the catalog.
+    pub fn open(config: Config) -> ApiResult<Self> {
+        let data_dir = config.data_dir.clone();
+        init_layout(&data_dir)?;
+        let admin = admin_key::load_or_create(config.admin_api_key.as_ref(), &data_dir)?;
+
+        let mut db_config = duckdb::Config::default()
+            .max_memory(&config.duckdb_memory_limit)?
+            .with("autoinstall_known_extensions", "false")?
+            .with("autoload_known_extensions", "false")?;
+        if config.duckdb_threads > 0 {
+            db_config = db_config.threads(i64::from(config.duckdb_threads))?;
+        }
+        let root = Connection::open_with_flags(data_dir.join("metadata.duckdb"), db_config)?;
+        let catalog = Catalog::open(root.try_clone()?)?;
+        let engine = TableEngine::new(data_dir.clone(), root, config.table_cache_size);
+        catalog.read(|model| {
+            engine.sweep_orphans(&|path: &Path| is_known_path(&engine, model, path));
+        });
+
+        let keys = KeyVerifier::new(
+            &admin,
+            Duration::from_secs(config.key_cache_ttl_secs),
+            config.key_cache_capacity,
+        );
+        Ok(Self {
+            config: Arc::new(config),
+            catalog: Arc::new(catalog),
+            engine: Arc::new(engine),
+            keys: Arc::new(keys),
+            started: Instant::now(),
+        })
+    }
+}
+
+/// Creates `DATA_DIR/{duckdb,files,snapshots}` (idempotent).
+pub fn init_layout(data_dir: &Path) -> std::io::Result<()> {
+    for sub in DATA_SUBDIRS {
+        std::fs::create_dir_all(data_dir.join(sub))?;
+    }
+    Ok(())
+}
+
+/// Whether a path under `duckdb/` belongs to a project, bucket or table the catalog knows.
+fn is_known_path(engine: &TableEngine, model: &crate::catalog::Model, path: &Path) -> bool {
+    let Ok(rel) = path.strip_prefix(engine.tables_root()) else {
+        return false;
+    };
+    let parts: Vec<&str> = rel.iter().filter_map(|p| p.to_str()).collect();
+    let project = parts
+        .first()
+        .and_then(|p| p.strip_prefix("project_"))
+        .and_then(|p| ProjectId::parse(p).ok());
+    let Some(project) = project.and_then(|p| model.project(&p)) else {
+        return false;
+    };
+    let Some(bucket_part) = parts.get(1) else {
+        return true;
+    };
+    let Some(bucket) = BucketName::parse(bucket_part)
+        .ok()
+        .and_then(|b| project.buckets.get(&b))
+    else {
+        return false;
+    };
+    let Some(file) = parts.get(2) else {
+        return true;
+    };
+    file.strip_suffix(".duckdb")
+        .and_then(|t| TableName::parse(t).ok())
+        .is_some_and(|t| bucket.tables.contains_key(&t))
+        && parts.len() == 3
+}

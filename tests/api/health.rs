@@ -1,0 +1,64 @@
+//! Health endpoints and the admin backend endpoints.
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn health_reports_healthy_storage_in_the_reference_shape() {
+    let app = spawn_app().await;
+    let res = app.call(reqwest::Method::GET, "/health", None, None).await;
+    let body = res.expect(200);
+    assert_eq!(body["status"], "healthy");
+    assert_eq!(body["storage_available"], true);
+    assert!(body["version"].is_string());
+    assert_eq!(body["details"]["metadata_db"], true);
+}
+
+#[tokio::test]
+async fn healthz_answers_without_a_key() {
+    let app = spawn_app().await;
+    let body = app.call(reqwest::Method::GET, "/healthz", None, None).await.expect(200);
+    assert_eq!(body["status"], "ok");
+}
+
+#[tokio::test]
+async fn readyz_is_ready_when_free_space_is_above_the_minimum() {
+    let app = spawn_app().await;
+    let body = app.call(reqwest::Method::GET, "/readyz", None, None).await.expect(200);
+    assert_eq!(body["status"], "ready");
+    assert!(body["free_bytes"].as_u64().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn readyz_answers_503_with_the_reason_when_free_space_is_below_the_minimum() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.min_free_bytes = u64::MAX;
+    let app = spawn_app_with(config).await;
+    let body = app
+        .call(reqwest::Method::GET, "/readyz", None, None)
+        .await
+        .expect_error(503);
+    assert!(body["message"].as_str().unwrap().contains("MIN_FREE_BYTES"));
+}
+
+#[tokio::test]
+async fn backend_init_creates_the_layout_and_reports_paths() {
+    let app = spawn_app().await;
+    std::fs::remove_dir_all(app.data_dir.join("snapshots")).unwrap();
+    let body = app.post("/backend/init", ADMIN_KEY, json!({})).await.expect(200);
+    assert_eq!(body["success"], true);
+    assert!(body["storage_paths"]["duckdb"].is_string());
+    assert!(app.data_dir.join("snapshots").is_dir());
+    let body = app.post("/backend/remove", ADMIN_KEY, json!({})).await.expect(200);
+    assert_eq!(body["success"], true);
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let app = spawn_app().await;
+    let res = app.call(reqwest::Method::GET, "/nope", None, None).await;
+    assert!(res.headers.get("x-request-id").is_some());
+    res.expect_error(404);
+}

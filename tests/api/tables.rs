@@ -1,0 +1,259 @@
+//! Buckets and tables: create, list, get, delete, preview with JSON-faithful values.
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn buckets_can_be_created_listed_fetched_and_deleted() {
+    let app = spawn_app().await;
+    let key = app.create_project("1").await;
+    let body = app
+        .post("/projects/1/buckets", &key, json!({"name": "in_c_sales", "description": "Sales"}))
+        .await
+        .expect(201);
+    assert_eq!(body["name"], "in_c_sales");
+    assert_eq!(body["table_count"], 0);
+    assert_eq!(body["description"], "Sales");
+    assert!(app.data_dir.join("duckdb/project_1/in_c_sales").is_dir());
+    let list = app.get("/projects/1/buckets", &key).await.expect(200);
+    assert_eq!(list["total"], 1);
+    assert_eq!(list["buckets"][0]["name"], "in_c_sales");
+    app.get("/projects/1/buckets/in_c_sales", &key).await.expect(200);
+    app.post("/projects/1/buckets", &key, json!({"name": "in_c_sales"})).await.expect_error(409);
+    app.delete("/projects/1/buckets/in_c_sales", &key).await.expect(204);
+    app.get("/projects/1/buckets/in_c_sales", &key).await.expect_error(404);
+    assert!(!app.data_dir.join("duckdb/project_1/in_c_sales").exists());
+}
+
+#[tokio::test]
+async fn a_table_is_one_duckdb_file_with_its_rows_in_main_data() {
+    let mut app = spawn_app().await;
+    let key = app.create_project("1").await;
+    app.create_bucket("1", &key, "b").await;
+    let body = app
+        .post(
+            "/projects/1/buckets/b/tables",
+            &key,
+            json!({
+                "name": "orders",
+                "columns": [
+                    {"name": "id", "type": "INTEGER", "nullable": false},
+                    {"name": "customer", "type": "VARCHAR"},
+                    {"name": "amount", "type": "DECIMAL(10,2)", "default": "0"}
+                ],
+                "primary_key": ["id"]
+            }),
+        )
+        .await
+        .expect(201);
+    assert_eq!(body["name"], "orders");
+    assert_eq!(body["bucket"], "b");
+    assert_eq!(body["row_count"], 0);
+    assert_eq!(body["primary_key"], json!(["id"]));
+    assert_eq!(body["source"], "main");
+    assert!(body["created_at"].is_string());
+    assert!(body["size_bytes"].as_u64().unwrap() > 0);
+    let cols = body["columns"].as_array().unwrap();
+    assert_eq!(cols.len(), 3);
+    assert_eq!(cols[0], json!({"name": "id", "type": "INTEGER", "nullable": false, "ordinal_position": 1}));
+    assert_eq!(cols[2]["type"], "DECIMAL(10,2)");
+    assert_eq!(cols[2]["ordinal_position"], 3);
+
+    app.stop().await;
+    let path = app.data_dir.join("duckdb/project_1/b/orders.duckdb");
+    let conn = duckdb::Connection::open(&path).unwrap();
+    conn.execute_batch("INSERT INTO main.data (id, customer) VALUES (1, 'x')").unwrap();
+    let amount: String = conn.query_row("SELECT amount::VARCHAR FROM main.data", [], |r| r.get(0)).unwrap();
+    assert_eq!(amount, "0.00");
+    let dup = conn.execute_batch("INSERT INTO main.data VALUES (1, 'y', 1)");
+    assert!(dup.is_err(), "the primary key is enforced in the file");
+}
+
+#[tokio::test]
+async fn tables_are_listed_and_deleted_with_their_files() {
+    let app = spawn_app().await;
+    let key = app.create_project("1").await;
+    app.create_bucket("1", &key, "b").await;
+    app.create_table("1", &key, "b", "t1", &[("id", "BIGINT")], &[]).await;
+    app.create_table("1", &key, "b", "t2", &[("id", "BIGINT")], &[]).await;
+    let list = app.get("/projects/1/buckets/b/tables", &key).await.expect(200);
+    assert_eq!(list["total"], 2);
+    assert_eq!(list["tables"][1]["name"], "t2");
+    assert_eq!(app.get("/projects/1/buckets/b", &key).await.expect(200)["table_count"], 2);
+    app.delete("/projects/1/buckets/b/tables/t1", &key).await.expect(204);
+    assert!(!app.data_dir.join("duckdb/project_1/b/t1.duckdb").exists());
+    app.get("/projects/1/buckets/b/tables/t1", &key).await.expect_error(404);
+    app.delete("/projects/1/buckets/b/tables/t1", &key).await.expect_error(404);
+    // The name can be reused.
+    app.create_table("1", &key, "b", "t1", &[("x", "VARCHAR")], &[]).await;
+}
+
+#[tokio::test]
+async fn a_non_empty_bucket_is_deleted_only_when_forced_on_seed_paths() {
+    let app = spawn_app().await;
+    let key = app.create_project("1").await;
+    app.create_bucket("1", &key, "b").await;
+    app.create_table("1", &key, "b", "t", &[("id", "INTEGER")], &[]).await;
+    let err = app.delete("/projects/1/buckets/b", &key).await.expect_error(409);
+    assert_eq!(err["details"]["tables"], json!(["t"]));
+    assert!(app.data_dir.join("duckdb/project_1/b/t.duckdb").exists());
+    app.delete("/projects/1/buckets/b?force=true", &key).await.expect(204);
+    assert!(!app.data_dir.join("duckdb/project_1/b").exists());
+}
+
+#[tokio::test]
+async fn branch_first_paths_address_the_same_buckets_and_cascade_like_the_reference() {
+    let app = spawn_app().await;
+    let key = app.create_project("1").await;
+    app.post("/projects/1/branches/default/buckets", &key, json!({"name": "b"}))
+        .await
+        .expect(201);
+    app.create_table("1", &key, "b", "t", &[("id", "INTEGER")], &[]).await;
+    let body = app.get("/projects/1/branches/default/buckets/b/tables/t", &key).await.expect(200);
+    assert_eq!(body["name"], "t");
+    app.delete("/projects/1/branches/default/buckets/b?cascade=false", &key)
+        .await
+        .expect_error(409);
+    app.delete("/projects/1/branches/default/buckets/b", &key).await.expect(204);
+    app.get("/projects/1/buckets/b", &key).await.expect_error(404);
+    app.get("/projects/1/branches/dev-1/buckets", &key).await.expect_error(404);
+}
+
+#[tokio::test]
+async fn preview_returns_json_faithful_values() {
+    let app = spawn_app().await;
+    let key = app.create_project("1").await;
+    app.create_bucket("1", &key, "b").await;
+    app.create_table(
+        "1",
+        &key,
+        "b",
+        "t",
+        &[
+            ("id", "BIGINT"),
+            ("name", "VARCHAR"),
+            ("amount", "DECIMAL(18,2)"),
+            ("ratio", "DOUBLE"),
+            ("ts", "TIMESTAMP"),
+            ("day", "DATE"),
+            ("flag", "BOOLEAN"),
+            ("big", "HUGEINT"),
+            ("tags", "VARCHAR[]"),
+            ("uid", "UUID"),
+        ],
+        &["id"],
+    )
+    .await;
+    let app = app
+        .edit_table_file(
+            "1",
+            "b",
+            "t",
+            "INSERT INTO main.data VALUES \
+             (1, 'a', 12345678901234.10, 0.5, '2024-01-15 10:30:00', '2024-01-15', true, \
+              170141183460469231731687303715884105727, ['x','y'], '00000000-0000-0000-0000-000000000001'), \
+             (2, NULL, NULL, NULL, '2024-01-15 10:30:00.123456', NULL, false, -1, [], NULL)",
+        )
+        .await;
+    let res = app
+        .call(reqwest::Method::GET, "/projects/1/buckets/b/tables/t/preview", Some(&key), None)
+        .await;
+    assert_eq!(res.status, 200);
+    let body = res.body;
+    assert_eq!(body["total_row_count"], 2);
+    assert_eq!(body["preview_row_count"], 2);
+    assert_eq!(body["columns"].as_array().unwrap().len(), 10);
+    let r0 = &body["rows"][0];
+    assert_eq!(r0["id"], 1);
+    assert_eq!(r0["name"], "a");
+    assert_eq!(r0["ratio"], 0.5);
+    assert_eq!(r0["ts"], "2024-01-15T10:30:00");
+    assert_eq!(r0["day"], "2024-01-15");
+    assert_eq!(r0["flag"], true);
+    assert_eq!(r0["tags"], json!(["x", "y"]));
+    assert_eq!(r0["uid"], "00000000-0000-0000-0000-000000000001");
+    let r1 = &body["rows"][1];
+    assert_eq!(r1["name"], serde_json::Value::Null);
+    assert_eq!(r1["amount"], serde_json::Value::Null);
+    assert_eq!(r1["ts"], "2024-01-15T10:30:00.123456");
+
+    // Exactness is checked on the raw text: no float drift in decimals or huge integers.
+    let raw = app
+        .client
+        .get(app.url("/projects/1/buckets/b/tables/t/preview"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(raw.contains("\"amount\":12345678901234.10"), "{raw}");
+    assert!(raw.contains("\"big\":170141183460469231731687303715884105727"), "{raw}");
+}
+
+#[tokio::test]
+async fn preview_honours_limit_and_column_selection() {
+    let app = spawn_app().await;
+    let key = app.create_project("1").await;
+    app.create_bucket("1", &key, "b").await;
+    app.create_table("1", &key, "b", "t", &[("id", "INTEGER"), ("v", "VARCHAR")], &[]).await;
+    let app = app
+        .edit_table_file("1", "b", "t", "INSERT INTO main.data SELECT i, 'v' || i FROM range(250) r(i)")
+        .await;
+    let body = app.get("/projects/1/buckets/b/tables/t/preview", &key).await.expect(200);
+    assert_eq!(body["preview_row_count"], 100, "seed paths default to 100 rows");
+    assert_eq!(body["total_row_count"], 250);
+    let body = app
+        .get("/projects/1/branches/default/buckets/b/tables/t/preview", &key)
+        .await
+        .expect(200);
+    assert_eq!(body["preview_row_count"], 250, "reference paths default to 1000 rows");
+    let body = app
+        .get("/projects/1/buckets/b/tables/t/preview?limit=3&columns=v", &key)
+        .await
+        .expect(200);
+    assert_eq!(body["preview_row_count"], 3);
+    assert_eq!(body["rows"][2], json!({"v": "v2"}));
+    assert_eq!(body["columns"].as_array().unwrap().len(), 1);
+    app.get("/projects/1/buckets/b/tables/t/preview?columns=id,nope", &key)
+        .await
+        .expect_error(400);
+    app.get("/projects/1/buckets/b/tables/t/preview?limit=10001", &key)
+        .await
+        .expect_error(422);
+}
+
+#[tokio::test]
+async fn row_count_reflects_rows_written_to_the_file() {
+    let app = spawn_app().await;
+    let key = app.create_project("1").await;
+    app.create_bucket("1", &key, "b").await;
+    app.create_table("1", &key, "b", "t", &[("id", "INTEGER")], &[]).await;
+    let app = app
+        .edit_table_file("1", "b", "t", "INSERT INTO main.data SELECT * FROM range(42)")
+        .await;
+    let body = app.get("/projects/1/buckets/b/tables/t", &key).await.expect(200);
+    assert_eq!(body["row_count"], 42);
+    let list = app.get("/projects/1/buckets/b/tables", &key).await.expect(200);
+    assert_eq!(list["tables"][0]["row_count"], 42);
+}
+
+#[tokio::test]
+async fn a_default_that_does_not_convert_is_a_400_and_leaves_no_file() {
+    let app = spawn_app().await;
+    let key = app.create_project("1").await;
+    app.create_bucket("1", &key, "b").await;
+    let err = app
+        .post(
+            "/projects/1/buckets/b/tables",
+            &key,
+            json!({"name": "t", "columns": [{"name": "n", "type": "INTEGER", "default": "'abc'"}]}),
+        )
+        .await
+        .expect_error(400);
+    assert!(err["message"].as_str().unwrap().contains("rejected"), "{err}");
+    assert!(!app.data_dir.join("duckdb/project_1/b/t.duckdb").exists());
+    app.get("/projects/1/buckets/b/tables/t", &key).await.expect_error(404);
+}
