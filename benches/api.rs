@@ -19,7 +19,9 @@ struct Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
         let _ = self.child.wait();
     }
 }
@@ -41,18 +43,33 @@ async fn start(data: &Path) -> Server {
         .stdout(Stdio::null())
         .spawn()
         .expect("start server");
-    let base = format!("http://127.0.0.1:{port}");
+    // Owned by `Server` at once so the process is killed and waited for on every path.
+    let server = Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
     let client = reqwest::Client::new();
     for _ in 0..400 {
-        if client.get(format!("{base}/healthz")).send().await.is_ok() {
-            return Server { child, base };
+        if client
+            .get(format!("{}/healthz", server.base))
+            .send()
+            .await
+            .is_ok()
+        {
+            return server;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     panic!("server did not start");
 }
 
-async fn send(client: &reqwest::Client, method: reqwest::Method, url: String, key: &str, body: Option<Value>) -> Value {
+async fn send(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    key: &str,
+    body: Option<Value>,
+) -> Value {
     let mut req = client.request(method, url).bearer_auth(key);
     if let Some(b) = body {
         req = req.json(&b);
@@ -68,7 +85,10 @@ async fn load(base: &str, path: &str, key: Option<&str>, secs: u64) -> (f64, Dur
     let mut tasks = Vec::new();
     let started = Instant::now();
     for _ in 0..CONNECTIONS {
-        let client = reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap();
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(1)
+            .build()
+            .unwrap();
         let url = format!("{base}{path}");
         let key = key.map(str::to_string);
         let stop = stop.clone();
@@ -104,7 +124,12 @@ async fn load(base: &str, path: &str, key: Option<&str>, secs: u64) -> (f64, Dur
 /// when it is installed: (requests/s, p50 ms, p99 ms).
 fn wrk(base: &str, path: &str, key: Option<&str>, secs: u64) -> Option<(f64, f64, f64)> {
     let mut cmd = Command::new("wrk");
-    cmd.args(["-t2", &format!("-c{CONNECTIONS}"), &format!("-d{secs}s"), "--latency"]);
+    cmd.args([
+        "-t2",
+        &format!("-c{CONNECTIONS}"),
+        &format!("-d{secs}s"),
+        "--latency",
+    ]);
     if let Some(k) = key {
         cmd.args(["-H", &format!("Authorization: Bearer {k}")]);
     }
@@ -142,15 +167,32 @@ fn ms(d: Duration) -> f64 {
 async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let secs: u64 = std::env::var("BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let secs: u64 = std::env::var("BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
     let client = reqwest::Client::new();
 
     // Set-up: a project with a bucket and a 10 000-row table.
     let server = start(&data).await;
     let b = server.base.clone();
-    let created = send(&client, reqwest::Method::POST, format!("{b}/projects"), ADMIN, Some(json!({"id": "1"}))).await;
+    let created = send(
+        &client,
+        reqwest::Method::POST,
+        format!("{b}/projects"),
+        ADMIN,
+        Some(json!({"id": "1"})),
+    )
+    .await;
     let key = created["api_key"].as_str().unwrap().to_string();
-    send(&client, reqwest::Method::POST, format!("{b}/projects/1/buckets"), &key, Some(json!({"name": "b"}))).await;
+    send(
+        &client,
+        reqwest::Method::POST,
+        format!("{b}/projects/1/buckets"),
+        &key,
+        Some(json!({"name": "b"})),
+    )
+    .await;
     let columns = json!([
         {"name": "id", "type": "BIGINT", "nullable": false},
         {"name": "name", "type": "VARCHAR"},
@@ -158,31 +200,55 @@ async fn main() {
         {"name": "ts", "type": "TIMESTAMP"},
         {"name": "flag", "type": "BOOLEAN"}
     ]);
-    send(&client, reqwest::Method::POST, format!("{b}/projects/1/buckets/b/tables"), &key,
-        Some(json!({"name": "big", "columns": columns, "primary_key": ["id"]}))).await;
+    send(
+        &client,
+        reqwest::Method::POST,
+        format!("{b}/projects/1/buckets/b/tables"),
+        &key,
+        Some(json!({"name": "big", "columns": columns, "primary_key": ["id"]})),
+    )
+    .await;
     drop(server);
     let fill = "INSERT INTO main.data SELECT i, 'name ' || i, (i * 1.25)::DECIMAL(12,2), \
                 TIMESTAMP '2024-01-01' + INTERVAL (i) SECOND, i % 2 = 0 FROM range(10000) r(i)";
     let table_file = data.join("duckdb/project_1/b/big.duckdb");
-    duckdb::Connection::open(&table_file).unwrap().execute_batch(fill).unwrap();
+    duckdb::Connection::open(&table_file)
+        .unwrap()
+        .execute_batch(fill)
+        .unwrap();
     let baseline_file = dir.path().join("baseline.duckdb");
     std::fs::copy(&table_file, &baseline_file).unwrap();
 
     let server = start(&data).await;
     let b = server.base.clone();
-    send(&client, reqwest::Method::GET, format!("{b}/projects/1/buckets"), &key, None).await;
+    send(
+        &client,
+        reqwest::Method::GET,
+        format!("{b}/projects/1/buckets"),
+        &key,
+        None,
+    )
+    .await;
 
     // 1. Authenticated bucket list vs unauthenticated liveness, same server, same client.
     let (base_rps, base_p50, base_p99) = load(&b, "/healthz", None, secs).await;
     let (rps, p50, p99) = load(&b, "/projects/1/buckets", Some(&key), secs).await;
 
-    let wrk_figures = wrk(&b, "/healthz", None, secs).zip(wrk(&b, "/projects/1/buckets", Some(&key), secs));
+    let wrk_figures =
+        wrk(&b, "/healthz", None, secs).zip(wrk(&b, "/projects/1/buckets", Some(&key), secs));
 
     // 2. Preview of 1 000 rows vs the same query on a raw DuckDB connection.
     let mut lat = Vec::new();
     for _ in 0..200 {
         let t = Instant::now();
-        let v = send(&client, reqwest::Method::GET, format!("{b}/projects/1/buckets/b/tables/big/preview?limit=1000"), &key, None).await;
+        let v = send(
+            &client,
+            reqwest::Method::GET,
+            format!("{b}/projects/1/buckets/b/tables/big/preview?limit=1000"),
+            &key,
+            None,
+        )
+        .await;
         lat.push(t.elapsed());
         assert_eq!(v["preview_row_count"], 1000);
     }
@@ -191,7 +257,9 @@ async fn main() {
     let mut lat = Vec::new();
     for _ in 0..200 {
         let t = Instant::now();
-        let mut stmt = raw.prepare_cached("SELECT * FROM main.data LIMIT 1000").unwrap();
+        let mut stmt = raw
+            .prepare_cached("SELECT * FROM main.data LIMIT 1000")
+            .unwrap();
         let mut rows = stmt.query([]).unwrap();
         let mut n = 0;
         while let Some(r) = rows.next().unwrap() {
@@ -207,8 +275,14 @@ async fn main() {
     let mut lat = Vec::new();
     for i in 0..50 {
         let t = Instant::now();
-        send(&client, reqwest::Method::POST, format!("{b}/projects/1/buckets/b/tables"), &key,
-            Some(json!({"name": format!("c{i}"), "columns": columns, "primary_key": ["id"]}))).await;
+        send(
+            &client,
+            reqwest::Method::POST,
+            format!("{b}/projects/1/buckets/b/tables"),
+            &key,
+            Some(json!({"name": format!("c{i}"), "columns": columns, "primary_key": ["id"]})),
+        )
+        .await;
         lat.push(t.elapsed());
     }
     let create = median(lat);
@@ -224,17 +298,68 @@ async fn main() {
     drop(server);
 
     println!("duckbank benchmark ({CONNECTIONS} connections, {secs}s per load run)");
-    println!("{:<44} {:>12} {:>12} {:>12}", "measure", "duckbank", "baseline", "ratio");
-    println!("{:<44} {:>12.0} {:>12.0} {:>12.2}", "bucket list req/s (baseline: GET /healthz)", rps, base_rps, rps / base_rps);
-    println!("{:<44} {:>12.2} {:>12.2} {:>12.2}", "bucket list p50 ms", ms(p50), ms(base_p50), ms(p50) / ms(base_p50));
-    println!("{:<44} {:>12.2} {:>12.2} {:>12.2}", "bucket list p99 ms", ms(p99), ms(base_p99), ms(p99) / ms(base_p99));
+    println!(
+        "{:<44} {:>12} {:>12} {:>12}",
+        "measure", "duckbank", "baseline", "ratio"
+    );
+    println!(
+        "{:<44} {:>12.0} {:>12.0} {:>12.2}",
+        "bucket list req/s (baseline: GET /healthz)",
+        rps,
+        base_rps,
+        rps / base_rps
+    );
+    println!(
+        "{:<44} {:>12.2} {:>12.2} {:>12.2}",
+        "bucket list p50 ms",
+        ms(p50),
+        ms(base_p50),
+        ms(p50) / ms(base_p50)
+    );
+    println!(
+        "{:<44} {:>12.2} {:>12.2} {:>12.2}",
+        "bucket list p99 ms",
+        ms(p99),
+        ms(base_p99),
+        ms(p99) / ms(base_p99)
+    );
     if let Some(((brps, bp50, bp99), (rps, p50, p99))) = wrk_figures {
-        println!("{:<44} {:>12.0} {:>12.0} {:>12.2}", "wrk: bucket list req/s (baseline: /healthz)", rps, brps, rps / brps);
-        println!("{:<44} {:>12.2} {:>12.2} {:>12.2}", "wrk: bucket list p50 ms", p50, bp50, p50 / bp50);
-        println!("{:<44} {:>12.2} {:>12.2} {:>12.2}", "wrk: bucket list p99 ms", p99, bp99, p99 / bp99);
+        println!(
+            "{:<44} {:>12.0} {:>12.0} {:>12.2}",
+            "wrk: bucket list req/s (baseline: /healthz)",
+            rps,
+            brps,
+            rps / brps
+        );
+        println!(
+            "{:<44} {:>12.2} {:>12.2} {:>12.2}",
+            "wrk: bucket list p50 ms",
+            p50,
+            bp50,
+            p50 / bp50
+        );
+        println!(
+            "{:<44} {:>12.2} {:>12.2} {:>12.2}",
+            "wrk: bucket list p99 ms",
+            p99,
+            bp99,
+            p99 / bp99
+        );
     } else {
         println!("(wrk not installed: install it for a load figure without client overhead)");
     }
-    println!("{:<44} {:>12.2} {:>12.2} {:>12.2}", "preview 1000 rows median ms (baseline: raw)", ms(preview), ms(raw_preview), ms(preview) / ms(raw_preview));
-    println!("{:<44} {:>12.2} {:>12.2} {:>12.2}", "create table median ms (baseline: raw)", ms(create), ms(raw_create), ms(create) / ms(raw_create));
+    println!(
+        "{:<44} {:>12.2} {:>12.2} {:>12.2}",
+        "preview 1000 rows median ms (baseline: raw)",
+        ms(preview),
+        ms(raw_preview),
+        ms(preview) / ms(raw_preview)
+    );
+    println!(
+        "{:<44} {:>12.2} {:>12.2} {:>12.2}",
+        "create table median ms (baseline: raw)",
+        ms(create),
+        ms(raw_create),
+        ms(create) / ms(raw_create)
+    );
 }

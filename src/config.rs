@@ -10,9 +10,30 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 /// A secret string whose `Debug`/`Display` never reveal it.
-#[derive(Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Clone, Default, Serialize, PartialEq, Eq)]
 #[serde(transparent)]
 pub struct Secret(String);
+
+/// Environment values are typed by figment (`12345` becomes a number), so a secret accepts
+/// any scalar and keeps its text.
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Scalar {
+            Text(String),
+            Int(i128),
+            Float(f64),
+            Bool(bool),
+        }
+        Ok(Secret(match Scalar::deserialize(d)? {
+            Scalar::Text(s) => s,
+            Scalar::Int(i) => i.to_string(),
+            Scalar::Float(f) => f.to_string(),
+            Scalar::Bool(b) => b.to_string(),
+        }))
+    }
+}
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Self {
@@ -131,6 +152,19 @@ mod tests {
     fn secrets_do_not_print() {
         let s = Secret::new("topsecret");
         assert_eq!(format!("{s:?}"), "Secret(***)");
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API fixes the closure's error type
+    fn numeric_secrets_from_the_environment_are_accepted() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("ADMIN_API_KEY", "12345");
+            jail.set_env("DUCKBANK_PORT", "9000");
+            let c = Config::load(None).expect("config loads");
+            assert_eq!(c.admin_api_key.unwrap().expose(), "12345");
+            assert_eq!(c.port, 9000);
+            Ok(())
+        });
     }
 
     #[test]

@@ -41,7 +41,9 @@ pub async fn serve_on(
             ))
         })?;
     let app = api::router(state);
-    let addr = listener.local_addr().map_err(|e| StartupError(e.to_string()))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartupError(e.to_string()))?;
     tracing::info!(%addr, "duckbank listening");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)

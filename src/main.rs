@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "duckbank", version, about = "Projects, buckets and tables on per-table DuckDB files")]
+#[command(
+    name = "duckbank",
+    version,
+    about = "Projects, buckets and tables on per-table DuckDB files"
+)]
 struct Cli {
     /// Settings file (TOML); defaults to ./duckbank.toml when present.
     #[arg(long, global = true)]
@@ -75,7 +79,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

@@ -95,8 +95,13 @@ fn is_known_path(engine: &TableEngine, model: &crate::catalog::Model, path: &Pat
     let Some(file) = parts.get(2) else {
         return true;
     };
-    file.strip_suffix(".duckdb")
-        .and_then(|t| TableName::parse(t).ok())
-        .is_some_and(|t| bucket.tables.contains_key(&t))
-        && parts.len() == 3
+    // `<table>.duckdb` and its DuckDB companions (`.wal`, `.wal.checkpoint`, `.wal.recovery`).
+    let table = file
+        .split_once(".duckdb")
+        .filter(|(_, rest)| rest.is_empty() || rest.starts_with(".wal"))
+        .map(|(table, _)| table);
+    parts.len() == 3
+        && table
+            .and_then(|t| TableName::parse(t).ok())
+            .is_some_and(|t| bucket.tables.contains_key(&t))
 }

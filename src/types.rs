@@ -28,7 +28,10 @@ const SCALARS: &[(&[&str], &str)] = &[
         &["TIMESTAMP", "DATETIME", "TIMESTAMP WITHOUT TIME ZONE"],
         "TIMESTAMP",
     ),
-    (&["TIMESTAMPTZ", "TIMESTAMP WITH TIME ZONE"], "TIMESTAMP WITH TIME ZONE"),
+    (
+        &["TIMESTAMPTZ", "TIMESTAMP WITH TIME ZONE"],
+        "TIMESTAMP WITH TIME ZONE",
+    ),
     (&["INTERVAL"], "INTERVAL"),
     (&["UUID"], "UUID"),
     (&["JSON"], "JSON"),
@@ -234,7 +237,11 @@ mod tests {
             ("json", "JSON"),
         ];
         for (raw, canonical) in cases {
-            assert_eq!(ColumnType::parse(raw).unwrap().to_string(), canonical, "{raw}");
+            assert_eq!(
+                ColumnType::parse(raw).unwrap().to_string(),
+                canonical,
+                "{raw}"
+            );
         }
     }
 

@@ -15,13 +15,25 @@ pub async fn init(State(state): State<AppState>, principal: Principal) -> ApiRes
     let data_dir = state.config.data_dir.clone();
     blocking(move || Ok(init_layout(&data_dir)?)).await?;
     let mut paths = serde_json::Map::new();
-    paths.insert("data_dir".into(), state.config.data_dir.display().to_string().into());
+    paths.insert(
+        "data_dir".into(),
+        state.config.data_dir.display().to_string().into(),
+    );
     paths.insert(
         "metadata_db".into(),
-        state.config.data_dir.join("metadata.duckdb").display().to_string().into(),
+        state
+            .config
+            .data_dir
+            .join("metadata.duckdb")
+            .display()
+            .to_string()
+            .into(),
     );
     for sub in DATA_SUBDIRS {
-        paths.insert(sub.to_string(), state.config.data_dir.join(sub).display().to_string().into());
+        paths.insert(
+            sub.to_string(),
+            state.config.data_dir.join(sub).display().to_string().into(),
+        );
     }
     Ok(Json(json!({
         "success": true,

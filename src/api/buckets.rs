@@ -44,7 +44,10 @@ pub fn bucket_json(state: &AppState, project: &ProjectId, b: &BucketRecord) -> V
 pub async fn list(State(state): State<AppState>, access: ProjectAccess) -> ApiResult<Json<Value>> {
     let project = &access.scope.project;
     let records = buckets::list(&state, project)?;
-    let items: Vec<Value> = records.iter().map(|b| bucket_json(&state, project, b)).collect();
+    let items: Vec<Value> = records
+        .iter()
+        .map(|b| bucket_json(&state, project, b))
+        .collect();
     Ok(Json(json!({ "buckets": items, "total": items.len() })))
 }
 
@@ -56,7 +59,10 @@ pub async fn create(
     let name = BucketName::parse(&body.name)?;
     let project = access.scope.project;
     let record = buckets::create(&state, project.clone(), name, body.description).await?;
-    Ok((StatusCode::CREATED, Json(bucket_json(&state, &project, &record))))
+    Ok((
+        StatusCode::CREATED,
+        Json(bucket_json(&state, &project, &record)),
+    ))
 }
 
 pub async fn get(State(state): State<AppState>, access: ProjectAccess) -> ApiResult<Json<Value>> {

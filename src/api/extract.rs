@@ -36,18 +36,17 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     } else {
         bytes
     };
-    serde_json::from_slice(bytes).map_err(|e| {
-        use serde_json::error::Category;
-        match e.classify() {
-            Category::Data => ApiError::Unprocessable {
-                message: format!("request body does not match the expected schema: {e}"),
-                details: Some(serde_json::json!({ "line": e.line(), "column": e.column() })),
-            },
-            _ => ApiError::bad_request_with(
-                format!("request body is not valid JSON: {e}"),
-                serde_json::json!({ "line": e.line(), "column": e.column() }),
-            ),
-        }
+    // Syntax first, shape second: a body that is not JSON at all is 400 even when it
+    // also lacks fields.
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::bad_request_with(
+            format!("request body is not valid JSON: {e}"),
+            serde_json::json!({ "line": e.line(), "column": e.column() }),
+        )
+    })?;
+    serde_json::from_value(value).map_err(|e| ApiError::Unprocessable {
+        message: format!("request body does not match the expected schema: {e}"),
+        details: None,
     })
 }
 
@@ -112,7 +111,10 @@ impl Scope {
 impl FromRequestParts<AppState> for Scope {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let Path(raw) = Path::<RawScope>::from_request_parts(parts, state)
             .await
             .map_err(|e| ApiError::bad_request(format!("invalid path: {}", e.body_text())))?;
@@ -126,8 +128,16 @@ impl FromRequestParts<AppState> for Scope {
         Ok(Self {
             project: ProjectId::parse(&raw.project_id)?,
             style,
-            bucket: raw.bucket_name.as_deref().map(BucketName::parse).transpose()?,
-            table: raw.table_name.as_deref().map(TableName::parse).transpose()?,
+            bucket: raw
+                .bucket_name
+                .as_deref()
+                .map(BucketName::parse)
+                .transpose()?,
+            table: raw
+                .table_name
+                .as_deref()
+                .map(TableName::parse)
+                .transpose()?,
         })
     }
 }
@@ -142,7 +152,10 @@ pub struct ProjectAccess {
 impl FromRequestParts<AppState> for ProjectAccess {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let principal = crate::auth::Principal::from_request_parts(parts, state).await?;
         let scope = Scope::from_request_parts(parts, state).await?;
         principal.require_project(&scope.project)?;

@@ -27,7 +27,10 @@ const REQUEST_ID: &str = "x-request-id";
 fn bucket_routes() -> Router<AppState> {
     Router::new()
         .route("/buckets", get(buckets::list).post(buckets::create))
-        .route("/buckets/{bucket_name}", get(buckets::get).delete(buckets::delete))
+        .route(
+            "/buckets/{bucket_name}",
+            get(buckets::get).delete(buckets::delete),
+        )
         .route(
             "/buckets/{bucket_name}/share",
             post(sharing::share).delete(sharing::unshare),
@@ -96,8 +99,6 @@ async fn not_found(uri: axum::http::Uri) -> Response {
     ApiError::NotFound(format!("no route for {}", uri.path())).into_response()
 }
 
-async fn method_not_allowed() -> Response {
-    let mut res = ApiError::bad_request("method not allowed on this path").into_response();
-    *res.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
-    res
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    ApiError::MethodNotAllowed(format!("{method} is not allowed on {}", uri.path())).into_response()
 }

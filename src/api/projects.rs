@@ -60,9 +60,9 @@ fn check_name(name: &Option<String>) -> ApiResult<()> {
         Some(n) if n.chars().count() > MAX_NAME_LEN => Err(ApiError::bad_request(format!(
             "project name is longer than {MAX_NAME_LEN} characters"
         ))),
-        Some(n) if n.chars().any(char::is_control) => {
-            Err(ApiError::bad_request("project name must not contain control characters"))
-        }
+        Some(n) if n.chars().any(char::is_control) => Err(ApiError::bad_request(
+            "project name must not contain control characters",
+        )),
         _ => Ok(()),
     }
 }
@@ -106,7 +106,10 @@ pub async fn list(
     principal.require_admin()?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request("limit must be between 1 and 1000"));
+        return Err(ApiError::Unprocessable {
+            message: format!("limit must be between 1 and 1000, got {limit}"),
+            details: Some(json!({ "limit": limit })),
+        });
     }
     let offset = q.offset.unwrap_or(0);
     // Deleted projects are removed, not kept as tombstones, so only 'active' ones exist.

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::buckets::bucket_json;
-use super::extract::{parse_json, ApiJson, ApiQuery, ProjectAccess};
+use super::extract::{ApiJson, ApiQuery, ProjectAccess};
 use crate::catalog::BucketLink;
 use crate::error::{ApiError, ApiResult};
 use crate::names::{BucketName, ProjectId};
@@ -57,14 +57,12 @@ pub async fn unshare(
     State(state): State<AppState>,
     access: ProjectAccess,
     ApiQuery(q): ApiQuery<UnshareQuery>,
-    body: axum::body::Bytes,
+    ApiJson(body): ApiJson<Option<ShareBody>>,
 ) -> ApiResult<StatusCode> {
-    let target = match q.target_project_id {
-        Some(t) => t,
-        None => parse_json::<Option<ShareBody>>(&body)?
-            .map(|b| b.target_project_id)
-            .ok_or_else(|| ApiError::bad_request("target_project_id is required"))?,
-    };
+    let target = q
+        .target_project_id
+        .or(body.map(|b| b.target_project_id))
+        .ok_or_else(|| ApiError::bad_request("target_project_id is required (query or body)"))?;
     let target = ProjectId::parse(&target)?;
     let bucket = access.scope.bucket()?.clone();
     sharing::unshare(&state, access.scope.project, bucket, target).await?;
@@ -81,9 +79,16 @@ pub async fn link(
         source_bucket: BucketName::parse(&body.source_bucket_name)?,
     };
     let project = access.scope.project;
-    let name = access.scope.bucket.clone().ok_or_else(|| ApiError::internal("no bucket"))?;
+    let name = access
+        .scope
+        .bucket
+        .clone()
+        .ok_or_else(|| ApiError::internal("no bucket"))?;
     let record = sharing::link(&state, project.clone(), name, source).await?;
-    Ok((StatusCode::CREATED, Json(bucket_json(&state, &project, &record))))
+    Ok((
+        StatusCode::CREATED,
+        Json(bucket_json(&state, &project, &record)),
+    ))
 }
 
 pub async fn unlink(State(state): State<AppState>, access: ProjectAccess) -> ApiResult<StatusCode> {
@@ -92,7 +97,10 @@ pub async fn unlink(State(state): State<AppState>, access: ProjectAccess) -> Api
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn grant_readonly(State(state): State<AppState>, access: ProjectAccess) -> ApiResult<Json<Value>> {
+pub async fn grant_readonly(
+    State(state): State<AppState>,
+    access: ProjectAccess,
+) -> ApiResult<Json<Value>> {
     let bucket = access.scope.bucket()?.clone();
     let record = sharing::set_readonly(&state, access.scope.project, bucket, true).await?;
     Ok(Json(json!({
@@ -103,7 +111,10 @@ pub async fn grant_readonly(State(state): State<AppState>, access: ProjectAccess
     })))
 }
 
-pub async fn revoke_readonly(State(state): State<AppState>, access: ProjectAccess) -> ApiResult<StatusCode> {
+pub async fn revoke_readonly(
+    State(state): State<AppState>,
+    access: ProjectAccess,
+) -> ApiResult<StatusCode> {
     let bucket = access.scope.bucket()?.clone();
     sharing::set_readonly(&state, access.scope.project, bucket, false).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -127,7 +127,11 @@ pub async fn preview(
 ) -> ApiResult<Json<Value>> {
     let s = &access.scope;
     // The reference contract previews 1 000 rows by default; duckbank's own paths 100.
-    let default_limit = if s.style == PathStyle::Reference { 1000 } else { 100 };
+    let default_limit = if s.style == PathStyle::Reference {
+        1000
+    } else {
+        100
+    };
     let limit = q.limit.unwrap_or(default_limit);
     if !(1..=MAX_PREVIEW_ROWS).contains(&limit) {
         return Err(ApiError::Unprocessable {

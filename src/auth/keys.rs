@@ -66,7 +66,8 @@ pub fn claimed_project(presented: &str) -> Option<&str> {
 pub fn key_prefix(presented: &str) -> String {
     match presented.rsplit_once(SCOPE_MARKER) {
         Some((head, secret)) => format!("{head}{SCOPE_MARKER}{}", secret.get(..4).unwrap_or("")),
-        None => presented.chars().take(6).collect(),
+        // Not a project key (perhaps a mistyped admin key): reveal nothing of it.
+        None => format!("<{} chars, not a project key>", presented.chars().count()),
     }
 }
 
@@ -83,13 +84,19 @@ mod tests {
         assert_eq!(claimed_project(&key.clear), Some("123"));
         assert!(key.hash.starts_with("$argon2id$"));
         assert!(verify_key(&key.clear, &key.hash));
-        assert!(!verify_key("proj_123_admin_00000000000000000000000000000000", &key.hash));
+        assert!(!verify_key(
+            "proj_123_admin_00000000000000000000000000000000",
+            &key.hash
+        ));
         assert!(!key.prefix.contains(&key.clear[20..]));
     }
 
     #[test]
     fn claimed_project_rejects_malformed_keys() {
-        assert_eq!(claimed_project("proj_a_admin_b_admin_0123456789abcdef0123456789abcdef"), Some("a_admin_b"));
+        assert_eq!(
+            claimed_project("proj_a_admin_b_admin_0123456789abcdef0123456789abcdef"),
+            Some("a_admin_b")
+        );
         for bad in [
             "",
             "proj__admin_0123456789abcdef0123456789abcdef",

@@ -57,7 +57,10 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let key = presented_key(&parts.headers).ok_or_else(|| {
             ApiError::Unauthorized(
                 "missing API key: send 'Authorization: Bearer <key>' or 'X-Api-Key: <key>'".into(),

@@ -17,9 +17,15 @@ use crate::names::ProjectId;
 
 pub struct KeyVerifier {
     admin_digest: [u8; 32],
-    /// sha256(presented key) → the project it was verified for.
-    verified: Cache<[u8; 32], ProjectId>,
+    /// sha256(presented key) → the project and key record it was verified against.
+    verified: Cache<[u8; 32], (ProjectId, String)>,
+    /// sha256 of well-formed keys that failed verification, so guessing costs one argon2
+    /// run per distinct key and cache lifetime, not one per request.
+    rejected: Cache<[u8; 32], ()>,
 }
+
+/// How long a failed verification is remembered.
+const REJECTED_TTL: Duration = Duration::from_secs(60);
 
 impl KeyVerifier {
     pub fn new(admin: &Secret, ttl: Duration, capacity: u64) -> Self {
@@ -30,19 +36,34 @@ impl KeyVerifier {
                 .time_to_live(ttl)
                 .support_invalidation_closures()
                 .build(),
+            rejected: Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(REJECTED_TTL)
+                .build(),
         }
     }
 
-    pub async fn authenticate(&self, presented: &str, catalog: &Arc<Catalog>) -> ApiResult<Principal> {
+    pub async fn authenticate(
+        &self,
+        presented: &str,
+        catalog: &Arc<Catalog>,
+    ) -> ApiResult<Principal> {
         let presented_digest = digest(presented);
         // Comparing fixed-size digests keeps the comparison constant-time regardless of length.
         if bool::from(presented_digest.ct_eq(&self.admin_digest)) {
             return Ok(Principal::Admin);
         }
-        if let Some(project) = self.verified.get(&presented_digest) {
-            if catalog.read(|m| m.project(&project).is_some()) {
+        if let Some((project, key_id)) = self.verified.get(&presented_digest) {
+            // The key record must still exist: a deleted (and maybe re-created) project
+            // has new key ids, so a stale entry can never grant access.
+            let live = catalog.read(|m| {
+                m.project(&project)
+                    .is_some_and(|p| p.keys.iter().any(|k| k.id == key_id))
+            });
+            if live {
                 return Ok(Principal::Project(project));
             }
+            self.verified.invalidate(&presented_digest);
         }
         let unknown = || {
             tracing::info!(key_prefix = %key_prefix(presented), "rejected an unknown API key");
@@ -51,20 +72,35 @@ impl KeyVerifier {
         let project = claimed_project(presented)
             .and_then(|p| ProjectId::parse(p).ok())
             .ok_or_else(unknown)?;
-        let hashes: Vec<String> = catalog.read(|m| {
+        if self.rejected.contains_key(&presented_digest) {
+            return Err(unknown());
+        }
+        let keys: Vec<(String, String)> = catalog.read(|m| {
             m.project(&project)
-                .map(|p| p.keys.iter().map(|k| k.hash.clone()).collect())
+                .map(|p| {
+                    p.keys
+                        .iter()
+                        .map(|k| (k.id.clone(), k.hash.clone()))
+                        .collect()
+                })
                 .unwrap_or_default()
         });
-        if hashes.is_empty() {
+        if keys.is_empty() {
             return Err(unknown());
         }
         let clear = presented.to_string();
-        let ok = tokio::task::spawn_blocking(move || hashes.iter().any(|h| verify_key(&clear, h))).await?;
-        if !ok {
+        let matched = tokio::task::spawn_blocking(move || {
+            keys.into_iter()
+                .find(|(_, hash)| verify_key(&clear, hash))
+                .map(|(id, _)| id)
+        })
+        .await?;
+        let Some(key_id) = matched else {
+            self.rejected.insert(presented_digest, ());
             return Err(unknown());
-        }
-        self.verified.insert(presented_digest, project.clone());
+        };
+        self.verified
+            .insert(presented_digest, (project.clone(), key_id));
         Ok(Principal::Project(project))
     }
 
@@ -72,7 +108,9 @@ impl KeyVerifier {
     pub fn forget_project(&self, project: &ProjectId) {
         let project = project.clone();
         // Only fails when closures are unsupported, which `new` enables.
-        let _ = self.verified.invalidate_entries_if(move |_, p| *p == project);
+        let _ = self
+            .verified
+            .invalidate_entries_if(move |_, (p, _)| *p == project);
     }
 }
 

@@ -3,7 +3,9 @@
 
 use chrono::Utc;
 
-use super::{micros, not_found_bucket, not_found_project, Apply, BucketLink, BucketRecord, Catalog};
+use super::{
+    micros, not_found_bucket, not_found_project, Apply, BucketLink, BucketRecord, Catalog,
+};
 use crate::error::{ApiError, ApiResult};
 use crate::names::{BucketName, ProjectId};
 
@@ -18,7 +20,9 @@ impl Catalog {
         link: Option<BucketLink>,
     ) -> ApiResult<BucketRecord> {
         self.write(|tx, model| {
-            let p = model.project(project).ok_or_else(|| not_found_project(project))?;
+            let p = model
+                .project(project)
+                .ok_or_else(|| not_found_project(project))?;
             if p.buckets.contains_key(&name) {
                 return Err(ApiError::conflict(format!(
                     "bucket {name:?} already exists in project {project:?}"
@@ -26,7 +30,9 @@ impl Catalog {
             }
             if let Some(link) = &link {
                 if &link.source_project == project {
-                    return Err(ApiError::bad_request("a project cannot link its own bucket"));
+                    return Err(ApiError::bad_request(
+                        "a project cannot link its own bucket",
+                    ));
                 }
                 if model.project(&link.source_project).is_none() {
                     return Err(not_found_project(&link.source_project));
@@ -86,10 +92,22 @@ impl Catalog {
                 .cloned()
                 .ok_or_else(|| not_found_bucket(project, name))?;
             let (p, b) = (project.as_str(), name.as_str());
-            tx.execute("DELETE FROM tables WHERE project_id = ? AND bucket = ?", [p, b])?;
-            tx.execute("DELETE FROM bucket_shares WHERE project_id = ? AND bucket = ?", [p, b])?;
-            tx.execute("DELETE FROM readonly_grants WHERE project_id = ? AND bucket = ?", [p, b])?;
-            tx.execute("DELETE FROM buckets WHERE project_id = ? AND name = ?", [p, b])?;
+            tx.execute(
+                "DELETE FROM tables WHERE project_id = ? AND bucket = ?",
+                [p, b],
+            )?;
+            tx.execute(
+                "DELETE FROM bucket_shares WHERE project_id = ? AND bucket = ?",
+                [p, b],
+            )?;
+            tx.execute(
+                "DELETE FROM readonly_grants WHERE project_id = ? AND bucket = ?",
+                [p, b],
+            )?;
+            tx.execute(
+                "DELETE FROM buckets WHERE project_id = ? AND name = ?",
+                [p, b],
+            )?;
             let (project, name) = (project.clone(), name.clone());
             let apply: Apply = Box::new(move |m| {
                 if let Some(p) = m.projects.get_mut(&project) {
@@ -112,10 +130,14 @@ impl Catalog {
                 .bucket(project, bucket)
                 .ok_or_else(|| not_found_bucket(project, bucket))?;
             if record.link.is_some() {
-                return Err(ApiError::bad_request("a linked bucket cannot be shared further"));
+                return Err(ApiError::bad_request(
+                    "a linked bucket cannot be shared further",
+                ));
             }
             if target == project {
-                return Err(ApiError::bad_request("a bucket cannot be shared with its own project"));
+                return Err(ApiError::bad_request(
+                    "a bucket cannot be shared with its own project",
+                ));
             }
             if model.project(target).is_none() {
                 return Err(not_found_project(target));
@@ -127,7 +149,12 @@ impl Catalog {
             }
             tx.execute(
                 "INSERT INTO bucket_shares VALUES (?, ?, ?, make_timestamp(?))",
-                duckdb::params![project.as_str(), bucket.as_str(), target.as_str(), micros(Utc::now())],
+                duckdb::params![
+                    project.as_str(),
+                    bucket.as_str(),
+                    target.as_str(),
+                    micros(Utc::now())
+                ],
             )?;
             let mut out = record.clone();
             out.shared_with.insert(target.clone());
@@ -183,7 +210,10 @@ impl Catalog {
                 .bucket(project, bucket)
                 .ok_or_else(|| not_found_bucket(project, bucket))?;
             let (p, b) = (project.as_str(), bucket.as_str());
-            tx.execute("DELETE FROM readonly_grants WHERE project_id = ? AND bucket = ?", [p, b])?;
+            tx.execute(
+                "DELETE FROM readonly_grants WHERE project_id = ? AND bucket = ?",
+                [p, b],
+            )?;
             if readonly {
                 tx.execute(
                     "INSERT INTO readonly_grants VALUES (?, ?, make_timestamp(?))",

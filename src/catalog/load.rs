@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use duckdb::Connection;
 
-use super::model::*;
 use super::from_micros;
+use super::model::*;
 use crate::error::ApiResult;
 use crate::names::{BucketName, ColumnName, ProjectId, TableName};
 
@@ -90,7 +90,11 @@ pub fn load_model(conn: &Connection) -> ApiResult<Model> {
     for row in rows {
         let (project, name, description, created, linked_project, linked_bucket) = row?;
         let Ok(name) = BucketName::parse(&name) else {
-            tracing::warn!(project, name, "skipping catalog bucket with an invalid name");
+            tracing::warn!(
+                project,
+                name,
+                "skipping catalog bucket with an invalid name"
+            );
             continue;
         };
         let link = match (linked_project, linked_bucket) {
@@ -138,11 +142,19 @@ pub fn load_model(conn: &Connection) -> ApiResult<Model> {
             continue;
         };
         let Ok(name) = TableName::parse(&name) else {
-            tracing::warn!(project, bucket, name, "skipping catalog table with an invalid name");
+            tracing::warn!(
+                project,
+                bucket,
+                name,
+                "skipping catalog table with an invalid name"
+            );
             continue;
         };
         let pk: Vec<String> = serde_json::from_str(&pk).unwrap_or_default();
-        let primary_key = pk.iter().filter_map(|c| ColumnName::parse(c).ok()).collect();
+        let primary_key = pk
+            .iter()
+            .filter_map(|c| ColumnName::parse(c).ok())
+            .collect();
         b.tables.insert(
             name.clone(),
             TableRecord {
@@ -153,7 +165,8 @@ pub fn load_model(conn: &Connection) -> ApiResult<Model> {
         );
     }
 
-    let mut stmt = conn.prepare("SELECT project_id, bucket, target_project_id FROM bucket_shares")?;
+    let mut stmt =
+        conn.prepare("SELECT project_id, bucket, target_project_id FROM bucket_shares")?;
     let rows = stmt.query_map([], |r| {
         Ok((
             r.get::<_, String>(0)?,
@@ -186,7 +199,11 @@ fn project_mut<'m>(model: &'m mut Model, id: &str) -> Option<&'m mut ProjectReco
     model.projects.get_mut(&ProjectId::parse(id).ok()?)
 }
 
-fn bucket_mut<'m>(model: &'m mut Model, project: &str, bucket: &str) -> Option<&'m mut BucketRecord> {
+fn bucket_mut<'m>(
+    model: &'m mut Model,
+    project: &str,
+    bucket: &str,
+) -> Option<&'m mut BucketRecord> {
     let project = ProjectId::parse(project).ok()?;
     let bucket = BucketName::parse(bucket).ok()?;
     model.bucket_mut(&project, &bucket)

@@ -61,7 +61,8 @@ impl Catalog {
     /// A cheap connection-level liveness check of the catalog database.
     pub fn ping(&self) -> bool {
         let conn = self.writer.lock();
-        conn.query_row("SELECT 1", [], |r| r.get::<_, i32>(0)).is_ok()
+        conn.query_row("SELECT 1", [], |r| r.get::<_, i32>(0))
+            .is_ok()
     }
 }
 

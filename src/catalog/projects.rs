@@ -99,7 +99,10 @@ impl Catalog {
     /// shares to it. Links other projects hold to its buckets stay and answer 403 (not live).
     pub fn delete_project(&self, id: &ProjectId) -> ApiResult<ProjectRecord> {
         self.write(|tx, model| {
-            let record = model.project(id).cloned().ok_or_else(|| not_found_project(id))?;
+            let record = model
+                .project(id)
+                .cloned()
+                .ok_or_else(|| not_found_project(id))?;
             let p = id.as_str();
             tx.execute("DELETE FROM api_keys WHERE project_id = ?", [p])?;
             tx.execute("DELETE FROM tables WHERE project_id = ?", [p])?;

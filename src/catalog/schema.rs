@@ -3,6 +3,8 @@
 
 use duckdb::Connection;
 
+use crate::error::{ApiError, ApiResult};
+
 /// Ordered migrations; append only, never edit a released one.
 const MIGRATIONS: &[(i32, &str)] = &[(
     1,
@@ -66,7 +68,7 @@ const MIGRATIONS: &[(i32, &str)] = &[(
 pub const CURRENT_VERSION: i32 = 1;
 
 /// Brings the catalog to `CURRENT_VERSION`; refuses a catalog written by a newer build.
-pub fn migrate(conn: &mut Connection) -> duckdb::Result<i32> {
+pub fn migrate(conn: &mut Connection) -> ApiResult<i32> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at TIMESTAMP NOT NULL)",
     )?;
@@ -76,7 +78,7 @@ pub fn migrate(conn: &mut Connection) -> duckdb::Result<i32> {
         |r| r.get(0),
     )?;
     if current > CURRENT_VERSION {
-        return Err(duckdb::Error::InvalidParameterName(format!(
+        return Err(ApiError::internal(format!(
             "catalog schema version {current} is newer than this build supports ({CURRENT_VERSION})"
         )));
     }
@@ -84,8 +86,8 @@ pub fn migrate(conn: &mut Connection) -> duckdb::Result<i32> {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.execute(
-            "INSERT INTO schema_version VALUES (?, current_timestamp::TIMESTAMP)",
-            [version],
+            "INSERT INTO schema_version VALUES (?, make_timestamp(?))",
+            duckdb::params![version, chrono::Utc::now().timestamp_micros()],
         )?;
         tx.commit()?;
         tracing::info!(version, "applied catalog migration");

@@ -28,7 +28,13 @@ impl Catalog {
             let pk_json = serde_json::to_string(&pk).map_err(ApiError::internal)?;
             tx.execute(
                 "INSERT INTO tables VALUES (?, 'default', ?, ?, ?::JSON, make_timestamp(?))",
-                duckdb::params![project.as_str(), bucket.as_str(), name.as_str(), pk_json, micros(now)],
+                duckdb::params![
+                    project.as_str(),
+                    bucket.as_str(),
+                    name.as_str(),
+                    pk_json,
+                    micros(now)
+                ],
             )?;
             let record = TableRecord {
                 name: name.clone(),
@@ -75,7 +81,9 @@ impl Catalog {
 }
 
 pub(crate) fn table_exists(bucket: &BucketName, name: &TableName) -> ApiError {
-    ApiError::conflict(format!("table {name:?} already exists in bucket {bucket:?}"))
+    ApiError::conflict(format!(
+        "table {name:?} already exists in bucket {bucket:?}"
+    ))
 }
 
 pub(crate) fn table_not_found(bucket: &BucketName, name: &TableName) -> ApiError {

@@ -39,6 +39,7 @@ impl TableEngine {
         remove_table_files(&path)?;
 
         let conn = self.conn()?;
+        check_defaults(&conn, columns)?;
         let alias = self.attach(&conn, key, true)?;
         let ddl = create_table_sql(&alias, columns, primary_key);
         let created = conn
@@ -47,12 +48,23 @@ impl TableEngine {
         if let Err(err) = created {
             let _ = self.detach(&conn, key);
             let _ = remove_table_files(&path);
-            // The definition was validated, so what remains is a value DuckDB refuses,
-            // such as a default that does not convert to its column type.
-            return Err(ApiError::bad_request(format!(
-                "table definition rejected: {}",
-                first_line(&err.to_string())
-            )));
+            // The definition was validated, so a refusal here is a value DuckDB cannot use,
+            // such as a default that does not convert to its column type. Anything else
+            // (I/O, disk full) is ours.
+            let text = err.to_string();
+            let client_caused = [
+                "Conversion Error",
+                "Binder Error",
+                "Constraint Error",
+                "Parser Error",
+            ]
+            .iter()
+            .any(|kind| text.contains(kind));
+            return Err(if client_caused {
+                ApiError::bad_request(format!("table definition rejected: {}", first_line(&text)))
+            } else {
+                ApiError::internal(format!("creating table file {}: {text}", path.display()))
+            });
         }
         fsync_dir(&dir)?;
         Ok(())
@@ -83,6 +95,27 @@ impl TableEngine {
         self.detach_where(&conn, |k| &k.project == project)?;
         remove_dir_if_present(&self.project_dir(project))
     }
+}
+
+/// DuckDB evaluates defaults only when a row is inserted, so a default that does not
+/// convert to its column type would be accepted now and fail every later insert.
+fn check_defaults(conn: &duckdb::Connection, columns: &[ColumnDef]) -> ApiResult<()> {
+    for c in columns {
+        let Some(default) = &c.default else { continue };
+        let sql = format!("SELECT CAST({} AS {})", default.to_sql(), c.data_type);
+        if let Err(e) = conn.execute_batch(&sql) {
+            return Err(ApiError::bad_request_with(
+                format!(
+                    "table definition rejected: default {} does not convert to {} for column {:?}",
+                    default.to_sql(),
+                    c.data_type,
+                    c.name.as_str()
+                ),
+                serde_json::json!({ "column": c.name, "cause": first_line(&e.to_string()) }),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn create_table_sql(alias: &str, columns: &[ColumnDef], primary_key: &[ColumnName]) -> String {

@@ -54,12 +54,28 @@ impl LockRegistry {
                 Held::Shared(lock.read_owned().await)
             });
         }
-        LockGuard { held: held }
+        LockGuard { held }
     }
 
     /// Readers of one table share; they exclude only writers of that table (and its parents).
     pub async fn table_shared(&self, key: &TableKey) -> LockGuard {
         self.acquire(table_path(key, false)).await
+    }
+
+    /// Shared locks on several tables of one bucket, taking the parents once. Taking them
+    /// per table would deadlock behind a queued bucket writer (tokio's RwLock is fair).
+    pub async fn tables_shared(
+        &self,
+        project: &ProjectId,
+        bucket: &BucketName,
+        tables: &[TableKey],
+    ) -> LockGuard {
+        let mut path = vec![
+            (LockKey::Project(project.clone()), false),
+            (LockKey::Bucket(project.clone(), bucket.clone()), false),
+        ];
+        path.extend(tables.iter().map(|t| (LockKey::Table(t.clone()), false)));
+        self.acquire(path).await
     }
 
     /// DDL, deletes and imports on one table.
@@ -78,12 +94,15 @@ impl LockRegistry {
 
     /// Whole-project changes (delete): waits for every operation in the project.
     pub async fn project_exclusive(&self, project: &ProjectId) -> LockGuard {
-        self.acquire(vec![(LockKey::Project(project.clone()), true)]).await
+        self.acquire(vec![(LockKey::Project(project.clone()), true)])
+            .await
     }
 
     /// Non-blocking exclusive lock on a table, used to detach idle tables from the handle cache.
     pub fn try_table_exclusive(&self, key: &TableKey) -> Option<OwnedRwLockWriteGuard<()>> {
-        self.lock_for(LockKey::Table(key.clone())).try_write_owned().ok()
+        self.lock_for(LockKey::Table(key.clone()))
+            .try_write_owned()
+            .ok()
     }
 
     /// Forgets the lock entries under a project (after it was deleted) so the map stays bounded.
@@ -98,7 +117,10 @@ impl LockRegistry {
 fn table_path(key: &TableKey, exclusive: bool) -> Vec<(LockKey, bool)> {
     vec![
         (LockKey::Project(key.project.clone()), false),
-        (LockKey::Bucket(key.project.clone(), key.bucket.clone()), false),
+        (
+            LockKey::Bucket(key.project.clone(), key.bucket.clone()),
+            false,
+        ),
         (LockKey::Table(key.clone()), exclusive),
     ]
 }
@@ -121,7 +143,8 @@ mod tests {
     async fn different_tables_do_not_wait_for_each_other() {
         let reg = LockRegistry::default();
         let _a = reg.table_exclusive(&key("a")).await;
-        let b = tokio::time::timeout(Duration::from_millis(200), reg.table_exclusive(&key("b"))).await;
+        let b =
+            tokio::time::timeout(Duration::from_millis(200), reg.table_exclusive(&key("b"))).await;
         assert!(b.is_ok());
     }
 
@@ -131,10 +154,12 @@ mod tests {
         let reader = reg.table_shared(&key("a")).await;
         let p = ProjectId::parse("1").unwrap();
         let bkt = BucketName::parse("b").unwrap();
-        let blocked = tokio::time::timeout(Duration::from_millis(100), reg.bucket_exclusive(&p, &bkt)).await;
+        let blocked =
+            tokio::time::timeout(Duration::from_millis(100), reg.bucket_exclusive(&p, &bkt)).await;
         assert!(blocked.is_err());
         drop(reader);
-        let free = tokio::time::timeout(Duration::from_millis(200), reg.bucket_exclusive(&p, &bkt)).await;
+        let free =
+            tokio::time::timeout(Duration::from_millis(200), reg.bucket_exclusive(&p, &bkt)).await;
         assert!(free.is_ok());
     }
 

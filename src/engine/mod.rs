@@ -217,7 +217,11 @@ impl TableEngine {
     }
 
     /// Detaches every attached table of a project or bucket (caller holds that scope exclusively).
-    pub fn detach_where(&self, conn: &Connection, pred: impl Fn(&TableKey) -> bool) -> ApiResult<()> {
+    pub fn detach_where(
+        &self,
+        conn: &Connection,
+        pred: impl Fn(&TableKey) -> bool,
+    ) -> ApiResult<()> {
         let keys: Vec<TableKey> = self
             .attached
             .lock()
@@ -235,11 +239,7 @@ impl TableEngine {
     pub fn describe(&self, key: &TableKey) -> ApiResult<TableInfo> {
         let conn = self.conn()?;
         let alias = self.ensure_attached(&conn, key)?;
-        let cached = self
-            .attached
-            .lock()
-            .get(key)
-            .and_then(|a| a.cached.clone());
+        let cached = self.attached.lock().get(key).and_then(|a| a.cached.clone());
         let (columns, row_count) = match cached {
             Some(c) => c,
             None => {
@@ -291,8 +291,7 @@ impl TableEngine {
                 }
                 for file in std::fs::read_dir(&bpath).into_iter().flatten().flatten() {
                     let fpath = file.path();
-                    let table_file = fpath.with_extension("duckdb");
-                    if !known(&table_file) {
+                    if !known(&fpath) {
                         tracing::warn!(path = %fpath.display(), "removing orphan table file");
                         let _ = std::fs::remove_file(&fpath);
                     }

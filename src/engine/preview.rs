@@ -16,7 +16,12 @@ pub struct Preview {
 impl TableEngine {
     /// Up to `limit` rows in storage order. `only` selects columns by name (400 if unknown).
     /// Caller holds the table's shared lock.
-    pub fn preview(&self, key: &TableKey, limit: u32, only: Option<&[String]>) -> ApiResult<Preview> {
+    pub fn preview(
+        &self,
+        key: &TableKey,
+        limit: u32,
+        only: Option<&[String]>,
+    ) -> ApiResult<Preview> {
         let info = self.describe(key)?;
         let columns: Vec<ColumnInfo> = match only {
             None => info.columns.as_ref().clone(),
@@ -41,7 +46,10 @@ impl TableEngine {
                 picked
             }
         };
-        let kinds: Vec<ValueKind> = columns.iter().map(|c| ValueKind::of(&c.data_type)).collect();
+        let kinds: Vec<ValueKind> = columns
+            .iter()
+            .map(|c| ValueKind::of(&c.data_type))
+            .collect();
         let select: Vec<String> = columns
             .iter()
             .zip(&kinds)
@@ -52,7 +60,10 @@ impl TableEngine {
         let alias = self.ensure_attached(&conn, key)?;
         let mut rows = Vec::new();
         if !select.is_empty() {
-            let sql = format!("SELECT {} FROM \"{alias}\".main.data LIMIT ?", select.join(", "));
+            let sql = format!(
+                "SELECT {} FROM \"{alias}\".main.data LIMIT ?",
+                select.join(", ")
+            );
             let mut stmt = conn.prepare_cached(&sql)?;
             let mut result = stmt.query([i64::from(limit)])?;
             while let Some(row) = result.next()? {

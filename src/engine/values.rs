@@ -21,16 +21,22 @@ pub enum ValueKind {
 impl ValueKind {
     pub fn of(data_type: &str) -> Self {
         let t = data_type.to_ascii_uppercase();
-        if t.ends_with(']') || t.starts_with("STRUCT") || t.starts_with("MAP") || t.starts_with("UNION") {
+        if t.ends_with(']')
+            || t.starts_with("STRUCT")
+            || t.starts_with("MAP")
+            || t.starts_with("UNION")
+        {
             return Self::Json;
         }
         match t.as_str() {
-            "TIMESTAMP" | "TIMESTAMP_S" | "TIMESTAMP_MS" | "TIMESTAMP_NS" => Self::Timestamp { tz: false },
+            "TIMESTAMP" | "TIMESTAMP_S" | "TIMESTAMP_MS" | "TIMESTAMP_NS" => {
+                Self::Timestamp { tz: false }
+            }
             "TIMESTAMP WITH TIME ZONE" | "TIMESTAMPTZ" => Self::Timestamp { tz: true },
             "JSON" => Self::Json,
             "BOOLEAN" | "TINYINT" | "SMALLINT" | "INTEGER" | "BIGINT" | "HUGEINT" | "UTINYINT"
-            | "USMALLINT" | "UINTEGER" | "UBIGINT" | "UHUGEINT" | "FLOAT" | "DOUBLE" | "VARCHAR"
-            | "DATE" => Self::Direct,
+            | "USMALLINT" | "UINTEGER" | "UBIGINT" | "UHUGEINT" | "FLOAT" | "DOUBLE"
+            | "VARCHAR" | "DATE" => Self::Direct,
             _ if t.starts_with("DECIMAL") => Self::Direct,
             _ => Self::Text,
         }
@@ -64,7 +70,9 @@ pub fn to_json(kind: ValueKind, value: ValueRef<'_>) -> Value {
         ValueRef::Float(v) => float(f64::from(v)),
         ValueRef::Double(v) => float(v),
         ValueRef::Decimal(d) => exact_number(&d.to_string()),
-        ValueRef::Timestamp(unit, v) => timestamp(unit, v, matches!(kind, ValueKind::Timestamp { tz: true })),
+        ValueRef::Timestamp(unit, v) => {
+            timestamp(unit, v, matches!(kind, ValueKind::Timestamp { tz: true }))
+        }
         ValueRef::Date32(days) => NaiveDate::from_num_days_from_ce_opt(days + 719_163)
             .map(|d| Value::String(d.format("%Y-%m-%d").to_string()))
             .unwrap_or(Value::Null),
@@ -123,7 +131,10 @@ mod tests {
     fn kinds_follow_type_names() {
         assert_eq!(ValueKind::of("DECIMAL(10,2)"), ValueKind::Direct);
         assert_eq!(ValueKind::of("INTEGER[]"), ValueKind::Json);
-        assert_eq!(ValueKind::of("TIMESTAMP"), ValueKind::Timestamp { tz: false });
+        assert_eq!(
+            ValueKind::of("TIMESTAMP"),
+            ValueKind::Timestamp { tz: false }
+        );
         assert_eq!(ValueKind::of("UUID"), ValueKind::Text);
         assert_eq!(ValueKind::of("INTERVAL"), ValueKind::Text);
     }

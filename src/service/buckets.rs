@@ -1,7 +1,7 @@
 //! Buckets: create (directory + catalog row), list, get, delete with or without its tables.
 //! A non-empty bucket is deleted only when the caller asks for cascade; otherwise 409.
 
-use super::{blocking, blocking_locked};
+use super::blocking_locked;
 use crate::catalog::{not_found_bucket, not_found_project, BucketRecord};
 use crate::error::{ApiError, ApiResult};
 use crate::names::{BucketName, ProjectId};
@@ -48,13 +48,21 @@ pub async fn create(
     blocking_locked(guard, move || {
         // Directory first: a crash before the catalog commit leaves only an empty
         // directory, which the start-up sweep removes.
-        state.catalog.read(|m| {
-            m.project(&project)
-                .map(|_| ())
-                .ok_or_else(|| not_found_project(&project))
+        // Checked before touching the disk so a refused create leaves nothing behind;
+        // the bucket lock keeps the answer valid until the catalog commit.
+        state.catalog.read(|m| match m.project(&project) {
+            None => Err(not_found_project(&project)),
+            Some(p) if p.buckets.contains_key(&name) => Err(ApiError::conflict(format!(
+                "bucket {:?} already exists in project {:?}",
+                name.as_str(),
+                project.as_str()
+            ))),
+            Some(_) => Ok(()),
         })?;
         state.engine.create_bucket_dir(&project, &name)?;
-        state.catalog.create_bucket(&project, name, description, None)
+        state
+            .catalog
+            .create_bucket(&project, name, description, None)
     })
     .await
 }

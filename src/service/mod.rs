@@ -26,20 +26,24 @@ pub struct ReadTarget {
 }
 
 /// Resolves a bucket for reading; a link whose share was revoked answers 403.
-pub fn resolve_read(state: &AppState, project: &ProjectId, bucket: &BucketName) -> ApiResult<ReadTarget> {
+pub fn resolve_read(
+    state: &AppState,
+    project: &ProjectId,
+    bucket: &BucketName,
+) -> ApiResult<ReadTarget> {
     state.catalog.read(|m| {
         let record = m
             .bucket(project, bucket)
             .cloned()
             .ok_or_else(|| not_found_bucket(project, bucket))?;
-        match &record.link {
+        match record.link.clone() {
             None => Ok(ReadTarget {
                 source: record.clone(),
                 bucket: record,
                 project: project.clone(),
             }),
             Some(link) => {
-                if !m.link_is_live(project, link) {
+                if !m.link_is_live(project, &link) {
                     return Err(ApiError::Forbidden(format!(
                         "linked bucket {bucket:?} is no longer shared by project {:?}",
                         link.source_project
@@ -51,7 +55,7 @@ pub fn resolve_read(state: &AppState, project: &ProjectId, bucket: &BucketName) 
                     .ok_or_else(|| not_found_bucket(&link.source_project, &link.source_bucket))?;
                 Ok(ReadTarget {
                     bucket: record,
-                    project: link.source_project.clone(),
+                    project: link.source_project,
                     source,
                 })
             }

@@ -26,7 +26,9 @@ pub async fn create(
     let state = state.clone();
     blocking(move || {
         let key = generate_project_key(&id);
-        let record = state.catalog.create_project(id.clone(), name, settings, &key)?;
+        let record = state
+            .catalog
+            .create_project(id.clone(), name, settings, &key)?;
         std::fs::create_dir_all(state.engine.project_dir(&id))?;
         tracing::info!(project = %id, key_prefix = %key.prefix, "project created");
         Ok((record, key.clear))
@@ -44,7 +46,13 @@ pub fn get(state: &AppState, id: &ProjectId) -> ApiResult<ProjectRecord> {
 /// One page of projects in id order, and the total count.
 pub fn list(state: &AppState, offset: usize, limit: usize) -> (Vec<ProjectRecord>, usize) {
     state.catalog.read(|m| {
-        let page = m.projects.values().skip(offset).take(limit).cloned().collect();
+        let page = m
+            .projects
+            .values()
+            .skip(offset)
+            .take(limit)
+            .cloned()
+            .collect();
         (page, m.projects.len())
     })
 }
@@ -69,6 +77,7 @@ pub async fn delete(state: &AppState, id: ProjectId) -> ApiResult<()> {
     })
     .await?;
     state.keys.forget_project(&id);
+    state.engine.locks.forget_project(&id);
     tracing::info!(project = %id, "project deleted");
     Ok(())
 }

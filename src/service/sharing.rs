@@ -36,7 +36,12 @@ pub async fn link(
 ) -> ApiResult<BucketRecord> {
     let guard = state.engine.locks.bucket_exclusive(&project, &name).await;
     let state = state.clone();
-    blocking_locked(guard, move || state.catalog.create_bucket(&project, name, None, Some(source))).await
+    blocking_locked(guard, move || {
+        state
+            .catalog
+            .create_bucket(&project, name, None, Some(source))
+    })
+    .await
 }
 
 /// Removes a linked bucket; the source's data is untouched.
@@ -50,7 +55,10 @@ pub async fn unlink(state: &AppState, project: ProjectId, name: BucketName) -> A
         )));
     }
     let state = state.clone();
-    blocking_locked(guard, move || state.catalog.delete_bucket(&project, &name).map(|_| ())).await
+    blocking_locked(guard, move || {
+        state.catalog.delete_bucket(&project, &name).map(|_| ())
+    })
+    .await
 }
 
 pub async fn set_readonly(
@@ -62,5 +70,8 @@ pub async fn set_readonly(
     // Exclusive: a grant must not land in the middle of a write to one of its tables.
     let guard = state.engine.locks.bucket_exclusive(&project, &bucket).await;
     let state = state.clone();
-    blocking_locked(guard, move || state.catalog.set_readonly(&project, &bucket, readonly)).await
+    blocking_locked(guard, move || {
+        state.catalog.set_readonly(&project, &bucket, readonly)
+    })
+    .await
 }

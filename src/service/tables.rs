@@ -27,7 +27,9 @@ pub fn validate_definition(columns: &[ColumnDef], primary_key: &[ColumnName]) ->
         return Err(ApiError::bad_request("a table needs at least one column"));
     }
     if columns.len() > 1000 {
-        return Err(ApiError::bad_request("a table may have at most 1000 columns"));
+        return Err(ApiError::bad_request(
+            "a table may have at most 1000 columns",
+        ));
     }
     let mut seen = HashSet::new();
     for c in columns {
@@ -42,7 +44,10 @@ pub fn validate_definition(columns: &[ColumnDef], primary_key: &[ColumnName]) ->
     for pk in primary_key {
         if !seen.contains(&pk.folded()) {
             return Err(ApiError::bad_request_with(
-                format!("primary key column {:?} is not among the table's columns", pk.as_str()),
+                format!(
+                    "primary key column {:?} is not among the table's columns",
+                    pk.as_str()
+                ),
                 serde_json::json!({ "column": pk }),
             ));
         }
@@ -82,7 +87,10 @@ pub async fn create(
             return Err(table_exists(&bucket, &name));
         }
         state.engine.create_table(&key, &columns, &primary_key)?;
-        let record = match state.catalog.insert_table(&project, &bucket, name, primary_key) {
+        let record = match state
+            .catalog
+            .insert_table(&project, &bucket, name, primary_key)
+        {
             Ok(r) => r,
             Err(e) => {
                 // Keep file and catalog in step: no file without its row.
@@ -92,40 +100,62 @@ pub async fn create(
         };
         let info = state.engine.describe(&key)?;
         tracing::info!(project = %project, bucket = %bucket, table = %key.table, "table created");
-        Ok(TableView { bucket, record, info })
+        Ok(TableView {
+            bucket,
+            record,
+            info,
+        })
     })
     .await
 }
 
 /// Tables of a bucket (or of the source of a live link), with their columns and sizes.
-pub async fn list(state: &AppState, project: &ProjectId, bucket: &BucketName) -> ApiResult<Vec<TableView>> {
+pub async fn list(
+    state: &AppState,
+    project: &ProjectId,
+    bucket: &BucketName,
+) -> ApiResult<Vec<TableView>> {
     let target = resolve_read(state, project, bucket)?;
-    let mut guards = Vec::with_capacity(target.source.tables.len());
-    let mut keys = Vec::with_capacity(target.source.tables.len());
-    for record in target.source.tables.values() {
-        let key = TableKey {
-            project: target.project.clone(),
-            bucket: target.source.name.clone(),
-            table: record.name.clone(),
-        };
-        guards.push(state.engine.locks.table_shared(&key).await);
-        keys.push((key, record.clone()));
-    }
-    let engine = state.engine.clone();
+    let keys: Vec<(TableKey, TableRecord)> = target
+        .source
+        .tables
+        .values()
+        .map(|record| {
+            let key = TableKey {
+                project: target.project.clone(),
+                bucket: target.source.name.clone(),
+                table: record.name.clone(),
+            };
+            (key, record.clone())
+        })
+        .collect();
+    let table_keys: Vec<TableKey> = keys.iter().map(|(k, _)| k.clone()).collect();
+    let guards = state
+        .engine
+        .locks
+        .tables_shared(&target.project, &target.source.name, &table_keys)
+        .await;
+    let state = state.clone();
     let shown = bucket.clone();
-    let views = blocking_locked(guards, move || {
+    blocking_locked(guards, move || {
         keys.into_iter()
+            // Skip tables deleted while this request waited for the locks.
+            .filter(|(key, _)| {
+                state.catalog.read(|m| {
+                    m.bucket(&key.project, &key.bucket)
+                        .is_some_and(|b| b.tables.contains_key(&key.table))
+                })
+            })
             .map(|(key, record)| {
                 Ok(TableView {
                     bucket: shown.clone(),
-                    info: engine.describe(&key)?,
+                    info: state.engine.describe(&key)?,
                     record,
                 })
             })
             .collect::<ApiResult<Vec<_>>>()
     })
-    .await;
-    views
+    .await
 }
 
 /// Resolves a table for reading and returns its file key and catalog record.
@@ -164,7 +194,9 @@ async fn resolve_locked(
     let guard = state.engine.locks.table_shared(&key).await;
     let (now, record) = resolve_table(state, project, bucket, table)?;
     if now != key {
-        return Err(ApiError::conflict("the bucket changed while the request waited; retry"));
+        return Err(ApiError::conflict(
+            "the bucket changed while the request waited; retry",
+        ));
     }
     Ok((guard, key, record))
 }
@@ -224,6 +256,8 @@ pub async fn preview(
 ) -> ApiResult<Preview> {
     let (guard, key, _) = resolve_locked(state, project, bucket, table).await?;
     let engine = state.engine.clone();
-    let preview = blocking_locked(guard, move || engine.preview(&key, limit, columns.as_deref())).await;
-    preview
+    blocking_locked(guard, move || {
+        engine.preview(&key, limit, columns.as_deref())
+    })
+    .await
 }

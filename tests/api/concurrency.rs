@@ -24,7 +24,10 @@ async fn concurrent_creates_of_different_tables_all_succeed() {
     });
     let statuses = join_all(creates).await;
     assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
-    let list = app.get("/projects/1/buckets/b/tables", &key).await.expect(200);
+    let list = app
+        .get("/projects/1/buckets/b/tables", &key)
+        .await
+        .expect(200);
     assert_eq!(list["total"], 16);
 }
 
@@ -47,9 +50,20 @@ async fn concurrent_creates_of_the_same_table_succeed_exactly_once() {
         }
     });
     let statuses = join_all(creates).await;
-    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 11, "{statuses:?}");
-    let table = app.get("/projects/1/buckets/b/tables/same", &key).await.expect(200);
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        11,
+        "{statuses:?}"
+    );
+    let table = app
+        .get("/projects/1/buckets/b/tables/same", &key)
+        .await
+        .expect(200);
     assert_eq!(table["columns"].as_array().unwrap().len(), 1);
 }
 
@@ -59,12 +73,21 @@ async fn concurrent_previews_of_one_and_many_tables_agree() {
     let key = app.create_project("1").await;
     app.create_bucket("1", &key, "b").await;
     for t in ["t0", "t1", "t2"] {
-        app.create_table("1", &key, "b", t, &[("id", "INTEGER")], &[]).await;
+        app.create_table("1", &key, "b", t, &[("id", "INTEGER")], &[])
+            .await;
     }
     let mut app = app;
     for (i, t) in ["t0", "t1", "t2"].iter().enumerate() {
         app = app
-            .edit_table_file("1", "b", t, &format!("INSERT INTO main.data SELECT * FROM range({})", (i + 1) * 10))
+            .edit_table_file(
+                "1",
+                "b",
+                t,
+                &format!(
+                    "INSERT INTO main.data SELECT * FROM range({})",
+                    (i + 1) * 10
+                ),
+            )
             .await;
     }
     let previews = (0..60).map(|i| {
@@ -75,7 +98,11 @@ async fn concurrent_previews_of_one_and_many_tables_agree() {
                 .get(&format!("/projects/1/buckets/b/tables/t{t}/preview"), key)
                 .await
                 .expect(200);
-            (t, body["total_row_count"].as_u64().unwrap(), body["preview_row_count"].as_u64().unwrap())
+            (
+                t,
+                body["total_row_count"].as_u64().unwrap(),
+                body["preview_row_count"].as_u64().unwrap(),
+            )
         }
     });
     for (t, total, shown) in join_all(previews).await {
@@ -89,17 +116,23 @@ async fn previews_during_creates_and_deletes_never_fail_with_500() {
     let app = spawn_app().await;
     let key = app.create_project("1").await;
     app.create_bucket("1", &key, "b").await;
-    app.create_table("1", &key, "b", "stable", &[("id", "INTEGER")], &[]).await;
+    app.create_table("1", &key, "b", "stable", &[("id", "INTEGER")], &[])
+        .await;
     let churn = async {
         for i in 0..8 {
             let name = format!("churn{i}");
-            app.create_table("1", &key, "b", &name, &[("id", "INTEGER")], &[]).await;
-            app.delete(&format!("/projects/1/buckets/b/tables/{name}"), &key).await.expect(204);
+            app.create_table("1", &key, "b", &name, &[("id", "INTEGER")], &[])
+                .await;
+            app.delete(&format!("/projects/1/buckets/b/tables/{name}"), &key)
+                .await
+                .expect(204);
         }
     };
     let reads = async {
         for _ in 0..40 {
-            app.get("/projects/1/buckets/b/tables/stable/preview", &key).await.expect(200);
+            app.get("/projects/1/buckets/b/tables/stable/preview", &key)
+                .await
+                .expect(200);
             let list = app.get("/projects/1/buckets/b/tables", &key).await;
             assert_eq!(list.status, 200, "{}", list.body);
         }

@@ -18,14 +18,20 @@ async fn health_reports_healthy_storage_in_the_reference_shape() {
 #[tokio::test]
 async fn healthz_answers_without_a_key() {
     let app = spawn_app().await;
-    let body = app.call(reqwest::Method::GET, "/healthz", None, None).await.expect(200);
+    let body = app
+        .call(reqwest::Method::GET, "/healthz", None, None)
+        .await
+        .expect(200);
     assert_eq!(body["status"], "ok");
 }
 
 #[tokio::test]
 async fn readyz_is_ready_when_free_space_is_above_the_minimum() {
     let app = spawn_app().await;
-    let body = app.call(reqwest::Method::GET, "/readyz", None, None).await.expect(200);
+    let body = app
+        .call(reqwest::Method::GET, "/readyz", None, None)
+        .await
+        .expect(200);
     assert_eq!(body["status"], "ready");
     assert!(body["free_bytes"].as_u64().unwrap() > 0);
 }
@@ -47,11 +53,17 @@ async fn readyz_answers_503_with_the_reason_when_free_space_is_below_the_minimum
 async fn backend_init_creates_the_layout_and_reports_paths() {
     let app = spawn_app().await;
     std::fs::remove_dir_all(app.data_dir.join("snapshots")).unwrap();
-    let body = app.post("/backend/init", ADMIN_KEY, json!({})).await.expect(200);
+    let body = app
+        .post("/backend/init", ADMIN_KEY, json!({}))
+        .await
+        .expect(200);
     assert_eq!(body["success"], true);
     assert!(body["storage_paths"]["duckdb"].is_string());
     assert!(app.data_dir.join("snapshots").is_dir());
-    let body = app.post("/backend/remove", ADMIN_KEY, json!({})).await.expect(200);
+    let body = app
+        .post("/backend/remove", ADMIN_KEY, json!({}))
+        .await
+        .expect(200);
     assert_eq!(body["success"], true);
 }
 

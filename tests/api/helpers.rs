@@ -75,7 +75,9 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts a server with the given config (its data dir must outlive the app).
 pub async fn spawn_app_with(config: Config) -> TestApp {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let data_dir = config.data_dir.clone();
     let (tx, rx) = oneshot::channel::<()>();
@@ -111,7 +113,13 @@ impl TestApp {
     }
 
     /// Sends a request with an optional key and JSON body.
-    pub async fn call(&self, method: Method, path: &str, key: Option<&str>, body: Option<Value>) -> Reply {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
         let mut req = self.client.request(method, self.url(path));
         if let Some(k) = key {
             req = req.bearer_auth(k);
@@ -145,7 +153,11 @@ impl TestApp {
     /// Creates a project as admin and returns its project key.
     pub async fn create_project(&self, id: &str) -> String {
         let body = self
-            .post("/projects", ADMIN_KEY, json!({ "id": id, "name": format!("Project {id}") }))
+            .post(
+                "/projects",
+                ADMIN_KEY,
+                json!({ "id": id, "name": format!("Project {id}") }),
+            )
             .await
             .expect(201);
         body["api_key"].as_str().expect("api_key").to_string()

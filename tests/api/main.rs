@@ -3,8 +3,11 @@
 
 mod helpers;
 
+mod auth;
+mod concurrency;
 mod health;
 mod projects;
-mod tables;
-mod concurrency;
 mod seed;
+mod sharing;
+mod tables;
+mod validation;

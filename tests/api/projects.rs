@@ -8,7 +8,11 @@ use crate::helpers::*;
 async fn creating_a_project_returns_201_with_a_one_time_key_and_reference_fields() {
     let app = spawn_app().await;
     let body = app
-        .post("/projects", ADMIN_KEY, json!({"id": "123", "name": "My Project", "settings": {"a": 1}}))
+        .post(
+            "/projects",
+            ADMIN_KEY,
+            json!({"id": "123", "name": "My Project", "settings": {"a": 1}}),
+        )
         .await
         .expect(201);
     assert_eq!(body["id"], "123");
@@ -33,9 +37,11 @@ async fn the_project_key_is_stored_only_as_an_argon2id_hash() {
     app.stop().await;
     let conn = duckdb::Connection::open(app.data_dir.join("metadata.duckdb")).unwrap();
     let (hash, prefix): (String, String) = conn
-        .query_row("SELECT hash, prefix FROM api_keys WHERE project_id = '7'", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "SELECT hash, prefix FROM api_keys WHERE project_id = '7'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .unwrap();
     assert!(hash.starts_with("$argon2id$"));
     assert!(!hash.contains(&key));
@@ -48,11 +54,21 @@ async fn listing_projects_pages_in_id_order_with_a_total() {
     for id in ["a", "b", "c"] {
         app.create_project(id).await;
     }
-    let body = app.get("/projects?limit=2&offset=1", ADMIN_KEY).await.expect(200);
+    let body = app
+        .get("/projects?limit=2&offset=1", ADMIN_KEY)
+        .await
+        .expect(200);
     assert_eq!(body["total"], 3);
-    let ids: Vec<&str> = body["projects"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = body["projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["b", "c"]);
-    app.get("/projects?limit=0", ADMIN_KEY).await.expect_error(400);
+    app.get("/projects?limit=0", ADMIN_KEY)
+        .await
+        .expect_error(422);
 }
 
 #[tokio::test]
@@ -60,7 +76,12 @@ async fn updating_a_project_changes_name_and_settings() {
     let app = spawn_app().await;
     let key = app.create_project("1").await;
     let body = app
-        .call(reqwest::Method::PUT, "/projects/1", Some(&key), Some(json!({"name": "Renamed", "settings": {"x": true}})))
+        .call(
+            reqwest::Method::PUT,
+            "/projects/1",
+            Some(&key),
+            Some(json!({"name": "Renamed", "settings": {"x": true}})),
+        )
         .await
         .expect(200);
     assert_eq!(body["name"], "Renamed");
@@ -73,7 +94,9 @@ async fn updating_a_project_changes_name_and_settings() {
 async fn creating_a_project_twice_is_a_conflict() {
     let app = spawn_app().await;
     app.create_project("1").await;
-    app.post("/projects", ADMIN_KEY, json!({"id": "1"})).await.expect_error(409);
+    app.post("/projects", ADMIN_KEY, json!({"id": "1"}))
+        .await
+        .expect_error(409);
 }
 
 #[tokio::test]
@@ -82,7 +105,8 @@ async fn stats_count_buckets_and_tables_and_measure_bytes() {
     let key = app.create_project("1").await;
     app.create_bucket("1", &key, "b1").await;
     app.create_bucket("1", &key, "b2").await;
-    app.create_table("1", &key, "b1", "t", &[("id", "INTEGER")], &[]).await;
+    app.create_table("1", &key, "b1", "t", &[("id", "INTEGER")], &[])
+        .await;
     let body = app.get("/projects/1/stats", &key).await.expect(200);
     assert_eq!(body["id"], "1");
     assert_eq!(body["bucket_count"], 2);
@@ -95,7 +119,8 @@ async fn deleting_a_project_removes_its_directory_and_its_key() {
     let app = spawn_app().await;
     let key = app.create_project("1").await;
     app.create_bucket("1", &key, "b").await;
-    app.create_table("1", &key, "b", "t", &[("id", "INTEGER")], &[]).await;
+    app.create_table("1", &key, "b", "t", &[("id", "INTEGER")], &[])
+        .await;
     // Warm the key cache so deletion must invalidate it.
     app.get("/projects/1/buckets", &key).await.expect(200);
     app.delete("/projects/1", ADMIN_KEY).await.expect(204);
@@ -114,9 +139,20 @@ async fn everything_survives_a_restart() {
     let app = spawn_app().await;
     let key = app.create_project("1").await;
     app.create_bucket("1", &key, "b").await;
-    app.create_table("1", &key, "b", "t", &[("id", "INTEGER"), ("v", "VARCHAR")], &["id"]).await;
+    app.create_table(
+        "1",
+        &key,
+        "b",
+        "t",
+        &[("id", "INTEGER"), ("v", "VARCHAR")],
+        &["id"],
+    )
+    .await;
     let app = app.restart().await;
-    let body = app.get("/projects/1/buckets/b/tables/t", &key).await.expect(200);
+    let body = app
+        .get("/projects/1/buckets/b/tables/t", &key)
+        .await
+        .expect(200);
     assert_eq!(body["primary_key"], json!(["id"]));
     assert_eq!(body["columns"][1]["name"], "v");
 }
@@ -126,7 +162,8 @@ async fn files_left_by_a_crash_are_swept_at_start_up() {
     let mut app = spawn_app().await;
     let key = app.create_project("1").await;
     app.create_bucket("1", &key, "b").await;
-    app.create_table("1", &key, "b", "t", &[("id", "INTEGER")], &[]).await;
+    app.create_table("1", &key, "b", "t", &[("id", "INTEGER")], &[])
+        .await;
     app.stop().await;
     let bucket_dir = app.data_dir.join("duckdb/project_1/b");
     std::fs::write(bucket_dir.join("orphan.duckdb"), b"junk").unwrap();
@@ -137,5 +174,7 @@ async fn files_left_by_a_crash_are_swept_at_start_up() {
     assert!(bucket_dir.join("t.duckdb").exists());
     assert!(!app.data_dir.join("duckdb/project_1/ghost").exists());
     assert!(!app.data_dir.join("duckdb/project_99").exists());
-    app.get("/projects/1/buckets/b/tables/t", &key).await.expect(200);
+    app.get("/projects/1/buckets/b/tables/t", &key)
+        .await
+        .expect(200);
 }

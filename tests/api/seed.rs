@@ -12,7 +12,10 @@ async fn the_seed_readme_curl_walkthrough_works_verbatim() {
     config.admin_api_key = Some(duckbank::config::Secret::new("your_admin_key"));
     let app = spawn_app_with(config).await;
     let port = app.base.rsplit(':').next().unwrap().to_string();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seed_walkthrough.sh");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/seed_walkthrough.sh"
+    );
     let out = tokio::task::spawn_blocking(move || {
         Command::new("bash")
             .arg(script)
@@ -33,7 +36,10 @@ async fn the_seed_readme_curl_walkthrough_works_verbatim() {
         .filter_map(|l| serde_json::from_str(l.trim_start_matches("create-project: ")).ok())
         .collect();
     assert_eq!(outputs.len(), 5, "{stdout}");
-    assert!(outputs[0]["api_key"].as_str().unwrap().starts_with("proj_123_admin_"));
+    assert!(outputs[0]["api_key"]
+        .as_str()
+        .unwrap()
+        .starts_with("proj_123_admin_"));
     assert_eq!(outputs[1]["name"], "in_c_sales");
     assert_eq!(outputs[2]["name"], "orders");
     assert_eq!(outputs[3]["total_row_count"], 0);
@@ -72,15 +78,26 @@ async fn the_binary_generates_a_private_admin_key_when_none_is_configured() {
     }
     assert!(up, "server did not start");
     let key_path = dir.path().join("data/admin.key");
-    let key = std::fs::read_to_string(&key_path).unwrap().trim().to_string();
+    let key = std::fs::read_to_string(&key_path)
+        .unwrap()
+        .trim()
+        .to_string();
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&key_path).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
-    let res = client.get(format!("{base}/projects")).bearer_auth(&key).send().await.unwrap();
+    let res = client
+        .get(format!("{base}/projects"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     let logs = std::fs::read_to_string(&log).unwrap()
         + &std::fs::read_to_string(dir.path().join("server.err")).unwrap();
-    assert!(logs.contains("admin.key"), "the log names the key file: {logs}");
+    assert!(
+        logs.contains("admin.key"),
+        "the log names the key file: {logs}"
+    );
     assert!(!logs.contains(&key), "the key itself is never logged");
 }
 

@@ -9,7 +9,11 @@ async fn buckets_can_be_created_listed_fetched_and_deleted() {
     let app = spawn_app().await;
     let key = app.create_project("1").await;
     let body = app
-        .post("/projects/1/buckets", &key, json!({"name": "in_c_sales", "description": "Sales"}))
+        .post(
+            "/projects/1/buckets",
+            &key,
+            json!({"name": "in_c_sales", "description": "Sales"}),
+        )
         .await
         .expect(201);
     assert_eq!(body["name"], "in_c_sales");
@@ -19,10 +23,18 @@ async fn buckets_can_be_created_listed_fetched_and_deleted() {
     let list = app.get("/projects/1/buckets", &key).await.expect(200);
     assert_eq!(list["total"], 1);
     assert_eq!(list["buckets"][0]["name"], "in_c_sales");
-    app.get("/projects/1/buckets/in_c_sales", &key).await.expect(200);
-    app.post("/projects/1/buckets", &key, json!({"name": "in_c_sales"})).await.expect_error(409);
-    app.delete("/projects/1/buckets/in_c_sales", &key).await.expect(204);
-    app.get("/projects/1/buckets/in_c_sales", &key).await.expect_error(404);
+    app.get("/projects/1/buckets/in_c_sales", &key)
+        .await
+        .expect(200);
+    app.post("/projects/1/buckets", &key, json!({"name": "in_c_sales"}))
+        .await
+        .expect_error(409);
+    app.delete("/projects/1/buckets/in_c_sales", &key)
+        .await
+        .expect(204);
+    app.get("/projects/1/buckets/in_c_sales", &key)
+        .await
+        .expect_error(404);
     assert!(!app.data_dir.join("duckdb/project_1/in_c_sales").exists());
 }
 
@@ -56,15 +68,21 @@ async fn a_table_is_one_duckdb_file_with_its_rows_in_main_data() {
     assert!(body["size_bytes"].as_u64().unwrap() > 0);
     let cols = body["columns"].as_array().unwrap();
     assert_eq!(cols.len(), 3);
-    assert_eq!(cols[0], json!({"name": "id", "type": "INTEGER", "nullable": false, "ordinal_position": 1}));
+    assert_eq!(
+        cols[0],
+        json!({"name": "id", "type": "INTEGER", "nullable": false, "ordinal_position": 1})
+    );
     assert_eq!(cols[2]["type"], "DECIMAL(10,2)");
     assert_eq!(cols[2]["ordinal_position"], 3);
 
     app.stop().await;
     let path = app.data_dir.join("duckdb/project_1/b/orders.duckdb");
     let conn = duckdb::Connection::open(&path).unwrap();
-    conn.execute_batch("INSERT INTO main.data (id, customer) VALUES (1, 'x')").unwrap();
-    let amount: String = conn.query_row("SELECT amount::VARCHAR FROM main.data", [], |r| r.get(0)).unwrap();
+    conn.execute_batch("INSERT INTO main.data (id, customer) VALUES (1, 'x')")
+        .unwrap();
+    let amount: String = conn
+        .query_row("SELECT amount::VARCHAR FROM main.data", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(amount, "0.00");
     let dup = conn.execute_batch("INSERT INTO main.data VALUES (1, 'y', 1)");
     assert!(dup.is_err(), "the primary key is enforced in the file");
@@ -75,18 +93,33 @@ async fn tables_are_listed_and_deleted_with_their_files() {
     let app = spawn_app().await;
     let key = app.create_project("1").await;
     app.create_bucket("1", &key, "b").await;
-    app.create_table("1", &key, "b", "t1", &[("id", "BIGINT")], &[]).await;
-    app.create_table("1", &key, "b", "t2", &[("id", "BIGINT")], &[]).await;
-    let list = app.get("/projects/1/buckets/b/tables", &key).await.expect(200);
+    app.create_table("1", &key, "b", "t1", &[("id", "BIGINT")], &[])
+        .await;
+    app.create_table("1", &key, "b", "t2", &[("id", "BIGINT")], &[])
+        .await;
+    let list = app
+        .get("/projects/1/buckets/b/tables", &key)
+        .await
+        .expect(200);
     assert_eq!(list["total"], 2);
     assert_eq!(list["tables"][1]["name"], "t2");
-    assert_eq!(app.get("/projects/1/buckets/b", &key).await.expect(200)["table_count"], 2);
-    app.delete("/projects/1/buckets/b/tables/t1", &key).await.expect(204);
+    assert_eq!(
+        app.get("/projects/1/buckets/b", &key).await.expect(200)["table_count"],
+        2
+    );
+    app.delete("/projects/1/buckets/b/tables/t1", &key)
+        .await
+        .expect(204);
     assert!(!app.data_dir.join("duckdb/project_1/b/t1.duckdb").exists());
-    app.get("/projects/1/buckets/b/tables/t1", &key).await.expect_error(404);
-    app.delete("/projects/1/buckets/b/tables/t1", &key).await.expect_error(404);
+    app.get("/projects/1/buckets/b/tables/t1", &key)
+        .await
+        .expect_error(404);
+    app.delete("/projects/1/buckets/b/tables/t1", &key)
+        .await
+        .expect_error(404);
     // The name can be reused.
-    app.create_table("1", &key, "b", "t1", &[("x", "VARCHAR")], &[]).await;
+    app.create_table("1", &key, "b", "t1", &[("x", "VARCHAR")], &[])
+        .await;
 }
 
 #[tokio::test]
@@ -94,11 +127,17 @@ async fn a_non_empty_bucket_is_deleted_only_when_forced_on_seed_paths() {
     let app = spawn_app().await;
     let key = app.create_project("1").await;
     app.create_bucket("1", &key, "b").await;
-    app.create_table("1", &key, "b", "t", &[("id", "INTEGER")], &[]).await;
-    let err = app.delete("/projects/1/buckets/b", &key).await.expect_error(409);
+    app.create_table("1", &key, "b", "t", &[("id", "INTEGER")], &[])
+        .await;
+    let err = app
+        .delete("/projects/1/buckets/b", &key)
+        .await
+        .expect_error(409);
     assert_eq!(err["details"]["tables"], json!(["t"]));
     assert!(app.data_dir.join("duckdb/project_1/b/t.duckdb").exists());
-    app.delete("/projects/1/buckets/b?force=true", &key).await.expect(204);
+    app.delete("/projects/1/buckets/b?force=true", &key)
+        .await
+        .expect(204);
     assert!(!app.data_dir.join("duckdb/project_1/b").exists());
 }
 
@@ -106,18 +145,32 @@ async fn a_non_empty_bucket_is_deleted_only_when_forced_on_seed_paths() {
 async fn branch_first_paths_address_the_same_buckets_and_cascade_like_the_reference() {
     let app = spawn_app().await;
     let key = app.create_project("1").await;
-    app.post("/projects/1/branches/default/buckets", &key, json!({"name": "b"}))
+    app.post(
+        "/projects/1/branches/default/buckets",
+        &key,
+        json!({"name": "b"}),
+    )
+    .await
+    .expect(201);
+    app.create_table("1", &key, "b", "t", &[("id", "INTEGER")], &[])
+        .await;
+    let body = app
+        .get("/projects/1/branches/default/buckets/b/tables/t", &key)
         .await
-        .expect(201);
-    app.create_table("1", &key, "b", "t", &[("id", "INTEGER")], &[]).await;
-    let body = app.get("/projects/1/branches/default/buckets/b/tables/t", &key).await.expect(200);
+        .expect(200);
     assert_eq!(body["name"], "t");
     app.delete("/projects/1/branches/default/buckets/b?cascade=false", &key)
         .await
         .expect_error(409);
-    app.delete("/projects/1/branches/default/buckets/b", &key).await.expect(204);
-    app.get("/projects/1/buckets/b", &key).await.expect_error(404);
-    app.get("/projects/1/branches/dev-1/buckets", &key).await.expect_error(404);
+    app.delete("/projects/1/branches/default/buckets/b", &key)
+        .await
+        .expect(204);
+    app.get("/projects/1/buckets/b", &key)
+        .await
+        .expect_error(404);
+    app.get("/projects/1/branches/dev-1/buckets", &key)
+        .await
+        .expect_error(404);
 }
 
 #[tokio::test]
@@ -157,7 +210,12 @@ async fn preview_returns_json_faithful_values() {
         )
         .await;
     let res = app
-        .call(reqwest::Method::GET, "/projects/1/buckets/b/tables/t/preview", Some(&key), None)
+        .call(
+            reqwest::Method::GET,
+            "/projects/1/buckets/b/tables/t/preview",
+            Some(&key),
+            None,
+        )
         .await;
     assert_eq!(res.status, 200);
     let body = res.body;
@@ -190,7 +248,10 @@ async fn preview_returns_json_faithful_values() {
         .await
         .unwrap();
     assert!(raw.contains("\"amount\":12345678901234.10"), "{raw}");
-    assert!(raw.contains("\"big\":170141183460469231731687303715884105727"), "{raw}");
+    assert!(
+        raw.contains("\"big\":170141183460469231731687303715884105727"),
+        "{raw}"
+    );
 }
 
 #[tokio::test]
@@ -198,28 +259,59 @@ async fn preview_honours_limit_and_column_selection() {
     let app = spawn_app().await;
     let key = app.create_project("1").await;
     app.create_bucket("1", &key, "b").await;
-    app.create_table("1", &key, "b", "t", &[("id", "INTEGER"), ("v", "VARCHAR")], &[]).await;
+    app.create_table(
+        "1",
+        &key,
+        "b",
+        "t",
+        &[("id", "INTEGER"), ("v", "VARCHAR")],
+        &[],
+    )
+    .await;
     let app = app
-        .edit_table_file("1", "b", "t", "INSERT INTO main.data SELECT i, 'v' || i FROM range(250) r(i)")
+        .edit_table_file(
+            "1",
+            "b",
+            "t",
+            "INSERT INTO main.data SELECT i, 'v' || i FROM range(250) r(i)",
+        )
         .await;
-    let body = app.get("/projects/1/buckets/b/tables/t/preview", &key).await.expect(200);
-    assert_eq!(body["preview_row_count"], 100, "seed paths default to 100 rows");
-    assert_eq!(body["total_row_count"], 250);
     let body = app
-        .get("/projects/1/branches/default/buckets/b/tables/t/preview", &key)
+        .get("/projects/1/buckets/b/tables/t/preview", &key)
         .await
         .expect(200);
-    assert_eq!(body["preview_row_count"], 250, "reference paths default to 1000 rows");
+    assert_eq!(
+        body["preview_row_count"], 100,
+        "seed paths default to 100 rows"
+    );
+    assert_eq!(body["total_row_count"], 250);
     let body = app
-        .get("/projects/1/buckets/b/tables/t/preview?limit=3&columns=v", &key)
+        .get(
+            "/projects/1/branches/default/buckets/b/tables/t/preview",
+            &key,
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        body["preview_row_count"], 250,
+        "reference paths default to 1000 rows"
+    );
+    let body = app
+        .get(
+            "/projects/1/buckets/b/tables/t/preview?limit=3&columns=v",
+            &key,
+        )
         .await
         .expect(200);
     assert_eq!(body["preview_row_count"], 3);
     assert_eq!(body["rows"][2], json!({"v": "v2"}));
     assert_eq!(body["columns"].as_array().unwrap().len(), 1);
-    app.get("/projects/1/buckets/b/tables/t/preview?columns=id,nope", &key)
-        .await
-        .expect_error(400);
+    app.get(
+        "/projects/1/buckets/b/tables/t/preview?columns=id,nope",
+        &key,
+    )
+    .await
+    .expect_error(400);
     app.get("/projects/1/buckets/b/tables/t/preview?limit=10001", &key)
         .await
         .expect_error(422);
@@ -230,13 +322,25 @@ async fn row_count_reflects_rows_written_to_the_file() {
     let app = spawn_app().await;
     let key = app.create_project("1").await;
     app.create_bucket("1", &key, "b").await;
-    app.create_table("1", &key, "b", "t", &[("id", "INTEGER")], &[]).await;
-    let app = app
-        .edit_table_file("1", "b", "t", "INSERT INTO main.data SELECT * FROM range(42)")
+    app.create_table("1", &key, "b", "t", &[("id", "INTEGER")], &[])
         .await;
-    let body = app.get("/projects/1/buckets/b/tables/t", &key).await.expect(200);
+    let app = app
+        .edit_table_file(
+            "1",
+            "b",
+            "t",
+            "INSERT INTO main.data SELECT * FROM range(42)",
+        )
+        .await;
+    let body = app
+        .get("/projects/1/buckets/b/tables/t", &key)
+        .await
+        .expect(200);
     assert_eq!(body["row_count"], 42);
-    let list = app.get("/projects/1/buckets/b/tables", &key).await.expect(200);
+    let list = app
+        .get("/projects/1/buckets/b/tables", &key)
+        .await
+        .expect(200);
     assert_eq!(list["tables"][0]["row_count"], 42);
 }
 
@@ -253,7 +357,40 @@ async fn a_default_that_does_not_convert_is_a_400_and_leaves_no_file() {
         )
         .await
         .expect_error(400);
-    assert!(err["message"].as_str().unwrap().contains("rejected"), "{err}");
+    assert!(
+        err["message"].as_str().unwrap().contains("rejected"),
+        "{err}"
+    );
     assert!(!app.data_dir.join("duckdb/project_1/b/t.duckdb").exists());
-    app.get("/projects/1/buckets/b/tables/t", &key).await.expect_error(404);
+    app.get("/projects/1/buckets/b/tables/t", &key)
+        .await
+        .expect_error(404);
+}
+
+#[tokio::test]
+async fn tables_beyond_the_attach_cache_stay_usable() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.table_cache_size = 2;
+    let app = spawn_app_with(config).await;
+    let key = app.create_project("1").await;
+    app.create_bucket("1", &key, "b").await;
+    for i in 0..6 {
+        app.create_table("1", &key, "b", &format!("t{i}"), &[("id", "INTEGER")], &[])
+            .await;
+    }
+    for round in 0..2 {
+        for i in 0..6 {
+            let body = app
+                .get(&format!("/projects/1/buckets/b/tables/t{i}/preview"), &key)
+                .await
+                .expect(200);
+            assert_eq!(body["total_row_count"], 0, "round {round}, table t{i}");
+        }
+    }
+    let list = app
+        .get("/projects/1/buckets/b/tables", &key)
+        .await
+        .expect(200);
+    assert_eq!(list["total"], 6);
 }
