@@ -105,12 +105,39 @@ impl LockRegistry {
             .ok()
     }
 
-    /// Forgets the lock entries under a project (after it was deleted) so the map stays bounded.
+    /// Forgets idle lock entries under a project (after it was deleted) so the map stays
+    /// bounded. An entry is idle when the map holds its only reference: nobody holds it and
+    /// nobody waits on it, and new users must come through the map, whose mutex we hold.
     pub fn forget_project(&self, project: &ProjectId) {
-        self.locks.lock().retain(|k, _| match k {
-            LockKey::Project(p) | LockKey::Bucket(p, _) => p != project,
-            LockKey::Table(t) => &t.project != project,
+        self.forget_idle(|k| match k {
+            LockKey::Project(p) | LockKey::Bucket(p, _) => p == project,
+            LockKey::Table(t) => &t.project == project,
         });
+    }
+
+    /// Forgets idle lock entries of one bucket (after it was deleted).
+    pub fn forget_bucket(&self, project: &ProjectId, bucket: &BucketName) {
+        self.forget_idle(|k| match k {
+            LockKey::Project(_) => false,
+            LockKey::Bucket(p, b) => p == project && b == bucket,
+            LockKey::Table(t) => &t.project == project && &t.bucket == bucket,
+        });
+    }
+
+    /// Forgets the idle lock entry of one table (after it was deleted).
+    pub fn forget_table(&self, key: &TableKey) {
+        self.forget_idle(|k| matches!(k, LockKey::Table(t) if t == key));
+    }
+
+    fn forget_idle(&self, pred: impl Fn(&LockKey) -> bool) {
+        self.locks
+            .lock()
+            .retain(|k, lock| !(pred(k) && Arc::strong_count(lock) == 1));
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.locks.lock().len()
     }
 }
 
@@ -161,6 +188,19 @@ mod tests {
         let free =
             tokio::time::timeout(Duration::from_millis(200), reg.bucket_exclusive(&p, &bkt)).await;
         assert!(free.is_ok());
+    }
+
+    #[tokio::test]
+    async fn forgetting_keeps_entries_that_are_held() {
+        let reg = LockRegistry::default();
+        let held = reg.table_shared(&key("a")).await;
+        drop(reg.table_shared(&key("b")).await);
+        assert_eq!(reg.len(), 4); // project, bucket, a, b
+        reg.forget_project(&ProjectId::parse("1").unwrap());
+        assert_eq!(reg.len(), 3, "only the idle table entry goes");
+        drop(held);
+        reg.forget_project(&ProjectId::parse("1").unwrap());
+        assert_eq!(reg.len(), 0);
     }
 
     #[tokio::test]

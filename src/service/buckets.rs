@@ -85,14 +85,17 @@ pub async fn delete(
             serde_json::json!({ "tables": record.tables.keys().collect::<Vec<_>>() }),
         ));
     }
-    let state = state.clone();
+    let st = state.clone();
+    let (p, b) = (project.clone(), name.clone());
     blocking_locked(guard, move || {
-        state.catalog.delete_bucket(&project, &name)?;
+        st.catalog.delete_bucket(&p, &b)?;
         if record.link.is_none() {
-            state.engine.drop_bucket(&project, &name)?;
+            st.engine.drop_bucket(&p, &b)?;
         }
-        tracing::info!(project = %project, bucket = %name, "bucket deleted");
+        tracing::info!(project = %p, bucket = %b, "bucket deleted");
         Ok(())
     })
-    .await
+    .await?;
+    state.engine.locks.forget_bucket(&project, &name);
+    Ok(())
 }

@@ -229,8 +229,10 @@ pub async fn delete(
         table: table.clone(),
     };
     let guard = state.engine.locks.table_exclusive(&key).await;
-    let state = state.clone();
+    let st = state.clone();
+    let k = key.clone();
     blocking_locked(guard, move || {
+        let (state, key) = (st, k);
         let record = state
             .catalog
             .read(|m| m.bucket(&project, &bucket).cloned())
@@ -243,7 +245,9 @@ pub async fn delete(
         tracing::info!(project = %project, bucket = %bucket, table = %table, "table deleted");
         Ok(())
     })
-    .await
+    .await?;
+    state.engine.locks.forget_table(&key);
+    Ok(())
 }
 
 pub async fn preview(
