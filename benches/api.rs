@@ -163,6 +163,190 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// Peak resident memory of a process, from /proc (VmHWM), in MiB.
+fn peak_rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// Deterministic incompressible bytes (xorshift), so runs are comparable.
+fn payload(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut out = Vec::with_capacity(len);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Streams a GET body to nowhere; returns the byte count.
+async fn drain(client: &reqwest::Client, url: &str, key: Option<&str>) -> u64 {
+    let mut req = client.get(url);
+    if let Some(k) = key {
+        req = req.bearer_auth(k);
+    }
+    let mut res = req.send().await.expect("download");
+    assert!(
+        res.status().is_success(),
+        "download status {}",
+        res.status()
+    );
+    let mut n = 0u64;
+    while let Some(chunk) = res.chunk().await.expect("chunk") {
+        n += chunk.len() as u64;
+    }
+    n
+}
+
+/// nginx serving `root` on loopback, as the download baseline; None when nginx is absent.
+fn start_nginx(prefix: &Path, root: &Path) -> Option<(Child, u16)> {
+    let port = free_port();
+    let conf = prefix.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "daemon off; worker_processes 1; pid {p}/nginx.pid; error_log {p}/error.log;\n\
+             events {{ worker_connections 64; }}\n\
+             http {{ access_log off; sendfile on; client_body_temp_path {p}; proxy_temp_path {p};\n\
+               fastcgi_temp_path {p}; uwsgi_temp_path {p}; scgi_temp_path {p};\n\
+               server {{ listen 127.0.0.1:{port}; root {r}; }} }}\n",
+            p = prefix.display(),
+            r = root.display()
+        ),
+    )
+    .ok()?;
+    let child = Command::new("nginx")
+        .args([
+            "-c",
+            &conf.to_string_lossy(),
+            "-p",
+            &prefix.to_string_lossy(),
+        ])
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    std::thread::sleep(Duration::from_millis(300));
+    Some((child, port))
+}
+
+/// 1 GiB through the Files API against disk (`dd … conv=fdatasync`) and nginx baselines.
+async fn files_bench(dir: &Path, mib: usize) {
+    let len = mib * 1024 * 1024;
+    let data = payload(len);
+    let src_dir = dir.join("static");
+    std::fs::create_dir_all(&src_dir).unwrap();
+    let src = src_dir.join("big.bin");
+    std::fs::write(&src, &data).unwrap();
+
+    // Upload baseline: the same bytes written to the same disk with fdatasync.
+    let t = Instant::now();
+    let ok = Command::new("dd")
+        .arg(format!("if={}", src.display()))
+        .arg(format!("of={}", dir.join("dd.out").display()))
+        .args(["bs=1M", "conv=fdatasync", "status=none"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    let dd_secs = t.elapsed().as_secs_f64();
+    let _ = std::fs::remove_file(dir.join("dd.out"));
+
+    let server = start(&dir.join("files-data")).await;
+    let b = server.base.clone();
+    let client = reqwest::Client::new();
+    let created = send(
+        &client,
+        reqwest::Method::POST,
+        format!("{b}/projects"),
+        ADMIN,
+        Some(json!({"id": "f"})),
+    )
+    .await;
+    let key = created["api_key"].as_str().unwrap().to_string();
+
+    let t = Instant::now();
+    let res = client
+        .post(format!("{b}/projects/f/files/content?name=big.bin"))
+        .bearer_auth(&key)
+        .body(data)
+        .send()
+        .await
+        .expect("upload");
+    let up_secs = t.elapsed().as_secs_f64();
+    assert_eq!(res.status(), 201, "upload failed");
+    let file: Value = res.json().await.unwrap();
+    let id = file["id"].as_str().unwrap().to_string();
+
+    let t = Instant::now();
+    let n = drain(
+        &client,
+        &format!("{b}/projects/f/files/{id}/download"),
+        Some(&key),
+    )
+    .await;
+    let down_secs = t.elapsed().as_secs_f64();
+    assert_eq!(n as usize, len);
+    let rss = peak_rss_mib(server.child.id());
+
+    let nginx = start_nginx(dir, &src_dir);
+    let nginx_secs = if let Some((_, port)) = &nginx {
+        let t = Instant::now();
+        let n = drain(&client, &format!("http://127.0.0.1:{port}/big.bin"), None).await;
+        assert_eq!(n as usize, len);
+        Some(t.elapsed().as_secs_f64())
+    } else {
+        None
+    };
+    if let Some((mut child, _)) = nginx {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    let mbs = |secs: f64| mib as f64 / secs;
+    println!(
+        "{:<44} {:>12.0} {:>12} {:>12}",
+        format!("upload {mib} MiB MB/s (baseline: dd fdatasync)"),
+        mbs(up_secs),
+        if ok {
+            format!("{:.0}", mbs(dd_secs))
+        } else {
+            "n/a".into()
+        },
+        if ok {
+            format!("{:.2}", dd_secs / up_secs)
+        } else {
+            "n/a".into()
+        }
+    );
+    match nginx_secs {
+        Some(ns) => println!(
+            "{:<44} {:>12.0} {:>12.0} {:>12.2}",
+            format!("download {mib} MiB MB/s (baseline: nginx)"),
+            mbs(down_secs),
+            mbs(ns),
+            ns / down_secs
+        ),
+        None => println!(
+            "{:<44} {:>12.0} {:>12} {:>12}",
+            format!("download {mib} MiB MB/s (nginx not installed)"),
+            mbs(down_secs),
+            "n/a",
+            "n/a"
+        ),
+    }
+    if let Some(rss) = rss {
+        println!(
+            "{:<44} {:>12.1}",
+            "server peak RSS MiB during the file runs", rss
+        );
+    }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let dir = tempfile::tempdir().unwrap();
@@ -364,4 +548,10 @@ async fn main() {
         ms(raw_create),
         ms(create) / ms(raw_create)
     );
+
+    let mib: usize = std::env::var("BENCH_FILE_MIB")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1024);
+    files_bench(dir.path(), mib).await;
 }

@@ -78,6 +78,18 @@ pub struct Config {
     pub table_cache_size: usize,
     /// Log output: "text" or "json".
     pub log_format: String,
+    /// Where file contents live: "local" (DATA_DIR/files/blobs).
+    pub storage_backend: String,
+    /// Largest file accepted in bytes (413 above it); 0 = unlimited.
+    pub max_file_bytes: u64,
+    /// Per-project limit on the bytes of all its files; 0 = unlimited.
+    pub project_quota_bytes: u64,
+    /// Per-project limit on the number of files; 0 = unlimited.
+    pub project_quota_files: u64,
+    /// How long prepared uploads and resumable upload sessions stay valid.
+    pub upload_ttl_secs: u64,
+    /// How often expired upload sessions and orphan temp files are removed.
+    pub cleanup_interval_secs: u64,
 }
 
 impl Default for Config {
@@ -95,6 +107,12 @@ impl Default for Config {
             key_cache_capacity: 10_000,
             table_cache_size: 512,
             log_format: "text".into(),
+            storage_backend: "local".into(),
+            max_file_bytes: 0,
+            project_quota_bytes: 0,
+            project_quota_files: 0,
+            upload_ttl_secs: 24 * 3600,
+            cleanup_interval_secs: 300,
         }
     }
 }
@@ -113,6 +131,12 @@ const PLAIN_ENV: &[&str] = &[
     "KEY_CACHE_CAPACITY",
     "TABLE_CACHE_SIZE",
     "LOG_FORMAT",
+    "STORAGE_BACKEND",
+    "MAX_FILE_BYTES",
+    "PROJECT_QUOTA_BYTES",
+    "PROJECT_QUOTA_FILES",
+    "UPLOAD_TTL_SECS",
+    "CLEANUP_INTERVAL_SECS",
 ];
 
 impl Config {

@@ -41,6 +41,12 @@ pub enum ApiError {
     /// The body is larger than allowed (413).
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The upload session or key existed but has expired (410).
+    #[error("{0}")]
+    Gone(String),
+    /// Not enough free disk space to accept the data (507).
+    #[error("{0}")]
+    InsufficientStorage(String),
     /// The server cannot take the request now: storage not ready, disk nearly full (503).
     #[error("{0}")]
     Unavailable(String),
@@ -78,6 +84,13 @@ impl ApiError {
         }
     }
 
+    pub fn unprocessable_with(message: impl Into<String>, details: Value) -> Self {
+        Self::Unprocessable {
+            message: message.into(),
+            details: Some(details),
+        }
+    }
+
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         Self::Internal(cause.to_string())
     }
@@ -93,6 +106,8 @@ impl ApiError {
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Gone(_) => StatusCode::GONE,
+            Self::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -109,6 +124,8 @@ impl ApiError {
             Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::Conflict { .. } => "conflict",
             Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::Gone(_) => "gone",
+            Self::InsufficientStorage(_) => "insufficient_storage",
             Self::Unavailable(_) => "service_unavailable",
             Self::Internal(_) => "internal_error",
         }

@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod files;
 pub mod names;
 pub mod service;
 pub mod state;
@@ -24,6 +25,21 @@ pub use state::AppState;
 #[error("{0}")]
 pub struct StartupError(String);
 
+/// Removes expired upload sessions and crash leftovers now and then every interval.
+fn spawn_cleaner(state: AppState) {
+    let every = std::time::Duration::from_secs(state.config.cleanup_interval_secs.max(1));
+    let files = state.files.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            if let Err(e) = files.cleanup().await {
+                tracing::warn!(error = %e, "upload cleanup failed");
+            }
+        }
+    });
+}
+
 /// Opens the data dir and serves on an already bound listener until `shutdown` completes.
 pub async fn serve_on(
     listener: TcpListener,
@@ -40,6 +56,7 @@ pub async fn serve_on(
                 data_dir.display()
             ))
         })?;
+    spawn_cleaner(state.clone());
     let app = api::router(state);
     let addr = listener
         .local_addr()

@@ -12,7 +12,9 @@ use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::engine::TableEngine;
 use crate::error::ApiResult;
+use crate::files::{BlobStore, LocalBlobStore};
 use crate::names::{BucketName, ProjectId, TableName};
+use crate::service::files::FileService;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -20,6 +22,7 @@ pub struct AppState {
     pub catalog: Arc<Catalog>,
     pub engine: Arc<TableEngine>,
     pub keys: Arc<KeyVerifier>,
+    pub files: Arc<FileService>,
     pub started: Instant,
 }
 
@@ -47,6 +50,16 @@ impl AppState {
             engine.sweep_orphans(&|path: &Path| is_known_path(&engine, model, path));
         });
 
+        let catalog = Arc::new(catalog);
+        let store: Arc<dyn BlobStore> = match config.storage_backend.as_str() {
+            "local" => Arc::new(LocalBlobStore::new(data_dir.join("files").join("blobs"))),
+            other => {
+                return Err(crate::error::ApiError::internal(format!(
+                    "unknown STORAGE_BACKEND {other:?}; supported: local"
+                )))
+            }
+        };
+        let files = FileService::new(&config, catalog.clone(), store)?;
         let keys = KeyVerifier::new(
             &admin,
             Duration::from_secs(config.key_cache_ttl_secs),
@@ -54,9 +67,10 @@ impl AppState {
         );
         Ok(Self {
             config: Arc::new(config),
-            catalog: Arc::new(catalog),
+            catalog,
             engine: Arc::new(engine),
             keys: Arc::new(keys),
+            files: Arc::new(files),
             started: Instant::now(),
         })
     }

@@ -3,16 +3,20 @@
 
 pub mod backend;
 pub mod buckets;
+pub mod databank;
+pub mod download;
 pub mod extract;
+pub mod files;
 pub mod health;
 pub mod projects;
 pub mod sharing;
 pub mod tables;
+pub mod uploads;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -57,6 +61,50 @@ fn bucket_routes() -> Router<AppState> {
         )
 }
 
+/// File routes under `/projects/{project_id}`. Uploads stream with their own size limit
+/// (MAX_FILE_BYTES), so the JSON body limit is lifted for them.
+fn file_routes() -> Router<AppState> {
+    let unlimited = || DefaultBodyLimit::disable();
+    Router::new()
+        .route("/files", get(files::list).post(files::register))
+        .route("/files/prepare", post(files::prepare))
+        .route(
+            "/files/upload/{upload_key}",
+            post(files::upload).layer(unlimited()),
+        )
+        .route(
+            "/files/content",
+            post(files::upload_content).layer(unlimited()),
+        )
+        .route("/files/{file_id}", get(files::get).delete(files::delete))
+        .route(
+            "/files/{file_id}/download",
+            get(files::download).head(files::download),
+        )
+        .route("/uploads", post(uploads::create))
+        .route(
+            "/uploads/{upload_id}",
+            get(uploads::status).delete(uploads::abort),
+        )
+        .route(
+            "/uploads/{upload_id}/chunks/{n}",
+            put(uploads::put_chunk).layer(unlimited()),
+        )
+        .route("/uploads/{upload_id}/complete", post(uploads::complete))
+}
+
+/// 404 unless the project exists (for routes whose service does not look it up).
+pub fn require_project_exists(
+    state: &AppState,
+    project: &crate::names::ProjectId,
+) -> Result<(), ApiError> {
+    if state.catalog.read(|m| m.project(project).is_some()) {
+        Ok(())
+    } else {
+        Err(crate::catalog::not_found_project(project))
+    }
+}
+
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.max_body_bytes;
     let request_id = HeaderName::from_static(REQUEST_ID);
@@ -73,6 +121,20 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/projects/{project_id}/stats", get(projects::stats))
         .nest("/projects/{project_id}", bucket_routes())
+        .nest("/projects/{project_id}", file_routes())
+        .route(
+            "/files",
+            post(databank::upload).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/files/{file_id}",
+            get(databank::download)
+                .head(databank::download)
+                .delete(databank::delete),
+        )
+        .route("/files/{file_id}/info", get(databank::info))
+        .route("/v1/blobs", post(databank::create_blob))
+        .route("/v1/blobs/{id}", get(databank::get_blob))
         .nest("/projects/{project_id}/branches/{branch_id}", bucket_routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

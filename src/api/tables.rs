@@ -124,7 +124,7 @@ pub async fn preview(
     State(state): State<AppState>,
     access: ProjectAccess,
     ApiQuery(q): ApiQuery<PreviewQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<PreviewBody>> {
     let s = &access.scope;
     // The reference contract previews 1 000 rows by default; duckbank's own paths 100.
     let default_limit = if s.style == PathStyle::Reference {
@@ -155,10 +155,19 @@ pub async fn preview(
     )
     .await?;
     let columns: Vec<Value> = preview.columns.iter().map(column_json).collect();
-    Ok(Json(json!({
-        "columns": columns,
-        "preview_row_count": preview.rows.len(),
-        "total_row_count": preview.total_row_count,
-        "rows": preview.rows,
-    })))
+    // Serialized straight from the rows: no intermediate JSON tree copy of 10 000 rows.
+    Ok(Json(PreviewBody {
+        columns,
+        preview_row_count: preview.rows.len(),
+        total_row_count: preview.total_row_count,
+        rows: preview.rows,
+    }))
+}
+
+#[derive(serde::Serialize)]
+pub struct PreviewBody {
+    columns: Vec<Value>,
+    rows: Vec<serde_json::Map<String, Value>>,
+    total_row_count: u64,
+    preview_row_count: usize,
 }

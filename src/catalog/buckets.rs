@@ -1,8 +1,6 @@
 //! Catalog writes for buckets and the sharing relations between them: shares, links, read-only grants.
 //! Links are buckets whose reads resolve to another project's bucket while it stays shared.
 
-use chrono::Utc;
-
 use super::{
     micros, not_found_bucket, not_found_project, Apply, BucketLink, BucketRecord, Catalog,
 };
@@ -52,7 +50,7 @@ impl Catalog {
                     )));
                 }
             }
-            let now = Utc::now();
+            let now = crate::catalog::now();
             tx.execute(
                 "INSERT INTO buckets VALUES (?, 'default', ?, ?, make_timestamp(?), ?, ?)",
                 duckdb::params![
@@ -153,7 +151,7 @@ impl Catalog {
                     project.as_str(),
                     bucket.as_str(),
                     target.as_str(),
-                    micros(Utc::now())
+                    micros(crate::catalog::now())
                 ],
             )?;
             let mut out = record.clone();
@@ -217,7 +215,7 @@ impl Catalog {
             if readonly {
                 tx.execute(
                     "INSERT INTO readonly_grants VALUES (?, ?, make_timestamp(?))",
-                    duckdb::params![p, b, micros(Utc::now())],
+                    duckdb::params![p, b, micros(crate::catalog::now())],
                 )?;
             }
             let mut out = record.clone();

@@ -2,6 +2,7 @@
 //! Writes are short transactions serialized by one writer; the model changes only after commit.
 
 pub mod buckets;
+pub mod files;
 pub mod load;
 pub mod model;
 pub mod projects;
@@ -21,6 +22,8 @@ pub type Apply = Box<dyn FnOnce(&mut Model) + Send>;
 
 pub struct Catalog {
     writer: Mutex<Connection>,
+    /// Idle connections for read queries (file records), so reads never wait for the writer.
+    readers: Mutex<Vec<Connection>>,
     model: RwLock<Model>,
 }
 
@@ -31,6 +34,7 @@ impl Catalog {
         let model = load::load_model(&conn)?;
         Ok(Self {
             writer: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
             model: RwLock::new(model),
         })
     }
@@ -58,12 +62,34 @@ impl Catalog {
         Ok(out)
     }
 
+    /// Runs a read query on a pooled connection (blocking: call from a blocking thread).
+    pub fn query<T>(&self, f: impl FnOnce(&Connection) -> ApiResult<T>) -> ApiResult<T> {
+        let pooled = self.readers.lock().pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => self.writer.lock().try_clone()?,
+        };
+        let out = f(&conn);
+        let mut idle = self.readers.lock();
+        if idle.len() < 16 {
+            idle.push(conn);
+        }
+        out
+    }
+
     /// A cheap connection-level liveness check of the catalog database.
     pub fn ping(&self) -> bool {
         let conn = self.writer.lock();
         conn.query_row("SELECT 1", [], |r| r.get::<_, i32>(0))
             .is_ok()
     }
+}
+
+/// The current time at the precision the catalog stores (microseconds), so what a create
+/// returns equals what later reads return.
+pub fn now() -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    Utc::now().trunc_subsecs(6)
 }
 
 pub(crate) fn micros(t: DateTime<Utc>) -> i64 {

@@ -1,7 +1,6 @@
 //! Catalog writes for projects and their API keys.
 //! Deleting a project removes every row that belongs to it or points at it, in one transaction.
 
-use chrono::Utc;
 use serde_json::Value;
 
 use super::{micros, not_found_project, Apply, Catalog, KeyRecord, ProjectRecord};
@@ -22,7 +21,7 @@ impl Catalog {
             if model.project(&id).is_some() {
                 return Err(ApiError::conflict(format!("project {id:?} already exists")));
             }
-            let now = Utc::now();
+            let now = crate::catalog::now();
             let settings_text = settings.as_ref().map(Value::to_string);
             tx.execute(
                 "INSERT INTO projects VALUES (?, ?, ?::JSON, 'active', make_timestamp(?), make_timestamp(?))",
@@ -72,7 +71,7 @@ impl Catalog {
             if let Some(settings) = settings {
                 record.settings = Some(settings);
             }
-            record.updated_at = Utc::now();
+            record.updated_at = crate::catalog::now();
             tx.execute(
                 "UPDATE projects SET name = ?, settings = ?::JSON, updated_at = make_timestamp(?) WHERE id = ?",
                 duckdb::params![
@@ -112,6 +111,13 @@ impl Catalog {
                 "DELETE FROM bucket_shares WHERE project_id = ? OR target_project_id = ?",
                 [p, p],
             )?;
+            tx.execute("DELETE FROM files WHERE project_id = ?", [p])?;
+            tx.execute("DELETE FROM file_uploads WHERE project_id = ?", [p])?;
+            tx.execute(
+                "DELETE FROM upload_chunks WHERE session_id IN (SELECT id FROM upload_sessions WHERE project_id = ?)",
+                [p],
+            )?;
+            tx.execute("DELETE FROM upload_sessions WHERE project_id = ?", [p])?;
             tx.execute("DELETE FROM projects WHERE id = ?", [p])?;
             let id = id.clone();
             let apply: Apply = Box::new(move |m| {

@@ -6,9 +6,10 @@ use duckdb::Connection;
 use crate::error::{ApiError, ApiResult};
 
 /// Ordered migrations; append only, never edit a released one.
-const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        r#"
     CREATE TABLE projects (
         id VARCHAR PRIMARY KEY,
         name VARCHAR,
@@ -62,10 +63,61 @@ const MIGRATIONS: &[(i32, &str)] = &[(
         PRIMARY KEY (project_id, bucket)
     );
     "#,
-)];
+    ),
+    (
+        2,
+        r#"
+    -- Files: records per project pointing at content-addressed blobs (shared by content).
+    CREATE TABLE files (
+        id VARCHAR PRIMARY KEY,
+        project_id VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        sha256 VARCHAR NOT NULL,
+        size_bytes BIGINT NOT NULL,
+        content_type VARCHAR,
+        tags JSON,
+        -- Set for blobs stored through the seed JSON blob API (`/v1/blobs`), unique per project.
+        client_id VARCHAR,
+        created_at TIMESTAMP NOT NULL
+    );
+    -- The reference's prepare -> upload -> register flow; sha256 is set once uploaded.
+    CREATE TABLE file_uploads (
+        upload_key VARCHAR PRIMARY KEY,
+        project_id VARCHAR NOT NULL,
+        filename VARCHAR NOT NULL,
+        content_type VARCHAR,
+        expected_size BIGINT,
+        tags JSON,
+        sha256 VARCHAR,
+        size_bytes BIGINT,
+        created_at TIMESTAMP NOT NULL,
+        expires_at TIMESTAMP NOT NULL
+    );
+    -- Resumable chunked uploads and the chunks received so far.
+    CREATE TABLE upload_sessions (
+        id VARCHAR PRIMARY KEY,
+        project_id VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        content_type VARCHAR,
+        total_size BIGINT NOT NULL,
+        chunk_size BIGINT NOT NULL,
+        expected_sha256 VARCHAR,
+        created_at TIMESTAMP NOT NULL,
+        expires_at TIMESTAMP NOT NULL
+    );
+    CREATE TABLE upload_chunks (
+        session_id VARCHAR NOT NULL,
+        idx BIGINT NOT NULL,
+        sha256 VARCHAR NOT NULL,
+        size_bytes BIGINT NOT NULL,
+        PRIMARY KEY (session_id, idx)
+    );
+    "#,
+    ),
+];
 
 /// The schema version this build writes.
-pub const CURRENT_VERSION: i32 = 1;
+pub const CURRENT_VERSION: i32 = 2;
 
 /// Brings the catalog to `CURRENT_VERSION`; refuses a catalog written by a newer build.
 pub fn migrate(conn: &mut Connection) -> ApiResult<i32> {

@@ -1,8 +1,6 @@
 //! Catalog writes for table records (name, primary key, creation time).
 //! Column definitions live in the table file itself; the engine reads them from there.
 
-use chrono::Utc;
-
 use super::{micros, not_found_bucket, Apply, Catalog, TableRecord};
 use crate::error::{ApiError, ApiResult};
 use crate::names::{BucketName, ColumnName, ProjectId, TableName};
@@ -23,7 +21,7 @@ impl Catalog {
             if b.tables.contains_key(&name) {
                 return Err(table_exists(bucket, &name));
             }
-            let now = Utc::now();
+            let now = crate::catalog::now();
             let pk: Vec<&str> = primary_key.iter().map(ColumnName::as_str).collect();
             let pk_json = serde_json::to_string(&pk).map_err(ApiError::internal)?;
             tx.execute(

@@ -42,9 +42,9 @@ impl TableEngine {
         check_defaults(&conn, columns)?;
         let alias = self.attach(&conn, key, true)?;
         let ddl = create_table_sql(&alias, columns, primary_key);
-        let created = conn
-            .execute_batch(&ddl)
-            .and_then(|_| conn.execute_batch(&format!("CHECKPOINT \"{alias}\"")));
+        // The commit is durable through the file's WAL. No CHECKPOINT here: it would fail
+        // while any other write transaction in the instance is open (other tables' writes).
+        let created = conn.execute_batch(&ddl);
         if let Err(err) = created {
             let _ = self.detach(&conn, key);
             let _ = remove_table_files(&path);

@@ -75,6 +75,12 @@ pub async fn delete(
 ) -> ApiResult<()> {
     let guard = state.engine.locks.bucket_exclusive(&project, &name).await;
     let record = get(state, &project, &name)?;
+    if record.readonly {
+        return Err(ApiError::Forbidden(format!(
+            "bucket {:?} has read-only access granted; revoke it before deleting the bucket",
+            name.as_str()
+        )));
+    }
     if !cascade && !record.tables.is_empty() {
         return Err(ApiError::conflict_with(
             format!(

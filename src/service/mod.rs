@@ -2,6 +2,7 @@
 //! Handlers call these; they never touch DuckDB directly and run blocking work off the reactor.
 
 pub mod buckets;
+pub mod files;
 pub mod projects;
 pub mod sharing;
 pub mod tables;

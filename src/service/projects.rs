@@ -69,6 +69,7 @@ pub async fn update(
 
 pub async fn delete(state: &AppState, id: ProjectId) -> ApiResult<()> {
     let guard = state.engine.locks.project_exclusive(&id).await;
+    let blobs = state.files.project_blobs(&id).await?;
     let st = state.clone();
     let pid = id.clone();
     blocking_locked(guard, move || {
@@ -78,6 +79,7 @@ pub async fn delete(state: &AppState, id: ProjectId) -> ApiResult<()> {
     .await?;
     state.keys.forget_project(&id);
     state.engine.locks.forget_project(&id);
+    state.files.release_blobs(blobs).await;
     tracing::info!(project = %id, "project deleted");
     Ok(())
 }

@@ -65,6 +65,16 @@ pub fn test_config(data_dir: &Path) -> Config {
     }
 }
 
+/// Server logs go to the test output when DUCKBANK_TEST_LOG is set (e.g. `=debug`).
+fn init_logs() {
+    if let Ok(filter) = std::env::var("DUCKBANK_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
+}
+
 pub async fn spawn_app() -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().to_path_buf();
@@ -75,6 +85,7 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts a server with the given config (its data dir must outlive the app).
 pub async fn spawn_app_with(config: Config) -> TestApp {
+    init_logs();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

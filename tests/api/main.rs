@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod concurrency;
+mod files;
 mod health;
 mod projects;
 mod seed;

@@ -1182,3 +1182,105 @@ async fn reads_racing_an_unshare_see_200_or_403_and_403_after_it() {
     assert!(total > 0, "readers made no requests");
     assert_reads(&link_reads(&w).await, 403, "after the final unshare");
 }
+
+#[tokio::test]
+async fn shares_links_and_their_revocation_survive_a_restart() {
+    let w = world().await;
+    share(&w, B).await;
+    link(&w).await;
+    let World { app, key_a, key_b } = w;
+    let w = World {
+        app: app.restart().await,
+        key_a,
+        key_b,
+    };
+    assert_reads(&link_reads(&w).await, 200, "after a restart");
+    let bucket = w
+        .app
+        .get(&format!("/projects/{B}/buckets/{LINK}"), &w.key_b)
+        .await
+        .expect(200);
+    assert_eq!(bucket["is_linked"], true, "{bucket}");
+    assert_eq!(bucket["source_bucket_name"], SHARED, "{bucket}");
+
+    w.app
+        .delete(
+            &format!("{}?target_project_id={B}", share_path("", A, SHARED)),
+            &w.key_a,
+        )
+        .await
+        .expect(204);
+    let World { app, key_a, key_b } = w;
+    let w = World {
+        app: app.restart().await,
+        key_a,
+        key_b,
+    };
+    assert_reads(&link_reads(&w).await, 403, "after unshare and a restart");
+}
+
+#[tokio::test]
+async fn a_recreated_target_project_does_not_inherit_the_old_share() {
+    let w = world().await;
+    share(&w, B).await;
+    link(&w).await;
+    w.app
+        .delete(&format!("/projects/{B}"), ADMIN_KEY)
+        .await
+        .expect(204);
+    let source = w
+        .app
+        .get(&format!("/projects/{A}/buckets/{SHARED}"), &w.key_a)
+        .await
+        .expect(200);
+    assert_eq!(
+        source["shared_with"],
+        json!([]),
+        "share to a deleted project remains"
+    );
+
+    let key_b = w.app.create_project(B).await;
+    let list = w
+        .app
+        .get(&format!("/projects/{B}/buckets"), &key_b)
+        .await
+        .expect(200);
+    assert!(bucket_names(&list).is_empty(), "{list}");
+    w.app
+        .post(
+            &format!("/projects/{B}/buckets/{LINK}/link"),
+            &key_b,
+            json!({ "source_project_id": A, "source_bucket_name": SHARED }),
+        )
+        .await
+        .expect_error(403);
+}
+
+#[tokio::test]
+async fn a_read_only_bucket_cannot_be_deleted_until_the_grant_is_revoked() {
+    let app = crate::helpers::spawn_app().await;
+    let key = app.create_project("1").await;
+    app.create_bucket("1", &key, "b").await;
+    app.create_table("1", &key, "b", "t", &[("id", "INTEGER")], &[])
+        .await;
+    app.post(
+        "/projects/1/buckets/b/grant-readonly",
+        &key,
+        serde_json::json!({}),
+    )
+    .await
+    .expect(200);
+    app.delete("/projects/1/buckets/b?force=true", &key)
+        .await
+        .expect_error(403);
+    app.delete("/projects/1/branches/default/buckets/b", &key)
+        .await
+        .expect_error(403);
+    assert!(app.data_dir.join("duckdb/project_1/b/t.duckdb").exists());
+    app.delete("/projects/1/buckets/b/grant-readonly", &key)
+        .await
+        .expect(204);
+    app.delete("/projects/1/buckets/b?force=true", &key)
+        .await
+        .expect(204);
+}

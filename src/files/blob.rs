@@ -1,0 +1,109 @@
+//! Content-addressed blob storage behind one trait: blobs are named by their SHA-256 and
+//! written once. `LocalBlobStore` keeps them at `files/blobs/ab/cd/<sha256>`.
+
+use std::io::SeekFrom;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use super::is_sha256_hex;
+use super::spool::Spooled;
+use crate::engine::fsync_dir;
+use crate::error::{ApiError, ApiResult};
+
+pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
+
+/// Where blob bytes live. Implementations must make `put` atomic: a blob is either
+/// absent or complete, never partly visible.
+#[async_trait::async_trait]
+pub trait BlobStore: Send + Sync {
+    /// The backend's name for health output and logs.
+    fn name(&self) -> &'static str;
+    /// Stores a verified spool under its SHA-256; a no-op when that content is already stored.
+    async fn put(&self, spooled: Spooled) -> ApiResult<()>;
+    /// Streams `len` bytes starting at `offset`.
+    async fn read(&self, sha256: &str, offset: u64, len: u64) -> ApiResult<ByteStream>;
+    /// Removes a blob; removing a missing blob is not an error.
+    async fn delete(&self, sha256: &str) -> ApiResult<()>;
+    async fn exists(&self, sha256: &str) -> ApiResult<bool>;
+}
+
+pub struct LocalBlobStore {
+    root: PathBuf,
+}
+
+impl LocalBlobStore {
+    /// `root` is `DATA_DIR/files/blobs`.
+    pub fn new(root: PathBuf) -> Self {
+        Self { root }
+    }
+
+    fn path(&self, sha256: &str) -> ApiResult<PathBuf> {
+        if !is_sha256_hex(sha256) {
+            return Err(ApiError::internal(format!(
+                "not a sha256 blob id: {sha256:?}"
+            )));
+        }
+        Ok(self
+            .root
+            .join(&sha256[..2])
+            .join(&sha256[2..4])
+            .join(sha256))
+    }
+}
+
+#[async_trait::async_trait]
+impl BlobStore for LocalBlobStore {
+    fn name(&self) -> &'static str {
+        "local"
+    }
+
+    async fn put(&self, spooled: Spooled) -> ApiResult<()> {
+        let target = self.path(&spooled.sha256)?;
+        tokio::task::spawn_blocking(move || -> ApiResult<()> {
+            let dir = target.parent().unwrap_or(Path::new("."));
+            std::fs::create_dir_all(dir)?;
+            if target.exists() {
+                // Same content already stored: dedup; the spool is removed on drop.
+                return Ok(());
+            }
+            // The spool is fsynced and on the same filesystem: rename publishes it atomically.
+            let from = spooled.take_path();
+            std::fs::rename(&from, &target)?;
+            fsync_dir(dir)?;
+            Ok(())
+        })
+        .await?
+    }
+
+    async fn read(&self, sha256: &str, offset: u64, len: u64) -> ApiResult<ByteStream> {
+        let path = self.path(sha256)?;
+        let mut file = tokio::fs::File::open(&path).await.map_err(|e| {
+            ApiError::internal(format!("blob {sha256} missing from the local store: {e}"))
+        })?;
+        if offset > 0 {
+            file.seek(SeekFrom::Start(offset)).await?;
+        }
+        let reader = file.take(len);
+        Ok(Box::pin(tokio_util::io::ReaderStream::with_capacity(
+            reader,
+            256 * 1024,
+        )))
+    }
+
+    async fn delete(&self, sha256: &str) -> ApiResult<()> {
+        let path = self.path(sha256)?;
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn exists(&self, sha256: &str) -> ApiResult<bool> {
+        Ok(tokio::fs::try_exists(self.path(sha256)?).await?)
+    }
+}
