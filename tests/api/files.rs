@@ -1833,3 +1833,534 @@ async fn a_64_mib_file_round_trips_with_a_matching_sha256() {
     assert_eq!(dl.bytes.len(), 64 * 1024 * 1024);
     assert_eq!(sha256_hex(&dl.bytes), sha);
 }
+
+// ---------------------------------------------------------------------------------------
+// Expiry, cleanup, disconnects
+// ---------------------------------------------------------------------------------------
+
+/// Polls `cond` for up to ten seconds.
+async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..400 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+#[tokio::test]
+async fn an_expired_upload_key_is_410() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.upload_ttl_secs = 0;
+    let app = spawn_app_with(config).await;
+    let key = app.create_project("1").await;
+    let prep = prepare(&app, &key, "late.csv").await;
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    upload_prepared(
+        &app,
+        &key,
+        prep["upload_url"].as_str().unwrap(),
+        "late.csv",
+        b"1\n",
+    )
+    .await
+    .reply()
+    .expect_error(410);
+    app.post(
+        "/projects/1/files",
+        &key,
+        json!({"upload_key": prep["upload_key"]}),
+    )
+    .await
+    .expect_error(410);
+    assert!(blob_files(&app).is_empty());
+}
+
+#[tokio::test]
+async fn an_expired_upload_session_is_410() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.upload_ttl_secs = 0;
+    let app = spawn_app_with(config).await;
+    let key = app.create_project("1").await;
+    let s = create_session(&app, &key, "late.bin", 10, 5, None).await;
+    let id = s["upload_id"].as_str().unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    app.get(&format!("/projects/1/uploads/{id}"), &key)
+        .await
+        .expect_error(410);
+    put_chunk(&app, &key, id, 0, b"01234", None)
+        .await
+        .reply()
+        .expect_error(410);
+    app.post(
+        &format!("/projects/1/uploads/{id}/complete"),
+        &key,
+        json!({}),
+    )
+    .await
+    .expect_error(410);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_background_cleaner_removes_expired_sessions_and_staged_uploads() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.upload_ttl_secs = 1;
+    config.cleanup_interval_secs = 1;
+    let app = spawn_app_with(config).await;
+    let key = app.create_project("1").await;
+    let prep = prepare(&app, &key, "staged.csv").await;
+    upload_prepared(
+        &app,
+        &key,
+        prep["upload_url"].as_str().unwrap(),
+        "staged.csv",
+        b"s\n",
+    )
+    .await
+    .expect_status(200);
+    let s = create_session(&app, &key, "f.bin", 10, 5, None).await;
+    let id = s["upload_id"].as_str().unwrap();
+    put_chunk(&app, &key, id, 0, b"01234", None)
+        .await
+        .expect_status(200);
+    assert_eq!(blob_files(&app).len(), 1);
+    let uploads = app.data_dir.join("files/uploads");
+    assert_eq!(files_under(&uploads).len(), 1);
+    wait_until("the staged blob and the chunk are removed", || {
+        blob_files(&app).is_empty() && files_under(&uploads).is_empty()
+    })
+    .await;
+    app.get(&format!("/projects/1/uploads/{id}"), &key)
+        .await
+        .expect_error(404);
+    app.post(
+        "/projects/1/files",
+        &key,
+        json!({"upload_key": prep["upload_key"]}),
+    )
+    .await
+    .expect_error(404);
+    let staged = app
+        .get("/projects/1/files?include_staged=true", &key)
+        .await
+        .expect(200);
+    assert_eq!(staged["total"], 0, "{staged}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_disconnects_mid_upload_leaves_nothing_behind() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app().await;
+    let key = app.create_project("1").await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /projects/1/files/content?name=cut.bin HTTP/1.1\r\nHost: {addr}\r\n\
+         Authorization: Bearer {key}\r\nContent-Length: 10000000\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&bytes_of(256 * 1024, 30)).await.unwrap();
+    stream.flush().await.unwrap();
+    let tmp = app.data_dir.join("files/tmp");
+    wait_until("the upload is being spooled", || {
+        !files_under(&tmp).is_empty()
+    })
+    .await;
+    drop(stream);
+    wait_until("the temp file is removed", || files_under(&tmp).is_empty()).await;
+    assert_eq!(
+        app.get("/projects/1/files", &key).await.expect(200)["total"],
+        0
+    );
+    assert!(blob_files(&app).is_empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// Edge cases
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn an_empty_file_can_be_uploaded_and_downloaded() {
+    let app = spawn_app().await;
+    let key = app.create_project("1").await;
+    let file = upload(&app, "1", &key, "empty.txt", b"").await;
+    assert_eq!(file["size_bytes"], 0);
+    assert_eq!(file["checksum_sha256"], sha256_hex(b""));
+    let id = file["id"].as_str().unwrap();
+    let dl = download(&app, "1", &key, id, &[]).await;
+    dl.expect_status(200);
+    assert!(dl.bytes.is_empty());
+    assert_eq!(dl.header("content-length"), "0");
+    let ranged = download(&app, "1", &key, id, &[("range", "bytes=0-")]).await;
+    assert_eq!(ranged.header("content-range"), "bytes */0");
+    ranged.reply().expect_error(416);
+}
+
+#[tokio::test]
+async fn an_empty_file_can_be_uploaded_as_one_empty_chunk() {
+    let app = spawn_app().await;
+    let key = app.create_project("1").await;
+    let s = create_session(&app, &key, "empty.bin", 0, 1000, None).await;
+    assert_eq!(s["chunk_count"], 1);
+    let id = s["upload_id"].as_str().unwrap();
+    put_chunk(&app, &key, id, 0, b"", None)
+        .await
+        .expect_status(200);
+    let file = app
+        .post(
+            &format!("/projects/1/uploads/{id}/complete"),
+            &key,
+            json!({}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(file["size_bytes"], 0);
+    assert_eq!(file["checksum_sha256"], sha256_hex(b""));
+}
+
+#[tokio::test]
+async fn a_session_with_an_invalid_sha256_or_chunk_size_is_400() {
+    let app = spawn_app().await;
+    let key = app.create_project("1").await;
+    app.post(
+        "/projects/1/uploads",
+        &key,
+        json!({"name": "f", "total_size": 10, "chunk_size": 5, "sha256": "xyz"}),
+    )
+    .await
+    .expect_error(400);
+    app.post(
+        "/projects/1/uploads",
+        &key,
+        json!({"name": "f", "total_size": 10, "chunk_size": 0}),
+    )
+    .await
+    .expect_error(400);
+}
+
+#[tokio::test]
+async fn if_none_match_star_is_304() {
+    let (app, key, id, _) = app_with_file().await;
+    download(&app, "1", &key, &id, &[("if-none-match", "*")])
+        .await
+        .expect_status(304);
+}
+
+#[tokio::test]
+async fn a_second_upload_to_a_prepared_key_replaces_the_staged_content() {
+    let app = spawn_app().await;
+    let key = app.create_project("1").await;
+    let prep = prepare(&app, &key, "v.csv").await;
+    let url = prep["upload_url"].as_str().unwrap();
+    upload_prepared(&app, &key, url, "v.csv", b"version 1\n")
+        .await
+        .expect_status(200);
+    upload_prepared(&app, &key, url, "v.csv", b"version 2\n")
+        .await
+        .expect_status(200);
+    let blobs = blob_files(&app);
+    assert_eq!(
+        blobs.len(),
+        1,
+        "the replaced content is released: {blobs:?}"
+    );
+    let file = app
+        .post(
+            "/projects/1/files",
+            &key,
+            json!({"upload_key": prep["upload_key"]}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(file["checksum_sha256"], sha256_hex(b"version 2\n"));
+}
+
+#[tokio::test]
+async fn an_upload_that_differs_from_the_prepared_size_is_400() {
+    let app = spawn_app().await;
+    let key = app.create_project("1").await;
+    let prep = app
+        .post(
+            "/projects/1/files/prepare",
+            &key,
+            json!({"filename": "sized.csv", "size_bytes": 10}),
+        )
+        .await
+        .expect(200);
+    upload_prepared(
+        &app,
+        &key,
+        prep["upload_url"].as_str().unwrap(),
+        "sized.csv",
+        b"12345",
+    )
+    .await
+    .reply()
+    .expect_error(400);
+    let staged = app
+        .get("/projects/1/files?include_staged=true", &key)
+        .await
+        .expect(200);
+    assert_eq!(staged["total"], 0, "{staged}");
+    assert!(blob_files(&app).is_empty());
+}
+
+#[tokio::test]
+async fn an_upload_key_of_another_project_cannot_be_registered() {
+    let app = spawn_app().await;
+    let key1 = app.create_project("1").await;
+    let key2 = app.create_project("2").await;
+    let prep = prepare(&app, &key1, "mine.csv").await;
+    upload_prepared(
+        &app,
+        &key1,
+        prep["upload_url"].as_str().unwrap(),
+        "mine.csv",
+        b"m\n",
+    )
+    .await
+    .expect_status(200);
+    app.post(
+        "/projects/2/files",
+        &key2,
+        json!({"upload_key": prep["upload_key"]}),
+    )
+    .await
+    .expect_error(404);
+    app.post(
+        "/projects/1/files",
+        &key1,
+        json!({"upload_key": prep["upload_key"]}),
+    )
+    .await
+    .expect(201);
+}
+
+#[tokio::test]
+async fn the_file_count_quota_also_applies_to_register_and_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.project_quota_files = 1;
+    let app = spawn_app_with(config).await;
+    let key = app.create_project("1").await;
+    upload(&app, "1", &key, "a.bin", b"first").await;
+    let prep = prepare(&app, &key, "b.csv").await;
+    upload_prepared(
+        &app,
+        &key,
+        prep["upload_url"].as_str().unwrap(),
+        "b.csv",
+        b"second",
+    )
+    .await
+    .expect_status(200);
+    app.post(
+        "/projects/1/files",
+        &key,
+        json!({"upload_key": prep["upload_key"]}),
+    )
+    .await
+    .expect_error(507);
+    let s = create_session(&app, &key, "c.bin", 10, 5, None).await;
+    let id = s["upload_id"].as_str().unwrap();
+    put_chunk(&app, &key, id, 0, b"01234", None)
+        .await
+        .expect_status(200);
+    put_chunk(&app, &key, id, 1, b"56789", None)
+        .await
+        .expect_status(200);
+    app.post(
+        &format!("/projects/1/uploads/{id}/complete"),
+        &key,
+        json!({}),
+    )
+    .await
+    .expect_error(507);
+    assert_eq!(
+        app.get("/projects/1/files", &key).await.expect(200)["total"],
+        1
+    );
+    // The first file and the still-staged upload keep their blobs; the refused assembly does not.
+    assert_eq!(blob_files(&app).len(), 2, "{:?}", blob_files(&app));
+}
+
+#[tokio::test]
+async fn the_file_list_pages_with_limit_and_offset() {
+    let app = spawn_app().await;
+    let key = app.create_project("1").await;
+    for i in 0..3u64 {
+        upload(&app, "1", &key, &format!("f{i}.txt"), &bytes_of(10, i)).await;
+    }
+    let page = app
+        .get("/projects/1/files?limit=2&offset=1", &key)
+        .await
+        .expect(200);
+    assert_eq!(page["total"], 3);
+    assert_eq!(page["files"].as_array().unwrap().len(), 2);
+    app.get("/projects/1/files?limit=0", &key)
+        .await
+        .expect_error(422);
+}
+
+#[tokio::test]
+async fn the_data_bank_accepts_a_raw_body_with_a_name() {
+    let app = spawn_app().await;
+    let key = app.create_project("1").await;
+    let data = b"raw data bank body";
+    let res =
+        send(request(&app, Method::POST, "/files?name=raw.txt", Some(&key)).body(data.to_vec()))
+            .await;
+    let body = res.reply().expect(201);
+    assert_eq!(body["file_id"], sha256_hex(data));
+    assert_eq!(body["name"], "raw.txt");
+    let full = send(request(
+        &app,
+        Method::GET,
+        &format!("/files/{}", sha256_hex(data)),
+        Some(&key),
+    ))
+    .await;
+    full.expect_status(200);
+    assert_eq!(full.bytes, data);
+}
+
+#[tokio::test]
+async fn a_data_bank_delete_removes_every_record_of_that_content() {
+    let app = spawn_app().await;
+    let key = app.create_project("1").await;
+    let data = b"twice";
+    upload(&app, "1", &key, "a.txt", data).await;
+    upload(&app, "1", &key, "b.txt", data).await;
+    app.delete(&format!("/files/{}", sha256_hex(data)), &key)
+        .await
+        .expect(204);
+    assert_eq!(
+        app.get("/projects/1/files", &key).await.expect(200)["total"],
+        0
+    );
+    assert!(blob_files(&app).is_empty());
+}
+
+#[tokio::test]
+async fn a_blob_id_with_path_characters_is_400() {
+    let app = spawn_app().await;
+    let key = app.create_project("1").await;
+    app.post(
+        "/v1/blobs",
+        &key,
+        json!({"id": "../escape", "data": b64(b"x")}),
+    )
+    .await
+    .expect_error(400);
+    app.post("/v1/blobs", &key, json!({"id": "", "data": b64(b"x")}))
+        .await
+        .expect_error(400);
+}
+
+#[tokio::test]
+async fn deleting_a_project_releases_its_staged_uploads() {
+    let app = spawn_app().await;
+    let key = app.create_project("1").await;
+    let prep = prepare(&app, &key, "staged.csv").await;
+    upload_prepared(
+        &app,
+        &key,
+        prep["upload_url"].as_str().unwrap(),
+        "staged.csv",
+        b"s\n",
+    )
+    .await
+    .expect_status(200);
+    assert_eq!(blob_files(&app).len(), 1);
+    app.delete("/projects/1", ADMIN_KEY).await.expect(204);
+    assert!(blob_files(&app).is_empty(), "{:?}", blob_files(&app));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_uploads_and_a_delete_of_the_same_content_keep_the_blob() {
+    let app = spawn_app().await;
+    let key = app.create_project("1").await;
+    let data = bytes_of(50_000, 31);
+    let first = upload(&app, "1", &key, "first.bin", &data).await;
+    let first_id = first["id"].as_str().unwrap().to_string();
+    let delete = async {
+        app.delete(&format!("/projects/1/files/{first_id}"), &key)
+            .await
+            .status
+            .as_u16()
+    };
+    let uploads = join_all((0..8).map(|i| {
+        let (app, key, data) = (&app, &key, &data);
+        async move {
+            upload_raw(app, "1", key, &format!("copy{i}.bin"), data)
+                .await
+                .status
+        }
+    }));
+    let (deleted, statuses) = tokio::join!(delete, uploads);
+    assert_eq!(deleted, 204);
+    assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
+    let list = app.get("/projects/1/files", &key).await.expect(200);
+    assert_eq!(list["total"], 8, "{list}");
+    assert_eq!(blob_files(&app).len(), 1);
+    for f in list["files"].as_array().unwrap() {
+        let dl = download(&app, "1", &key, f["id"].as_str().unwrap(), &[]).await;
+        dl.expect_status(200);
+        assert_eq!(sha256_hex(&dl.bytes), sha256_hex(&data));
+    }
+}
+
+#[tokio::test]
+async fn the_admin_key_may_use_project_files_of_an_existing_project_only() {
+    let app = spawn_app().await;
+    let key = app.create_project("1").await;
+    upload(&app, "1", &key, "a.txt", b"a").await;
+    let list = app.get("/projects/1/files", ADMIN_KEY).await.expect(200);
+    assert_eq!(list["total"], 1);
+    app.get("/projects/9/files", ADMIN_KEY)
+        .await
+        .expect_error(404);
+    upload_raw(&app, "9", ADMIN_KEY, "x.txt", b"x")
+        .await
+        .reply()
+        .expect_error(404);
+    assert_eq!(blob_files(&app).len(), 1);
+}
+
+#[tokio::test]
+async fn a_raw_upload_without_a_name_is_400() {
+    let app = spawn_app().await;
+    let key = app.create_project("1").await;
+    send(request(&app, Method::POST, "/projects/1/files/content", Some(&key)).body(b"x".to_vec()))
+        .await
+        .reply()
+        .expect_error(400);
+    assert!(blob_files(&app).is_empty());
+}
+
+#[tokio::test]
+async fn a_multipart_body_without_a_file_part_is_422() {
+    let app = spawn_app().await;
+    let key = app.create_project("1").await;
+    let body = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nvalue\r\n--{BOUNDARY}--\r\n"
+    );
+    send(
+        request(
+            &app,
+            Method::POST,
+            "/projects/1/files/content?name=x.txt",
+            Some(&key),
+        )
+        .header("content-type", multipart_type())
+        .body(body),
+    )
+    .await
+    .reply()
+    .expect_error(422);
+    assert!(blob_files(&app).is_empty());
+}
