@@ -211,7 +211,7 @@ fn start_nginx(prefix: &Path, root: &Path) -> Option<(Child, u16)> {
     std::fs::write(
         &conf,
         format!(
-            "daemon off; worker_processes 1; pid {p}/nginx.pid; error_log {p}/error.log;\n\
+            "daemon off; master_process off; worker_processes 1; pid {p}/nginx.pid; error_log {p}/error.log;\n\
              events {{ worker_connections 64; }}\n\
              http {{ access_log off; sendfile on; client_body_temp_path {p}; proxy_temp_path {p};\n\
                fastcgi_temp_path {p}; uwsgi_temp_path {p}; scgi_temp_path {p};\n\
@@ -228,6 +228,7 @@ fn start_nginx(prefix: &Path, root: &Path) -> Option<(Child, u16)> {
             "-p",
             &prefix.to_string_lossy(),
         ])
+        .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .ok()?;

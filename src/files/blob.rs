@@ -7,7 +7,7 @@ use std::pin::Pin;
 
 use bytes::Bytes;
 use futures_util::Stream;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use std::io::{Read, Seek};
 
 use super::is_sha256_hex;
 use super::spool::Spooled;
@@ -81,17 +81,17 @@ impl BlobStore for LocalBlobStore {
 
     async fn read(&self, sha256: &str, offset: u64, len: u64) -> ApiResult<ByteStream> {
         let path = self.path(sha256)?;
-        let mut file = tokio::fs::File::open(&path).await.map_err(|e| {
-            ApiError::internal(format!("blob {sha256} missing from the local store: {e}"))
-        })?;
-        if offset > 0 {
-            file.seek(SeekFrom::Start(offset)).await?;
-        }
-        let reader = file.take(len);
-        Ok(Box::pin(tokio_util::io::ReaderStream::with_capacity(
-            reader,
-            256 * 1024,
-        )))
+        let sha = sha256.to_string();
+        // Open (and seek) before answering, so a missing blob is an error, not a cut stream.
+        let file = tokio::task::spawn_blocking(move || -> ApiResult<std::fs::File> {
+            let mut file = std::fs::File::open(&path).map_err(|e| {
+                ApiError::internal(format!("blob {sha} missing from the local store: {e}"))
+            })?;
+            file.seek(SeekFrom::Start(offset))?;
+            Ok(file)
+        })
+        .await??;
+        Ok(stream_file(file, len))
     }
 
     async fn delete(&self, sha256: &str) -> ApiResult<()> {
@@ -106,4 +106,39 @@ impl BlobStore for LocalBlobStore {
     async fn exists(&self, sha256: &str) -> ApiResult<bool> {
         Ok(tokio::fs::try_exists(self.path(sha256)?).await?)
     }
+}
+
+/// Bytes per read when streaming a blob, and reads buffered ahead of a slow client.
+const READ_CHUNK: usize = 1024 * 1024;
+const READ_AHEAD: usize = 4;
+
+/// Streams `len` bytes of an open file from one blocking thread through a bounded channel:
+/// one thread per download instead of one blocking task per read, memory bounded by
+/// READ_CHUNK × READ_AHEAD. The thread stops as soon as the client goes away.
+fn stream_file(mut file: std::fs::File, len: u64) -> ByteStream {
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(READ_AHEAD);
+    tokio::task::spawn_blocking(move || {
+        let mut remaining = len;
+        while remaining > 0 {
+            let n = READ_CHUNK.min(usize::try_from(remaining).unwrap_or(READ_CHUNK));
+            // read_to_end into spare capacity: no zeroing of the buffer first.
+            let mut buf = Vec::with_capacity(n);
+            let item = match (&mut file).take(n as u64).read_to_end(&mut buf) {
+                Ok(got) if got == n => Ok(Bytes::from(buf)),
+                Ok(got) => Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("blob ended {} bytes early", n - got),
+                )),
+                Err(e) => Err(e),
+            };
+            let failed = item.is_err();
+            if tx.blocking_send(item).is_err() || failed {
+                return;
+            }
+            remaining -= n as u64;
+        }
+    });
+    Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }))
 }
