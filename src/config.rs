@@ -78,8 +78,11 @@ pub struct Config {
     pub table_cache_size: usize,
     /// Log output: "text" or "json".
     pub log_format: String,
-    /// Where file contents live: "local" (DATA_DIR/files/blobs).
+    /// Where file contents live: "local" (DATA_DIR/files/blobs) or "database" (inside
+    /// metadata.duckdb, for small objects).
     pub storage_backend: String,
+    /// Largest object the "database" backend stores (413 above it).
+    pub database_blob_max_bytes: u64,
     /// Largest file accepted in bytes (413 above it); 0 = unlimited.
     pub max_file_bytes: u64,
     /// Per-project limit on the bytes of all its files; 0 = unlimited.
@@ -108,6 +111,7 @@ impl Default for Config {
             table_cache_size: 512,
             log_format: "text".into(),
             storage_backend: "local".into(),
+            database_blob_max_bytes: 16 * 1024 * 1024,
             max_file_bytes: 0,
             project_quota_bytes: 0,
             project_quota_files: 0,
@@ -132,6 +136,7 @@ const PLAIN_ENV: &[&str] = &[
     "TABLE_CACHE_SIZE",
     "LOG_FORMAT",
     "STORAGE_BACKEND",
+    "DATABASE_BLOB_MAX_BYTES",
     "MAX_FILE_BYTES",
     "PROJECT_QUOTA_BYTES",
     "PROJECT_QUOTA_FILES",

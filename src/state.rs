@@ -12,7 +12,7 @@ use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::engine::TableEngine;
 use crate::error::ApiResult;
-use crate::files::{BlobStore, LocalBlobStore};
+use crate::files::{BlobStore, DatabaseBlobStore, LocalBlobStore};
 use crate::names::{BucketName, ProjectId, TableName};
 use crate::service::files::FileService;
 
@@ -53,9 +53,13 @@ impl AppState {
         let catalog = Arc::new(catalog);
         let store: Arc<dyn BlobStore> = match config.storage_backend.as_str() {
             "local" => Arc::new(LocalBlobStore::new(data_dir.join("files").join("blobs"))),
+            "database" => Arc::new(DatabaseBlobStore::new(
+                catalog.clone(),
+                config.database_blob_max_bytes,
+            )),
             other => {
                 return Err(crate::error::ApiError::internal(format!(
-                    "unknown STORAGE_BACKEND {other:?}; supported: local"
+                    "unknown STORAGE_BACKEND {other:?}; supported: local, database"
                 )))
             }
         };

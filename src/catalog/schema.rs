@@ -114,10 +114,20 @@ const MIGRATIONS: &[(i32, &str)] = &[
     );
     "#,
     ),
+    (
+        3,
+        r#"
+    -- Blob contents for STORAGE_BACKEND=database (small objects kept inside the catalog).
+    CREATE TABLE blob_data (
+        sha256 VARCHAR PRIMARY KEY,
+        data BLOB NOT NULL
+    );
+    "#,
+    ),
 ];
 
 /// The schema version this build writes.
-pub const CURRENT_VERSION: i32 = 2;
+pub const CURRENT_VERSION: i32 = 3;
 
 /// Brings the catalog to `CURRENT_VERSION`; refuses a catalog written by a newer build.
 pub fn migrate(conn: &mut Connection) -> ApiResult<i32> {

@@ -22,6 +22,10 @@ pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>
 pub trait BlobStore: Send + Sync {
     /// The backend's name for health output and logs.
     fn name(&self) -> &'static str;
+    /// The largest object this backend accepts, if it has a limit of its own.
+    fn max_object_bytes(&self) -> Option<u64> {
+        None
+    }
     /// Stores a verified spool under its SHA-256; a no-op when that content is already stored.
     async fn put(&self, spooled: Spooled) -> ApiResult<()>;
     /// Streams `len` bytes starting at `offset`.

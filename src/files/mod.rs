@@ -2,11 +2,13 @@
 //! backends, HTTP Range handling. Knows nothing about projects or HTTP routing.
 
 pub mod blob;
+pub mod database;
 pub mod keyed;
 pub mod range;
 pub mod spool;
 
 pub use blob::{BlobStore, ByteStream, LocalBlobStore};
+pub use database::DatabaseBlobStore;
 pub use spool::{SpoolLimits, Spooled};
 
 /// Whether `s` is a lowercase hex SHA-256 digest (the only blob ids we accept).

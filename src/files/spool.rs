@@ -151,7 +151,7 @@ where
                         ))
                     }
                     _ => ApiError::PayloadTooLarge(format!(
-                        "file is larger than the limit of {cap} bytes (MAX_FILE_BYTES)"
+                        "file is larger than the limit of {cap} bytes (MAX_FILE_BYTES, or the storage backend's object limit)"
                     )),
                 });
             }

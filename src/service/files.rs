@@ -78,8 +78,13 @@ impl FileService {
         })
     }
 
+    /// The effective size limit: MAX_FILE_BYTES and the backend's own, whichever is smaller.
     fn max_bytes(&self) -> Option<u64> {
-        (self.max_file_bytes > 0).then_some(self.max_file_bytes)
+        let configured = (self.max_file_bytes > 0).then_some(self.max_file_bytes);
+        match (configured, self.store.max_object_bytes()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Refuses work up front: too large for MAX_FILE_BYTES (413) or for the free space (507).
@@ -87,7 +92,7 @@ impl FileService {
         if let (Some(max), Some(n)) = (self.max_bytes(), incoming) {
             if n > max {
                 return Err(ApiError::PayloadTooLarge(format!(
-                    "file of {n} bytes exceeds the limit of {max} bytes (MAX_FILE_BYTES)"
+                    "file of {n} bytes exceeds the limit of {max} bytes (MAX_FILE_BYTES, or the storage backend's object limit)"
                 )));
             }
         }

@@ -2466,3 +2466,84 @@ async fn a_1_gib_file_round_trips_through_the_server_binary_with_bounded_memory(
         "server peak RSS {rss:.1} MiB for a 1 GiB round trip"
     );
 }
+
+/// A server whose blobs live in the catalog database, refusing objects over 4 KiB.
+async fn spawn_database_backend() -> (TestApp, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.storage_backend = "database".into();
+    config.database_blob_max_bytes = 4096;
+    (spawn_app_with(config).await, dir)
+}
+
+#[tokio::test]
+async fn the_database_backend_round_trips_files_with_ranges_and_keeps_no_blob_files() {
+    let (app, _dir) = spawn_database_backend().await;
+    let key = app.create_project("1").await;
+    let data = bytes_of(3000, 11);
+    let res = app
+        .client
+        .post(app.url("/projects/1/files/content?name=small.bin"))
+        .bearer_auth(&key)
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let file: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(file["checksum_sha256"], sha256_hex(&data));
+    let id = file["id"].as_str().unwrap().to_string();
+
+    let full = app
+        .client
+        .get(app.url(&format!("/projects/1/files/{id}/download")))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(full.status(), 200);
+    assert_eq!(full.bytes().await.unwrap().as_ref(), data.as_slice());
+    let part = app
+        .client
+        .get(app.url(&format!("/projects/1/files/{id}/download")))
+        .bearer_auth(&key)
+        .header("Range", "bytes=100-199")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.bytes().await.unwrap().as_ref(), &data[100..200]);
+    let blobs = app.data_dir.join("files/blobs");
+    assert!(!blobs.exists() || std::fs::read_dir(&blobs).unwrap().count() == 0);
+
+    app.delete(&format!("/projects/1/files/{id}"), &key)
+        .await
+        .expect(204);
+    let mut app = app;
+    app.stop().await;
+    let conn = duckdb::Connection::open(app.data_dir.join("metadata.duckdb")).unwrap();
+    let left: i64 = conn
+        .query_row("SELECT count(*) FROM blob_data", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        left, 0,
+        "deleting the last record removes the blob from the database"
+    );
+}
+
+#[tokio::test]
+async fn the_database_backend_refuses_objects_over_its_limit_with_413() {
+    let (app, _dir) = spawn_database_backend().await;
+    let key = app.create_project("1").await;
+    let res = app
+        .client
+        .post(app.url("/projects/1/files/content?name=big.bin"))
+        .bearer_auth(&key)
+        .body(bytes_of(5000, 3))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+    let list = app.get("/projects/1/files", &key).await.expect(200);
+    assert_eq!(list["total"], 0);
+}
