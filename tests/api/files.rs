@@ -2365,16 +2365,6 @@ async fn a_multipart_body_without_a_file_part_is_422() {
     assert!(blob_files(&app).is_empty());
 }
 
-/// Kills the spawned server even when an assertion fails.
-struct ServerProcess(std::process::Child);
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Peak resident memory of a process in MiB (VmHWM from /proc).
 fn peak_rss_mib(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -2390,32 +2380,14 @@ fn peak_rss_mib(pid: u32) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_1_gib_file_round_trips_through_the_server_binary_with_bounded_memory() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let server = ServerProcess(
-        std::process::Command::new(env!("CARGO_BIN_EXE_duckbank"))
-            .env("DATA_DIR", dir.path().join("data"))
-            .env("PORT", port.to_string())
-            .env("ADMIN_API_KEY", ADMIN_KEY)
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let base = format!("http://127.0.0.1:{port}");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_duckbank"));
+    cmd.env("DATA_DIR", dir.path().join("data"))
+        .env("ADMIN_API_KEY", ADMIN_KEY)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null());
+    let server = spawn_binary(cmd).await;
+    let base = server.base.clone();
     let client = reqwest::Client::new();
-    let mut up = false;
-    for _ in 0..400 {
-        if client.get(format!("{base}/healthz")).send().await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    assert!(up, "server did not start");
     let created: serde_json::Value = client
         .post(format!("{base}/projects"))
         .bearer_auth(ADMIN_KEY)
@@ -2460,7 +2432,7 @@ async fn a_1_gib_file_round_trips_through_the_server_binary_with_bounded_memory(
     assert_eq!(hex::encode(hasher.finalize()), expected);
 
     // Streaming both ways: the server never held more than a small fraction of the file.
-    let rss = peak_rss_mib(server.0.id());
+    let rss = peak_rss_mib(server.child.id());
     assert!(
         rss < 256.0,
         "server peak RSS {rss:.1} MiB for a 1 GiB round trip"

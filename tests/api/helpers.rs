@@ -254,3 +254,47 @@ impl Drop for TestApp {
         }
     }
 }
+
+/// The server binary running as its own process, the way users start it; killed on drop
+/// (also when an assertion fails).
+pub struct ServerProcess {
+    pub child: std::process::Child,
+    pub base: String,
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the binary from `cmd` (environment already set) on a free port and waits for
+/// `/healthz`.
+pub async fn spawn_binary(mut cmd: std::process::Command) -> ServerProcess {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let child = cmd
+        .env("PORT", port.to_string())
+        .spawn()
+        .expect("start server binary");
+    let server = ServerProcess {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let client = reqwest::Client::new();
+    for _ in 0..400 {
+        if client
+            .get(format!("{}/healthz", server.base))
+            .send()
+            .await
+            .is_ok()
+        {
+            return server;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("server binary did not start");
+}

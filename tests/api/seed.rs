@@ -49,34 +49,17 @@ async fn the_seed_readme_curl_walkthrough_works_verbatim() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_generates_a_private_admin_key_when_none_is_configured() {
     let dir = tempfile::tempdir().unwrap();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
     let log = dir.path().join("server.log");
-    let _child = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_duckbank"))
-            .current_dir(dir.path())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DATA_DIR", dir.path().join("data"))
-            .env("PORT", port.to_string())
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(std::fs::File::create(dir.path().join("server.err")).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_duckbank"));
+    cmd.current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATA_DIR", dir.path().join("data"))
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::File::create(dir.path().join("server.err")).unwrap());
+    let server = spawn_binary(cmd).await;
     let client = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut up = false;
-    for _ in 0..400 {
-        if client.get(format!("{base}/healthz")).send().await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    assert!(up, "server did not start");
+    let base = server.base.clone();
     let key_path = dir.path().join("data/admin.key");
     let key = std::fs::read_to_string(&key_path)
         .unwrap()
@@ -99,14 +82,4 @@ async fn the_binary_generates_a_private_admin_key_when_none_is_configured() {
         "the log names the key file: {logs}"
     );
     assert!(!logs.contains(&key), "the key itself is never logged");
-}
-
-/// Kills the server process even when an assertion fails.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
