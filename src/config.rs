@@ -83,6 +83,18 @@ pub struct Config {
     pub storage_backend: String,
     /// Largest object the "database" backend stores (413 above it).
     pub database_blob_max_bytes: u64,
+    /// S3 backend: endpoint URL of an S3-compatible server (empty = AWS).
+    pub s3_endpoint: Option<String>,
+    /// S3 backend: bucket holding the blobs.
+    pub s3_bucket: Option<String>,
+    /// S3 backend: region.
+    pub s3_region: String,
+    /// S3 backend: access key id.
+    pub s3_access_key_id: Option<Secret>,
+    /// S3 backend: secret access key.
+    pub s3_secret_access_key: Option<Secret>,
+    /// S3 backend: key prefix under which blobs are stored.
+    pub s3_prefix: String,
     /// Largest file accepted in bytes (413 above it); 0 = unlimited.
     pub max_file_bytes: u64,
     /// Per-project limit on the bytes of all its files; 0 = unlimited.
@@ -112,6 +124,12 @@ impl Default for Config {
             log_format: "text".into(),
             storage_backend: "local".into(),
             database_blob_max_bytes: 16 * 1024 * 1024,
+            s3_endpoint: None,
+            s3_bucket: None,
+            s3_region: "us-east-1".into(),
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
+            s3_prefix: String::new(),
             max_file_bytes: 0,
             project_quota_bytes: 0,
             project_quota_files: 0,
@@ -137,6 +155,12 @@ const PLAIN_ENV: &[&str] = &[
     "LOG_FORMAT",
     "STORAGE_BACKEND",
     "DATABASE_BLOB_MAX_BYTES",
+    "S3_ENDPOINT",
+    "S3_BUCKET",
+    "S3_REGION",
+    "S3_ACCESS_KEY_ID",
+    "S3_SECRET_ACCESS_KEY",
+    "S3_PREFIX",
     "MAX_FILE_BYTES",
     "PROJECT_QUOTA_BYTES",
     "PROJECT_QUOTA_FILES",

@@ -12,7 +12,7 @@ use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::engine::TableEngine;
 use crate::error::ApiResult;
-use crate::files::{BlobStore, DatabaseBlobStore, LocalBlobStore};
+use crate::files::{BlobStore, DatabaseBlobStore, LocalBlobStore, S3BlobStore};
 use crate::names::{BucketName, ProjectId, TableName};
 use crate::service::files::FileService;
 
@@ -57,9 +57,10 @@ impl AppState {
                 catalog.clone(),
                 config.database_blob_max_bytes,
             )),
+            "s3" => Arc::new(S3BlobStore::from_config(&config)?),
             other => {
                 return Err(crate::error::ApiError::internal(format!(
-                    "unknown STORAGE_BACKEND {other:?}; supported: local, database"
+                    "unknown STORAGE_BACKEND {other:?}; supported: local, database, s3"
                 )))
             }
         };

@@ -5,10 +5,12 @@ pub mod blob;
 pub mod database;
 pub mod keyed;
 pub mod range;
+pub mod s3;
 pub mod spool;
 
 pub use blob::{BlobStore, ByteStream, LocalBlobStore};
 pub use database::DatabaseBlobStore;
+pub use s3::S3BlobStore;
 pub use spool::{SpoolLimits, Spooled};
 
 /// Whether `s` is a lowercase hex SHA-256 digest (the only blob ids we accept).

@@ -8,6 +8,7 @@ mod concurrency;
 mod files;
 mod health;
 mod projects;
+mod s3;
 mod seed;
 mod sharing;
 mod tables;

@@ -1,0 +1,205 @@
+//! The S3 blob backend against a real S3-compatible server (`s3s-fs`, installed by `.ci/run`)
+//! on 127.0.0.1. Skipped with a printed reason when the binary is absent outside CI.
+
+use sha2::{Digest, Sha256};
+
+use crate::helpers::*;
+
+const ACCESS_KEY: &str = "duckbank-test-access";
+const SECRET_KEY: &str = "duckbank-test-secret";
+const BUCKET: &str = "duckbank-blobs";
+
+/// The s3s-fs binary: on PATH or in cargo's bin dir.
+fn s3s_fs() -> Option<std::path::PathBuf> {
+    let cargo_bin = std::env::var("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cargo")
+        })
+        .join("bin/s3s-fs");
+    if cargo_bin.exists() {
+        return Some(cargo_bin);
+    }
+    std::env::var("PATH")
+        .ok()?
+        .split(':')
+        .map(|d| std::path::Path::new(d).join("s3s-fs"))
+        .find(|p| p.exists())
+}
+
+struct S3Server {
+    child: std::process::Child,
+    root: tempfile::TempDir,
+    endpoint: String,
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_s3() -> Option<S3Server> {
+    let Some(bin) = s3s_fs() else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "s3s-fs is missing in CI: .ci/run must install it"
+        );
+        eprintln!("skipping: s3s-fs not installed (cargo install s3s-fs@0.14.1 --features binary)");
+        return None;
+    };
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join(BUCKET)).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new(bin)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
+        .arg(root.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start s3s-fs");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let server = S3Server {
+        child,
+        root,
+        endpoint,
+    };
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Some(server);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("s3s-fs did not start");
+}
+
+async fn spawn_app_on_s3(s3: &S3Server) -> (TestApp, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.storage_backend = "s3".into();
+    config.s3_endpoint = Some(s3.endpoint.clone());
+    config.s3_bucket = Some(BUCKET.into());
+    config.s3_access_key_id = Some(duckbank::config::Secret::new(ACCESS_KEY));
+    config.s3_secret_access_key = Some(duckbank::config::Secret::new(SECRET_KEY));
+    (spawn_app_with(config).await, dir)
+}
+
+fn data(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn sha(d: &[u8]) -> String {
+    hex::encode(Sha256::digest(d))
+}
+
+async fn upload(app: &TestApp, key: &str, name: &str, body: Vec<u8>) -> serde_json::Value {
+    let res = app
+        .client
+        .post(app.url(&format!("/projects/1/files/content?name={name}")))
+        .bearer_auth(key)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    res.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_s3_backend_stores_reads_ranges_and_deletes_blobs_on_a_real_s3_server() {
+    let Some(s3) = start_s3().await else { return };
+    let (app, _dir) = spawn_app_on_s3(&s3).await;
+    let key = app.create_project("1").await;
+    let body = data(100_000, 5);
+    let file = upload(&app, &key, "small.bin", body.clone()).await;
+    let hash = sha(&body);
+    assert_eq!(file["checksum_sha256"], hash);
+    let object =
+        s3.root
+            .path()
+            .join(BUCKET)
+            .join(format!("blobs/{}/{}/{hash}", &hash[..2], &hash[2..4]));
+    assert!(object.exists(), "the blob is an object in the S3 bucket");
+    assert!(
+        !app.data_dir.join("files/blobs").exists()
+            || std::fs::read_dir(app.data_dir.join("files/blobs"))
+                .unwrap()
+                .count()
+                == 0
+    );
+
+    let id = file["id"].as_str().unwrap().to_string();
+    let url = app.url(&format!("/projects/1/files/{id}/download"));
+    let full = app.client.get(&url).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(full.bytes().await.unwrap().as_ref(), body.as_slice());
+    let part = app
+        .client
+        .get(&url)
+        .bearer_auth(&key)
+        .header("Range", "bytes=1000-1999")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.bytes().await.unwrap().as_ref(), &body[1000..2000]);
+
+    app.delete(&format!("/projects/1/files/{id}"), &key)
+        .await
+        .expect(204);
+    assert!(
+        !object.exists(),
+        "deleting the last record deletes the object"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_blobs_go_to_s3_as_multipart_uploads_and_deduplicate() {
+    let Some(s3) = start_s3().await else { return };
+    let (app, _dir) = spawn_app_on_s3(&s3).await;
+    let key = app.create_project("1").await;
+    let body = data(20 * 1024 * 1024 + 123, 9);
+    let hash = sha(&body);
+    let first = upload(&app, &key, "big.bin", body.clone()).await;
+    let second = upload(&app, &key, "copy.bin", body.clone()).await;
+    assert_eq!(first["checksum_sha256"], hash);
+    assert_eq!(second["checksum_sha256"], hash);
+    let id = first["id"].as_str().unwrap();
+    let got = app
+        .client
+        .get(app.url(&format!("/projects/1/files/{id}/download")))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(sha(&got), hash);
+    let object =
+        s3.root
+            .path()
+            .join(BUCKET)
+            .join(format!("blobs/{}/{}/{hash}", &hash[..2], &hash[2..4]));
+    assert_eq!(std::fs::metadata(&object).unwrap().len(), body.len() as u64);
+    app.delete(&format!("/projects/1/files/{id}"), &key)
+        .await
+        .expect(204);
+    assert!(object.exists(), "the second record still holds the content");
+}
