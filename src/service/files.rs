@@ -120,6 +120,15 @@ impl FileService {
         spool(&self.tmp_dir, body, limits).await
     }
 
+    /// Runs catalog work on the blocking pool.
+    async fn on_catalog<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Catalog) -> ApiResult<T> + Send + 'static,
+    ) -> ApiResult<T> {
+        let catalog = self.catalog.clone();
+        blocking(move || f(&catalog)).await
+    }
+
     /// Publishes a spool as a blob and runs the catalog change that references it, under the
     /// blob's lock so a concurrent delete of the same content cannot remove it in between.
     async fn commit<T: Send + 'static>(
@@ -130,9 +139,10 @@ impl FileService {
         let (sha, size) = (spooled.sha256.clone(), spooled.size);
         let _guard = self.blob_locks.lock(&sha).await;
         self.store.put(spooled).await?;
-        let catalog = self.catalog.clone();
         let hash = sha.clone();
-        let result = blocking(move || catalog_change(&catalog, &hash, size)).await;
+        let result = self
+            .on_catalog(move |catalog| catalog_change(catalog, &hash, size))
+            .await;
         if result.is_err() {
             self.release_if_unused(&sha).await;
         }
@@ -141,9 +151,11 @@ impl FileService {
 
     /// Deletes a blob nothing references any more (caller holds its lock or it is unreachable).
     async fn release_if_unused(&self, sha: &str) {
-        let catalog = self.catalog.clone();
         let hash = sha.to_string();
-        match blocking(move || catalog.blob_in_use(&hash)).await {
+        match self
+            .on_catalog(move |catalog| catalog.blob_in_use(&hash))
+            .await
+        {
             Ok(false) => {
                 if let Err(e) = self.store.delete(sha).await {
                     tracing::warn!(sha, error = %e, "could not delete an unused blob");
@@ -189,8 +201,8 @@ impl FileService {
     }
 
     pub async fn get(&self, project: &ProjectId, id: &str) -> ApiResult<FileRecord> {
-        let (catalog, p, i) = (self.catalog.clone(), project.clone(), id.to_string());
-        blocking(move || catalog.file(&p, &i))
+        let (p, i) = (project.clone(), id.to_string());
+        self.on_catalog(move |catalog| catalog.file(&p, &i))
             .await?
             .ok_or_else(|| file_not_found(id))
     }
@@ -208,8 +220,9 @@ impl FileService {
         if !is_sha256_hex(sha) {
             return Ok(Vec::new());
         }
-        let (catalog, p, s) = (self.catalog.clone(), project.clone(), sha.to_string());
-        blocking(move || catalog.files_by_sha(&p, &s)).await
+        let (p, s) = (project.clone(), sha.to_string());
+        self.on_catalog(move |catalog| catalog.files_by_sha(&p, &s))
+            .await
     }
 
     pub async fn get_by_client_id(
@@ -217,8 +230,8 @@ impl FileService {
         project: &ProjectId,
         client_id: &str,
     ) -> ApiResult<FileRecord> {
-        let (catalog, p, c) = (self.catalog.clone(), project.clone(), client_id.to_string());
-        blocking(move || catalog.file_by_client_id(&p, &c))
+        let (p, c) = (project.clone(), client_id.to_string());
+        self.on_catalog(move |catalog| catalog.file_by_client_id(&p, &c))
             .await?
             .ok_or_else(|| ApiError::NotFound(format!("blob {client_id:?} not found")))
     }
@@ -229,21 +242,24 @@ impl FileService {
         offset: u64,
         limit: u64,
     ) -> ApiResult<(Vec<FileRecord>, u64)> {
-        let (catalog, p) = (self.catalog.clone(), project.clone());
-        blocking(move || catalog.list_files(&p, offset, limit)).await
+        let p = project.clone();
+        self.on_catalog(move |catalog| catalog.list_files(&p, offset, limit))
+            .await
     }
 
     pub async fn staged(&self, project: &ProjectId) -> ApiResult<Vec<PreparedUpload>> {
-        let (catalog, p) = (self.catalog.clone(), project.clone());
-        blocking(move || catalog.staged(&p)).await
+        let p = project.clone();
+        self.on_catalog(move |catalog| catalog.staged(&p)).await
     }
 
     /// Deletes file records and the blobs no record references any more.
     pub async fn delete(&self, project: &ProjectId, records: Vec<FileRecord>) -> ApiResult<()> {
         for rec in records {
             let _guard = self.blob_locks.lock(&rec.sha256).await;
-            let (catalog, p, id) = (self.catalog.clone(), project.clone(), rec.id.clone());
-            let deleted = blocking(move || catalog.delete_files(&p, &[id])).await?;
+            let (p, id) = (project.clone(), rec.id.clone());
+            let deleted = self
+                .on_catalog(move |catalog| catalog.delete_files(&p, &[id]))
+                .await?;
             for (rec, still_used) in deleted {
                 if !still_used {
                     self.store.delete(&rec.sha256).await?;
@@ -262,8 +278,9 @@ impl FileService {
     }
 
     pub async fn project_blobs(&self, project: &ProjectId) -> ApiResult<Vec<String>> {
-        let (catalog, p) = (self.catalog.clone(), project.clone());
-        blocking(move || catalog.project_blobs(&p)).await
+        let p = project.clone();
+        self.on_catalog(move |catalog| catalog.project_blobs(&p))
+            .await
     }
 
     // ---- prepare → upload → register (the reference's staged flow) ----
@@ -290,15 +307,17 @@ impl FileService {
             created_at: now,
             expires_at: now + chrono::Duration::from_std(self.upload_ttl).unwrap_or_default(),
         };
-        let (catalog, rec) = (self.catalog.clone(), up.clone());
-        blocking(move || catalog.insert_prepared(&rec)).await?;
+        let rec = up.clone();
+        self.on_catalog(move |catalog| catalog.insert_prepared(&rec))
+            .await?;
         Ok(up)
     }
 
     /// A prepared upload of `project`: 404 if unknown, 410 if expired.
     pub async fn prepared(&self, project: &ProjectId, key: &str) -> ApiResult<PreparedUpload> {
-        let (catalog, p, k) = (self.catalog.clone(), project.clone(), key.to_string());
-        let up = blocking(move || catalog.prepared(&p, &k))
+        let (p, k) = (project.clone(), key.to_string());
+        let up = self
+            .on_catalog(move |catalog| catalog.prepared(&p, &k))
             .await?
             .ok_or_else(|| ApiError::NotFound(format!("upload key {key:?} not found")))?;
         if up.expires_at < crate::catalog::now() {
@@ -363,13 +382,9 @@ impl FileService {
             client_id: None,
             created_at: crate::catalog::now(),
         };
-        let (catalog, r, k, quota) = (
-            self.catalog.clone(),
-            rec.clone(),
-            key.to_string(),
-            self.quota,
-        );
-        blocking(move || catalog.register_prepared(&k, &r, quota)).await?;
+        let (r, k, quota) = (rec.clone(), key.to_string(), self.quota);
+        self.on_catalog(move |catalog| catalog.register_prepared(&k, &r, quota))
+            .await?;
         Ok(rec)
     }
 
@@ -415,8 +430,9 @@ impl FileService {
             )));
         }
         self.admit(Some(total_size))?;
-        let (catalog, s) = (self.catalog.clone(), session.clone());
-        blocking(move || catalog.insert_session(&s)).await?;
+        let s = session.clone();
+        self.on_catalog(move |catalog| catalog.insert_session(&s))
+            .await?;
         Ok(session)
     }
 
@@ -426,8 +442,9 @@ impl FileService {
         project: &ProjectId,
         id: &str,
     ) -> ApiResult<(UploadSession, Vec<ChunkRecord>)> {
-        let (catalog, p, i) = (self.catalog.clone(), project.clone(), id.to_string());
-        let (session, chunks) = blocking(move || catalog.session(&p, &i))
+        let (p, i) = (project.clone(), id.to_string());
+        let (session, chunks) = self
+            .on_catalog(move |catalog| catalog.session(&p, &i))
             .await?
             .ok_or_else(|| ApiError::NotFound(format!("upload session {id:?} not found")))?;
         if session.expires_at < crate::catalog::now() {
@@ -499,8 +516,8 @@ impl FileService {
             size_bytes: spooled.size,
         };
         let target = self.chunk_path(id, idx, &record.sha256);
-        let catalog = self.catalog.clone();
         let session_id = id.to_string();
+        let catalog = self.catalog.clone();
         blocking(move || {
             let dir = target.parent().map(Path::to_path_buf).unwrap_or_default();
             std::fs::create_dir_all(&dir)?;
@@ -586,14 +603,15 @@ impl FileService {
 
     pub async fn abort_session(&self, project: &ProjectId, id: &str) -> ApiResult<()> {
         let _guard = self.session_locks.lock(id).await;
-        let (catalog, p, i) = (self.catalog.clone(), project.clone(), id.to_string());
-        let existed = blocking(move || {
-            if catalog.session(&p, &i)?.is_none() {
-                return Ok(false);
-            }
-            catalog.delete_session(&i)
-        })
-        .await?;
+        let (p, i) = (project.clone(), id.to_string());
+        let existed = self
+            .on_catalog(move |catalog| {
+                if catalog.session(&p, &i)?.is_none() {
+                    return Ok(false);
+                }
+                catalog.delete_session(&i)
+            })
+            .await?;
         if !existed {
             return Err(ApiError::NotFound(format!(
                 "upload session {id:?} not found"
@@ -612,29 +630,32 @@ impl FileService {
     /// and temp files older than the upload TTL (left by a crash mid-upload).
     pub async fn cleanup(&self) -> ApiResult<()> {
         let now = crate::catalog::now();
-        let catalog = self.catalog.clone();
-        let (keys, sessions) = blocking(move || {
-            Ok((
-                catalog.expired_prepared(now)?,
-                catalog.expired_sessions(now)?,
-            ))
-        })
-        .await?;
+        let (keys, sessions) = self
+            .on_catalog(move |catalog| {
+                Ok((
+                    catalog.expired_prepared(now)?,
+                    catalog.expired_sessions(now)?,
+                ))
+            })
+            .await?;
         if !keys.is_empty() {
-            let catalog = self.catalog.clone();
-            let released = blocking(move || catalog.delete_prepared(&keys)).await?;
+            let released = self
+                .on_catalog(move |catalog| catalog.delete_prepared(&keys))
+                .await?;
             self.release_blobs(released).await;
         }
         for id in sessions {
             let Some(_guard) = self.session_locks.try_lock(&id) else {
                 continue;
             };
-            let (catalog, i) = (self.catalog.clone(), id.clone());
-            blocking(move || catalog.delete_session(&i)).await?;
+            let i = id.clone();
+            self.on_catalog(move |catalog| catalog.delete_session(&i))
+                .await?;
             self.remove_chunk_dir(&id).await;
         }
-        let catalog = self.catalog.clone();
-        let live = blocking(move || catalog.session_ids()).await?;
+        let live = self
+            .on_catalog(move |catalog| catalog.session_ids())
+            .await?;
         let (chunks_dir, tmp_dir, ttl) = (
             self.chunks_dir.clone(),
             self.tmp_dir.clone(),
