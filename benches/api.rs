@@ -1,5 +1,6 @@
 //! End-to-end benchmark: starts the real server binary and measures authenticated bucket-list
-//! throughput and latency, 1 000-row previews and table creation, each beside a same-run baseline.
+//! throughput and latency, previews, table creation, files, and imports/exports, each beside a
+//! baseline measured in the same run (BENCH_SECTIONS=api,files,data selects parts).
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -351,7 +352,27 @@ async fn files_bench(dir: &Path, mib: usize) {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+    // BENCH_SECTIONS picks what runs: any of api, files, data (default: all).
+    let sections = std::env::var("BENCH_SECTIONS").unwrap_or_else(|_| "api,files,data".into());
+    let wants = |s: &str| sections.split(',').any(|x| x.trim() == s);
+    if wants("api") {
+        api_bench(dir.path()).await;
+    }
+    if wants("files") {
+        let mib: usize = std::env::var("BENCH_FILE_MIB")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1024);
+        files_bench(dir.path(), mib).await;
+    }
+    if wants("data") {
+        data_bench(dir.path()).await;
+    }
+}
+
+/// Bucket list load, preview and create-table figures.
+async fn api_bench(root: &Path) {
+    let data = root.join("data");
     let secs: u64 = std::env::var("BENCH_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -401,7 +422,7 @@ async fn main() {
         .unwrap()
         .execute_batch(fill)
         .unwrap();
-    let baseline_file = dir.path().join("baseline.duckdb");
+    let baseline_file = root.join("baseline.duckdb");
     std::fs::copy(&table_file, &baseline_file).unwrap();
 
     let server = start(&data).await;
@@ -476,7 +497,7 @@ async fn main() {
     let mut lat = Vec::new();
     for i in 0..50 {
         let t = Instant::now();
-        let c = duckdb::Connection::open(dir.path().join(format!("raw{i}.duckdb"))).unwrap();
+        let c = duckdb::Connection::open(root.join(format!("raw{i}.duckdb"))).unwrap();
         c.execute_batch("CREATE TABLE data (id BIGINT NOT NULL, name VARCHAR, amount DECIMAL(12,2), ts TIMESTAMP, flag BOOLEAN, PRIMARY KEY (id)); CHECKPOINT").unwrap();
         drop(c);
         lat.push(t.elapsed());
@@ -549,10 +570,357 @@ async fn main() {
         ms(raw_create),
         ms(create) / ms(raw_create)
     );
+}
 
-    let mib: usize = std::env::var("BENCH_FILE_MIB")
+/// Rows of the generated import data (BENCH_ROWS; 1 M by default).
+fn bench_rows() -> u64 {
+    std::env::var("BENCH_ROWS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(1024);
-    files_bench(dir.path(), mib).await;
+        .unwrap_or(1_000_000)
+}
+
+/// Writes `rows` rows starting at id `first` as CSV with DuckDB (the same generator feeds
+/// both duckbank and the raw baseline).
+fn generate_csv(path: &Path, first: u64, rows: u64, salt: &str) {
+    let sql = format!(
+        "COPY (SELECT i AS id, 'name {salt} ' || i AS name, (i * 1.25 % 100000)::DECIMAL(12,2) AS amount, \
+         TIMESTAMP '2024-01-01' + INTERVAL (i) SECOND AS ts, i % 2 = 0 AS flag \
+         FROM range({first}, {}) r(i)) TO '{}' (FORMAT csv, HEADER true)",
+        first + rows,
+        path.display()
+    );
+    duckdb::Connection::open_in_memory()
+        .unwrap()
+        .execute_batch(&sql)
+        .unwrap();
+}
+
+const DATA_DDL: &str =
+    "CREATE TABLE data (id BIGINT NOT NULL, name VARCHAR, amount DECIMAL(12,2), \
+                        ts TIMESTAMP, flag BOOLEAN, PRIMARY KEY (id))";
+
+/// Raw DuckDB: a fresh table file with the same schema, `COPY … FROM` the CSV, closed.
+fn raw_copy(dir: &Path, name: &str, csv: &Path) -> Duration {
+    let file = dir.join(format!("{name}.duckdb"));
+    let _ = std::fs::remove_file(&file);
+    let c = duckdb::Connection::open(&file).unwrap();
+    c.execute_batch(DATA_DDL).unwrap();
+    let t = Instant::now();
+    c.execute_batch(&format!("COPY data FROM '{}' (HEADER true)", csv.display()))
+        .unwrap();
+    drop(c);
+    t.elapsed()
+}
+
+async fn upload_file(client: &reqwest::Client, b: &str, key: &str, path: &Path) -> String {
+    let bytes = tokio::fs::read(path).await.unwrap();
+    let res = client
+        .post(format!("{b}/projects/1/files/content?name=data.csv"))
+        .bearer_auth(key)
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "upload {}", res.status());
+    let v: Value = res.json().await.unwrap();
+    v["id"].as_str().unwrap().to_string()
+}
+
+async fn import(
+    client: &reqwest::Client,
+    b: &str,
+    key: &str,
+    table: &str,
+    file_id: &str,
+    incremental: bool,
+) -> Value {
+    send(
+        client,
+        reqwest::Method::POST,
+        format!("{b}/projects/1/buckets/b/tables/{table}/import/file"),
+        key,
+        Some(json!({"file_id": file_id, "format": "csv",
+                    "import_options": {"incremental": incremental}})),
+    )
+    .await
+}
+
+async fn create_data_table(client: &reqwest::Client, b: &str, key: &str, name: &str) {
+    send(
+        client,
+        reqwest::Method::POST,
+        format!("{b}/projects/1/buckets/b/tables"),
+        key,
+        Some(json!({"name": name, "primary_key": ["id"], "columns": [
+            {"name": "id", "type": "BIGINT", "nullable": false},
+            {"name": "name", "type": "VARCHAR"},
+            {"name": "amount", "type": "DECIMAL(12,2)"},
+            {"name": "ts", "type": "TIMESTAMP"},
+            {"name": "flag", "type": "BOOLEAN"}]})),
+    )
+    .await;
+}
+
+fn row(name: &str, ours: f64, base: f64, unit: &str) {
+    println!(
+        "{:<52} {:>10.3}{unit} {:>10.3}{unit} {:>8.2}",
+        name,
+        ours,
+        base,
+        ours / base
+    );
+}
+
+/// Import, upsert, export and parallel-import figures against raw DuckDB on the same data.
+async fn data_bench(dir: &Path) {
+    let rows = bench_rows();
+    let work = dir.join("data-bench");
+    std::fs::create_dir_all(&work).unwrap();
+    let full_csv = work.join("full.csv");
+    generate_csv(&full_csv, 0, rows, "a");
+    // The upsert file overlaps the loaded rows by half of its own size.
+    let upsert_rows = rows / 10;
+    let upsert_csv = work.join("upsert.csv");
+    generate_csv(&upsert_csv, rows - upsert_rows / 2, upsert_rows, "b");
+    let part_rows = rows / 4;
+    let part_csv = work.join("part.csv");
+    generate_csv(&part_csv, 0, part_rows, "c");
+
+    let client = reqwest::Client::new();
+    let server = start(&work.join("server")).await;
+    let b = server.base.clone();
+    let created = send(
+        &client,
+        reqwest::Method::POST,
+        format!("{b}/projects"),
+        ADMIN,
+        Some(json!({"id": "1"})),
+    )
+    .await;
+    let key = created["api_key"].as_str().unwrap().to_string();
+    send(
+        &client,
+        reqwest::Method::POST,
+        format!("{b}/projects/1/buckets"),
+        &key,
+        Some(json!({"name": "b"})),
+    )
+    .await;
+
+    // 1. Full import: raw COPY into a fresh file vs upload + import into a fresh table.
+    let mut raw = Vec::new();
+    let mut upload_only = Vec::new();
+    let mut import_only = Vec::new();
+    let mut end_to_end = Vec::new();
+    for i in 0..3 {
+        raw.push(raw_copy(&work, &format!("raw{i}"), &full_csv));
+        let table = format!("full{i}");
+        create_data_table(&client, &b, &key, &table).await;
+        let t = Instant::now();
+        let file_id = upload_file(&client, &b, &key, &full_csv).await;
+        let uploaded = t.elapsed();
+        let t2 = Instant::now();
+        let out = import(&client, &b, &key, &table, &file_id, false).await;
+        import_only.push(t2.elapsed());
+        end_to_end.push(t.elapsed());
+        upload_only.push(uploaded);
+        assert_eq!(out["table_rows_after"], rows);
+    }
+    let raw_copy_time = median(raw);
+
+    // 2. Incremental upsert of 10% of the rows, half of them new.
+    let mut raw = Vec::new();
+    for i in 0..3 {
+        let c = duckdb::Connection::open(work.join(format!("raw{i}.duckdb"))).unwrap();
+        let t = Instant::now();
+        c.execute_batch(&format!(
+            "INSERT INTO data SELECT * FROM read_csv('{}', header=true) ON CONFLICT (id) DO UPDATE SET \
+             name = EXCLUDED.name, amount = EXCLUDED.amount, ts = EXCLUDED.ts, flag = EXCLUDED.flag",
+            upsert_csv.display()
+        ))
+        .unwrap();
+        drop(c);
+        raw.push(t.elapsed());
+    }
+    let upsert_id = upload_file(&client, &b, &key, &upsert_csv).await;
+    let mut ours = Vec::new();
+    for i in 0..3 {
+        let t = Instant::now();
+        let out = import(&client, &b, &key, &format!("full{i}"), &upsert_id, true).await;
+        ours.push(t.elapsed());
+        assert_eq!(out["table_rows_after"], rows + upsert_rows / 2);
+    }
+    let (upsert, raw_upsert) = (median(ours), median(raw));
+
+    // 3. Export to CSV: raw COPY TO vs POST export + download, and the streamed GET export.
+    let mut raw = Vec::new();
+    for i in 0..3 {
+        let c = duckdb::Connection::open(work.join(format!("raw{i}.duckdb"))).unwrap();
+        let out = work.join("raw-export.csv");
+        let t = Instant::now();
+        c.execute_batch(&format!("COPY data TO '{}' (HEADER true)", out.display()))
+            .unwrap();
+        raw.push(t.elapsed());
+    }
+    let mut ours = Vec::new();
+    let mut streamed = Vec::new();
+    for i in 0..3 {
+        let t = Instant::now();
+        let out = send(
+            &client,
+            reqwest::Method::POST,
+            format!("{b}/projects/1/buckets/b/tables/full{i}/export"),
+            &key,
+            Some(json!({"format": "csv"})),
+        )
+        .await;
+        let id = out["file_id"].as_str().unwrap();
+        let n = drain(
+            &client,
+            &format!("{b}/projects/1/files/{id}/download"),
+            Some(&key),
+        )
+        .await;
+        ours.push(t.elapsed());
+        assert_eq!(n, out["file_size_bytes"].as_u64().unwrap());
+        let t = Instant::now();
+        drain(
+            &client,
+            &format!("{b}/projects/1/buckets/b/tables/full{i}/export?format=csv"),
+            Some(&key),
+        )
+        .await;
+        streamed.push(t.elapsed());
+    }
+    let (export, stream, raw_export) = (median(ours), median(streamed), median(raw));
+
+    // 4. Eight imports into eight tables: one after another, then all at once, while a
+    //    prober measures /health and previews of another table.
+    for i in 0..8 {
+        create_data_table(&client, &b, &key, &format!("p{i}")).await;
+    }
+    let part_id = upload_file(&client, &b, &key, &part_csv).await;
+    let t = Instant::now();
+    for i in 0..8 {
+        import(&client, &b, &key, &format!("p{i}"), &part_id, false).await;
+    }
+    let serial = t.elapsed();
+    let stop = Arc::new(AtomicBool::new(false));
+    let prober = {
+        let (client, b, key, stop) = (client.clone(), b.clone(), key.clone(), stop.clone());
+        tokio::spawn(async move {
+            let (mut health, mut preview) = (Vec::new(), Vec::new());
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                let r = client.get(format!("{b}/health")).send().await.unwrap();
+                assert!(r.status().is_success());
+                health.push(t.elapsed());
+                let t = Instant::now();
+                let r = client
+                    .get(format!(
+                        "{b}/projects/1/buckets/b/tables/full0/preview?limit=100"
+                    ))
+                    .bearer_auth(&key)
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(r.status().is_success());
+                let _ = r.bytes().await;
+                preview.push(t.elapsed());
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            (health, preview)
+        })
+    };
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let (client, b, key, id) = (client.clone(), b.clone(), key.clone(), part_id.clone());
+        tasks.push(tokio::spawn(async move {
+            import(&client, &b, &key, &format!("p{i}"), &id, false).await
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap()["table_rows_after"], part_rows);
+    }
+    let parallel = t.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let (health, preview) = prober.await.unwrap();
+    let worst = |v: &[Duration]| v.iter().max().copied().unwrap_or_default();
+    let p99 = |mut v: Vec<Duration>| {
+        v.sort();
+        v.get((v.len() * 99 / 100).min(v.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    drop(server);
+
+    println!();
+    println!("data benchmark ({rows} rows: id BIGINT PK, name, amount DECIMAL(12,2), ts, flag)");
+    println!(
+        "{:<52} {:>11} {:>11} {:>8}",
+        "measure (medians of 3)", "duckbank", "baseline", "ratio"
+    );
+    let s = |d: Duration| d.as_secs_f64();
+    row(
+        "full import only, s (baseline: raw COPY FROM)",
+        s(median(import_only)),
+        s(raw_copy_time),
+        "",
+    );
+    row(
+        "upload + full import, s (baseline: raw COPY FROM)",
+        s(median(end_to_end)),
+        s(raw_copy_time),
+        "",
+    );
+    println!(
+        "{:<52} {:>10.3}",
+        "  of which upload, s",
+        s(median(upload_only))
+    );
+    row(
+        "upsert 10% rows (half new), s (baseline: raw)",
+        s(upsert),
+        s(raw_upsert),
+        "",
+    );
+    row(
+        "export CSV + download, s (baseline: raw COPY TO)",
+        s(export),
+        s(raw_export),
+        "",
+    );
+    row(
+        "streamed GET export CSV, s (baseline: raw COPY TO)",
+        s(stream),
+        s(raw_export),
+        "",
+    );
+    row(
+        "8 imports parallel, s (baseline: serial)",
+        s(parallel),
+        s(serial),
+        "",
+    );
+    println!(
+        "{:<52} {:>10.2}x",
+        "  speed-up parallel over serial",
+        s(serial) / s(parallel)
+    );
+    println!(
+        "{:<52} {:>10.1} ms p99, {:.1} ms max ({} probes)",
+        "  /health during parallel imports",
+        ms(p99(health.clone())),
+        ms(worst(&health)),
+        health.len()
+    );
+    println!(
+        "{:<52} {:>10.1} ms p99, {:.1} ms max ({} probes)",
+        "  preview of another table during imports",
+        ms(p99(preview.clone())),
+        ms(worst(&preview)),
+        preview.len()
+    );
 }

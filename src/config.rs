@@ -105,6 +105,10 @@ pub struct Config {
     pub upload_ttl_secs: u64,
     /// How often expired upload sessions and orphan temp files are removed.
     pub cleanup_interval_secs: u64,
+    /// Asynchronous jobs (imports, exports) that run at the same time.
+    pub job_workers: usize,
+    /// Jobs waiting or running at most; further async submits get 429 with Retry-After.
+    pub job_queue_capacity: usize,
 }
 
 impl Default for Config {
@@ -135,6 +139,8 @@ impl Default for Config {
             project_quota_files: 0,
             upload_ttl_secs: 24 * 3600,
             cleanup_interval_secs: 300,
+            job_workers: 2,
+            job_queue_capacity: 64,
         }
     }
 }
@@ -166,6 +172,8 @@ const PLAIN_ENV: &[&str] = &[
     "PROJECT_QUOTA_FILES",
     "UPLOAD_TTL_SECS",
     "CLEANUP_INTERVAL_SECS",
+    "JOB_WORKERS",
+    "JOB_QUEUE_CAPACITY",
 ];
 
 impl Config {

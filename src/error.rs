@@ -47,6 +47,12 @@ pub enum ApiError {
     /// Not enough free disk space to accept the data (507).
     #[error("{0}")]
     InsufficientStorage(String),
+    /// Too much work queued; the client should retry after the given seconds (429).
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// The server cannot take the request now: storage not ready, disk nearly full (503).
     #[error("{0}")]
     Unavailable(String),
@@ -108,6 +114,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Gone(_) => StatusCode::GONE,
             Self::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -126,6 +133,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::Gone(_) => "gone",
             Self::InsufficientStorage(_) => "insufficient_storage",
+            Self::TooManyRequests { .. } => "too_many_requests",
             Self::Unavailable(_) => "service_unavailable",
             Self::Internal(_) => "internal_error",
         }
@@ -151,23 +159,46 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        if let Self::Internal(cause) = &self {
+impl ApiError {
+    /// The reference error body; an internal cause is logged here, never sent.
+    pub fn body(&self) -> Value {
+        if let Self::Internal(cause) = self {
             tracing::error!(%cause, "request failed with an internal error");
         }
-        let body = json!({
+        json!({
             "error": self.code(),
             "message": self.public_message(),
             "details": self.details(),
-        });
-        (self.status(), axum::Json(body)).into_response()
+        })
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = self.body();
+        let mut response = (self.status(), axum::Json(body)).into_response();
+        if let Self::TooManyRequests {
+            retry_after_secs, ..
+        } = self
+        {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(retry_after_secs),
+            );
+        }
+        response
     }
 }
 
 impl From<duckdb::Error> for ApiError {
     fn from(err: duckdb::Error) -> Self {
-        Self::Internal(format!("duckdb: {err}"))
+        let text = err.to_string();
+        // A full disk is the operator's to fix, not a bug: say so (507) instead of hiding it.
+        if text.contains("No space left on device") {
+            let first = text.lines().next().unwrap_or_default();
+            return Self::InsufficientStorage(format!("the disk is full: {first}"));
+        }
+        Self::Internal(format!("duckdb: {text}"))
     }
 }
 

@@ -15,6 +15,7 @@ use crate::error::ApiResult;
 use crate::files::{BlobStore, DatabaseBlobStore, LocalBlobStore, S3BlobStore};
 use crate::names::{BucketName, ProjectId, TableName};
 use crate::service::files::FileService;
+use crate::service::jobs::JobService;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -23,6 +24,7 @@ pub struct AppState {
     pub engine: Arc<TableEngine>,
     pub keys: Arc<KeyVerifier>,
     pub files: Arc<FileService>,
+    pub jobs: Arc<JobService>,
     pub started: Instant,
 }
 
@@ -65,6 +67,11 @@ impl AppState {
             }
         };
         let files = FileService::new(&config, catalog.clone(), store)?;
+        let jobs = JobService::open(
+            catalog.clone(),
+            config.job_workers,
+            config.job_queue_capacity,
+        )?;
         let keys = KeyVerifier::new(
             &admin,
             Duration::from_secs(config.key_cache_ttl_secs),
@@ -76,6 +83,7 @@ impl AppState {
             engine: Arc::new(engine),
             keys: Arc::new(keys),
             files: Arc::new(files),
+            jobs: Arc::new(jobs),
             started: Instant::now(),
         })
     }

@@ -8,8 +8,10 @@ pub mod download;
 pub mod extract;
 pub mod files;
 pub mod health;
+pub mod jobs;
 pub mod projects;
 pub mod sharing;
+pub mod table_data;
 pub mod tables;
 pub mod uploads;
 
@@ -59,6 +61,38 @@ fn bucket_routes() -> Router<AppState> {
             "/buckets/{bucket_name}/tables/{table_name}/preview",
             get(tables::preview),
         )
+        .route(
+            "/buckets/{bucket_name}/tables/from-file",
+            post(table_data::create_from_file),
+        )
+        .route(
+            "/buckets/{bucket_name}/tables/{table_name}/import/file",
+            post(table_data::import_file),
+        )
+        .route(
+            "/buckets/{bucket_name}/tables/{table_name}/export",
+            post(table_data::export).get(table_data::export_stream),
+        )
+        .route(
+            "/buckets/{bucket_name}/tables/{table_name}/columns",
+            post(table_data::add_column),
+        )
+        .route(
+            "/buckets/{bucket_name}/tables/{table_name}/columns/{column_name}",
+            put(table_data::alter_column).delete(table_data::drop_column),
+        )
+        .route(
+            "/buckets/{bucket_name}/tables/{table_name}/primary-key",
+            post(table_data::add_primary_key).delete(table_data::drop_primary_key),
+        )
+        .route(
+            "/buckets/{bucket_name}/tables/{table_name}/rows",
+            axum::routing::delete(table_data::delete_rows),
+        )
+        .route(
+            "/buckets/{bucket_name}/tables/{table_name}/profile",
+            post(table_data::profile),
+        )
 }
 
 /// File routes under `/projects/{project_id}`. Uploads stream with their own size limit
@@ -91,6 +125,8 @@ fn file_routes() -> Router<AppState> {
             put(uploads::put_chunk).layer(unlimited()),
         )
         .route("/uploads/{upload_id}/complete", post(uploads::complete))
+        .route("/jobs", get(jobs::list))
+        .route("/jobs/{job_id}", get(jobs::get))
 }
 
 /// 404 unless the project exists (for routes whose service does not look it up).

@@ -8,8 +8,12 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::{ApiJson, ApiQuery, PathStyle, ProjectAccess};
+use axum::extract::RawQuery;
+
+use super::extract::{ApiJson, PathStyle, ProjectAccess};
+use super::table_data::QueryParams;
 use crate::engine::ddl::ColumnDef;
+use crate::engine::export::RowSelection;
 use crate::engine::ColumnInfo;
 use crate::error::{ApiError, ApiResult};
 use crate::names::{ColumnName, TableName};
@@ -38,23 +42,17 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Deserialize)]
-pub struct PreviewQuery {
-    limit: Option<i64>,
-    columns: Option<String>,
-}
-
 /// Largest preview a client may ask for.
 const MAX_PREVIEW_ROWS: i64 = 10_000;
 
-fn table_json(view: &TableView) -> Value {
+pub(crate) fn table_json(view: &TableView) -> Value {
     json!({
         "name": view.record.name,
         "bucket": view.bucket,
         "columns": view.info.columns.iter().map(column_json).collect::<Vec<_>>(),
         "row_count": view.info.row_count,
         "size_bytes": view.info.size_bytes,
-        "primary_key": view.record.primary_key,
+        "primary_key": view.info.primary_key.as_ref(),
         "created_at": view.record.created_at.to_rfc3339(),
         "source": "main",
     })
@@ -123,35 +121,36 @@ pub async fn delete(State(state): State<AppState>, access: ProjectAccess) -> Api
 pub async fn preview(
     State(state): State<AppState>,
     access: ProjectAccess,
-    ApiQuery(q): ApiQuery<PreviewQuery>,
+    RawQuery(query): RawQuery,
 ) -> ApiResult<Json<PreviewBody>> {
     let s = &access.scope;
+    let q = QueryParams::parse(query);
     // The reference contract previews 1 000 rows by default; duckbank's own paths 100.
     let default_limit = if s.style == PathStyle::Reference {
         1000
     } else {
         100
     };
-    let limit = q.limit.unwrap_or(default_limit);
+    let limit = q.number("limit")?.unwrap_or(default_limit);
     if !(1..=MAX_PREVIEW_ROWS).contains(&limit) {
         return Err(ApiError::Unprocessable {
             message: format!("limit must be between 1 and {MAX_PREVIEW_ROWS}, got {limit}"),
             details: Some(json!({ "limit": limit })),
         });
     }
-    let columns = q.columns.map(|c| {
-        c.split(',')
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-    });
+    let selection = RowSelection {
+        columns: q.columns(),
+        filter: q.filter()?,
+        order_by: q.order_by()?,
+        limit: None,
+    };
     let preview = tables::preview(
         &state,
         &s.project,
         s.bucket()?,
         s.table()?,
         limit as u32,
-        columns,
+        selection,
     )
     .await?;
     let columns: Vec<Value> = preview.columns.iter().map(column_json).collect();

@@ -3,6 +3,7 @@
 
 pub mod buckets;
 pub mod files;
+pub mod jobs;
 pub mod load;
 pub mod model;
 pub mod projects;

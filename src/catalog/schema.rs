@@ -124,10 +124,29 @@ const MIGRATIONS: &[(i32, &str)] = &[
     );
     "#,
     ),
+    (
+        4,
+        r#"
+    -- Asynchronous imports and exports; unfinished ones are marked interrupted at start-up.
+    CREATE TABLE jobs (
+        id VARCHAR PRIMARY KEY,
+        project_id VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,
+        status VARCHAR NOT NULL,
+        progress DOUBLE NOT NULL,
+        request JSON,
+        result JSON,
+        error JSON,
+        created_at TIMESTAMP NOT NULL,
+        started_at TIMESTAMP,
+        finished_at TIMESTAMP
+    );
+    "#,
+    ),
 ];
 
 /// The schema version this build writes.
-pub const CURRENT_VERSION: i32 = 3;
+pub const CURRENT_VERSION: i32 = 4;
 
 /// Brings the catalog to `CURRENT_VERSION`; refuses a catalog written by a newer build.
 pub fn migrate(conn: &mut Connection) -> ApiResult<i32> {

@@ -87,3 +87,34 @@ pub(crate) fn table_exists(bucket: &BucketName, name: &TableName) -> ApiError {
 pub(crate) fn table_not_found(bucket: &BucketName, name: &TableName) -> ApiError {
     ApiError::NotFound(format!("table {name:?} not found in bucket {bucket:?}"))
 }
+
+impl Catalog {
+    /// Records a table's new primary key after its file changed (the file is authoritative;
+    /// this keeps the catalog's copy in step for listings and tools reading metadata.duckdb).
+    pub fn set_primary_key(
+        &self,
+        project: &ProjectId,
+        bucket: &BucketName,
+        name: &TableName,
+        primary_key: Vec<ColumnName>,
+    ) -> ApiResult<()> {
+        self.write(|tx, _| {
+            let pk: Vec<&str> = primary_key.iter().map(ColumnName::as_str).collect();
+            let pk_json = serde_json::to_string(&pk).map_err(ApiError::internal)?;
+            tx.execute(
+                "UPDATE tables SET primary_key = ?::JSON WHERE project_id = ? AND bucket = ? AND name = ?",
+                duckdb::params![pk_json, project.as_str(), bucket.as_str(), name.as_str()],
+            )?;
+            let (project, bucket, name) = (project.clone(), bucket.clone(), name.clone());
+            let apply: Apply = Box::new(move |m| {
+                if let Some(t) = m
+                    .bucket_mut(&project, &bucket)
+                    .and_then(|b| b.tables.get_mut(&name))
+                {
+                    t.primary_key = primary_key;
+                }
+            });
+            Ok(((), apply))
+        })
+    }
+}

@@ -2,8 +2,13 @@
 //! Owns table file paths, the bounded attach cache, connection reuse and per-table locks.
 
 pub mod ddl;
+pub mod export;
+pub mod filter;
+pub mod import;
 pub mod locks;
 pub mod preview;
+pub mod profile;
+pub mod schema;
 pub mod values;
 
 use std::collections::HashMap;
@@ -43,16 +48,26 @@ pub struct ColumnInfo {
 #[derive(Debug, Clone)]
 pub struct TableInfo {
     pub columns: Arc<Vec<ColumnInfo>>,
+    /// Primary-key columns as the table file declares them (the file is authoritative).
+    pub primary_key: Arc<Vec<String>>,
     pub row_count: u64,
     pub size_bytes: u64,
+}
+
+/// Facts read from a table file, cached until the next write to it.
+#[derive(Clone)]
+struct Described {
+    columns: Arc<Vec<ColumnInfo>>,
+    primary_key: Arc<Vec<String>>,
+    row_count: u64,
 }
 
 /// An attached table file: its alias in the instance and cached facts about it.
 struct Attached {
     alias: String,
     last_used: u64,
-    /// Columns and row count, cached until the next write to the table.
-    cached: Option<(Arc<Vec<ColumnInfo>>, u64)>,
+    /// Columns, primary key and row count, cached until the next write to the table.
+    cached: Option<Described>,
 }
 
 pub struct TableEngine {
@@ -240,23 +255,27 @@ impl TableEngine {
         let conn = self.conn()?;
         let alias = self.ensure_attached(&conn, key)?;
         let cached = self.attached.lock().get(key).and_then(|a| a.cached.clone());
-        let (columns, row_count) = match cached {
+        let described = match cached {
             Some(c) => c,
             None => {
-                let columns = Arc::new(read_columns(&conn, &alias)?);
                 let row_count: i64 = conn
                     .prepare_cached(&format!("SELECT count(*) FROM \"{alias}\".main.data"))?
                     .query_row([], |r| r.get(0))?;
-                let row_count = row_count.max(0) as u64;
+                let described = Described {
+                    columns: Arc::new(read_columns(&conn, &alias)?),
+                    primary_key: Arc::new(read_primary_key(&conn, &alias)?),
+                    row_count: row_count.max(0) as u64,
+                };
                 if let Some(a) = self.attached.lock().get_mut(key) {
-                    a.cached = Some((columns.clone(), row_count));
+                    a.cached = Some(described.clone());
                 }
-                (columns, row_count)
+                described
             }
         };
         Ok(TableInfo {
-            columns,
-            row_count,
+            columns: described.columns,
+            primary_key: described.primary_key,
+            row_count: described.row_count,
             size_bytes: self.size_bytes(key),
         })
     }
@@ -319,7 +338,23 @@ fn read_columns(conn: &Connection, alias: &str) -> ApiResult<Vec<ColumnInfo>> {
     rows.collect::<Result<Vec<_>, _>>().map_err(Into::into)
 }
 
-/// A single-quoted SQL string literal (used only for paths we built ourselves).
+fn read_primary_key(conn: &Connection, alias: &str) -> ApiResult<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT unnest(constraint_column_names) FROM duckdb_constraints() \
+         WHERE database_name = ? AND schema_name = 'main' AND table_name = 'data' \
+         AND constraint_type = 'PRIMARY KEY'",
+    )?;
+    let rows = stmt.query_map([alias], |r| r.get::<_, String>(0))?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(Into::into)
+}
+
+/// Quotes an identifier read back from a table file or matched against one.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A single-quoted SQL string literal: paths we built, and client text that DuckDB must see
+/// as a value (CSV header names, delimiters), never as SQL.
 pub fn sql_string(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }

@@ -1,11 +1,12 @@
-//! Reading the first rows of a table as JSON objects, optionally a subset of columns.
-//! One prepared statement per (table, column list), cached on the pooled connection.
+//! Reading the first rows of a table as JSON objects: a subset of columns, filtered, ordered.
+//! One prepared statement per (table, selection), cached on the pooled connection.
 
 use serde_json::{Map, Value};
 
+use super::export::RowSelection;
 use super::values::{to_json, ValueKind};
-use super::{ColumnInfo, TableEngine, TableKey};
-use crate::error::{ApiError, ApiResult};
+use super::{quote_ident, ColumnInfo, TableEngine, TableKey};
+use crate::error::ApiResult;
 
 pub struct Preview {
     pub columns: Vec<ColumnInfo>,
@@ -14,38 +15,17 @@ pub struct Preview {
 }
 
 impl TableEngine {
-    /// Up to `limit` rows in storage order. `only` selects columns by name (400 if unknown).
+    /// Up to `limit` rows of the selection, in storage order unless it orders them.
     /// Caller holds the table's shared lock.
     pub fn preview(
         &self,
         key: &TableKey,
         limit: u32,
-        only: Option<&[String]>,
+        selection: &RowSelection,
     ) -> ApiResult<Preview> {
         let info = self.describe(key)?;
-        let columns: Vec<ColumnInfo> = match only {
-            None => info.columns.as_ref().clone(),
-            Some(names) => {
-                let mut picked = Vec::with_capacity(names.len());
-                for name in names {
-                    let col = info
-                        .columns
-                        .iter()
-                        .find(|c| c.name.eq_ignore_ascii_case(name))
-                        .ok_or_else(|| {
-                            ApiError::bad_request_with(
-                                format!("column {name:?} does not exist in table {:?}", key.table.as_str()),
-                                serde_json::json!({
-                                    "column": name,
-                                    "available": info.columns.iter().map(|c| &c.name).collect::<Vec<_>>(),
-                                }),
-                            )
-                        })?;
-                    picked.push(col.clone());
-                }
-                picked
-            }
-        };
+        let columns = selection.pick(key, &info.columns)?;
+        let tail = selection.tail_sql(&info.columns)?;
         let kinds: Vec<ValueKind> = columns
             .iter()
             .map(|c| ValueKind::of(&c.data_type))
@@ -60,8 +40,10 @@ impl TableEngine {
         let alias = self.ensure_attached(&conn, key)?;
         let mut rows = Vec::new();
         if !select.is_empty() {
+            // The limit stays a parameter so the statement cache serves every preview size;
+            // a selection's own limit, if any, applies first.
             let sql = format!(
-                "SELECT {} FROM \"{alias}\".main.data LIMIT ?",
+                "SELECT * FROM (SELECT {} FROM \"{alias}\".main.data{tail}) LIMIT ?",
                 select.join(", ")
             );
             let mut stmt = conn.prepare_cached(&sql)?;
@@ -80,9 +62,4 @@ impl TableEngine {
             total_row_count: info.row_count,
         })
     }
-}
-
-/// Quotes a column name read back from the table file (it may predate our name rules).
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }

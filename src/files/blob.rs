@@ -33,6 +33,10 @@ pub trait BlobStore: Send + Sync {
     /// Removes a blob; removing a missing blob is not an error.
     async fn delete(&self, sha256: &str) -> ApiResult<()>;
     async fn exists(&self, sha256: &str) -> ApiResult<bool>;
+    /// The blob as a file on this machine, when the backend keeps it as one.
+    fn local_path(&self, _sha256: &str) -> Option<PathBuf> {
+        None
+    }
 }
 
 pub struct LocalBlobStore {
@@ -61,6 +65,10 @@ impl LocalBlobStore {
 
 #[async_trait::async_trait]
 impl BlobStore for LocalBlobStore {
+    fn local_path(&self, sha256: &str) -> Option<PathBuf> {
+        self.path(sha256).ok()
+    }
+
     fn name(&self) -> &'static str {
         "local"
     }

@@ -40,6 +40,8 @@ pub struct FileService {
     catalog: Arc<Catalog>,
     files_dir: PathBuf,
     tmp_dir: PathBuf,
+    /// Files DuckDB reads or writes during imports and exports; emptied at start-up.
+    work_dir: PathBuf,
     chunks_dir: PathBuf,
     blob_locks: KeyedMutex,
     session_locks: KeyedMutex,
@@ -60,7 +62,12 @@ impl FileService {
         let chunks_dir = files_dir.join("uploads");
         std::fs::create_dir_all(&tmp_dir)?;
         std::fs::create_dir_all(&chunks_dir)?;
+        let work_dir = files_dir.join("work");
+        // Anything here belongs to an import or export a previous process did not finish.
+        let _ = std::fs::remove_dir_all(&work_dir);
+        std::fs::create_dir_all(&work_dir)?;
         Ok(Self {
+            work_dir,
             store,
             catalog,
             files_dir,
@@ -164,6 +171,72 @@ impl FileService {
             Ok(true) => {}
             Err(e) => tracing::warn!(sha, error = %e, "could not check blob references"),
         }
+    }
+
+    /// A fresh path in the work directory (removed when the returned guard drops).
+    pub fn work_file(&self, suffix: &str) -> Spooled {
+        let path = self
+            .work_dir
+            .join(format!("{}{suffix}", uuid::Uuid::new_v4().simple()));
+        Spooled::from_parts(path, String::new(), 0)
+    }
+
+    /// A file's content as a local file DuckDB can read, valid while the guard lives.
+    /// Local blobs are hard-linked (instant, and safe from a concurrent delete of the
+    /// record); other backends are copied down first.
+    pub async fn local_copy(&self, rec: &FileRecord) -> ApiResult<Spooled> {
+        self.admit(Some(rec.size_bytes))?;
+        if let Some(blob) = self.store.local_path(&rec.sha256) {
+            let link = self.work_file("");
+            let target = link.path().to_path_buf();
+            blocking(move || match std::fs::hard_link(&blob, &target) {
+                Ok(()) => Ok(()),
+                // Another filesystem: a copy does the same job.
+                Err(_) => std::fs::copy(&blob, &target)
+                    .map(|_| ())
+                    .map_err(Into::into),
+            })
+            .await?;
+            return Ok(link);
+        }
+        let body = self.store.read(&rec.sha256, 0, rec.size_bytes).await?;
+        spool(&self.work_dir, body, SpoolLimits::default()).await
+    }
+
+    /// Publishes a file this process wrote (an export) as a new record of `project`.
+    pub async fn create_from_path(
+        &self,
+        project: &ProjectId,
+        meta: NewFile,
+        written: Spooled,
+    ) -> ApiResult<FileRecord> {
+        let spooled = blocking(move || {
+            let mut file = std::fs::File::open(written.path())?;
+            let mut hasher = Sha256::new();
+            let size = std::io::copy(&mut file, &mut HashWriter(&mut hasher))?;
+            file.sync_all()?;
+            let sha = hex::encode(hasher.finalize());
+            Ok(Spooled::from_parts(written.take_path(), sha, size))
+        })
+        .await?;
+        let quota = self.quota;
+        let project = project.clone();
+        self.commit(spooled, move |catalog, sha, size| {
+            let rec = FileRecord {
+                id: uuid::Uuid::new_v4().to_string(),
+                project_id: project,
+                name: meta.name,
+                sha256: sha.to_string(),
+                size_bytes: size,
+                content_type: meta.content_type,
+                tags: meta.tags,
+                client_id: meta.client_id,
+                created_at: crate::catalog::now(),
+            };
+            catalog.insert_file(&rec, quota)?;
+            Ok(rec)
+        })
+        .await
     }
 
     /// Single-shot upload: the body becomes a file record at once.
@@ -682,6 +755,20 @@ impl FileService {
             Ok(())
         })
         .await
+    }
+}
+
+/// Feeds `io::copy` into a hasher.
+struct HashWriter<'h>(&'h mut Sha256);
+
+impl Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

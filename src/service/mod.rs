@@ -3,8 +3,10 @@
 
 pub mod buckets;
 pub mod files;
+pub mod jobs;
 pub mod projects;
 pub mod sharing;
+pub mod table_data;
 pub mod tables;
 
 use crate::catalog::{not_found_bucket, BucketRecord};

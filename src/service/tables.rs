@@ -7,6 +7,7 @@ use super::{blocking_locked, require_writable, resolve_read};
 use crate::catalog::tables::{table_exists, table_not_found};
 use crate::catalog::{not_found_bucket, TableRecord};
 use crate::engine::ddl::ColumnDef;
+use crate::engine::export::RowSelection;
 use crate::engine::preview::Preview;
 use crate::engine::{LockGuard, TableInfo, TableKey};
 use crate::error::{ApiError, ApiResult};
@@ -184,7 +185,7 @@ fn resolve_table(
 
 /// Resolves a table and takes its shared lock, re-checking after the wait: the table may
 /// have been deleted (404) or a link re-pointed meanwhile (then the caller simply retries).
-async fn resolve_locked(
+pub(crate) async fn resolve_locked(
     state: &AppState,
     project: &ProjectId,
     bucket: &BucketName,
@@ -256,12 +257,9 @@ pub async fn preview(
     bucket: &BucketName,
     table: &TableName,
     limit: u32,
-    columns: Option<Vec<String>>,
+    selection: RowSelection,
 ) -> ApiResult<Preview> {
     let (guard, key, _) = resolve_locked(state, project, bucket, table).await?;
     let engine = state.engine.clone();
-    blocking_locked(guard, move || {
-        engine.preview(&key, limit, columns.as_deref())
-    })
-    .await
+    blocking_locked(guard, move || engine.preview(&key, limit, &selection)).await
 }

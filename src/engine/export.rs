@@ -1,0 +1,295 @@
+//! Selecting rows (columns, filter, order, limit) and writing them out: to a file with
+//! DuckDB's `COPY … TO`, or as CSV text streamed chunk by chunk to a client.
+
+use std::path::Path;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use serde_json::json;
+
+use super::filter::{Filter, OrderBy};
+use super::{quote_ident, sql_string, ColumnInfo, TableEngine, TableKey};
+use crate::error::{ApiError, ApiResult};
+
+/// Which rows and columns a preview or export reads.
+#[derive(Debug, Clone, Default)]
+pub struct RowSelection {
+    pub columns: Option<Vec<String>>,
+    pub filter: Option<Filter>,
+    pub order_by: Option<OrderBy>,
+    pub limit: Option<u64>,
+}
+
+impl RowSelection {
+    /// The selected columns in the requested order (400 naming an unknown one).
+    pub fn pick(&self, key: &TableKey, columns: &[ColumnInfo]) -> ApiResult<Vec<ColumnInfo>> {
+        let Some(names) = &self.columns else {
+            return Ok(columns.to_vec());
+        };
+        names
+            .iter()
+            .map(|name| {
+                columns
+                    .iter()
+                    .find(|c| c.name.eq_ignore_ascii_case(name))
+                    .cloned()
+                    .ok_or_else(|| {
+                        ApiError::bad_request_with(
+                            format!(
+                                "column {name:?} does not exist in table {:?}",
+                                key.table.as_str()
+                            ),
+                            json!({
+                                "column": name,
+                                "available": columns.iter().map(|c| &c.name).collect::<Vec<_>>(),
+                            }),
+                        )
+                    })
+            })
+            .collect()
+    }
+
+    /// ` WHERE … ORDER BY … LIMIT n`, rendered from the parsed filter and order.
+    pub fn tail_sql(&self, columns: &[ColumnInfo]) -> ApiResult<String> {
+        let mut sql = String::new();
+        if let Some(filter) = &self.filter {
+            sql.push_str(" WHERE ");
+            sql.push_str(&filter.to_sql(columns)?);
+        }
+        if let Some(order) = &self.order_by {
+            sql.push_str(" ORDER BY ");
+            sql.push_str(&order.to_sql(columns)?);
+        }
+        if let Some(limit) = self.limit {
+            sql.push_str(&format!(" LIMIT {limit}"));
+        }
+        Ok(sql)
+    }
+}
+
+/// Export file formats and their compressions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Csv,
+    Parquet,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+    Snappy,
+}
+
+impl ExportFormat {
+    pub fn parse(raw: &str) -> ApiResult<Self> {
+        match raw.to_ascii_lowercase().as_str() {
+            "csv" => Ok(Self::Csv),
+            "parquet" => Ok(Self::Parquet),
+            other => Err(ApiError::bad_request_with(
+                format!("unsupported export format {other:?}; use csv or parquet"),
+                json!({ "format": other, "supported": ["csv", "parquet"] }),
+            )),
+        }
+    }
+
+    /// Parses a compression valid for this format; `None` picks the format's default.
+    pub fn compression(self, raw: Option<&str>) -> ApiResult<Compression> {
+        let value = raw.map(str::to_ascii_lowercase);
+        let allowed: &[&str] = match self {
+            Self::Csv => &["none", "gzip"],
+            Self::Parquet => &["none", "gzip", "zstd", "snappy"],
+        };
+        let Some(value) = value.filter(|v| !v.is_empty()) else {
+            return Ok(match self {
+                Self::Csv => Compression::None,
+                Self::Parquet => Compression::Snappy,
+            });
+        };
+        if !allowed.contains(&value.as_str()) {
+            return Err(ApiError::bad_request_with(
+                format!("compression {value:?} is not available for {self:?} exports; use one of {allowed:?}"),
+                json!({ "compression": value, "supported": allowed }),
+            ));
+        }
+        Ok(match value.as_str() {
+            "gzip" => Compression::Gzip,
+            "zstd" => Compression::Zstd,
+            "snappy" => Compression::Snappy,
+            _ => Compression::None,
+        })
+    }
+
+    /// The file name an export of `table` gets.
+    pub fn file_name(self, table: &str, compression: Compression) -> String {
+        match (self, compression) {
+            (Self::Csv, Compression::Gzip) => format!("{table}.csv.gz"),
+            (Self::Csv, _) => format!("{table}.csv"),
+            (Self::Parquet, _) => format!("{table}.parquet"),
+        }
+    }
+
+    pub fn content_type(self, compression: Compression) -> &'static str {
+        match (self, compression) {
+            (Self::Csv, Compression::Gzip) => "application/gzip",
+            (Self::Csv, _) => "text/csv",
+            (Self::Parquet, _) => "application/vnd.apache.parquet",
+        }
+    }
+
+    fn copy_options(self, compression: Compression) -> String {
+        let codec = match compression {
+            Compression::None if self == Self::Parquet => "uncompressed",
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+            Compression::Snappy => "snappy",
+        };
+        match self {
+            Self::Csv => format!("FORMAT csv, HEADER true, COMPRESSION {codec}"),
+            Self::Parquet => format!("FORMAT parquet, COMPRESSION {codec}"),
+        }
+    }
+}
+
+impl TableEngine {
+    /// Writes the selected rows to `out` with `COPY … TO`; returns the row count.
+    /// Caller holds the table's shared lock.
+    pub fn export_to_file(
+        &self,
+        key: &TableKey,
+        selection: &RowSelection,
+        format: ExportFormat,
+        compression: Compression,
+        out: &Path,
+    ) -> ApiResult<u64> {
+        let info = self.describe(key)?;
+        let columns = selection.pick(key, &info.columns)?;
+        let tail = selection.tail_sql(&info.columns)?;
+        let conn = self.conn()?;
+        let alias = self.ensure_attached(&conn, key)?;
+        let select = select_list(&columns);
+        let sql = format!(
+            "COPY (SELECT {select} FROM \"{alias}\".main.data{tail}) TO {} ({})",
+            sql_string(&out.to_string_lossy()),
+            format.copy_options(compression)
+        );
+        let rows = conn.execute(&sql, [])?;
+        Ok(rows as u64)
+    }
+
+    /// Streams the selected rows as CSV (header first) to `send`, in chunks of about 256 KiB.
+    /// Stops early when `send` returns false (the client went away).
+    /// Caller holds the table's shared lock.
+    pub fn export_csv_stream(
+        &self,
+        key: &TableKey,
+        selection: &RowSelection,
+        mut send: impl FnMut(Bytes) -> bool,
+    ) -> ApiResult<()> {
+        const CHUNK: usize = 256 * 1024;
+        let info = self.describe(key)?;
+        let columns = selection.pick(key, &info.columns)?;
+        let tail = selection.tail_sql(&info.columns)?;
+        let conn = self.conn()?;
+        let alias = self.ensure_attached(&conn, key)?;
+        // DuckDB renders every value as text exactly as COPY TO does; we only quote.
+        let casts: Vec<String> = columns
+            .iter()
+            .map(|c| format!("CAST({} AS VARCHAR)", quote_ident(&c.name)))
+            .collect();
+        let sql = format!(
+            "SELECT {} FROM \"{alias}\".main.data{tail}",
+            casts.join(", ")
+        );
+        let mut buf = BytesMut::with_capacity(CHUNK + 4096);
+        for (i, c) in columns.iter().enumerate() {
+            if i > 0 {
+                buf.put_u8(b',');
+            }
+            write_csv_field(&mut buf, Some(&c.name));
+        }
+        buf.put_u8(b'\n');
+        let mut stmt = conn.prepare(&sql)?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            for i in 0..columns.len() {
+                if i > 0 {
+                    buf.put_u8(b',');
+                }
+                let value: Option<String> = row.get(i)?;
+                write_csv_field(&mut buf, value.as_deref());
+            }
+            buf.put_u8(b'\n');
+            if buf.len() >= CHUNK && !send(buf.split().freeze()) {
+                return Ok(());
+            }
+        }
+        if !buf.is_empty() {
+            send(buf.freeze());
+        }
+        Ok(())
+    }
+}
+
+fn select_list(columns: &[ColumnInfo]) -> String {
+    columns
+        .iter()
+        .map(|c| quote_ident(&c.name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Writes one CSV field the way DuckDB's writer does: NULL is empty, an empty string is
+/// `""`, and a field is quoted (quotes doubled) only when it holds `,`, `"` or a line break.
+fn write_csv_field(buf: &mut BytesMut, value: Option<&str>) {
+    let Some(v) = value else { return };
+    if v.is_empty() {
+        buf.put_slice(b"\"\"");
+    } else if v.contains([',', '"', '\n', '\r']) {
+        buf.put_u8(b'"');
+        buf.put_slice(v.replace('"', "\"\"").as_bytes());
+        buf.put_u8(b'"');
+    } else {
+        buf.put_slice(v.as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(v: Option<&str>) -> String {
+        let mut b = BytesMut::new();
+        write_csv_field(&mut b, v);
+        String::from_utf8(b.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_only_when_needed() {
+        assert_eq!(field(None), "");
+        assert_eq!(field(Some("")), "\"\"");
+        assert_eq!(field(Some("plain")), "plain");
+        assert_eq!(field(Some("a,b")), "\"a,b\"");
+        assert_eq!(field(Some("say \"hi\"")), "\"say \"\"hi\"\"\"");
+        assert_eq!(field(Some("two\nlines")), "\"two\nlines\"");
+    }
+
+    #[test]
+    fn compression_must_fit_the_format() {
+        assert_eq!(
+            ExportFormat::Csv.compression(None).unwrap(),
+            Compression::None
+        );
+        assert_eq!(
+            ExportFormat::Parquet.compression(Some("ZSTD")).unwrap(),
+            Compression::Zstd
+        );
+        assert!(ExportFormat::Csv.compression(Some("zstd")).is_err());
+        assert!(ExportFormat::Parquet.compression(Some("brotli")).is_err());
+        assert_eq!(
+            ExportFormat::Csv.file_name("t", Compression::Gzip),
+            "t.csv.gz"
+        );
+    }
+}

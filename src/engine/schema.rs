@@ -1,0 +1,439 @@
+//! Changing a table's schema (columns, primary key) and deleting rows by filter.
+//! Each change is one transaction on the table file: it applies fully or not at all.
+
+use serde_json::{json, Value};
+
+use super::ddl::ColumnDef;
+use super::filter::Filter;
+use super::import::{first_line, in_transaction};
+use super::{quote_ident, ColumnInfo, TableEngine, TableKey};
+use crate::error::{ApiError, ApiResult};
+use crate::types::{ColumnType, DefaultValue};
+
+/// Changes to one column; `None` fields stay as they are.
+#[derive(Debug, Clone, Default)]
+pub struct AlterColumn {
+    pub new_name: Option<crate::names::ColumnName>,
+    pub new_type: Option<ColumnType>,
+    pub set_not_null: Option<bool>,
+    /// `Some(None)` drops the default.
+    pub set_default: Option<Option<DefaultValue>>,
+}
+
+/// Most offending values or keys listed in an error.
+const MAX_LISTED: usize = 10;
+
+impl TableEngine {
+    /// Adds a column (409 if the name is taken). Caller holds the exclusive lock.
+    pub fn add_column(&self, key: &TableKey, col: &ColumnDef) -> ApiResult<()> {
+        let info = self.describe(key)?;
+        if find(&info.columns, col.name.as_str()).is_some() {
+            return Err(ApiError::conflict(format!(
+                "column {:?} already exists in table {:?}",
+                col.name.as_str(),
+                key.table.as_str()
+            )));
+        }
+        if !col.nullable && col.default.is_none() && info.row_count > 0 {
+            return Err(ApiError::bad_request(format!(
+                "column {:?} is NOT NULL without a default, but the table has {} rows that would have no value; give it a default",
+                col.name.as_str(),
+                info.row_count
+            )));
+        }
+        let mut sql = format!("{} {}", col.name.quoted(), col.data_type);
+        if let Some(d) = &col.default {
+            sql.push_str(&format!(" DEFAULT {}", d.to_sql()));
+        }
+        if !col.nullable {
+            sql.push_str(" NOT NULL");
+        }
+        self.change(key, |conn, target| {
+            if let Some(d) = &col.default {
+                check_converts(
+                    conn,
+                    &d.to_sql(),
+                    &col.data_type.to_string(),
+                    col.name.as_str(),
+                )?;
+            }
+            conn.execute_batch(&format!("ALTER TABLE {target} ADD COLUMN {sql}"))
+                .map_err(|e| refused("adding the column", &e))
+        })
+    }
+
+    /// Drops a column; not a primary-key column, nor the last one.
+    pub fn drop_column(&self, key: &TableKey, name: &str) -> ApiResult<()> {
+        let info = self.describe(key)?;
+        let col = find(&info.columns, name).ok_or_else(|| column_not_found(key, name))?;
+        if info.primary_key.iter().any(|p| p == &col.name) {
+            return Err(ApiError::bad_request_with(
+                format!(
+                    "column {:?} is part of the primary key {:?}; drop the primary key first",
+                    col.name, info.primary_key
+                ),
+                json!({ "column": col.name, "primary_key": info.primary_key.as_ref() }),
+            ));
+        }
+        if info.columns.len() == 1 {
+            return Err(ApiError::bad_request(format!(
+                "column {:?} is the table's only column; delete the table instead",
+                col.name
+            )));
+        }
+        let column = quote_ident(&col.name);
+        self.change(key, |conn, target| {
+            conn.execute_batch(&format!("ALTER TABLE {target} DROP COLUMN {column}"))
+                .map_err(|e| refused("dropping the column", &e))
+        })
+    }
+
+    /// Renames a column, changes its type, nullability or default, all in one transaction.
+    pub fn alter_column(&self, key: &TableKey, name: &str, change: &AlterColumn) -> ApiResult<()> {
+        let info = self.describe(key)?;
+        let col = find(&info.columns, name)
+            .ok_or_else(|| column_not_found(key, name))?
+            .clone();
+        if let Some(new) = &change.new_name {
+            let taken = find(&info.columns, new.as_str())
+                .is_some_and(|c| !c.name.eq_ignore_ascii_case(&col.name));
+            if taken {
+                return Err(ApiError::conflict(format!(
+                    "column {:?} already exists in table {:?}",
+                    new.as_str(),
+                    key.table.as_str()
+                )));
+            }
+        }
+        let in_pk = info.primary_key.iter().any(|p| p == &col.name);
+        if in_pk && change.set_not_null == Some(false) {
+            return Err(ApiError::bad_request(format!(
+                "column {:?} is part of the primary key and must stay NOT NULL",
+                col.name
+            )));
+        }
+        let current = quote_ident(&col.name);
+        self.change(key, |conn, target| {
+            if let Some(ty) = &change.new_type {
+                check_column_converts(conn, target, &col.name, ty)?;
+                if in_pk {
+                    // DuckDB cannot retype an indexed column in place: rebuild the table.
+                    rebuild(conn, target, &info.columns, &info.primary_key, |c| {
+                        (c.name == col.name).then(|| ty.to_string())
+                    })?;
+                } else {
+                    conn.execute_batch(&format!(
+                        "ALTER TABLE {target} ALTER COLUMN {current} SET DATA TYPE {ty}"
+                    ))
+                    .map_err(|e| refused("changing the column type", &e))?;
+                }
+            }
+            match &change.set_default {
+                Some(Some(d)) => {
+                    let ty = change
+                        .new_type
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_else(|| col.data_type.clone());
+                    check_converts(conn, &d.to_sql(), &ty, &col.name)?;
+                    conn.execute_batch(&format!(
+                        "ALTER TABLE {target} ALTER COLUMN {current} SET DEFAULT {}",
+                        d.to_sql()
+                    ))
+                    .map_err(|e| refused("setting the default", &e))?;
+                }
+                Some(None) => conn
+                    .execute_batch(&format!(
+                        "ALTER TABLE {target} ALTER COLUMN {current} DROP DEFAULT"
+                    ))
+                    .map_err(|e| refused("dropping the default", &e))?,
+                None => {}
+            }
+            match change.set_not_null {
+                Some(true) => {
+                    let nulls: i64 = conn.query_row(
+                        &format!("SELECT count(*) FROM {target} WHERE {current} IS NULL"),
+                        [],
+                        |r| r.get(0),
+                    )?;
+                    if nulls > 0 {
+                        return Err(ApiError::bad_request_with(
+                            format!(
+                                "column {:?} has {nulls} NULL value(s), so it cannot be made NOT NULL",
+                                col.name
+                            ),
+                            json!({ "column": col.name, "null_rows": nulls }),
+                        ));
+                    }
+                    conn.execute_batch(&format!(
+                        "ALTER TABLE {target} ALTER COLUMN {current} SET NOT NULL"
+                    ))
+                    .map_err(|e| refused("setting NOT NULL", &e))?;
+                }
+                Some(false) => conn
+                    .execute_batch(&format!(
+                        "ALTER TABLE {target} ALTER COLUMN {current} DROP NOT NULL"
+                    ))
+                    .map_err(|e| refused("dropping NOT NULL", &e))?,
+                None => {}
+            }
+            if let Some(new) = &change.new_name {
+                if new.as_str() != col.name {
+                    conn.execute_batch(&format!(
+                        "ALTER TABLE {target} RENAME COLUMN {current} TO {}",
+                        new.quoted()
+                    ))
+                    .map_err(|e| refused("renaming the column", &e))?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Declares a primary key; 409 when the table has one or its data has repeated keys.
+    pub fn add_primary_key(&self, key: &TableKey, columns: &[String]) -> ApiResult<Vec<String>> {
+        let info = self.describe(key)?;
+        if !info.primary_key.is_empty() {
+            return Err(ApiError::conflict_with(
+                format!(
+                    "table {:?} already has the primary key {:?}; drop it first",
+                    key.table.as_str(),
+                    info.primary_key
+                ),
+                json!({ "primary_key": info.primary_key.as_ref() }),
+            ));
+        }
+        let mut names: Vec<String> = Vec::new();
+        for c in columns {
+            let col = find(&info.columns, c).ok_or_else(|| {
+                ApiError::bad_request_with(
+                    format!(
+                        "primary key column {c:?} does not exist in table {:?}",
+                        key.table.as_str()
+                    ),
+                    json!({ "column": c, "available": info.columns.iter().map(|c| &c.name).collect::<Vec<_>>() }),
+                )
+            })?;
+            if names.contains(&col.name) {
+                return Err(ApiError::bad_request(format!(
+                    "primary key column {c:?} is listed twice"
+                )));
+            }
+            names.push(col.name.clone());
+        }
+        let quoted: Vec<String> = names.iter().map(|n| quote_ident(n)).collect();
+        let pk = quoted.join(", ");
+        self.change(key, |conn, target| {
+            let nulls: i64 = conn.query_row(
+                &format!(
+                    "SELECT count(*) FROM {target} WHERE {}",
+                    quoted
+                        .iter()
+                        .map(|q| format!("{q} IS NULL"))
+                        .collect::<Vec<_>>()
+                        .join(" OR ")
+                ),
+                [],
+                |r| r.get(0),
+            )?;
+            if nulls > 0 {
+                return Err(ApiError::conflict_with(
+                    format!("{nulls} row(s) have NULL in the primary-key columns {names:?}"),
+                    json!({ "null_rows": nulls }),
+                ));
+            }
+            let dupes = duplicate_keys(conn, target, &names)?;
+            if !dupes.is_empty() {
+                return Err(ApiError::conflict_with(
+                    format!(
+                        "the table's data repeats values of {names:?}, so they cannot be the primary key"
+                    ),
+                    json!({ "duplicate_keys": dupes, "primary_key": names }),
+                ));
+            }
+            conn.execute_batch(&format!("ALTER TABLE {target} ADD PRIMARY KEY ({pk})"))
+                .map_err(|e| refused("adding the primary key", &e))
+        })?;
+        Ok(names)
+    }
+
+    /// Removes the primary key by rebuilding the table without it (DuckDB has no DROP CONSTRAINT).
+    pub fn drop_primary_key(&self, key: &TableKey) -> ApiResult<()> {
+        let info = self.describe(key)?;
+        if info.primary_key.is_empty() {
+            return Err(ApiError::bad_request(format!(
+                "table {:?} has no primary key",
+                key.table.as_str()
+            )));
+        }
+        self.change(key, |conn, target| {
+            rebuild(conn, target, &info.columns, &[], |_| None)
+        })
+    }
+
+    /// Deletes the rows matching `filter`; returns (deleted, remaining).
+    pub fn delete_rows(&self, key: &TableKey, filter: &Filter) -> ApiResult<(u64, u64)> {
+        let info = self.describe(key)?;
+        let condition = filter.to_sql(&info.columns)?;
+        let mut out = (0, 0);
+        self.change(key, |conn, target| {
+            let deleted = conn
+                .execute(&format!("DELETE FROM {target} WHERE {condition}"), [])
+                .map_err(|e| refused("deleting rows", &e))?;
+            let remaining: i64 =
+                conn.query_row(&format!("SELECT count(*) FROM {target}"), [], |r| r.get(0))?;
+            out = (deleted as u64, remaining.max(0) as u64);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Runs one change in a transaction on the table and forgets cached facts afterwards.
+    fn change(
+        &self,
+        key: &TableKey,
+        f: impl FnOnce(&duckdb::Connection, &str) -> ApiResult<()>,
+    ) -> ApiResult<()> {
+        let conn = self.conn()?;
+        let alias = self.ensure_attached(&conn, key)?;
+        let target = format!("\"{alias}\".main.data");
+        let result = in_transaction(&conn, true, || f(&conn, &target));
+        self.invalidate(key);
+        result
+    }
+}
+
+fn find<'c>(columns: &'c [ColumnInfo], name: &str) -> Option<&'c ColumnInfo> {
+    columns.iter().find(|c| c.name.eq_ignore_ascii_case(name))
+}
+
+fn column_not_found(key: &TableKey, name: &str) -> ApiError {
+    ApiError::NotFound(format!(
+        "column {name:?} not found in table {:?}",
+        key.table.as_str()
+    ))
+}
+
+/// A statement DuckDB refused: the client's request did not fit the data (400), unless the
+/// cause is ours (I/O, disk full).
+fn refused(what: &str, err: &duckdb::Error) -> ApiError {
+    let text = err.to_string();
+    if text.contains("No space left on device") || text.contains("IO Error") {
+        return ApiError::internal(format!("{what}: {text}"));
+    }
+    ApiError::bad_request_with(
+        format!("{what} failed: {}", first_line(&text)),
+        json!({ "cause": first_line(&text) }),
+    )
+}
+
+/// Checks that a default literal converts to the column type before DuckDB stores it.
+fn check_converts(
+    conn: &duckdb::Connection,
+    literal: &str,
+    ty: &str,
+    column: &str,
+) -> ApiResult<()> {
+    conn.execute_batch(&format!("SELECT CAST({literal} AS {ty})"))
+        .map_err(|e| {
+            ApiError::bad_request_with(
+                format!("default {literal} does not convert to {ty} for column {column:?}"),
+                json!({ "column": column, "cause": first_line(&e.to_string()) }),
+            )
+        })
+}
+
+/// Lists the first values of a column that do not convert to `ty` (400 if any).
+fn check_column_converts(
+    conn: &duckdb::Connection,
+    target: &str,
+    column: &str,
+    ty: &ColumnType,
+) -> ApiResult<()> {
+    let col = quote_ident(column);
+    let sql = format!(
+        "SELECT {col}::VARCHAR FROM {target} WHERE {col} IS NOT NULL AND TRY_CAST({col} AS {ty}) IS NULL LIMIT {MAX_LISTED}"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let bad: Vec<String> = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<Result<_, _>>()?;
+    if bad.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::bad_request_with(
+        format!(
+            "column {column:?} holds values that do not convert to {ty}, e.g. {:?}; nothing was changed",
+            bad[0]
+        ),
+        json!({ "column": column, "new_type": ty.to_string(), "values": bad }),
+    ))
+}
+
+/// The first repeated values of `columns` as JSON objects.
+fn duplicate_keys(
+    conn: &duckdb::Connection,
+    target: &str,
+    columns: &[String],
+) -> ApiResult<Vec<Value>> {
+    let quoted: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+    let object = columns
+        .iter()
+        .zip(&quoted)
+        .map(|(n, q)| format!("{}, {q}", super::sql_string(n)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT json_object({object})::VARCHAR FROM {target} GROUP BY {} HAVING count(*) > 1 LIMIT {MAX_LISTED}",
+        quoted.join(", ")
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows: Vec<String> = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| serde_json::from_str(r).ok())
+        .collect())
+}
+
+/// Recreates `data` with the same columns (types possibly changed by `retype`) and the given
+/// primary key, copying every row, inside the caller's transaction.
+fn rebuild(
+    conn: &duckdb::Connection,
+    target: &str,
+    columns: &[ColumnInfo],
+    primary_key: &[String],
+    retype: impl Fn(&ColumnInfo) -> Option<String>,
+) -> ApiResult<()> {
+    let staging = target.replace(".main.data", ".main.__duckbank_rebuild");
+    let mut defs = Vec::new();
+    let mut selects = Vec::new();
+    for c in columns {
+        let ty = retype(c).unwrap_or_else(|| c.data_type.clone());
+        // Defaults come back from DuckDB's own catalog, already rendered as SQL.
+        let mut def = format!("{} {ty}", quote_ident(&c.name));
+        if let Some(d) = &c.default {
+            def.push_str(&format!(" DEFAULT {d}"));
+        }
+        if !c.nullable {
+            def.push_str(" NOT NULL");
+        }
+        defs.push(def);
+        selects.push(format!("CAST({} AS {ty})", quote_ident(&c.name)));
+    }
+    if !primary_key.is_empty() {
+        let pk: Vec<String> = primary_key.iter().map(|p| quote_ident(p)).collect();
+        defs.push(format!("PRIMARY KEY ({})", pk.join(", ")));
+    }
+    let sql = format!(
+        "CREATE TABLE {staging} ({defs}); \
+         INSERT INTO {staging} SELECT {selects} FROM {target}; \
+         DROP TABLE {target}; \
+         ALTER TABLE {staging} RENAME TO data;",
+        defs = defs.join(", "),
+        selects = selects.join(", ")
+    );
+    conn.execute_batch(&sql)
+        .map_err(|e| refused("rebuilding the table", &e))
+}

@@ -1,0 +1,133 @@
+//! Asynchronous jobs: a bounded queue of imports and exports run by a fixed number of
+//! workers, each recorded in the catalog from submission to outcome (429 when the queue is full).
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use futures_util::FutureExt;
+use serde_json::Value;
+use tokio::sync::Semaphore;
+
+use super::blocking;
+use crate::catalog::jobs::{JobRecord, JobStatus};
+use crate::catalog::Catalog;
+use crate::error::{ApiError, ApiResult};
+use crate::names::ProjectId;
+
+/// Seconds a client is asked to wait when the queue is full.
+const RETRY_AFTER_SECS: u64 = 5;
+
+pub struct JobService {
+    catalog: Arc<Catalog>,
+    workers: Arc<Semaphore>,
+    /// Jobs submitted and not yet finished.
+    active: Arc<AtomicUsize>,
+    capacity: usize,
+}
+
+/// A place in the queue; given back when the job finishes, however it finishes.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl JobService {
+    /// Marks jobs a previous process left unfinished as interrupted (blocking).
+    pub fn open(catalog: Arc<Catalog>, workers: usize, capacity: usize) -> ApiResult<Self> {
+        let interrupted = catalog.interrupt_unfinished_jobs()?;
+        if interrupted > 0 {
+            tracing::warn!(
+                interrupted,
+                "jobs left unfinished by the previous process are marked as interrupted"
+            );
+        }
+        Ok(Self {
+            catalog,
+            workers: Arc::new(Semaphore::new(workers.max(1))),
+            active: Arc::new(AtomicUsize::new(0)),
+            capacity: capacity.max(1),
+        })
+    }
+
+    /// Queues `work`; returns the job as recorded (status waiting).
+    pub async fn submit<F, Fut>(
+        &self,
+        project: &ProjectId,
+        kind: &str,
+        request: Value,
+        work: F,
+    ) -> ApiResult<JobRecord>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = ApiResult<Value>> + Send + 'static,
+    {
+        let taken = self.active.fetch_add(1, Ordering::AcqRel);
+        let slot = Slot(self.active.clone());
+        if taken >= self.capacity {
+            return Err(ApiError::TooManyRequests {
+                message: format!(
+                    "the job queue is full ({} jobs waiting or running); retry later",
+                    self.capacity
+                ),
+                retry_after_secs: RETRY_AFTER_SECS,
+            });
+        }
+        let job = JobRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            project_id: project.to_string(),
+            kind: kind.to_string(),
+            status: JobStatus::Waiting,
+            progress: 0.0,
+            request: Some(request),
+            result: None,
+            error: None,
+            created_at: crate::catalog::now(),
+            started_at: None,
+            finished_at: None,
+        };
+        let catalog = self.catalog.clone();
+        let record = job.clone();
+        blocking(move || catalog.insert_job(&record)).await?;
+
+        let (catalog, workers, id) = (self.catalog.clone(), self.workers.clone(), job.id.clone());
+        tokio::spawn(async move {
+            let _slot = slot;
+            let Ok(_permit) = workers.acquire_owned().await else {
+                return;
+            };
+            let c = catalog.clone();
+            let i = id.clone();
+            if let Err(e) = blocking(move || c.start_job(&i)).await {
+                tracing::error!(job = %id, error = %e, "could not mark a job as started");
+            }
+            // A panic inside the work is an internal error of this job, not a lost job.
+            let outcome = match AssertUnwindSafe(work()).catch_unwind().await {
+                Ok(Ok(result)) => Ok(result),
+                Ok(Err(e)) => Err(e.body()),
+                Err(_) => Err(ApiError::internal("the job panicked").body()),
+            };
+            let i = id.clone();
+            if let Err(e) = blocking(move || catalog.finish_job(&i, outcome)).await {
+                tracing::error!(job = %id, error = %e, "could not record a job's outcome");
+            }
+        });
+        Ok(job)
+    }
+
+    pub async fn get(&self, project: &ProjectId, id: &str) -> ApiResult<JobRecord> {
+        let (catalog, p, i) = (self.catalog.clone(), project.clone(), id.to_string());
+        blocking(move || catalog.job(&p, &i))
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("job {id:?} not found")))
+    }
+
+    pub async fn list(&self, project: &ProjectId, limit: u32) -> ApiResult<Vec<JobRecord>> {
+        let (catalog, p) = (self.catalog.clone(), project.clone());
+        blocking(move || catalog.jobs(&p, limit)).await
+    }
+}

@@ -1,0 +1,610 @@
+//! Asynchronous imports and exports: job status and results, isolation between projects,
+//! jobs surviving restarts, the bounded queue (429 + Retry-After), a kill -9 of the server
+//! binary in the middle of an import, and reads of other tables during a long import.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+use crate::table_data::{download, kv_csv, kv_rows, setup, table_rows, upload, BT, T};
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------
+
+/// "id,v" CSV with `count` rows starting at `start`; about 28 bytes a row.
+fn big_csv(start: u64, count: u64) -> Vec<u8> {
+    let mut s = String::with_capacity(count as usize * 30 + 8);
+    s.push_str("id,v\n");
+    for i in start..start + count {
+        writeln!(s, "{i},value-{i}-abcdefgh").unwrap();
+    }
+    s.into_bytes()
+}
+
+async fn kv_table(app: &TestApp, key: &str, name: &str) {
+    app.create_table(
+        "1",
+        key,
+        "b",
+        name,
+        &[("id", "BIGINT"), ("v", "VARCHAR")],
+        &["id"],
+    )
+    .await;
+}
+
+/// Checks the fields every job JSON carries.
+#[track_caller]
+fn check_job(job: &Value) {
+    assert!(job["id"].is_string(), "{job}");
+    assert_eq!(job["project_id"], "1", "{job}");
+    assert!(
+        matches!(job["kind"].as_str(), Some("import" | "export")),
+        "{job}"
+    );
+    assert!(
+        matches!(
+            job["status"].as_str(),
+            Some("waiting" | "processing" | "success" | "error")
+        ),
+        "{job}"
+    );
+    let progress = job["progress"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("progress is a number: {job}"));
+    assert!((0.0..=1.0).contains(&progress), "{job}");
+    assert!(job["created_at"].is_string(), "{job}");
+    for k in ["started_at", "finished_at", "result", "error"] {
+        assert!(job.get(k).is_some(), "{k} missing: {job}");
+    }
+}
+
+/// Checks a 202 answer: the job JSON (waiting or processing) and a Location header.
+#[track_caller]
+fn accepted(reply: Reply, kind: &str) -> String {
+    let location = reply
+        .headers
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let job = reply.expect(202);
+    check_job(&job);
+    assert_eq!(job["kind"], kind, "{job}");
+    assert!(
+        matches!(job["status"].as_str(), Some("waiting" | "processing")),
+        "{job}"
+    );
+    assert!(job["result"].is_null() && job["error"].is_null(), "{job}");
+    let id = job["id"].as_str().unwrap().to_string();
+    let location = location.unwrap_or_else(|| panic!("202 without Location: {job}"));
+    assert!(
+        location.ends_with(&format!("/projects/1/jobs/{id}")),
+        "Location {location} names the job {id}"
+    );
+    id
+}
+
+async fn job(app: &TestApp, key: &str, id: &str) -> Value {
+    let job = app
+        .get(&format!("/projects/1/jobs/{id}"), key)
+        .await
+        .expect(200);
+    check_job(&job);
+    assert_eq!(job["id"], id, "{job}");
+    job
+}
+
+/// Polls a job until it has finished (success or error).
+async fn wait_job(app: &TestApp, key: &str, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let job = job(app, key, id).await;
+        if matches!(job["status"].as_str(), Some("success" | "error")) {
+            assert!(job["finished_at"].is_string(), "{job}");
+            assert!(job["started_at"].is_string(), "{job}");
+            return job;
+        }
+        assert!(Instant::now() < deadline, "job did not finish: {job}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Polls a job until it is processing; panics if it finishes first.
+async fn wait_processing(app: &TestApp, key: &str, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let job = job(app, key, id).await;
+        match job["status"].as_str() {
+            Some("processing") => return job,
+            Some("waiting") => {}
+            _ => panic!("the job finished before it was seen processing: {job}"),
+        }
+        assert!(Instant::now() < deadline, "job never started: {job}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn async_import_path(table: &str) -> String {
+    format!("{T}/{table}/import/file?async=true")
+}
+
+// ---------------------------------------------------------------------------------------
+// Async imports and exports
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_async_import_runs_as_a_job_that_reports_the_import_result() {
+    let (app, key) = setup().await;
+    kv_table(&app, &key, "t").await;
+    let file = upload(&app, &key, "a.csv", kv_csv(1..=1000, "v").as_bytes()).await;
+    let id = accepted(
+        app.post(
+            &async_import_path("t"),
+            &key,
+            json!({"file_id": file, "format": "csv"}),
+        )
+        .await,
+        "import",
+    );
+    let done = wait_job(&app, &key, &id).await;
+    assert_eq!(done["status"], "success", "{done}");
+    assert_eq!(done["kind"], "import", "{done}");
+    assert_eq!(done["progress"].as_f64(), Some(1.0), "{done}");
+    assert!(done["error"].is_null(), "{done}");
+    assert_eq!(done["result"]["imported_rows"], 1000, "{done}");
+    assert_eq!(done["result"]["table_rows_after"], 1000, "{done}");
+    assert_eq!(done["result"]["validate_only"], false, "{done}");
+    let mut expected = kv_rows(1..=1000, "v");
+    expected.sort();
+    assert_eq!(table_rows(&app, &key, "t").await, expected);
+
+    // Incremental on the reference path style.
+    let file = upload(&app, &key, "b.csv", kv_csv(990..=1010, "w").as_bytes()).await;
+    let id2 = accepted(
+        app.post(
+            &format!("{BT}/t/import/file?async=true"),
+            &key,
+            json!({"file_id": file, "import_options": {"incremental": true, "dedup_mode": "update_duplicates"}}),
+        )
+        .await,
+        "import",
+    );
+    let done2 = wait_job(&app, &key, &id2).await;
+    assert_eq!(done2["status"], "success", "{done2}");
+    assert_eq!(done2["result"]["table_rows_after"], 1010, "{done2}");
+
+    // Jobs are private to their project.
+    app.get("/projects/1/jobs/no-such-job", &key)
+        .await
+        .expect_error(404);
+    let key2 = app.create_project("2").await;
+    app.get(&format!("/projects/2/jobs/{id}"), &key2)
+        .await
+        .expect_error(404);
+    let r = app.get(&format!("/projects/1/jobs/{id}"), &key2).await;
+    assert!(
+        r.status == 403 || r.status == 404,
+        "another project's key: {} {}",
+        r.status,
+        r.body
+    );
+    app.call(Method::GET, &format!("/projects/1/jobs/{id}"), None, None)
+        .await
+        .expect_error(401);
+
+    // Finished jobs survive a restart with their results.
+    let app = app.restart().await;
+    let after = job(&app, &key, &id).await;
+    assert_eq!(after["status"], "success", "{after}");
+    assert_eq!(after["result"], done["result"], "{after}");
+    assert_eq!(after["finished_at"], done["finished_at"], "{after}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_async_import_ends_in_error_with_the_problems_and_changes_nothing() {
+    let (app, key) = setup().await;
+    kv_table(&app, &key, "t").await;
+    crate::table_data::seed(&app, &key, "t", "id,v\n1,a\n").await;
+    let before = table_rows(&app, &key, "t").await;
+    let file = upload(&app, &key, "bad.csv", b"id,v\n2,b\nnot-a-number,c\n").await;
+    let id = accepted(
+        app.post(&async_import_path("t"), &key, json!({"file_id": file}))
+            .await,
+        "import",
+    );
+    let done = wait_job(&app, &key, &id).await;
+    assert_eq!(done["status"], "error", "{done}");
+    assert!(done["result"].is_null(), "{done}");
+    let err = &done["error"];
+    assert!(err["error"].is_string(), "{done}");
+    assert!(err["message"].is_string(), "{done}");
+    assert_eq!(err["details"]["problems"][0]["line"], 3, "{done}");
+    assert_eq!(err["details"]["problems"][0]["column"], "id", "{done}");
+    assert_eq!(table_rows(&app, &key, "t").await, before);
+
+    // Request errors found before queueing are answered at once, not as jobs.
+    app.post(
+        &async_import_path("t"),
+        &key,
+        json!({"file_id": "no-such-file"}),
+    )
+    .await
+    .expect_error(404);
+    app.post(&async_import_path("nope"), &key, json!({"file_id": file}))
+        .await
+        .expect_error(404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_async_export_produces_a_downloadable_file() {
+    let (app, key) = setup().await;
+    kv_table(&app, &key, "t").await;
+    crate::table_data::seed(&app, &key, "t", &kv_csv(1..=50, "x")).await;
+    let id = accepted(
+        app.post(
+            &format!("{T}/t/export?async=true"),
+            &key,
+            json!({"format": "csv", "order_by": "id"}),
+        )
+        .await,
+        "export",
+    );
+    let done = wait_job(&app, &key, &id).await;
+    assert_eq!(done["status"], "success", "{done}");
+    assert_eq!(done["kind"], "export", "{done}");
+    let result = &done["result"];
+    assert_eq!(result["rows_exported"], 50, "{done}");
+    let bytes = download(&app, &key, result["file_id"].as_str().unwrap()).await;
+    assert_eq!(result["file_size_bytes"], bytes.len(), "{done}");
+    assert_eq!(String::from_utf8_lossy(&bytes), kv_csv(1..=50, "x"));
+
+    // An invalid export is refused at once.
+    app.post(
+        &format!("{T}/t/export?async=true"),
+        &key,
+        json!({"format": "csv", "compression": "zstd"}),
+    )
+    .await
+    .expect_error(400);
+}
+
+// ---------------------------------------------------------------------------------------
+// Queue limits
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_job_queue_answers_429_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.job_queue_capacity = 1;
+    config.job_workers = 1;
+    let app = spawn_app_with(config).await;
+    let key = app.create_project("1").await;
+    app.create_bucket("1", &key, "b").await;
+    kv_table(&app, &key, "t").await;
+    let file = upload(&app, &key, "big.csv", &big_csv(1, 200_000)).await;
+
+    let mut jobs = Vec::new();
+    let mut refused = 0;
+    for i in 0..6 {
+        let reply = app
+            .post(&async_import_path("t"), &key, json!({"file_id": file}))
+            .await;
+        match reply.status.as_u16() {
+            202 => jobs.push(accepted(reply, "import")),
+            429 => {
+                assert!(i > 0, "the first submit fits the empty queue");
+                let retry = reply
+                    .headers
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+                    .unwrap_or_else(|| panic!("429 without Retry-After: {}", reply.body));
+                assert!(
+                    retry.trim().parse::<u64>().is_ok(),
+                    "Retry-After is delay-seconds: {retry}"
+                );
+                reply.expect_error(429);
+                refused += 1;
+            }
+            other => panic!("unexpected {other}: {}", reply.body),
+        }
+    }
+    assert!(refused >= 1, "a queue of one refuses back-to-back submits");
+    assert!(!jobs.is_empty());
+    for id in &jobs {
+        let done = wait_job(&app, &key, id).await;
+        assert_eq!(done["status"], "success", "{done}");
+        assert_eq!(done["result"]["table_rows_after"], 200_000, "{done}");
+    }
+    // Once drained, the queue accepts again.
+    let id = accepted(
+        app.post(&async_import_path("t"), &key, json!({"file_id": file}))
+            .await,
+        "import",
+    );
+    assert_eq!(wait_job(&app, &key, &id).await["status"], "success");
+    assert_eq!(
+        app.get(&format!("{T}/t"), &key).await.expect(200)["row_count"],
+        200_000
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Reads during a long import
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn other_tables_stay_readable_and_writable_during_a_long_import() {
+    let (app, key) = setup().await;
+    kv_table(&app, &key, "a").await;
+    kv_table(&app, &key, "other").await;
+    crate::table_data::seed(&app, &key, "other", "id,v\n1,x\n2,y\n3,z\n").await;
+    let file = upload(&app, &key, "big.csv", &big_csv(1, 1_500_000)).await;
+    let id = accepted(
+        app.post(&async_import_path("a"), &key, json!({"file_id": file}))
+            .await,
+        "import",
+    );
+    wait_processing(&app, &key, &id).await;
+
+    let preview = tokio::time::timeout(
+        Duration::from_secs(60),
+        app.get(&format!("{T}/other/preview"), &key),
+    )
+    .await
+    .expect("a preview of another table is not blocked by the import")
+    .expect(200);
+    assert_eq!(preview["total_row_count"], 3, "{preview}");
+    let small = upload(&app, &key, "s.csv", b"id,v\n4,w\n").await;
+    let res = tokio::time::timeout(
+        Duration::from_secs(60),
+        app.post(
+            &format!("{T}/other/import/file"),
+            &key,
+            json!({"file_id": small, "import_options": {"incremental": true, "dedup_mode": "update_duplicates"}}),
+        ),
+    )
+    .await
+    .expect("an import into another table is not blocked")
+    .expect(200);
+    assert_eq!(res["table_rows_after"], 4, "{res}");
+    tokio::time::timeout(Duration::from_secs(60), app.get(T, &key))
+        .await
+        .expect("the table list is not blocked")
+        .expect(200);
+
+    let done = wait_job(&app, &key, &id).await;
+    assert_eq!(done["status"], "success", "{done}");
+    assert_eq!(done["result"]["imported_rows"], 1_500_000, "{done}");
+    assert_eq!(
+        app.get(&format!("{T}/a"), &key).await.expect(200)["row_count"],
+        1_500_000
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// kill -9 of the binary during an import
+// ---------------------------------------------------------------------------------------
+
+/// A plain HTTP client for a server binary.
+struct Remote {
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Remote {
+    fn new(server: &ServerProcess) -> Self {
+        Self {
+            base: server.base.clone(),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    async fn call(&self, method: Method, path: &str, key: &str, body: Option<Value>) -> Reply {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request failed");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap_or_default();
+        Reply {
+            status,
+            headers,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        }
+    }
+
+    async fn get(&self, path: &str, key: &str) -> Reply {
+        self.call(Method::GET, path, key, None).await
+    }
+
+    async fn post(&self, path: &str, key: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, key, Some(body)).await
+    }
+
+    async fn text(&self, path: &str, key: &str) -> String {
+        let res = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        res.text().await.unwrap()
+    }
+
+    async fn upload(&self, key: &str, name: &str, data: Vec<u8>) -> String {
+        let res = self
+            .client
+            .post(format!(
+                "{}/projects/1/files/content?name={name}",
+                self.base
+            ))
+            .bearer_auth(key)
+            .body(data)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        let body: Value = res.json().await.unwrap();
+        body["id"].as_str().unwrap().to_string()
+    }
+
+    async fn job(&self, key: &str, id: &str) -> Value {
+        let job = self
+            .get(&format!("/projects/1/jobs/{id}"), key)
+            .await
+            .expect(200);
+        check_job(&job);
+        job
+    }
+}
+
+async fn start_binary(dir: &Path) -> ServerProcess {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("server.log"))
+        .unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_duckbank"));
+    cmd.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATA_DIR", dir.join("data"))
+        .env("ADMIN_API_KEY", ADMIN_KEY)
+        .env("MIN_FREE_BYTES", "0")
+        .env("DUCKDB_THREADS", "2")
+        .env("DUCKDB_MEMORY_LIMIT", "1GB")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(log);
+    spawn_binary(cmd).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_9_during_an_import_keeps_the_old_rows_and_marks_the_job_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start_binary(dir.path()).await;
+    let r = Remote::new(&server);
+    let created = r
+        .post("/projects", ADMIN_KEY, json!({"id": "1", "name": "One"}))
+        .await
+        .expect(201);
+    let key = created["api_key"].as_str().unwrap().to_string();
+    r.post("/projects/1/buckets", &key, json!({"name": "b"}))
+        .await
+        .expect(201);
+    r.post(
+        T,
+        &key,
+        json!({"name": "t", "columns": [{"name": "id", "type": "BIGINT"}, {"name": "v", "type": "VARCHAR"}],
+               "primary_key": ["id"]}),
+    )
+    .await
+    .expect(201);
+    let small = r
+        .upload(&key, "small.csv", kv_csv(1..=1000, "keep").into_bytes())
+        .await;
+    let res = r
+        .post(
+            &format!("{T}/t/import/file"),
+            &key,
+            json!({"file_id": small}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(res["table_rows_after"], 1000, "{res}");
+    let export_path = format!("{T}/t/export?format=csv&order_by=id");
+    let before = r.text(&export_path, &key).await;
+    assert_eq!(before, kv_csv(1..=1000, "keep"));
+
+    let big = r
+        .upload(&key, "big.csv", big_csv(1_000_000, 2_500_000))
+        .await;
+    let reply = r
+        .post(
+            &format!("{T}/t/import/file?async=true"),
+            &key,
+            json!({"file_id": big, "import_options": {"incremental": false}}),
+        )
+        .await;
+    let id = reply.expect(202)["id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let job = r.job(&key, &id).await;
+        match job["status"].as_str() {
+            Some("processing") => break,
+            Some("waiting") => {}
+            _ => panic!("the import finished before it was seen processing: {job}"),
+        }
+        assert!(Instant::now() < deadline, "job never started: {job}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let job = r.job(&key, &id).await;
+    assert_eq!(
+        job["status"], "processing",
+        "the import must still run when the server is killed (make the file bigger): {job}"
+    );
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().unwrap();
+    drop(server);
+
+    let server = start_binary(dir.path()).await;
+    let r = Remote::new(&server);
+    let t = r.get(&format!("{T}/t"), &key).await.expect(200);
+    assert_eq!(t["row_count"], 1000, "{t}");
+    assert_eq!(r.text(&export_path, &key).await, before);
+    let job = r.job(&key, &id).await;
+    assert_eq!(job["status"], "error", "{job}");
+    let msg = job["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.to_lowercase().contains("interrupted"),
+        "the job says it was interrupted: {job}"
+    );
+
+    // The table takes imports normally afterwards, sync and async.
+    let more = r
+        .upload(&key, "more.csv", kv_csv(1001..=1010, "after").into_bytes())
+        .await;
+    let res = r
+        .post(
+            &format!("{T}/t/import/file"),
+            &key,
+            json!({"file_id": more, "import_options": {"incremental": true, "dedup_mode": "update_duplicates"}}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(res["table_rows_after"], 1010, "{res}");
+    let reply = r
+        .post(
+            &format!("{T}/t/import/file?async=true"),
+            &key,
+            json!({"file_id": small}),
+        )
+        .await;
+    let id = reply.expect(202)["id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let job = loop {
+        let job = r.job(&key, &id).await;
+        if matches!(job["status"].as_str(), Some("success" | "error")) {
+            break job;
+        }
+        assert!(Instant::now() < deadline, "job did not finish: {job}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(job["status"], "success", "{job}");
+    assert_eq!(r.text(&export_path, &key).await, before);
+}
