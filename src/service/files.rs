@@ -211,11 +211,13 @@ impl FileService {
         written: Spooled,
     ) -> ApiResult<FileRecord> {
         let spooled = blocking(move || {
-            let mut file = std::fs::File::open(written.path())?;
-            let mut hasher = Sha256::new();
-            let size = std::io::copy(&mut file, &mut HashWriter(&mut hasher))?;
-            file.sync_all()?;
-            let sha = hex::encode(hasher.finalize());
+            // Hashing (CPU) and fsync (disk) of the same file overlap on two threads.
+            let (hashed, synced) = std::thread::scope(|scope| {
+                let sync = scope.spawn(|| std::fs::File::open(written.path())?.sync_all());
+                (hash_file(written.path()), sync.join())
+            });
+            synced.map_err(|_| ApiError::internal("fsync thread panicked"))??;
+            let (sha, size) = hashed?;
             Ok(Spooled::from_parts(written.take_path(), sha, size))
         })
         .await?;
@@ -758,18 +760,21 @@ impl FileService {
     }
 }
 
-/// Feeds `io::copy` into a hasher.
-struct HashWriter<'h>(&'h mut Sha256);
-
-impl Write for HashWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
+/// SHA-256 (hex) and length of a file, read in 1 MiB blocks.
+fn hash_file(path: &Path) -> ApiResult<(String, u64)> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
     }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+    Ok((hex::encode(hasher.finalize()), size))
 }
 
 pub fn missing_chunks(session: &UploadSession, chunks: &[ChunkRecord]) -> Vec<u64> {
