@@ -185,8 +185,10 @@ impl FileService {
     /// Local blobs are hard-linked (instant, and safe from a concurrent delete of the
     /// record); other backends are copied down first.
     pub async fn local_copy(&self, rec: &FileRecord) -> ApiResult<Spooled> {
-        self.admit(Some(rec.size_bytes))?;
         if let Some(blob) = self.store.local_path(&rec.sha256) {
+            // A link takes no space; only the MIN_FREE_BYTES reserve is checked here. What
+            // the import itself writes is DuckDB's to check (it rolls back on a full disk).
+            self.admit(None)?;
             let link = self.work_file("");
             let target = link.path().to_path_buf();
             blocking(move || match std::fs::hard_link(&blob, &target) {
@@ -199,6 +201,7 @@ impl FileService {
             .await?;
             return Ok(link);
         }
+        self.admit(Some(rec.size_bytes))?;
         let body = self.store.read(&rec.sha256, 0, rec.size_bytes).await?;
         spool(&self.work_dir, body, SpoolLimits::default()).await
     }
