@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod concurrency;
+mod disk_full;
 mod files;
 mod health;
 mod jobs;
