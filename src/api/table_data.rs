@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use super::extract::{ApiJson, ProjectAccess, Scope};
 use super::files::file_json;
 use super::jobs::job_json;
-use super::tables::table_json;
+use super::tables::{table_json, ColumnBody};
 use crate::engine::export::{ExportFormat, RowSelection};
 use crate::engine::filter::{Condition, Filter, OrderBy};
 use crate::engine::import::{CsvOptions, DedupMode, Format, ImportRequest};
@@ -467,35 +467,12 @@ pub async fn export_stream(
         .into_response())
 }
 
-#[derive(Deserialize)]
-pub struct AddColumnBody {
-    name: String,
-    #[serde(rename = "type")]
-    data_type: String,
-    #[serde(default = "yes")]
-    nullable: bool,
-    default: Option<String>,
-}
-
-fn yes() -> bool {
-    true
-}
-
 pub async fn add_column(
     State(state): State<AppState>,
     access: ProjectAccess,
-    ApiJson(body): ApiJson<AddColumnBody>,
+    ApiJson(body): ApiJson<ColumnBody>,
 ) -> ApiResult<impl IntoResponse> {
-    let column = crate::engine::ddl::ColumnDef {
-        name: ColumnName::parse(&body.name)?,
-        data_type: ColumnType::parse(&body.data_type)?,
-        nullable: body.nullable,
-        default: body
-            .default
-            .as_deref()
-            .map(DefaultValue::parse)
-            .transpose()?,
-    };
+    let column = body.parse()?;
     let s = &access.scope;
     let view = table_data::add_column(&state, &s.project, s.bucket()?, s.table()?, column).await?;
     Ok((StatusCode::CREATED, Json(table_json(&view))))

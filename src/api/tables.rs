@@ -67,17 +67,24 @@ fn column_json(c: &ColumnInfo) -> Value {
     })
 }
 
-fn parse_columns(body: Vec<ColumnBody>) -> ApiResult<Vec<ColumnDef>> {
-    body.into_iter()
-        .map(|c| {
-            Ok(ColumnDef {
-                name: ColumnName::parse(&c.name)?,
-                data_type: ColumnType::parse(&c.data_type)?,
-                nullable: c.nullable,
-                default: c.default.as_deref().map(DefaultValue::parse).transpose()?,
-            })
+impl ColumnBody {
+    /// The validated definition: checked name, allow-listed type, parsed default literal.
+    pub(crate) fn parse(self) -> ApiResult<ColumnDef> {
+        Ok(ColumnDef {
+            name: ColumnName::parse(&self.name)?,
+            data_type: ColumnType::parse(&self.data_type)?,
+            nullable: self.nullable,
+            default: self
+                .default
+                .as_deref()
+                .map(DefaultValue::parse)
+                .transpose()?,
         })
-        .collect()
+    }
+}
+
+fn parse_columns(body: Vec<ColumnBody>) -> ApiResult<Vec<ColumnDef>> {
+    body.into_iter().map(ColumnBody::parse).collect()
 }
 
 pub async fn list(State(state): State<AppState>, access: ProjectAccess) -> ApiResult<Json<Value>> {

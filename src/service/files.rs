@@ -206,24 +206,13 @@ impl FileService {
         spool(&self.work_dir, body, SpoolLimits::default()).await
     }
 
-    /// Publishes a file this process wrote (an export) as a new record of `project`.
-    pub async fn create_from_path(
+    /// Publishes a spool as a new file record of `project`.
+    async fn publish(
         &self,
         project: &ProjectId,
         meta: NewFile,
-        written: Spooled,
+        spooled: Spooled,
     ) -> ApiResult<FileRecord> {
-        let spooled = blocking(move || {
-            // Hashing (CPU) and fsync (disk) of the same file overlap on two threads.
-            let (hashed, synced) = std::thread::scope(|scope| {
-                let sync = scope.spawn(|| std::fs::File::open(written.path())?.sync_all());
-                (hash_file(written.path()), sync.join())
-            });
-            synced.map_err(|_| ApiError::internal("fsync thread panicked"))??;
-            let (sha, size) = hashed?;
-            Ok(Spooled::from_parts(written.take_path(), sha, size))
-        })
-        .await?;
         let quota = self.quota;
         let project = project.clone();
         self.commit(spooled, move |catalog, sha, size| {
@@ -244,6 +233,27 @@ impl FileService {
         .await
     }
 
+    /// Publishes a file this process wrote (an export) as a new record of `project`.
+    pub async fn create_from_path(
+        &self,
+        project: &ProjectId,
+        meta: NewFile,
+        written: Spooled,
+    ) -> ApiResult<FileRecord> {
+        let spooled = blocking(move || {
+            // Hashing (CPU) and fsync (disk) of the same file overlap on two threads.
+            let (hashed, synced) = std::thread::scope(|scope| {
+                let sync = scope.spawn(|| std::fs::File::open(written.path())?.sync_all());
+                (hash_file(written.path()), sync.join())
+            });
+            synced.map_err(|_| ApiError::internal("fsync thread panicked"))??;
+            let (sha, size) = hashed?;
+            Ok(Spooled::from_parts(written.take_path(), sha, size))
+        })
+        .await?;
+        self.publish(project, meta, spooled).await
+    }
+
     /// Single-shot upload: the body becomes a file record at once.
     pub async fn create<S, E>(
         &self,
@@ -258,24 +268,7 @@ impl FileService {
     {
         self.admit(length)?;
         let spooled = self.receive(body, None).await?;
-        let quota = self.quota;
-        let project = project.clone();
-        self.commit(spooled, move |catalog, sha, size| {
-            let rec = FileRecord {
-                id: uuid::Uuid::new_v4().to_string(),
-                project_id: project,
-                name: meta.name,
-                sha256: sha.to_string(),
-                size_bytes: size,
-                content_type: meta.content_type,
-                tags: meta.tags,
-                client_id: meta.client_id,
-                created_at: crate::catalog::now(),
-            };
-            catalog.insert_file(&rec, quota)?;
-            Ok(rec)
-        })
-        .await
+        self.publish(project, meta, spooled).await
     }
 
     pub async fn get(&self, project: &ProjectId, id: &str) -> ApiResult<FileRecord> {
