@@ -202,7 +202,11 @@ impl<'a> Source<'a> {
     }
 
     fn unreadable(&self, err: &duckdb::Error) -> ApiError {
-        let text = self.clean(&err.to_string());
+        self.unreadable_text(&err.to_string())
+    }
+
+    fn unreadable_text(&self, text: &str) -> ApiError {
+        let text = self.clean(text);
         let name = match self.format {
             Format::Csv => "CSV",
             Format::Parquet => "Parquet",
@@ -224,14 +228,19 @@ impl<'a> Source<'a> {
         text.replace(&self.raw_path, "<file>")
     }
 
-    /// Column names of the file, in file order.
+    /// Column names of the file, in file order. A CSV header is its first line, read as
+    /// such: DuckDB's dialect sniffer would take the widest line for the header, and it
+    /// gives up on some broken files (an unterminated quote) before naming any column. The
+    /// load then reports the broken lines themselves.
     pub fn detect(&self, conn: &duckdb::Connection) -> ApiResult<Vec<String>> {
+        if self.format == Format::Csv {
+            return self.csv_first_line(conn).map_err(|e| match e {
+                ApiError::Internal(cause) => self.unreadable_text(&cause),
+                other => other,
+            });
+        }
         match self.detect_typed(conn, false) {
             Ok(columns) => Ok(columns.into_iter().map(|(name, _)| name).collect()),
-            // DuckDB's dialect sniffer gives up on some broken files (an unterminated quote,
-            // say). Reading just the first line still names the columns, and the load then
-            // reports the broken lines themselves.
-            Err(err) if self.format == Format::Csv => self.csv_first_line(conn).map_err(|_| err),
             Err(err) if self.format == Format::Jsonl => {
                 let problems = jsonl_problems(conn, self);
                 if problems.is_empty() {
@@ -815,7 +824,14 @@ fn diagnose(
     let mut problems = match source.format {
         Format::Csv => csv_problems(conn, source, file_columns, mapped),
         Format::Parquet => parquet_problems(conn, source, mapped),
-        Format::Jsonl => jsonl_problems(conn, source),
+        Format::Jsonl => {
+            let structure = jsonl_problems(conn, source);
+            if structure.is_empty() {
+                jsonl_value_problems(conn, source, mapped)
+            } else {
+                structure
+            }
+        }
     };
     if problems.is_empty() {
         problems.extend(json_problem(&text));
@@ -987,13 +1003,60 @@ fn parquet_problems(
     problems
 }
 
+/// Values of a JSONL file that do not convert to their column's type, with their lines.
+fn jsonl_value_problems(
+    conn: &duckdb::Connection,
+    source: &Source<'_>,
+    mapped: &[Mapped],
+) -> Vec<Value> {
+    let mut problems = Vec::new();
+    for m in mapped {
+        if problems.len() >= MAX_PROBLEMS {
+            break;
+        }
+        let key = sql_string(&format!("$.\"{}\"", m.file.replace('"', "\\\"")));
+        let sql = format!(
+            "SELECT n, v FROM (SELECT row_number() OVER () AS n, json_extract_string(json, {key}) AS v \
+             FROM read_json_objects({}, format='newline_delimited', compression={})) \
+             WHERE v IS NOT NULL AND TRY_CAST(v AS {}) IS NULL LIMIT {}",
+            source.path,
+            source.compression(),
+            m.column.data_type,
+            MAX_PROBLEMS - problems.len()
+        );
+        let Ok(mut stmt) = conn.prepare(&sql) else {
+            continue;
+        };
+        let Ok(rows) = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+        else {
+            continue;
+        };
+        for (line, value) in rows.flatten() {
+            problems.push(json!({
+                "line": line,
+                "column": m.column.name,
+                "value": truncate(&value, 200),
+                "expected_type": m.column.data_type,
+                "error": "value does not convert to the column type",
+            }));
+        }
+    }
+    problems.sort_by_key(|p| p["line"].as_i64());
+    problems
+}
+
 /// DuckDB's JSON reader stops at the first bad line and names it in its message:
 /// `… in line 3: Failed to cast value …`.
 fn json_problem(text: &str) -> Option<Value> {
     let first = first_line(text);
     let (_, rest) = first.split_once("line ")?;
     let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    let line = digits.parse::<u64>().ok()?;
+    let mut line = digits.parse::<u64>().ok()?;
+    // DuckDB 2.0 counts one line too many in its malformed-JSON message (its cast errors
+    // count right); verified against files with the bad line first, middle and last.
+    if first.contains("Malformed JSON") {
+        line = line.saturating_sub(1).max(1);
+    }
     let detail = rest[digits.len()..].trim_start_matches([':', ' ']);
     let detail = if detail.is_empty() { first } else { detail };
     Some(json!({ "line": line, "error": truncate(detail, 300) }))

@@ -552,13 +552,9 @@ async fn exports_honour_columns_filter_order_limit_and_compression() {
         before,
         "failed exports leave no files"
     );
-    app.post(
-        &format!("/projects/1/buckets/b/tables/nope/export"),
-        &key,
-        json!({}),
-    )
-    .await
-    .expect_error(404);
+    app.post("/projects/1/buckets/b/tables/nope/export", &key, json!({}))
+        .await
+        .expect_error(404);
 }
 
 #[tokio::test]
@@ -702,8 +698,9 @@ async fn keys_repeated_within_a_file_keep_the_last_occurrence_with_a_warning() {
     .expect(200);
     assert_eq!(res["table_rows_after"], 4, "{res}");
     let warnings = res["warnings"].as_array().expect("warnings list");
+    let text = res["warnings"].to_string().to_lowercase();
     assert!(
-        !warnings.is_empty(),
+        !warnings.is_empty() && (text.contains("repeat") || text.contains("duplicate")),
         "repeated keys in the file are reported: {res}"
     );
     assert_eq!(
@@ -857,7 +854,7 @@ async fn the_csv_header_maps_columns_by_name_in_any_order_and_case() {
 async fn missing_columns_get_their_default_or_null() {
     let (app, key) = setup().await;
     app.post(
-        &format!("{T}"),
+        T,
         &key,
         json!({"name": "t", "primary_key": ["id"], "columns": [
             {"name": "id", "type": "BIGINT", "nullable": false},
@@ -879,7 +876,7 @@ async fn missing_columns_get_their_default_or_null() {
 async fn unknown_file_columns_and_missing_required_columns_are_400() {
     let (app, key) = setup().await;
     app.post(
-        &format!("{T}"),
+        T,
         &key,
         json!({"name": "t", "primary_key": ["id"], "columns": [
             {"name": "id", "type": "BIGINT", "nullable": false},
@@ -971,6 +968,11 @@ async fn without_a_header_columns_are_positional_and_must_match_in_count() {
         .expect_error(400);
     assert_eq!(snapshot(&app, &key, "t").await, before);
 
+    headerless("5,e,1\n6,f,2,extra\n7,g,3\n", Value::Null)
+        .await
+        .expect_error(400);
+    assert_eq!(snapshot(&app, &key, "t").await, before);
+
     headerless("3,c\n", json!(["id", "name"])).await.expect(200);
     assert_eq!(
         table_rows(&app, &key, "t").await,
@@ -1020,6 +1022,27 @@ async fn csv_options_set_delimiter_quote_escape_and_null_string() {
     assert_eq!(
         table_rows(&app, &key, "t").await,
         rows(&["1|a;b|NULL", "2|x\"y|3.50", "3|q|r|1.00"])
+    );
+}
+
+#[tokio::test]
+async fn a_csv_with_a_byte_order_mark_and_crlf_line_ends_imports_cleanly() {
+    let (app, key) = setup().await;
+    three_col_table(&app, &key, true).await;
+    let id = upload(
+        &app,
+        &key,
+        "win.csv",
+        "\u{feff}id,name,amount\r\n1,\"a\r\nb\",1.5\r\n2,ü,2\r\n".as_bytes(),
+    )
+    .await;
+    let res = import(&app, &key, "t", json!({"file_id": id}))
+        .await
+        .expect(200);
+    assert_eq!(res["imported_rows"], 2, "{res}");
+    assert_eq!(
+        table_rows(&app, &key, "t").await,
+        rows(&["1|a\r\nb|1.50", "2|ü|2.00"])
     );
 }
 
@@ -1129,19 +1152,6 @@ async fn malformed_csv_is_400_and_changes_nothing() {
     assert_eq!(problems[0]["line"], 3, "{err}");
     assert_eq!(snapshot(&app, &key, "t").await, before);
 
-    // A line with too many fields.
-    let err = load_csv(
-        &app,
-        &key,
-        "t",
-        "id,amount,day\n2,1,2024-01-01\n3,1,2024-01-01,extra\n",
-        json!({}),
-    )
-    .await
-    .expect_error(400);
-    assert_eq!(err["details"]["problems"][0]["line"], 3, "{err}");
-    assert_eq!(snapshot(&app, &key, "t").await, before);
-
     // An unterminated quote.
     load_csv(
         &app,
@@ -1154,18 +1164,67 @@ async fn malformed_csv_is_400_and_changes_nothing() {
     .expect_error(400);
     assert_eq!(snapshot(&app, &key, "t").await, before);
 
-    // A duplicate key on a full load of a primary-key table is never half-applied.
-    let reply = load_csv(
+    // A full load with a key repeated in the file keeps the last occurrence, with a warning.
+    let res = load_csv(
         &app,
         &key,
         "t",
         "id,amount,day\n7,1,2024-01-01\n7,2,2024-01-02\n",
         json!({"incremental": false}),
     )
-    .await;
-    if reply.status != 200 {
+    .await
+    .expect(200);
+    assert_eq!(res["table_rows_after"], 1, "{res}");
+    assert!(!res["warnings"].as_array().unwrap().is_empty(), "{res}");
+    assert_eq!(
+        table_rows(&app, &key, "t").await,
+        rows(&["7|2.00|2024-01-02"])
+    );
+}
+
+#[tokio::test]
+async fn a_csv_line_with_too_many_fields_is_a_problem_on_its_line() {
+    let (app, key) = setup().await;
+    let before = typed_table(&app, &key).await;
+    let mut wrong = Vec::new();
+    for csv in [
+        "id,amount,day\n2,1,2024-01-01\n3,1,2024-01-01,extra\n",
+        "id,amount,day\n2,1,2024-01-01\n3,1,2024-01-01,extra\n4,1,2024-01-02\n",
+        "id,amount,day\n2,1,2024-01-01\n3,1,2024-01-02\n4,1,2024-01-03\n5,1,2024-01-01,x,y\n",
+    ] {
+        let err = load_csv(&app, &key, "t", csv, json!({}))
+            .await
+            .expect_error(400);
         assert_eq!(snapshot(&app, &key, "t").await, before);
+        let expected = csv
+            .lines()
+            .position(|l| l.matches(',').count() > 2)
+            .unwrap()
+            + 1;
+        if err["details"]["problems"][0]["line"] != expected {
+            wrong.push(format!(
+                "{csv:?}: expected a problem on line {expected}, got {err}"
+            ));
+        }
     }
+    // Positional (no header): one long line among good ones is that line's problem.
+    let csv = "2,1,2024-01-01\n3,1,2024-01-01,extra\n";
+    let id = upload(&app, &key, "h.csv", csv.as_bytes()).await;
+    let reply = import(
+        &app,
+        &key,
+        "t",
+        json!({"file_id": id, "csv_options": {"header": false}}),
+    )
+    .await;
+    assert_eq!(snapshot(&app, &key, "t").await, before, "{csv:?}");
+    if reply.status != 400 || reply.body["details"]["problems"][0]["line"] != 2 {
+        wrong.push(format!(
+            "header:false {csv:?}: expected 400 with a problem on line 2, got {} {}",
+            reply.status, reply.body
+        ));
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
 }
 
 #[tokio::test]
@@ -1389,11 +1448,7 @@ async fn bad_jsonl_is_400_with_the_line_and_changes_nothing() {
     kv_table(&app, &key, "t", true).await;
     seed(&app, &key, "t", "id,v\n1,a\n").await;
     let before = snapshot(&app, &key, "t").await;
-    for (data, line) in [
-        ("{\"id\": 2, \"v\": \"b\"}\n[1, 2]\n{\"id\": 3}\n", 2),
-        ("{\"id\": 2}\n{\"id\": 3}\n{\"id\":\n", 3),
-        ("not json at all\n", 1),
-    ] {
+    for (data, line) in [("{\"id\": 2, \"v\": \"b\"}\n[1, 2]\n{\"id\": 3}\n", 2)] {
         let id = upload(&app, &key, "bad.jsonl", data.as_bytes()).await;
         let err = import(&app, &key, "t", json!({"file_id": id, "format": "jsonl"}))
             .await
@@ -1404,14 +1459,6 @@ async fn bad_jsonl_is_400_with_the_line_and_changes_nothing() {
         );
         assert_eq!(snapshot(&app, &key, "t").await, before);
     }
-    // A value of the wrong type.
-    let id = upload(&app, &key, "bad.jsonl", b"{\"id\": 2}\n{\"id\": \"abc\"}\n").await;
-    let err = import(&app, &key, "t", json!({"file_id": id, "format": "jsonl"}))
-        .await
-        .expect_error(400);
-    assert_eq!(err["details"]["problems"][0]["line"], 2, "{err}");
-    assert_eq!(err["details"]["problems"][0]["column"], "id", "{err}");
-    assert_eq!(snapshot(&app, &key, "t").await, before);
     // Unknown keys are unknown columns.
     let id = upload(&app, &key, "bad.jsonl", b"{\"id\": 2, \"bogus\": 1}\n").await;
     let err = import(&app, &key, "t", json!({"file_id": id, "format": "jsonl"}))
@@ -1419,6 +1466,53 @@ async fn bad_jsonl_is_400_with_the_line_and_changes_nothing() {
         .expect_error(400);
     assert_eq!(err["details"]["unknown_columns"], json!(["bogus"]), "{err}");
     assert_eq!(snapshot(&app, &key, "t").await, before);
+    // A value of the wrong type.
+    let id = upload(&app, &key, "bad.jsonl", b"{\"id\": 2}\n{\"id\": \"abc\"}\n").await;
+    let err = import(&app, &key, "t", json!({"file_id": id, "format": "jsonl"}))
+        .await
+        .expect_error(400);
+    assert_eq!(err["details"]["problems"][0]["line"], 2, "{err}");
+    assert_eq!(snapshot(&app, &key, "t").await, before);
+    assert_eq!(err["details"]["problems"][0]["column"], "id", "{err}");
+}
+
+#[tokio::test]
+async fn invalid_json_lines_are_reported_on_their_own_line() {
+    let (app, key) = setup().await;
+    kv_table(&app, &key, "t", true).await;
+    seed(&app, &key, "t", "id,v\n1,a\n").await;
+    let before = snapshot(&app, &key, "t").await;
+    let mut wrong = Vec::new();
+    for (data, line) in [
+        ("{\"id\": 2}\n{\"id\": 3}\n{\"id\":\n", 3),
+        ("not json at all\n", 1),
+        ("{\"id\": 2}\nnot json at all", 2),
+        ("{\"id\": 2}\nnot json at all\n{\"id\": 3}\n", 2),
+    ] {
+        let id = upload(&app, &key, "bad.jsonl", data.as_bytes()).await;
+        let reply = import(&app, &key, "t", json!({"file_id": id, "format": "jsonl"})).await;
+        if reply.status != 400 {
+            wrong.push(format!(
+                "{data:?}: expected 400, got {} {}",
+                reply.status, reply.body
+            ));
+            seed(&app, &key, "t", "id,v\n1,a\n").await;
+            continue;
+        }
+        let err = reply.expect_error(400);
+        assert_eq!(snapshot(&app, &key, "t").await, before);
+        if err["details"]["problems"][0]["line"] != line {
+            wrong.push(format!("{data:?}: expected line {line}, got {err}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    // DuckDB's JSON parser tolerates a trailing comma inside an object; such a line is still
+    // one object per line, so it is imported (README: JSONL).
+    let id = upload(&app, &key, "lenient.jsonl", b"{\"id\": 2}\n{\"id\": 3,}\n").await;
+    let done = import(&app, &key, "t", json!({"file_id": id, "format": "jsonl"}))
+        .await
+        .expect(200);
+    assert_eq!(done["imported_rows"], 2, "{done}");
 }
 
 #[tokio::test]
@@ -2215,7 +2309,7 @@ const HOSTILE_FILTERS: &[(&str, &[&str])] = &[
     ("nosuch = 1", &["nosuch"]),
     ("status = 'a' OR 1=1) --", &["--", ")"]),
     ("name = 'unterminated", &["'", "unterminated", "quote"]),
-    ("id = (SELECT max(id) FROM data)", &["select"]),
+    ("id = (SELECT max(id) FROM data)", &["select", "\"(\""]),
     ("length(name) > 1", &["length", "("]),
 ];
 
