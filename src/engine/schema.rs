@@ -407,8 +407,34 @@ fn rebuild(
     retype: impl Fn(&ColumnInfo) -> Option<String>,
 ) -> ApiResult<()> {
     let staging = target.replace(".main.data", ".main.__duckbank_rebuild");
+    let selects: Vec<String> = columns
+        .iter()
+        .map(|c| {
+            let ty = retype(c).unwrap_or_else(|| c.data_type.clone());
+            format!("CAST({} AS {ty})", quote_ident(&c.name))
+        })
+        .collect();
+    let sql = format!(
+        "{create}; \
+         INSERT INTO {staging} SELECT {selects} FROM {target}; \
+         DROP TABLE {target}; \
+         ALTER TABLE {staging} RENAME TO data;",
+        create = create_like_sql(&staging, columns, primary_key, retype),
+        selects = selects.join(", ")
+    );
+    conn.execute_batch(&sql)
+        .map_err(|e| refused("rebuilding the table", &e))
+}
+
+/// `CREATE TABLE <table>` with the given columns (types possibly changed by `retype`),
+/// their defaults and NOT NULL constraints, and the primary key.
+pub(crate) fn create_like_sql(
+    table: &str,
+    columns: &[ColumnInfo],
+    primary_key: &[String],
+    retype: impl Fn(&ColumnInfo) -> Option<String>,
+) -> String {
     let mut defs = Vec::new();
-    let mut selects = Vec::new();
     for c in columns {
         let ty = retype(c).unwrap_or_else(|| c.data_type.clone());
         // Defaults come back from DuckDB's own catalog, already rendered as SQL.
@@ -420,20 +446,10 @@ fn rebuild(
             def.push_str(" NOT NULL");
         }
         defs.push(def);
-        selects.push(format!("CAST({} AS {ty})", quote_ident(&c.name)));
     }
     if !primary_key.is_empty() {
         let pk: Vec<String> = primary_key.iter().map(|p| quote_ident(p)).collect();
         defs.push(format!("PRIMARY KEY ({})", pk.join(", ")));
     }
-    let sql = format!(
-        "CREATE TABLE {staging} ({defs}); \
-         INSERT INTO {staging} SELECT {selects} FROM {target}; \
-         DROP TABLE {target}; \
-         ALTER TABLE {staging} RENAME TO data;",
-        defs = defs.join(", "),
-        selects = selects.join(", ")
-    );
-    conn.execute_batch(&sql)
-        .map_err(|e| refused("rebuilding the table", &e))
+    format!("CREATE TABLE {table} ({})", defs.join(", "))
 }

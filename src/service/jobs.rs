@@ -96,8 +96,7 @@ impl JobService {
 
         let (catalog, workers, id) = (self.catalog.clone(), self.workers.clone(), job.id.clone());
         tokio::spawn(async move {
-            let _slot = slot;
-            let Ok(_permit) = workers.acquire_owned().await else {
+            let Ok(permit) = workers.acquire_owned().await else {
                 return;
             };
             let c = catalog.clone();
@@ -111,6 +110,10 @@ impl JobService {
                 Ok(Err(e)) => Err(e.body()),
                 Err(_) => Err(ApiError::internal("the job panicked").body()),
             };
+            // The work is done: its queue place is free before anyone can read the outcome,
+            // so a client that saw the job finish can submit the next one at once.
+            drop(permit);
+            drop(slot);
             let i = id.clone();
             if let Err(e) = blocking(move || catalog.finish_job(&i, outcome)).await {
                 tracing::error!(job = %id, error = %e, "could not record a job's outcome");
