@@ -243,7 +243,7 @@ impl FileService {
         let spooled = blocking(move || {
             // Hashing (CPU) and fsync (disk) of the same file overlap on two threads.
             let (hashed, synced) = std::thread::scope(|scope| {
-                let sync = scope.spawn(|| std::fs::File::open(written.path())?.sync_all());
+                let sync = scope.spawn(|| std::fs::File::open(written.path())?.sync_data());
                 (hash_file(written.path()), sync.join())
             });
             synced.map_err(|_| ApiError::internal("fsync thread panicked"))??;

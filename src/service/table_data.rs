@@ -253,10 +253,12 @@ pub async fn export(
     let target = out.path().to_path_buf();
     let engine = state.engine.clone();
     let k = key.clone();
+    let started = std::time::Instant::now();
     let rows = blocking_locked(guard, move || {
         engine.export_to_file(&k, &selection, format, compression, &target)
     })
     .await?;
+    let written = started.elapsed();
     let meta = NewFile {
         name: format.file_name(table.as_str(), compression),
         content_type: Some(format.content_type(compression).to_string()),
@@ -264,7 +266,12 @@ pub async fn export(
         client_id: None,
     };
     let file = state.files.create_from_path(project, meta, out).await?;
-    tracing::info!(table = %key.table, rows, file = %file.id, "export finished");
+    tracing::info!(
+        table = %key.table, rows, file = %file.id,
+        write_ms = written.as_millis() as u64,
+        publish_ms = (started.elapsed() - written).as_millis() as u64,
+        "export finished"
+    );
     Ok(Exported { file, rows })
 }
 
