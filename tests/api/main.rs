@@ -13,6 +13,7 @@ mod projects;
 mod s3;
 mod seed;
 mod sharing;
+mod table_access;
 mod table_data;
 mod tables;
 mod validation;
