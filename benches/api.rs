@@ -670,6 +670,44 @@ fn row(name: &str, ours: f64, base: f64, unit: &str) {
     );
 }
 
+/// Raw DuckDB loading the same file into 8 table files of one instance, one after another
+/// and then from 8 threads at once: the parallelism this machine allows at all.
+fn raw_eight(dir: &Path, csv: &Path) -> (Duration, Duration) {
+    let root = duckdb::Connection::open_in_memory().unwrap();
+    for run in ["rs", "rp"] {
+        for i in 0..8 {
+            let file = dir.join(format!("{run}{i}.duckdb"));
+            let _ = std::fs::remove_file(&file);
+            root.execute_batch(&format!(
+                "ATTACH '{}' AS {run}{i}; CREATE TABLE {run}{i}.{}",
+                file.display(),
+                &DATA_DDL["CREATE TABLE ".len()..]
+            ))
+            .unwrap();
+        }
+    }
+    let load = |conn: &duckdb::Connection, db: &str| {
+        conn.execute_batch(&format!(
+            "INSERT INTO {db}.data SELECT * FROM read_csv('{}', header=true)",
+            csv.display()
+        ))
+        .unwrap();
+    };
+    let t = Instant::now();
+    for i in 0..8 {
+        load(&root, &format!("rs{i}"));
+    }
+    let serial = t.elapsed();
+    let t = Instant::now();
+    std::thread::scope(|scope| {
+        for i in 0..8 {
+            let conn = root.try_clone().unwrap();
+            scope.spawn(move || load(&conn, &format!("rp{i}")));
+        }
+    });
+    (serial, t.elapsed())
+}
+
 /// Import, upsert, export and parallel-import figures against raw DuckDB on the same data.
 async fn data_bench(dir: &Path) {
     let rows = bench_rows();
@@ -849,6 +887,8 @@ async fn data_bench(dir: &Path) {
     let parallel = t.elapsed();
     stop.store(true, Ordering::Relaxed);
     let (health, preview) = prober.await.unwrap();
+    drop(server);
+    let (raw_serial, raw_parallel) = raw_eight(&work, &part_csv);
     let worst = |v: &[Duration]| v.iter().max().copied().unwrap_or_default();
     let p99 = |mut v: Vec<Duration>| {
         v.sort();
@@ -856,7 +896,6 @@ async fn data_bench(dir: &Path) {
             .copied()
             .unwrap_or_default()
     };
-    drop(server);
 
     println!();
     println!("data benchmark ({rows} rows: id BIGINT PK, name, amount DECIMAL(12,2), ts, flag)");
@@ -910,6 +949,13 @@ async fn data_bench(dir: &Path) {
         "{:<52} {:>10.2}x",
         "  speed-up parallel over serial",
         s(serial) / s(parallel)
+    );
+    println!(
+        "{:<52} {:>10.2}x ({:.3} s serial, {:.3} s parallel)",
+        "  raw DuckDB, same 8 loads: speed-up",
+        s(raw_serial) / s(raw_parallel),
+        s(raw_serial),
+        s(raw_parallel)
     );
     println!(
         "{:<52} {:>10.1} ms p99, {:.1} ms max ({} probes)",

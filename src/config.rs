@@ -107,6 +107,9 @@ pub struct Config {
     pub cleanup_interval_secs: u64,
     /// Asynchronous jobs (imports, exports) that run at the same time.
     pub job_workers: usize,
+    /// Threads for bulk table work (imports, exports, profiles, schema changes, row deletes);
+    /// more such requests wait. They run at a lower CPU priority than request handling.
+    pub bulk_threads: usize,
     /// Jobs waiting or running at most; further async submits get 429 with Retry-After.
     pub job_queue_capacity: usize,
 }
@@ -140,6 +143,7 @@ impl Default for Config {
             upload_ttl_secs: 24 * 3600,
             cleanup_interval_secs: 300,
             job_workers: 2,
+            bulk_threads: 8,
             job_queue_capacity: 64,
         }
     }
@@ -173,6 +177,7 @@ const PLAIN_ENV: &[&str] = &[
     "UPLOAD_TTL_SECS",
     "CLEANUP_INTERVAL_SECS",
     "JOB_WORKERS",
+    "BULK_THREADS",
     "JOB_QUEUE_CAPACITY",
 ];
 

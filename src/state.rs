@@ -14,6 +14,7 @@ use crate::engine::TableEngine;
 use crate::error::ApiResult;
 use crate::files::{BlobStore, DatabaseBlobStore, LocalBlobStore, S3BlobStore};
 use crate::names::{BucketName, ProjectId, TableName};
+use crate::service::bulk::BulkPool;
 use crate::service::files::FileService;
 use crate::service::jobs::JobService;
 
@@ -25,6 +26,7 @@ pub struct AppState {
     pub keys: Arc<KeyVerifier>,
     pub files: Arc<FileService>,
     pub jobs: Arc<JobService>,
+    pub bulk: Arc<BulkPool>,
     pub started: Instant,
 }
 
@@ -67,6 +69,7 @@ impl AppState {
             }
         };
         let files = FileService::new(&config, catalog.clone(), store)?;
+        let bulk = BulkPool::new(config.bulk_threads)?;
         let jobs = JobService::open(
             catalog.clone(),
             config.job_workers,
@@ -84,6 +87,7 @@ impl AppState {
             keys: Arc::new(keys),
             files: Arc::new(files),
             jobs: Arc::new(jobs),
+            bulk: Arc::new(bulk),
             started: Instant::now(),
         })
     }

@@ -2,6 +2,7 @@
 //! Handlers call these; they never touch DuckDB directly and run blocking work off the reactor.
 
 pub mod buckets;
+pub mod bulk;
 pub mod files;
 pub mod jobs;
 pub mod projects;

@@ -4,8 +4,8 @@
 use bytes::Bytes;
 use serde_json::{json, Value};
 
+use super::require_writable;
 use super::tables::{resolve_locked, validate_definition, TableView};
-use super::{blocking_locked, require_writable};
 use crate::catalog::files::FileRecord;
 use crate::catalog::not_found_bucket;
 use crate::catalog::tables::{table_exists, table_not_found};
@@ -95,7 +95,7 @@ pub async fn import(
     let local = state.files.local_copy(&file).await?;
     let (guard, key) = writable_locked(state, project, bucket, table).await?;
     let engine = state.engine.clone();
-    blocking_locked(guard, move || {
+    state.bulk.run(guard, move || {
         let outcome = engine.import_file(&key, local.path(), &request)?;
         tracing::info!(
             table = %key.table, rows = outcome.imported_rows, validate_only = request.validate_only,
@@ -136,9 +136,10 @@ pub async fn create_from_file(
         table: spec.name.clone(),
     };
     let guard = state.engine.locks.table_exclusive(&key).await;
-    let state = state.clone();
+    let st = state.clone();
     let (project, bucket) = (project.clone(), bucket.clone());
-    blocking_locked(guard, move || {
+    state.bulk.run(guard, move || {
+        let state = st;
         let record = state
             .catalog
             .read(|m| m.bucket(&project, &bucket).cloned())
@@ -254,10 +255,12 @@ pub async fn export(
     let engine = state.engine.clone();
     let k = key.clone();
     let started = std::time::Instant::now();
-    let rows = blocking_locked(guard, move || {
-        engine.export_to_file(&k, &selection, format, compression, &target)
-    })
-    .await?;
+    let rows = state
+        .bulk
+        .run(guard, move || {
+            engine.export_to_file(&k, &selection, format, compression, &target)
+        })
+        .await?;
     let written = started.elapsed();
     let meta = NewFile {
         name: format.file_name(table.as_str(), compression),
@@ -340,43 +343,46 @@ async fn change_table(
     f: impl FnOnce(&AppState, &TableKey) -> ApiResult<()> + Send + 'static,
 ) -> ApiResult<TableView> {
     let (guard, key) = writable_locked(state, project, bucket, table).await?;
-    let state = state.clone();
+    let st = state.clone();
     let (bucket, table) = (bucket.clone(), table.clone());
-    blocking_locked(guard, move || {
-        f(&state, &key)?;
-        let info = state.engine.describe(&key)?;
-        // The file is authoritative for the primary key; keep the catalog's copy in step.
-        let record = state.catalog.read(|m| {
-            m.bucket(&key.project, &bucket)
-                .and_then(|b| b.tables.get(&table))
-                .cloned()
-        });
-        let record = record.ok_or_else(|| table_not_found(&bucket, &table))?;
-        let file_pk: Vec<&str> = info.primary_key.iter().map(String::as_str).collect();
-        let catalog_pk: Vec<&str> = record.primary_key.iter().map(ColumnName::as_str).collect();
-        let record = if file_pk != catalog_pk {
-            let pk: Vec<ColumnName> = info
-                .primary_key
-                .iter()
-                .filter_map(|p| ColumnName::parse(p).ok())
-                .collect();
-            state
-                .catalog
-                .set_primary_key(&key.project, &bucket, &table, pk.clone())?;
-            crate::catalog::TableRecord {
-                primary_key: pk,
-                ..record
-            }
-        } else {
-            record
-        };
-        Ok(TableView {
-            bucket,
-            record,
-            info,
+    state
+        .bulk
+        .run(guard, move || {
+            let state = st;
+            f(&state, &key)?;
+            let info = state.engine.describe(&key)?;
+            // The file is authoritative for the primary key; keep the catalog's copy in step.
+            let record = state.catalog.read(|m| {
+                m.bucket(&key.project, &bucket)
+                    .and_then(|b| b.tables.get(&table))
+                    .cloned()
+            });
+            let record = record.ok_or_else(|| table_not_found(&bucket, &table))?;
+            let file_pk: Vec<&str> = info.primary_key.iter().map(String::as_str).collect();
+            let catalog_pk: Vec<&str> = record.primary_key.iter().map(ColumnName::as_str).collect();
+            let record = if file_pk != catalog_pk {
+                let pk: Vec<ColumnName> = info
+                    .primary_key
+                    .iter()
+                    .filter_map(|p| ColumnName::parse(p).ok())
+                    .collect();
+                state
+                    .catalog
+                    .set_primary_key(&key.project, &bucket, &table, pk.clone())?;
+                crate::catalog::TableRecord {
+                    primary_key: pk,
+                    ..record
+                }
+            } else {
+                record
+            };
+            Ok(TableView {
+                bucket,
+                record,
+                info,
+            })
         })
-    })
-    .await
+        .await
 }
 
 pub async fn add_column(
@@ -454,7 +460,10 @@ pub async fn delete_rows(
 ) -> ApiResult<(u64, u64)> {
     let (guard, key) = writable_locked(state, project, bucket, table).await?;
     let engine = state.engine.clone();
-    blocking_locked(guard, move || engine.delete_rows(&key, &filter)).await
+    state
+        .bulk
+        .run(guard, move || engine.delete_rows(&key, &filter))
+        .await
 }
 
 pub async fn profile(
@@ -465,5 +474,5 @@ pub async fn profile(
 ) -> ApiResult<Profile> {
     let (guard, key, _) = resolve_locked(state, project, bucket, table).await?;
     let engine = state.engine.clone();
-    blocking_locked(guard, move || engine.profile(&key)).await
+    state.bulk.run(guard, move || engine.profile(&key)).await
 }
