@@ -432,20 +432,15 @@ pub async fn export(
     Ok(accepted(project.as_str(), &job))
 }
 
-/// `GET …/export?format=csv`: the rows streamed as CSV, no file kept.
+/// `GET …/export?format=csv|parquet`: the rows streamed from DuckDB's writer, no file kept.
 pub async fn export_stream(
     State(state): State<AppState>,
     access: ProjectAccess,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
     let q = QueryParams::parse(query);
-    let format = q.get(&["format"]).unwrap_or("csv");
-    if !format.eq_ignore_ascii_case("csv") {
-        return Err(ApiError::bad_request_with(
-            format!("streamed exports are CSV only, got format {format:?}; POST …/export writes Parquet files"),
-            json!({ "format": format, "supported": ["csv"] }),
-        ));
-    }
+    let format = ExportFormat::parse(q.get(&["format"]).unwrap_or("csv"))?;
+    let compression = format.compression(q.get(&["compression"]))?;
     let selection = RowSelection {
         columns: q.columns(),
         filter: q.filter()?,
@@ -454,13 +449,28 @@ pub async fn export_stream(
     };
     let s = &access.scope;
     let table = s.table()?.clone();
-    let stream =
-        table_data::export_stream(&state, &s.project, s.bucket()?, &table, selection).await?;
-    let disposition = format!("attachment; filename=\"{table}.csv\"");
+    let stream = table_data::export_stream(
+        &state,
+        &s.project,
+        s.bucket()?,
+        &table,
+        selection,
+        format,
+        compression,
+    )
+    .await?;
+    let name = format.file_name(table.as_str(), compression);
+    let content_type = match format {
+        ExportFormat::Csv => "text/csv; charset=utf-8".to_string(),
+        ExportFormat::Parquet => format.content_type(compression).to_string(),
+    };
     Ok((
         [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-            (header::CONTENT_DISPOSITION, disposition),
+            (header::CONTENT_TYPE, content_type),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
         ],
         Body::from_stream(stream),
     )

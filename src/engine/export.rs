@@ -1,12 +1,12 @@
-//! Selecting rows (columns, filter, order, limit) and writing them out: to a file with
-//! DuckDB's `COPY … TO`, or as CSV text streamed chunk by chunk to a client.
+//! Selecting rows (columns, filter, order, limit) and writing them out with DuckDB's own
+//! `COPY … TO` writers: to a file, or through a pipe to a hasher or straight to a client.
 
 use std::path::Path;
 
-use bytes::{BufMut, Bytes, BytesMut};
 use serde_json::json;
 
 use super::filter::{Filter, OrderBy};
+use super::pipe::Fifo;
 use super::{quote_ident, sql_string, ColumnInfo, TableEngine, TableKey};
 use crate::error::{ApiError, ApiResult};
 
@@ -137,6 +137,12 @@ impl ExportFormat {
         }
     }
 
+    /// DuckDB writes every export but gzip CSV sequentially into a pipe (its gzip writer
+    /// needs a regular file).
+    pub fn through_pipe(self, compression: Compression) -> bool {
+        !(self == Self::Csv && compression == Compression::Gzip)
+    }
+
     fn copy_options(self, compression: Compression) -> String {
         let codec = match compression {
             Compression::None if self == Self::Parquet => "uncompressed",
@@ -146,8 +152,10 @@ impl ExportFormat {
             Compression::Snappy => "snappy",
         };
         match self {
-            Self::Csv => format!("FORMAT csv, HEADER true, COMPRESSION {codec}"),
-            Self::Parquet => format!("FORMAT parquet, COMPRESSION {codec}"),
+            Self::Csv => {
+                format!("FORMAT csv, HEADER true, COMPRESSION {codec}, USE_TMP_FILE false")
+            }
+            Self::Parquet => format!("FORMAT parquet, COMPRESSION {codec}, USE_TMP_FILE false"),
         }
     }
 }
@@ -178,62 +186,27 @@ impl TableEngine {
         Ok(rows as u64)
     }
 
-    /// Streams the selected rows as CSV (header first) to `send`, in chunks of about 256 KiB.
-    /// Stops early when `send` returns false (the client went away).
-    /// Caller holds the table's shared lock.
-    pub fn export_csv_stream(
+    /// Runs `COPY … TO` into the FIFO at `fifo` while `sink` receives the bytes; returns the
+    /// row count and whether the sink took everything. Caller holds the table's shared lock.
+    pub fn export_through_pipe(
         &self,
         key: &TableKey,
         selection: &RowSelection,
-        mut send: impl FnMut(Bytes) -> bool,
-    ) -> ApiResult<()> {
-        const CHUNK: usize = 256 * 1024;
-        let info = self.describe(key)?;
-        let columns = selection.pick(key, &info.columns)?;
-        let tail = selection.tail_sql(&info.columns)?;
-        let conn = self.conn()?;
-        let alias = self.ensure_attached(&conn, key)?;
-        // DuckDB renders every value as text exactly as COPY TO does; we only quote.
-        let casts: Vec<String> = columns
-            .iter()
-            .map(|c| format!("CAST({} AS VARCHAR)", quote_ident(&c.name)))
-            .collect();
-        let sql = format!(
-            "SELECT {} FROM \"{alias}\".main.data{tail}",
-            casts.join(", ")
-        );
-        let mut buf = BytesMut::with_capacity(CHUNK + 4096);
-        for (i, c) in columns.iter().enumerate() {
-            if i > 0 {
-                buf.put_u8(b',');
-            }
-            write_csv_field(&mut buf, Some(&c.name));
+        format: ExportFormat,
+        compression: Compression,
+        fifo: &Path,
+        sink: impl FnMut(&[u8]) -> std::io::Result<bool> + Send,
+    ) -> ApiResult<(u64, bool)> {
+        if !format.through_pipe(compression) {
+            return Err(ApiError::internal(
+                "gzip CSV cannot be written through a pipe",
+            ));
         }
-        buf.put_u8(b'\n');
-        let mut stmt = conn.prepare(&sql)?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            for i in 0..columns.len() {
-                if i > 0 {
-                    buf.put_u8(b',');
-                }
-                // Borrowed straight from DuckDB's vector: no allocation per value.
-                match row.get_ref(i)? {
-                    duckdb::types::ValueRef::Text(bytes) => {
-                        write_csv_field(&mut buf, Some(&String::from_utf8_lossy(bytes)))
-                    }
-                    _ => write_csv_field(&mut buf, None),
-                }
-            }
-            buf.put_u8(b'\n');
-            if buf.len() >= CHUNK && !send(buf.split().freeze()) {
-                return Ok(());
-            }
-        }
-        if !buf.is_empty() {
-            send(buf.freeze());
-        }
-        Ok(())
+        let pipe = Fifo::create(fifo)?;
+        pipe.pump(
+            || self.export_to_file(key, selection, format, compression, fifo),
+            sink,
+        )
     }
 }
 
@@ -245,40 +218,9 @@ fn select_list(columns: &[ColumnInfo]) -> String {
         .join(", ")
 }
 
-/// Writes one CSV field the way DuckDB's writer does: NULL is empty, an empty string is
-/// `""`, and a field is quoted (quotes doubled) only when it holds `,`, `"` or a line break.
-fn write_csv_field(buf: &mut BytesMut, value: Option<&str>) {
-    let Some(v) = value else { return };
-    if v.is_empty() {
-        buf.put_slice(b"\"\"");
-    } else if v.contains([',', '"', '\n', '\r']) {
-        buf.put_u8(b'"');
-        buf.put_slice(v.replace('"', "\"\"").as_bytes());
-        buf.put_u8(b'"');
-    } else {
-        buf.put_slice(v.as_bytes());
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn field(v: Option<&str>) -> String {
-        let mut b = BytesMut::new();
-        write_csv_field(&mut b, v);
-        String::from_utf8(b.to_vec()).unwrap()
-    }
-
-    #[test]
-    fn csv_fields_are_quoted_only_when_needed() {
-        assert_eq!(field(None), "");
-        assert_eq!(field(Some("")), "\"\"");
-        assert_eq!(field(Some("plain")), "plain");
-        assert_eq!(field(Some("a,b")), "\"a,b\"");
-        assert_eq!(field(Some("say \"hi\"")), "\"say \"\"hi\"\"\"");
-        assert_eq!(field(Some("two\nlines")), "\"two\nlines\"");
-    }
 
     #[test]
     fn compression_must_fit_the_format() {

@@ -206,8 +206,8 @@ impl FileService {
         spool(&self.work_dir, body, SpoolLimits::default()).await
     }
 
-    /// Publishes a spool as a new file record of `project`.
-    async fn publish(
+    /// Publishes a spool (hashed and fsynced) as a new file record of `project`.
+    pub async fn publish(
         &self,
         project: &ProjectId,
         meta: NewFile,

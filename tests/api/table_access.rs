@@ -211,6 +211,7 @@ async fn a_preview_during_a_reload_sees_the_old_or_the_new_rows_never_a_mix() {
     kv(&app, "1", &key, "b", "t").await;
     seed(&app, &key, "t", &kv_csv(1..=1000, "o")).await;
     let big = upload(&app, &key, "new.csv", kv_csv(1..=300_000, "n").as_bytes()).await;
+    assert_eq!(observe(&app, &key).await.0, 1000);
 
     let reload = {
         let (client, url, key) = (
@@ -254,4 +255,83 @@ async fn a_preview_during_a_reload_sees_the_old_or_the_new_rows_never_a_mix() {
         seen.contains(&1000),
         "no preview ran before the reload finished"
     );
+}
+
+#[tokio::test]
+async fn a_streamed_export_can_be_parquet_and_refuses_gzip_csv() {
+    let (app, key) = setup().await;
+    kv(&app, "1", &key, "b", "t").await;
+    seed(&app, &key, "t", &kv_csv(1..=500, "a")).await;
+    let res = app
+        .client
+        .get(app.url(&format!(
+            "{T}/t/export?format=parquet&compression=zstd&order_by=id"
+        )))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(res.status().as_u16(), 200);
+    let bytes = res.bytes().await.expect("body");
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("t.parquet");
+    std::fs::write(&path, &bytes).expect("write");
+    let conn = duckdb::Connection::open_in_memory().expect("duckdb");
+    let (n, last): (i64, String) = conn
+        .query_row(
+            &format!(
+                "SELECT count(*), max(v) FROM read_parquet('{}')",
+                path.display()
+            ),
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("read parquet");
+    assert_eq!((n, last.as_str()), (500, "a99"));
+
+    app.get(&format!("{T}/t/export?format=csv&compression=gzip"), &key)
+        .await
+        .expect_error(400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_leaving_a_streamed_export_releases_the_table() {
+    let (app, key) = setup().await;
+    kv(&app, "1", &key, "b", "t").await;
+    seed(&app, &key, "t", &kv_csv(1..=400_000, "a")).await;
+    for _ in 0..3 {
+        let mut res = app
+            .client
+            .get(app.url(&format!("{T}/t/export?format=csv")))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .expect("stream");
+        assert_eq!(res.status().as_u16(), 200);
+        let first = res.chunk().await.expect("chunk").expect("some bytes");
+        assert!(first.starts_with(b"id,v\n"));
+        drop(res);
+    }
+    // The exports stopped: a reload (which needs the table exclusively) goes through.
+    let file = upload(&app, &key, "b.csv", kv_csv(1..=10, "b").as_bytes()).await;
+    let reload = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        import(&app, &key, "t", json!({ "file_id": file })),
+    )
+    .await
+    .expect("the table stayed locked after the clients left");
+    assert_eq!(reload.expect(200)["table_rows_after"], 10);
+    // No pipe is left behind in the work directory.
+    let work = app.data_dir.join("files/work");
+    let mut leftovers = Vec::new();
+    for _ in 0..100 {
+        leftovers = std::fs::read_dir(&work)
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        if leftovers.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(leftovers.is_empty(), "left in files/work: {leftovers:?}");
 }
