@@ -207,7 +207,7 @@ impl FileService {
     }
 
     /// Publishes a spool (hashed and fsynced) as a new file record of `project`.
-    pub async fn publish(
+    async fn publish(
         &self,
         project: &ProjectId,
         meta: NewFile,
