@@ -1,17 +1,17 @@
-//! Column statistics of a table: DuckDB's SUMMARIZE (one pass over the data) plus one
-//! aggregate pass for exact non-null counts and the most frequent values of text columns.
+//! Column statistics of a table in one pass over its rows: a single aggregate query computes,
+//! per column, counts, distinct estimate, min/max, mean/stddev/quantiles and frequent values.
 
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{quote_ident, TableEngine, TableKey};
+use super::{quote_ident, ColumnInfo, TableEngine, TableKey};
 use crate::error::ApiResult;
 
 /// How many frequent values are listed per text column.
 const TOP_VALUES: usize = 5;
 
-/// One column's statistics, in the reference's `ColumnStatistics` shape plus `null_count`
-/// and `top_values`.
+/// One column's statistics, in the reference's `ColumnStatistics` shape (as DuckDB's
+/// SUMMARIZE names them) plus `null_count` and `top_values`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ColumnProfile {
     pub column_name: String,
@@ -24,6 +24,7 @@ pub struct ColumnProfile {
     pub q25: Option<Value>,
     pub q50: Option<Value>,
     pub q75: Option<Value>,
+    /// Non-NULL values.
     pub count: Option<i64>,
     pub null_percentage: Option<f64>,
     pub null_count: Option<i64>,
@@ -36,83 +37,135 @@ pub struct Profile {
     pub columns: Vec<ColumnProfile>,
 }
 
+/// What can be computed for a column, by its type.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    /// Numbers: min/max, mean, stddev, quantiles.
+    Number,
+    /// Dates and times: min/max and quantiles.
+    Temporal,
+    /// Text: min/max and frequent values.
+    Text,
+    /// Other scalars (BOOLEAN, UUID, BLOB, …): min/max.
+    Ordered,
+    /// Lists and nested values: counts only.
+    Nested,
+}
+
+impl Kind {
+    fn of(data_type: &str) -> Self {
+        let t = data_type.to_ascii_uppercase();
+        if t.ends_with(']') || t.starts_with("STRUCT") || t.starts_with("MAP") || t == "JSON" {
+            return Self::Nested;
+        }
+        let numbers = [
+            "TINYINT",
+            "SMALLINT",
+            "INTEGER",
+            "BIGINT",
+            "HUGEINT",
+            "UTINYINT",
+            "USMALLINT",
+            "UINTEGER",
+            "UBIGINT",
+            "UHUGEINT",
+            "FLOAT",
+            "DOUBLE",
+        ];
+        if numbers.contains(&t.as_str()) || t.starts_with("DECIMAL") {
+            Self::Number
+        } else if t.starts_with("TIMESTAMP") || t == "DATE" || t == "TIME" {
+            Self::Temporal
+        } else if t == "VARCHAR" {
+            Self::Text
+        } else {
+            Self::Ordered
+        }
+    }
+}
+
+/// Aggregates computed per column, in this order; NULL where the kind has none.
+const PER_COLUMN: usize = 10;
+
+/// The column's aggregates; those its kind lacks are typed NULLs (an untyped NULL has a type
+/// the client library cannot read).
+fn aggregates(c: &ColumnInfo) -> [String; PER_COLUMN] {
+    let q = quote_ident(&c.name);
+    let kind = Kind::of(&c.data_type);
+    let ordered = kind != Kind::Nested;
+    let number = kind == Kind::Number;
+    let quantiles = matches!(kind, Kind::Number | Kind::Temporal);
+    let pick = |has: bool, expr: String, null: &str| if has { expr } else { null.to_string() };
+    let quantile = |p: &str| format!("approx_quantile({q}, {p})::VARCHAR");
+    [
+        format!("count({q})"),
+        pick(
+            ordered,
+            format!("approx_count_distinct({q})"),
+            "NULL::BIGINT",
+        ),
+        pick(ordered, format!("min({q})::VARCHAR"), "NULL::VARCHAR"),
+        pick(ordered, format!("max({q})::VARCHAR"), "NULL::VARCHAR"),
+        pick(number, format!("avg({q})::DOUBLE"), "NULL::DOUBLE"),
+        pick(number, format!("stddev_samp({q})::DOUBLE"), "NULL::DOUBLE"),
+        pick(quantiles, quantile("0.25"), "NULL::VARCHAR"),
+        pick(quantiles, quantile("0.5"), "NULL::VARCHAR"),
+        pick(quantiles, quantile("0.75"), "NULL::VARCHAR"),
+        pick(
+            kind == Kind::Text,
+            format!("approx_top_k({q}, {TOP_VALUES})::VARCHAR[]"),
+            "NULL::VARCHAR[]",
+        ),
+    ]
+}
+
 impl TableEngine {
-    /// Profiles every column. Caller holds the table's shared lock.
+    /// Profiles every column in one scan. Caller holds the table's shared lock.
     pub fn profile(&self, key: &TableKey) -> ApiResult<Profile> {
         let info = self.describe(key)?;
         let conn = self.conn()?;
         let alias = self.ensure_attached(&conn, key)?;
-        let target = format!("\"{alias}\".main.data");
-        let mut columns = Vec::with_capacity(info.columns.len());
-        {
-            let mut stmt = conn.prepare(&format!(
-                "SELECT column_name, column_type, min, max, approx_unique, \
-                 TRY_CAST(avg AS DOUBLE), TRY_CAST(std AS DOUBLE), q25, q50, q75, count, \
-                 CAST(null_percentage AS DOUBLE) FROM (SUMMARIZE SELECT * FROM {target})"
-            ))?;
-            let mut rows = stmt.query([])?;
-            while let Some(r) = rows.next()? {
-                columns.push(ColumnProfile {
-                    column_name: r.get(0)?,
-                    column_type: r.get(1)?,
-                    min: r.get(2)?,
-                    max: r.get(3)?,
-                    approx_unique: r.get(4)?,
-                    avg: r.get(5)?,
-                    std: r.get(6)?,
-                    q25: number_or_text(r.get(7)?),
-                    q50: number_or_text(r.get(8)?),
-                    q75: number_or_text(r.get(9)?),
-                    // Filled in exactly below: SUMMARIZE's own count includes NULLs.
-                    count: None,
-                    null_percentage: r.get(11)?,
-                    null_count: None,
-                    top_values: None,
-                });
-            }
+        let mut select = vec!["count(*)".to_string()];
+        for c in info.columns.iter() {
+            select.extend(aggregates(c));
         }
-        let text: Vec<usize> = columns
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.column_type == "VARCHAR")
-            .map(|(i, _)| i)
-            .collect();
-        let mut aggs: Vec<String> = columns
-            .iter()
-            .map(|c| format!("count({})", quote_ident(&c.column_name)))
-            .collect();
-        aggs.extend(text.iter().map(|&i| {
-            format!(
-                "approx_top_k({}, {TOP_VALUES})::VARCHAR[]",
-                quote_ident(&columns[i].column_name)
-            )
-        }));
-        if !columns.is_empty() {
-            let n = columns.len();
-            let sql = format!("SELECT {} FROM {target}", aggs.join(", "));
-            let (counts, tops): (Vec<i64>, Vec<Value>) = conn.query_row(&sql, [], |r| {
-                let counts = (0..n).map(|i| r.get(i)).collect::<Result<Vec<i64>, _>>()?;
-                let tops = (0..text.len())
-                    .map(|i| r.get::<_, duckdb::types::Value>(n + i).map(list_to_json))
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok((counts, tops))
-            })?;
-            for (c, count) in columns.iter_mut().zip(counts) {
-                c.count = Some(count);
-                c.null_count = Some(info.row_count as i64 - count);
-            }
-            for (&i, top) in text.iter().zip(tops) {
-                columns[i].top_values = Some(
-                    top.as_array()
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|v| v.as_str().map(str::to_string))
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                );
-            }
-        }
+        let sql = format!("SELECT {} FROM \"{alias}\".main.data", select.join(", "));
+        let columns = conn.query_row(&sql, [], |r| {
+            let rows: i64 = r.get(0)?;
+            info.columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let at = 1 + i * PER_COLUMN;
+                    let count: i64 = r.get(at)?;
+                    let nulls = rows - count;
+                    Ok(ColumnProfile {
+                        column_name: c.name.clone(),
+                        column_type: c.data_type.clone(),
+                        approx_unique: r.get(at + 1)?,
+                        min: r.get(at + 2)?,
+                        max: r.get(at + 3)?,
+                        avg: r.get(at + 4)?,
+                        std: r.get(at + 5)?,
+                        q25: number_or_text(r.get(at + 6)?),
+                        q50: number_or_text(r.get(at + 7)?),
+                        q75: number_or_text(r.get(at + 8)?),
+                        count: Some(count),
+                        null_percentage: Some(if rows > 0 {
+                            (nulls as f64 * 10_000.0 / rows as f64).round() / 100.0
+                        } else {
+                            0.0
+                        }),
+                        null_count: Some(nulls),
+                        top_values: if Kind::of(&c.data_type) == Kind::Text {
+                            list_of_text(r.get(at + 9)?)
+                        } else {
+                            None
+                        },
+                    })
+                })
+                .collect::<Result<Vec<_>, duckdb::Error>>()
+        })?;
         Ok(Profile {
             row_count: info.row_count,
             columns,
@@ -120,7 +173,7 @@ impl TableEngine {
     }
 }
 
-/// SUMMARIZE reports quantiles as text; numbers become JSON numbers, others stay text.
+/// Quantiles come back as text; numbers become JSON numbers, others (dates) stay text.
 fn number_or_text(v: Option<String>) -> Option<Value> {
     let v = v?;
     Some(match v.parse::<f64>() {
@@ -131,17 +184,44 @@ fn number_or_text(v: Option<String>) -> Option<Value> {
     })
 }
 
-fn list_to_json(v: duckdb::types::Value) -> Value {
+fn list_of_text(v: duckdb::types::Value) -> Option<Vec<String>> {
     match v {
-        duckdb::types::Value::List(items) => Value::Array(
+        duckdb::types::Value::List(items) => Some(
             items
                 .into_iter()
-                .map(|i| match i {
-                    duckdb::types::Value::Text(s) => Value::String(s),
-                    _ => Value::Null,
+                .filter_map(|i| match i {
+                    duckdb::types::Value::Text(s) => Some(s),
+                    _ => None,
                 })
                 .collect(),
         ),
-        _ => Value::Null,
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_follow_the_column_type() {
+        assert!(Kind::of("DECIMAL(12,2)") == Kind::Number);
+        assert!(Kind::of("BIGINT") == Kind::Number);
+        assert!(Kind::of("TIMESTAMP WITH TIME ZONE") == Kind::Temporal);
+        assert!(Kind::of("VARCHAR") == Kind::Text);
+        assert!(Kind::of("BOOLEAN") == Kind::Ordered);
+        assert!(Kind::of("INTEGER[]") == Kind::Nested);
+    }
+
+    #[test]
+    fn quantiles_become_numbers_when_they_are() {
+        assert_eq!(
+            number_or_text(Some("2.5".into())),
+            Some(serde_json::json!(2.5))
+        );
+        assert_eq!(
+            number_or_text(Some("2024-01-01".into())),
+            Some(Value::String("2024-01-01".into()))
+        );
     }
 }

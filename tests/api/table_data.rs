@@ -2597,3 +2597,74 @@ async fn a_profile_describes_every_column() {
         .await
         .expect_error(404);
 }
+
+#[tokio::test]
+async fn profiles_cover_every_column_type_even_on_an_empty_table() {
+    let (app, key) = setup().await;
+    let columns = [
+        ("i", "INTEGER"),
+        ("d", "DECIMAL(10,2)"),
+        ("s", "VARCHAR"),
+        ("b", "BOOLEAN"),
+        ("t", "TIMESTAMP"),
+        ("day", "DATE"),
+        ("u", "UUID"),
+        ("l", "INTEGER[]"),
+        ("j", "JSON"),
+        ("raw", "BLOB"),
+    ];
+    app.create_table("1", &key, "b", "all", &columns, &[]).await;
+    let empty = app
+        .post(&format!("{T}/all/profile"), &key, json!({}))
+        .await
+        .expect(200);
+    assert_eq!(empty["row_count"], 0);
+    assert_eq!(empty["column_count"], columns.len());
+    for stat in empty["statistics"].as_array().expect("statistics") {
+        assert_eq!(stat["count"], 0, "{stat}");
+        assert_eq!(stat["null_count"], 0, "{stat}");
+    }
+    let app = app
+        .edit_table_file(
+            "1",
+            "b",
+            "all",
+            "INSERT INTO data VALUES \
+             (1, 1.50, 'x', true, TIMESTAMP '2024-01-01 00:00:00', DATE '2024-01-01', uuid(), [1, 2], '{\"a\": 1}', 'ab'::BLOB), \
+             (3, 2.50, 'x', false, TIMESTAMP '2024-01-03 00:00:00', DATE '2024-01-03', uuid(), [], '[]', 'cd'::BLOB), \
+             (NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);",
+        )
+        .await;
+    let full = app
+        .post(&format!("{T}/all/profile"), &key, json!({}))
+        .await
+        .expect(200);
+    let stat = |name: &str| {
+        full["statistics"]
+            .as_array()
+            .and_then(|a| a.iter().find(|s| s["column_name"] == name))
+            .cloned()
+            .unwrap_or_else(|| panic!("no statistics for {name}: {full}"))
+    };
+    assert_eq!(full["row_count"], 3);
+    let i = stat("i");
+    assert_eq!(
+        (i["count"].as_i64(), i["null_count"].as_i64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(
+        (i["min"].as_str(), i["max"].as_str()),
+        (Some("1"), Some("3"))
+    );
+    assert_eq!(i["avg"].as_f64(), Some(2.0));
+    let s = stat("s");
+    assert_eq!(s["top_values"], json!(["x"]));
+    assert!(s["avg"].is_null());
+    let t = stat("t");
+    assert_eq!(t["min"], "2024-01-01 00:00:00");
+    assert!(t["q50"].is_string(), "{t}");
+    let l = stat("l");
+    assert_eq!(l["count"], 2);
+    assert!(l["min"].is_null());
+    assert!((stat("b")["null_percentage"].as_f64().unwrap_or(0.0) - 33.33).abs() < 0.01);
+}
