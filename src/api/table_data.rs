@@ -484,7 +484,14 @@ pub async fn add_column(
 ) -> ApiResult<impl IntoResponse> {
     let column = body.parse()?;
     let s = &access.scope;
-    let view = table_data::add_column(&state, &s.project, s.bucket()?, s.table()?, column).await?;
+    let view = table_data::change_table(
+        &state,
+        &s.project,
+        s.bucket()?,
+        s.table()?,
+        move |st, key| st.engine.add_column(key, &column),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(table_json(&view))))
 }
 
@@ -510,7 +517,14 @@ pub async fn drop_column(
 ) -> ApiResult<Json<Value>> {
     let column = column_of(column)?;
     let s = &access.scope;
-    let view = table_data::drop_column(&state, &s.project, s.bucket()?, s.table()?, column).await?;
+    let view = table_data::change_table(
+        &state,
+        &s.project,
+        s.bucket()?,
+        s.table()?,
+        move |st, key| st.engine.drop_column(key, &column),
+    )
+    .await?;
     Ok(Json(table_json(&view)))
 }
 
@@ -562,9 +576,14 @@ pub async fn alter_column(
         ));
     }
     let s = &access.scope;
-    let view =
-        table_data::alter_column(&state, &s.project, s.bucket()?, s.table()?, column, change)
-            .await?;
+    let view = table_data::change_table(
+        &state,
+        &s.project,
+        s.bucket()?,
+        s.table()?,
+        move |st, key| st.engine.alter_column(key, &column, &change),
+    )
+    .await?;
     Ok(Json(table_json(&view)))
 }
 
@@ -585,9 +604,14 @@ pub async fn add_primary_key(
         });
     }
     let s = &access.scope;
-    let view =
-        table_data::add_primary_key(&state, &s.project, s.bucket()?, s.table()?, body.columns)
-            .await?;
+    let view = table_data::change_table(
+        &state,
+        &s.project,
+        s.bucket()?,
+        s.table()?,
+        move |st, key| st.engine.add_primary_key(key, &body.columns),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(table_json(&view))))
 }
 
@@ -596,7 +620,10 @@ pub async fn drop_primary_key(
     access: ProjectAccess,
 ) -> ApiResult<Json<Value>> {
     let s = &access.scope;
-    let view = table_data::drop_primary_key(&state, &s.project, s.bucket()?, s.table()?).await?;
+    let view = table_data::change_table(&state, &s.project, s.bucket()?, s.table()?, |st, key| {
+        st.engine.drop_primary_key(key)
+    })
+    .await?;
     Ok(Json(table_json(&view)))
 }
 

@@ -982,36 +982,65 @@ fn csv_problems(
     problems
 }
 
-/// Finds values that do not convert, with their row numbers (Parquet has no lines).
+/// Parquet values that do not convert, with their row numbers (Parquet has no lines).
 fn parquet_problems(
     conn: &duckdb::Connection,
     source: &Source<'_>,
     mapped: &[Mapped],
+) -> Vec<Value> {
+    unconvertible(conn, mapped, "row", |m, limit| {
+        let col = quote_ident(&m.file);
+        format!(
+            "SELECT file_row_number + 1, {col}::VARCHAR FROM read_parquet({}, file_row_number=true) \
+             WHERE {col} IS NOT NULL AND TRY_CAST({col} AS {}) IS NULL LIMIT {limit}",
+            source.path, m.column.data_type,
+        )
+    })
+}
+
+/// JSONL values that do not convert to their column's type, with their lines.
+fn jsonl_value_problems(
+    conn: &duckdb::Connection,
+    source: &Source<'_>,
+    mapped: &[Mapped],
+) -> Vec<Value> {
+    unconvertible(conn, mapped, "line", |m, limit| {
+        let key = sql_string(&format!("$.\"{}\"", m.file.replace('"', "\\\"")));
+        format!(
+            "SELECT n, v FROM (SELECT row_number() OVER () AS n, json_extract_string(json, {key}) AS v \
+             FROM read_json_objects({}, format='newline_delimited', compression={})) \
+             WHERE v IS NOT NULL AND TRY_CAST(v AS {}) IS NULL LIMIT {limit}",
+            source.path,
+            source.compression(),
+            m.column.data_type,
+        )
+    })
+}
+
+/// Runs `query(column, limit)` — which selects (position, value) pairs of values that do not
+/// convert — for each mapped column, up to `MAX_PROBLEMS` in all, ordered by position.
+fn unconvertible(
+    conn: &duckdb::Connection,
+    mapped: &[Mapped],
+    position: &str,
+    query: impl Fn(&Mapped, usize) -> String,
 ) -> Vec<Value> {
     let mut problems = Vec::new();
     for m in mapped {
         if problems.len() >= MAX_PROBLEMS {
             break;
         }
-        let col = quote_ident(&m.file);
-        let sql = format!(
-            "SELECT file_row_number + 1, {col}::VARCHAR FROM read_parquet({}, file_row_number=true) \
-             WHERE {col} IS NOT NULL AND TRY_CAST({col} AS {}) IS NULL LIMIT {}",
-            source.path,
-            m.column.data_type,
-            MAX_PROBLEMS - problems.len()
-        );
-        let Ok(mut stmt) = conn.prepare(&sql) else {
-            continue;
-        };
-        let Ok(rows) = stmt.query_map([], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
-        }) else {
-            continue;
-        };
-        for (row, value) in rows.flatten() {
+        let found = conn
+            .prepare(&query(m, MAX_PROBLEMS - problems.len()))
+            .and_then(|mut stmt| {
+                stmt.query_map([], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
+                })?
+                .collect::<Result<Vec<_>, _>>()
+            });
+        for (at, value) in found.unwrap_or_default() {
             problems.push(json!({
-                "row": row,
+                position: at,
                 "column": m.column.name,
                 "value": value.map(|v| truncate(&v, 200)),
                 "expected_type": m.column.data_type,
@@ -1019,48 +1048,7 @@ fn parquet_problems(
             }));
         }
     }
-    problems
-}
-
-/// Values of a JSONL file that do not convert to their column's type, with their lines.
-fn jsonl_value_problems(
-    conn: &duckdb::Connection,
-    source: &Source<'_>,
-    mapped: &[Mapped],
-) -> Vec<Value> {
-    let mut problems = Vec::new();
-    for m in mapped {
-        if problems.len() >= MAX_PROBLEMS {
-            break;
-        }
-        let key = sql_string(&format!("$.\"{}\"", m.file.replace('"', "\\\"")));
-        let sql = format!(
-            "SELECT n, v FROM (SELECT row_number() OVER () AS n, json_extract_string(json, {key}) AS v \
-             FROM read_json_objects({}, format='newline_delimited', compression={})) \
-             WHERE v IS NOT NULL AND TRY_CAST(v AS {}) IS NULL LIMIT {}",
-            source.path,
-            source.compression(),
-            m.column.data_type,
-            MAX_PROBLEMS - problems.len()
-        );
-        let Ok(mut stmt) = conn.prepare(&sql) else {
-            continue;
-        };
-        let Ok(rows) = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
-        else {
-            continue;
-        };
-        for (line, value) in rows.flatten() {
-            problems.push(json!({
-                "line": line,
-                "column": m.column.name,
-                "value": truncate(&value, 200),
-                "expected_type": m.column.data_type,
-                "error": "value does not convert to the column type",
-            }));
-        }
-    }
-    problems.sort_by_key(|p| p["line"].as_i64());
+    problems.sort_by_key(|p| p[position].as_i64());
     problems
 }
 

@@ -191,7 +191,7 @@ impl TableEngine {
     }
 
     /// Declares a primary key; 409 when the table has one or its data has repeated keys.
-    pub fn add_primary_key(&self, key: &TableKey, columns: &[String]) -> ApiResult<Vec<String>> {
+    pub fn add_primary_key(&self, key: &TableKey, columns: &[String]) -> ApiResult<()> {
         let info = self.describe(key)?;
         if !info.primary_key.is_empty() {
             return Err(ApiError::conflict_with(
@@ -253,8 +253,7 @@ impl TableEngine {
             }
             conn.execute_batch(&format!("ALTER TABLE {target} ADD PRIMARY KEY ({pk})"))
                 .map_err(|e| refused("adding the primary key", &e))
-        })?;
-        Ok(names)
+        })
     }
 
     /// Removes the primary key by rebuilding the table without it (DuckDB has no DROP CONSTRAINT).

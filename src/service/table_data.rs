@@ -14,7 +14,6 @@ use crate::engine::export::{Compression, ExportFormat, RowSelection};
 use crate::engine::filter::Filter;
 use crate::engine::import::{CsvOptions, DedupMode, Format, ImportOutcome, ImportRequest, Source};
 use crate::engine::profile::Profile;
-use crate::engine::schema::AlterColumn;
 use crate::engine::{LockGuard, TableKey};
 use crate::error::{ApiError, ApiResult};
 use crate::names::{BucketName, ColumnName, ProjectId, TableName};
@@ -354,8 +353,9 @@ impl std::fmt::Display for ErrorInStream {
 
 impl std::error::Error for ErrorInStream {}
 
-/// Runs a schema change under the table's exclusive lock and returns the table afterwards.
-async fn change_table(
+/// Runs a schema change (`f`, on a bulk thread) under the table's exclusive lock and returns
+/// the table afterwards.
+pub async fn change_table(
     state: &AppState,
     project: &ProjectId,
     bucket: &BucketName,
@@ -403,71 +403,6 @@ async fn change_table(
             })
         })
         .await
-}
-
-pub async fn add_column(
-    state: &AppState,
-    project: &ProjectId,
-    bucket: &BucketName,
-    table: &TableName,
-    column: ColumnDef,
-) -> ApiResult<TableView> {
-    change_table(state, project, bucket, table, move |s, key| {
-        s.engine.add_column(key, &column)
-    })
-    .await
-}
-
-pub async fn drop_column(
-    state: &AppState,
-    project: &ProjectId,
-    bucket: &BucketName,
-    table: &TableName,
-    column: String,
-) -> ApiResult<TableView> {
-    change_table(state, project, bucket, table, move |s, key| {
-        s.engine.drop_column(key, &column)
-    })
-    .await
-}
-
-pub async fn alter_column(
-    state: &AppState,
-    project: &ProjectId,
-    bucket: &BucketName,
-    table: &TableName,
-    column: String,
-    change: AlterColumn,
-) -> ApiResult<TableView> {
-    change_table(state, project, bucket, table, move |s, key| {
-        s.engine.alter_column(key, &column, &change)
-    })
-    .await
-}
-
-pub async fn add_primary_key(
-    state: &AppState,
-    project: &ProjectId,
-    bucket: &BucketName,
-    table: &TableName,
-    columns: Vec<String>,
-) -> ApiResult<TableView> {
-    change_table(state, project, bucket, table, move |s, key| {
-        s.engine.add_primary_key(key, &columns).map(|_| ())
-    })
-    .await
-}
-
-pub async fn drop_primary_key(
-    state: &AppState,
-    project: &ProjectId,
-    bucket: &BucketName,
-    table: &TableName,
-) -> ApiResult<TableView> {
-    change_table(state, project, bucket, table, |s, key| {
-        s.engine.drop_primary_key(key)
-    })
-    .await
 }
 
 /// Deletes matching rows; returns (deleted, remaining).
