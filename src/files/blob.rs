@@ -79,7 +79,9 @@ impl BlobStore for LocalBlobStore {
             let dir = target.parent().unwrap_or(Path::new("."));
             std::fs::create_dir_all(dir)?;
             if target.exists() {
-                // Same content already stored: dedup; the spool is removed on drop.
+                // Same content already stored: dedup. Unlinking a large spool takes the
+                // filesystem a while (freeing its blocks); nobody needs to wait for that.
+                std::thread::spawn(move || drop(spooled));
                 return Ok(());
             }
             // The spool is fsynced and on the same filesystem: rename publishes it atomically.
