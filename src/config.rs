@@ -112,6 +112,8 @@ pub struct Config {
     pub bulk_threads: usize,
     /// Jobs waiting or running at most; further async submits get 429 with Retry-After.
     pub job_queue_capacity: usize,
+    /// How long finished jobs stay visible before the cleaner removes them.
+    pub job_retention_secs: u64,
 }
 
 impl Default for Config {
@@ -145,6 +147,7 @@ impl Default for Config {
             job_workers: 2,
             bulk_threads: 8,
             job_queue_capacity: 64,
+            job_retention_secs: 7 * 24 * 3600,
         }
     }
 }
@@ -179,6 +182,7 @@ const PLAIN_ENV: &[&str] = &[
     "JOB_WORKERS",
     "BULK_THREADS",
     "JOB_QUEUE_CAPACITY",
+    "JOB_RETENTION_SECS",
 ];
 
 impl Config {

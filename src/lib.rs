@@ -25,16 +25,21 @@ pub use state::AppState;
 #[error("{0}")]
 pub struct StartupError(String);
 
-/// Removes expired upload sessions and crash leftovers now and then every interval.
+/// Removes expired upload sessions, crash leftovers and old finished jobs now and then every
+/// interval.
 fn spawn_cleaner(state: AppState) {
     let every = std::time::Duration::from_secs(state.config.cleanup_interval_secs.max(1));
-    let files = state.files.clone();
+    let retention = std::time::Duration::from_secs(state.config.job_retention_secs);
+    let (files, jobs) = (state.files.clone(), state.jobs.clone());
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
             if let Err(e) = files.cleanup().await {
                 tracing::warn!(error = %e, "upload cleanup failed");
+            }
+            if let Err(e) = jobs.purge(retention).await {
+                tracing::warn!(error = %e, "job cleanup failed");
             }
         }
     });

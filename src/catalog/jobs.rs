@@ -121,6 +121,17 @@ impl Catalog {
         })
     }
 
+    /// Removes finished jobs that ended before `cutoff`; returns how many.
+    pub fn purge_finished_jobs(&self, cutoff: DateTime<Utc>) -> ApiResult<usize> {
+        self.write(|tx, _| {
+            let n = tx.execute(
+                "DELETE FROM jobs WHERE status IN ('success', 'error') AND finished_at < make_timestamp(?)",
+                params![micros(cutoff)],
+            )?;
+            Ok((n, Box::new(|_| {})))
+        })
+    }
+
     pub fn job(&self, project: &ProjectId, id: &str) -> ApiResult<Option<JobRecord>> {
         self.query(|c| {
             let mut stmt = c.prepare(&format!(

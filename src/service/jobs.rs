@@ -122,6 +122,16 @@ impl JobService {
         Ok(job)
     }
 
+    /// Forgets finished jobs older than `retention` (the cleaner calls this).
+    pub async fn purge(&self, retention: std::time::Duration) -> ApiResult<usize> {
+        let catalog = self.catalog.clone();
+        let cutoff = chrono::Duration::from_std(retention)
+            .ok()
+            .and_then(|r| crate::catalog::now().checked_sub_signed(r))
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+        blocking(move || catalog.purge_finished_jobs(cutoff)).await
+    }
+
     pub async fn get(&self, project: &ProjectId, id: &str) -> ApiResult<JobRecord> {
         let (catalog, p, i) = (self.catalog.clone(), project.clone(), id.to_string());
         blocking(move || catalog.job(&p, &i))

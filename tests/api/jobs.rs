@@ -613,3 +613,39 @@ async fn a_kill_9_during_an_import_keeps_the_old_rows_and_marks_the_job_interrup
     assert_eq!(job["status"], "success", "{job}");
     assert_eq!(r.text(&export_path, &key).await, before);
 }
+
+#[tokio::test]
+async fn finished_jobs_are_removed_after_their_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.job_retention_secs = 0;
+    config.cleanup_interval_secs = 1;
+    let app = spawn_app_with(config).await;
+    let key = app.create_project("1").await;
+    app.create_bucket("1", &key, "b").await;
+    kv_table(&app, &key, "t").await;
+    let file = upload(&app, &key, "a.csv", &big_csv(1, 10)).await;
+    let id = accepted(
+        app.post(&async_import_path("t"), &key, json!({"file_id": file}))
+            .await,
+        "import",
+    );
+    assert_eq!(wait_job(&app, &key, &id).await["status"], "success");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let reply = app.get(&format!("/projects/1/jobs/{id}"), &key).await;
+        if reply.status.as_u16() == 404 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the finished job was never removed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The import itself stays.
+    assert_eq!(
+        app.get(&format!("{T}/t"), &key).await.expect(200)["row_count"],
+        10
+    );
+}
