@@ -203,3 +203,68 @@ async fn large_blobs_go_to_s3_as_multipart_uploads_and_deduplicate() {
         .expect(204);
     assert!(object.exists(), "the second record still holds the content");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imports_read_from_and_exports_write_to_the_s3_backend() {
+    let Some(s3) = start_s3().await else { return };
+    let (app, _dir) = spawn_app_on_s3(&s3).await;
+    let key = app.create_project("1").await;
+    app.create_bucket("1", &key, "b").await;
+    app.create_table(
+        "1",
+        &key,
+        "b",
+        "t",
+        &[("id", "BIGINT"), ("v", "VARCHAR")],
+        &["id"],
+    )
+    .await;
+    let mut csv = String::from("id,v\n");
+    for i in 1..=2000 {
+        csv.push_str(&format!("{i},value {i}\n"));
+    }
+    let file = upload(&app, &key, "t.csv", csv.clone().into_bytes()).await;
+    let done = app
+        .post(
+            "/projects/1/buckets/b/tables/t/import/file",
+            &key,
+            serde_json::json!({ "file_id": file["id"] }),
+        )
+        .await
+        .expect(200);
+    assert_eq!(done["table_rows_after"], 2000);
+
+    let exported = app
+        .post(
+            "/projects/1/buckets/b/tables/t/export",
+            &key,
+            serde_json::json!({ "format": "csv", "order_by": "id" }),
+        )
+        .await
+        .expect(200);
+    let hash = exported["file"]["checksum_sha256"].as_str().expect("sha");
+    let object =
+        s3.root
+            .path()
+            .join(BUCKET)
+            .join(format!("blobs/{}/{}/{hash}", &hash[..2], &hash[2..4]));
+    assert!(object.exists(), "the export is an object in the S3 bucket");
+    let id = exported["file_id"].as_str().expect("file id");
+    let bytes = app
+        .client
+        .get(app.url(&format!("/projects/1/files/{id}/download")))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&bytes), csv);
+    // Nothing of either stays in the work directory.
+    let work = app.data_dir.join("files/work");
+    let left: Vec<_> = std::fs::read_dir(&work)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left in files/work: {left:?}");
+}
