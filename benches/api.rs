@@ -63,6 +63,28 @@ async fn start(data: &Path) -> Server {
     panic!("server did not start");
 }
 
+/// Creates project 1 with bucket `b`; returns the project key.
+async fn project_with_bucket(client: &reqwest::Client, b: &str) -> String {
+    let created = send(
+        client,
+        reqwest::Method::POST,
+        format!("{b}/projects"),
+        ADMIN,
+        Some(json!({"id": "1"})),
+    )
+    .await;
+    let key = created["api_key"].as_str().unwrap().to_string();
+    send(
+        client,
+        reqwest::Method::POST,
+        format!("{b}/projects/1/buckets"),
+        &key,
+        Some(json!({"name": "b"})),
+    )
+    .await;
+    key
+}
+
 async fn send(
     client: &reqwest::Client,
     method: reqwest::Method,
@@ -381,23 +403,7 @@ async fn api_bench(root: &Path) {
     // Set-up: a project with a bucket and a 10 000-row table.
     let server = start(&data).await;
     let b = server.base.clone();
-    let created = send(
-        &client,
-        reqwest::Method::POST,
-        format!("{b}/projects"),
-        ADMIN,
-        Some(json!({"id": "1"})),
-    )
-    .await;
-    let key = created["api_key"].as_str().unwrap().to_string();
-    send(
-        &client,
-        reqwest::Method::POST,
-        format!("{b}/projects/1/buckets"),
-        &key,
-        Some(json!({"name": "b"})),
-    )
-    .await;
+    let key = project_with_bucket(&client, &b).await;
     let columns = json!([
         {"name": "id", "type": "BIGINT", "nullable": false},
         {"name": "name", "type": "VARCHAR"},
@@ -726,23 +732,7 @@ async fn data_bench(dir: &Path) {
     let client = reqwest::Client::new();
     let server = start(&work.join("server")).await;
     let b = server.base.clone();
-    let created = send(
-        &client,
-        reqwest::Method::POST,
-        format!("{b}/projects"),
-        ADMIN,
-        Some(json!({"id": "1"})),
-    )
-    .await;
-    let key = created["api_key"].as_str().unwrap().to_string();
-    send(
-        &client,
-        reqwest::Method::POST,
-        format!("{b}/projects/1/buckets"),
-        &key,
-        Some(json!({"name": "b"})),
-    )
-    .await;
+    let key = project_with_bucket(&client, &b).await;
 
     // 1. Full import: raw COPY into a fresh file vs upload + import into a fresh table.
     let mut raw = Vec::new();
