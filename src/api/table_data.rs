@@ -17,6 +17,7 @@ use crate::engine::export::{ExportFormat, RowSelection};
 use crate::engine::filter::{Condition, Filter, OrderBy};
 use crate::engine::import::{CsvOptions, DedupMode, Format, ImportRequest};
 use crate::engine::schema::AlterColumn;
+use crate::engine::{TableEngine, TableKey};
 use crate::error::{ApiError, ApiResult};
 use crate::names::{ColumnName, TableName};
 use crate::service::table_data::{self, Exported, FromFile};
@@ -335,11 +336,9 @@ pub async fn create_from_file(
     Ok((StatusCode::CREATED, Json(out)))
 }
 
+/// The filter fields a JSON body may carry besides the raw string (see `FilterInput`).
 #[derive(Deserialize, Default)]
-pub struct ExportBody {
-    format: Option<String>,
-    compression: Option<String>,
-    columns: Option<Vec<String>>,
+pub struct BodyFilters {
     where_filter: Option<String>,
     where_filters: Option<Vec<Condition>>,
     #[serde(rename = "whereColumn")]
@@ -348,6 +347,30 @@ pub struct ExportBody {
     where_values: Option<Vec<Value>>,
     #[serde(rename = "whereOperator")]
     where_operator: Option<String>,
+}
+
+impl BodyFilters {
+    /// All filter forms of the body, `raw` (the route's own SQL-like field) taking precedence
+    /// over `where_filter`.
+    fn build(self, raw: Option<String>) -> ApiResult<Option<Filter>> {
+        FilterInput {
+            raw: raw.or(self.where_filter),
+            conditions: self.where_filters,
+            column: self.where_column,
+            values: value_strings(self.where_values)?,
+            operator: self.where_operator,
+        }
+        .build()
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct ExportBody {
+    format: Option<String>,
+    compression: Option<String>,
+    columns: Option<Vec<String>>,
+    #[serde(flatten)]
+    filters: BodyFilters,
     order_by: Option<String>,
     limit: Option<i64>,
 }
@@ -385,14 +408,7 @@ pub async fn export(
     let compression = format.compression(body.compression.as_deref())?;
     let selection = RowSelection {
         columns: body.columns.filter(|c| !c.is_empty()),
-        filter: FilterInput {
-            raw: body.where_filter,
-            conditions: body.where_filters,
-            column: body.where_column,
-            values: value_strings(body.where_values)?,
-            operator: body.where_operator,
-        }
-        .build()?,
+        filter: body.filters.build(None)?,
         order_by: body
             .order_by
             .filter(|o| !o.trim().is_empty())
@@ -483,16 +499,22 @@ pub async fn add_column(
     ApiJson(body): ApiJson<ColumnBody>,
 ) -> ApiResult<impl IntoResponse> {
     let column = body.parse()?;
-    let s = &access.scope;
-    let view = table_data::change_table(
-        &state,
-        &s.project,
-        s.bucket()?,
-        s.table()?,
-        move |st, key| st.engine.add_column(key, &column),
-    )
+    let view = changed(&state, &access.scope, move |engine, key| {
+        engine.add_column(key, &column)
+    })
     .await?;
-    Ok((StatusCode::CREATED, Json(table_json(&view))))
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// Runs a schema change through the table-data service and answers the table afterwards.
+async fn changed(
+    state: &AppState,
+    scope: &Scope,
+    f: impl FnOnce(&TableEngine, &TableKey) -> ApiResult<()> + Send + 'static,
+) -> ApiResult<Value> {
+    let view =
+        table_data::change_table(state, &scope.project, scope.bucket()?, scope.table()?, f).await?;
+    Ok(table_json(&view))
 }
 
 /// The `{column_name}` path segment.
@@ -516,16 +538,11 @@ pub async fn drop_column(
     column: Path<ColumnPath>,
 ) -> ApiResult<Json<Value>> {
     let column = column_of(column)?;
-    let s = &access.scope;
-    let view = table_data::change_table(
-        &state,
-        &s.project,
-        s.bucket()?,
-        s.table()?,
-        move |st, key| st.engine.drop_column(key, &column),
-    )
+    let view = changed(&state, &access.scope, move |engine, key| {
+        engine.drop_column(key, &column)
+    })
     .await?;
-    Ok(Json(table_json(&view)))
+    Ok(Json(view))
 }
 
 #[derive(Deserialize)]
@@ -575,16 +592,11 @@ pub async fn alter_column(
             "nothing to change: give new_name, new_type, set_not_null or set_default",
         ));
     }
-    let s = &access.scope;
-    let view = table_data::change_table(
-        &state,
-        &s.project,
-        s.bucket()?,
-        s.table()?,
-        move |st, key| st.engine.alter_column(key, &column, &change),
-    )
+    let view = changed(&state, &access.scope, move |engine, key| {
+        engine.alter_column(key, &column, &change)
+    })
     .await?;
-    Ok(Json(table_json(&view)))
+    Ok(Json(view))
 }
 
 #[derive(Deserialize)]
@@ -603,41 +615,29 @@ pub async fn add_primary_key(
             details: None,
         });
     }
-    let s = &access.scope;
-    let view = table_data::change_table(
-        &state,
-        &s.project,
-        s.bucket()?,
-        s.table()?,
-        move |st, key| st.engine.add_primary_key(key, &body.columns),
-    )
+    let view = changed(&state, &access.scope, move |engine, key| {
+        engine.add_primary_key(key, &body.columns)
+    })
     .await?;
-    Ok((StatusCode::CREATED, Json(table_json(&view))))
+    Ok((StatusCode::CREATED, Json(view)))
 }
 
 pub async fn drop_primary_key(
     State(state): State<AppState>,
     access: ProjectAccess,
 ) -> ApiResult<Json<Value>> {
-    let s = &access.scope;
-    let view = table_data::change_table(&state, &s.project, s.bucket()?, s.table()?, |st, key| {
-        st.engine.drop_primary_key(key)
+    let view = changed(&state, &access.scope, |engine, key| {
+        engine.drop_primary_key(key)
     })
     .await?;
-    Ok(Json(table_json(&view)))
+    Ok(Json(view))
 }
 
 #[derive(Deserialize, Default)]
 pub struct DeleteRowsBody {
     where_clause: Option<String>,
-    where_filter: Option<String>,
-    where_filters: Option<Vec<Condition>>,
-    #[serde(rename = "whereColumn")]
-    where_column: Option<String>,
-    #[serde(rename = "whereValues")]
-    where_values: Option<Vec<Value>>,
-    #[serde(rename = "whereOperator")]
-    where_operator: Option<String>,
+    #[serde(flatten)]
+    filters: BodyFilters,
 }
 
 pub async fn delete_rows(
@@ -647,14 +647,7 @@ pub async fn delete_rows(
     ApiJson(body): ApiJson<Option<DeleteRowsBody>>,
 ) -> ApiResult<Json<Value>> {
     let body = body.unwrap_or_default();
-    let from_body = FilterInput {
-        raw: body.where_clause.or(body.where_filter),
-        conditions: body.where_filters,
-        column: body.where_column,
-        values: value_strings(body.where_values)?,
-        operator: body.where_operator,
-    }
-    .build()?;
+    let from_body = body.filters.build(body.where_clause)?;
     let from_query = QueryParams::parse(query).filter()?;
     let filter = match (from_body, from_query) {
         (Some(a), Some(b)) => a.and(b),
@@ -686,4 +679,21 @@ pub async fn profile(
         "column_count": profile.columns.len(),
         "statistics": profile.columns,
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_filters_keep_numbers_through_the_flattened_fields() {
+        let body: DeleteRowsBody = super::super::extract::parse_json(
+            br#"{"whereColumn": "id", "whereValues": [1, 2.50, "x"], "whereOperator": "ne"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            value_strings(body.filters.where_values).unwrap(),
+            Some(vec!["1".to_string(), "2.50".to_string(), "x".to_string()])
+        );
+    }
 }

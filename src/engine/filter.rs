@@ -841,27 +841,29 @@ impl<'a> Parser<'a> {
     }
 
     fn parse_or(&mut self) -> ApiResult<Expr> {
-        let first = self.parse_and()?;
-        if !self.is_kw("OR") {
-            return Ok(first);
-        }
-        let mut items = vec![first];
-        while self.eat_kw("OR") {
-            items.push(self.parse_and()?);
-        }
-        Ok(Expr::Or(items))
+        self.parse_chain("OR", Self::parse_and, Expr::Or)
     }
 
     fn parse_and(&mut self) -> ApiResult<Expr> {
-        let first = self.parse_not()?;
-        if !self.is_kw("AND") {
+        self.parse_chain("AND", Self::parse_not, Expr::And)
+    }
+
+    /// `part (kw part)*`: one part as itself, several as a flat `join` list.
+    fn parse_chain(
+        &mut self,
+        kw: &str,
+        part: fn(&mut Self) -> ApiResult<Expr>,
+        join: fn(Vec<Expr>) -> Expr,
+    ) -> ApiResult<Expr> {
+        let first = part(self)?;
+        if !self.is_kw(kw) {
             return Ok(first);
         }
         let mut items = vec![first];
-        while self.eat_kw("AND") {
-            items.push(self.parse_not()?);
+        while self.eat_kw(kw) {
+            items.push(part(self)?);
         }
-        Ok(Expr::And(items))
+        Ok(join(items))
     }
 
     fn parse_not(&mut self) -> ApiResult<Expr> {

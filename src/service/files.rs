@@ -119,7 +119,21 @@ impl FileService {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        self.admit(exact_size)?;
+        self.receive_announced(body, exact_size, exact_size).await
+    }
+
+    /// `receive`, admitting `announced` bytes (a Content-Length, say) up front.
+    async fn receive_announced<S, E>(
+        &self,
+        body: S,
+        announced: Option<u64>,
+        exact_size: Option<u64>,
+    ) -> ApiResult<Spooled>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        self.admit(announced)?;
         let limits = SpoolLimits {
             max_bytes: self.max_bytes(),
             exact_size,
@@ -266,8 +280,7 @@ impl FileService {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        self.admit(length)?;
-        let spooled = self.receive(body, None).await?;
+        let spooled = self.receive_announced(body, length, None).await?;
         self.publish(project, meta, spooled).await
     }
 

@@ -14,7 +14,7 @@ use crate::engine::export::{Compression, ExportFormat, RowSelection};
 use crate::engine::filter::Filter;
 use crate::engine::import::{CsvOptions, DedupMode, Format, ImportOutcome, ImportRequest, Source};
 use crate::engine::profile::Profile;
-use crate::engine::{LockGuard, TableKey};
+use crate::engine::{LockGuard, TableEngine, TableKey};
 use crate::error::{ApiError, ApiResult};
 use crate::names::{BucketName, ColumnName, ProjectId, TableName};
 use crate::service::files::NewFile;
@@ -73,15 +73,6 @@ async fn writable_locked(
     Ok((guard, key))
 }
 
-/// The file record an import reads: it must belong to the importing project.
-async fn source_file(
-    state: &AppState,
-    project: &ProjectId,
-    file_id: &str,
-) -> ApiResult<FileRecord> {
-    state.files.get(project, file_id).await
-}
-
 pub async fn import(
     state: &AppState,
     project: &ProjectId,
@@ -90,7 +81,8 @@ pub async fn import(
     file_id: &str,
     request: ImportRequest,
 ) -> ApiResult<Imported> {
-    let file = source_file(state, project, file_id).await?;
+    // The file must belong to the importing project (404 otherwise).
+    let file = state.files.get(project, file_id).await?;
     let local = state.files.local_copy(&file).await?;
     let (guard, key) = writable_locked(state, project, bucket, table).await?;
     let engine = state.engine.clone();
@@ -127,7 +119,7 @@ pub async fn create_from_file(
     bucket: &BucketName,
     spec: FromFile,
 ) -> ApiResult<(TableView, ImportOutcome)> {
-    let file = source_file(state, project, &spec.file_id).await?;
+    let file = state.files.get(project, &spec.file_id).await?;
     let local = state.files.local_copy(&file).await?;
     let key = TableKey {
         project: project.clone(),
@@ -297,61 +289,34 @@ pub async fn export_stream(
         ));
     }
     let (guard, key, _) = resolve_locked(state, project, bucket, table).await?;
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<ApiResult<Bytes>>(8);
     let engine = state.engine.clone();
     let fifo = state.files.work_file(".fifo");
     tokio::task::spawn_blocking(move || {
         let _held = guard;
-        let sender = tx.clone();
-        let result = engine.export_through_pipe(
-            &key,
-            &selection,
-            format,
-            compression,
-            fifo.path(),
-            |chunk| {
-                Ok(sender
-                    .blocking_send(Ok(Bytes::copy_from_slice(chunk)))
-                    .is_ok())
-            },
-        );
+        let sink = |chunk: &[u8]| Ok(tx.blocking_send(Ok(Bytes::copy_from_slice(chunk))).is_ok());
+        let result =
+            engine.export_through_pipe(&key, &selection, format, compression, fifo.path(), sink);
         if let Err(e) = result {
-            let _ = tx.blocking_send(Err(std::io::Error::other(ErrorInStream(e))));
+            let _ = tx.blocking_send(Err(e));
         }
     });
     // The first message tells whether the export started: a request error is answered as one.
     let first = match rx.recv().await {
-        Some(Ok(chunk)) => chunk,
-        Some(Err(e)) => {
-            return Err(
-                match e.into_inner().map(|b| b.downcast::<ErrorInStream>()) {
-                    Some(Ok(inner)) => inner.0,
-                    _ => ApiError::internal("export stream failed"),
-                },
-            )
-        }
+        Some(first) => first?,
         None => Bytes::new(),
     };
+    // A failure after the first bytes can only cut the body short: the client sees an
+    // incomplete response, never a complete-looking one.
     let rest = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
+        let item = rx.recv().await?;
+        Some((item.map_err(std::io::Error::other), rx))
     });
     Ok(futures_util::StreamExt::chain(
         futures_util::stream::once(async move { Ok(first) }),
         rest,
     ))
 }
-
-/// An API error carried through the byte stream's io::Error.
-#[derive(Debug)]
-struct ErrorInStream(ApiError);
-
-impl std::fmt::Display for ErrorInStream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl std::error::Error for ErrorInStream {}
 
 /// Runs a schema change (`f`, on a bulk thread) under the table's exclusive lock and returns
 /// the table afterwards.
@@ -360,7 +325,7 @@ pub async fn change_table(
     project: &ProjectId,
     bucket: &BucketName,
     table: &TableName,
-    f: impl FnOnce(&AppState, &TableKey) -> ApiResult<()> + Send + 'static,
+    f: impl FnOnce(&TableEngine, &TableKey) -> ApiResult<()> + Send + 'static,
 ) -> ApiResult<TableView> {
     let (guard, key) = writable_locked(state, project, bucket, table).await?;
     let st = state.clone();
@@ -369,7 +334,7 @@ pub async fn change_table(
         .bulk
         .run(guard, move || {
             let state = st;
-            f(&state, &key)?;
+            f(&state.engine, &key)?;
             let info = state.engine.describe(&key)?;
             // The file is authoritative for the primary key; keep the catalog's copy in step.
             let record = state.catalog.read(|m| {
