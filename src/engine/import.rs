@@ -128,7 +128,7 @@ pub struct ImportRequest {
     pub validate_only: bool,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub struct ImportOutcome {
     pub imported_rows: u64,
     pub table_rows_after: u64,
@@ -636,25 +636,9 @@ enum LoadError {
     Api(ApiError),
 }
 
-impl From<ApiError> for LoadError {
-    fn from(e: ApiError) -> Self {
-        Self::Api(e)
-    }
-}
-
 impl From<duckdb::Error> for LoadError {
     fn from(e: duckdb::Error) -> Self {
         load_error(e)
-    }
-}
-
-impl From<LoadError> for ApiError {
-    fn from(e: LoadError) -> Self {
-        match e {
-            LoadError::Api(e) => e,
-            LoadError::DuplicateKey => ApiError::conflict("duplicate primary key"),
-            LoadError::Read(e) => ApiError::bad_request(first_line(&e.to_string()).to_string()),
-        }
     }
 }
 
