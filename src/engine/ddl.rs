@@ -1,7 +1,7 @@
 //! Creating and removing table files, bucket and project directories.
 //! A created file always holds `main.data`; a failed create leaves no file behind.
 
-use super::{fsync_dir, wal_path, TableEngine, TableKey};
+use super::{first_line, fsync_dir, wal_path, TableEngine, TableKey};
 use crate::error::{ApiError, ApiResult};
 use crate::names::{BucketName, ColumnName, ProjectId};
 use crate::types::{ColumnType, DefaultValue};
@@ -102,20 +102,34 @@ impl TableEngine {
 fn check_defaults(conn: &duckdb::Connection, columns: &[ColumnDef]) -> ApiResult<()> {
     for c in columns {
         let Some(default) = &c.default else { continue };
-        let sql = format!("SELECT CAST({} AS {})", default.to_sql(), c.data_type);
-        if let Err(e) = conn.execute_batch(&sql) {
-            return Err(ApiError::bad_request_with(
-                format!(
-                    "table definition rejected: default {} does not convert to {} for column {:?}",
-                    default.to_sql(),
-                    c.data_type,
-                    c.name.as_str()
-                ),
-                serde_json::json!({ "column": c.name, "cause": first_line(&e.to_string()) }),
-            ));
-        }
+        check_default(conn, default, &c.data_type.to_string(), c.name.as_str()).map_err(
+            |e| match e {
+                ApiError::BadRequest { message, details } => ApiError::BadRequest {
+                    message: format!("table definition rejected: {message}"),
+                    details,
+                },
+                other => other,
+            },
+        )?;
     }
     Ok(())
+}
+
+/// Checks that a default literal converts to the column type before DuckDB stores it.
+pub(crate) fn check_default(
+    conn: &duckdb::Connection,
+    default: &DefaultValue,
+    ty: &str,
+    column: &str,
+) -> ApiResult<()> {
+    let literal = default.to_sql();
+    conn.execute_batch(&format!("SELECT CAST({literal} AS {ty})"))
+        .map_err(|e| {
+            ApiError::bad_request_with(
+                format!("default {literal} does not convert to {ty} for column {column:?}"),
+                serde_json::json!({ "column": column, "cause": first_line(&e.to_string()) }),
+            )
+        })
 }
 
 fn create_table_sql(alias: &str, columns: &[ColumnDef], primary_key: &[ColumnName]) -> String {
@@ -162,10 +176,6 @@ fn remove_dir_if_present(dir: &std::path::Path) -> ApiResult<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e.into()),
     }
-}
-
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use super::{quote_ident, sql_string, ColumnInfo, TableEngine, TableKey};
+use super::{first_line, quote_ident, sql_string, ColumnInfo, TableEngine, TableKey};
 use crate::error::{ApiError, ApiResult};
 
 /// The file formats an import reads.
@@ -544,10 +544,6 @@ pub(crate) fn in_transaction<T, E: From<duckdb::Error>>(
         conn.execute_batch("COMMIT")?;
     }
     Ok(out)
-}
-
-pub(crate) fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s)
 }
 
 const STAGE: &str = "__duckbank_import_stage";

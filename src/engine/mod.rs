@@ -354,6 +354,11 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// The first line of a DuckDB message (the rest are hints about DuckDB's own options).
+pub(crate) fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}
+
 /// A single-quoted SQL string literal: paths we built, and client text that DuckDB must see
 /// as a value (CSV header names, delimiters), never as SQL.
 pub fn sql_string(s: &str) -> String {

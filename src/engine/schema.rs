@@ -3,9 +3,11 @@
 
 use serde_json::{json, Value};
 
+use super::ddl::check_default;
 use super::ddl::ColumnDef;
 use super::filter::Filter;
-use super::import::{first_line, in_transaction};
+use super::first_line;
+use super::import::in_transaction;
 use super::{quote_ident, ColumnInfo, TableEngine, TableKey};
 use crate::error::{ApiError, ApiResult};
 use crate::types::{ColumnType, DefaultValue};
@@ -50,12 +52,7 @@ impl TableEngine {
         }
         self.change(key, |conn, target| {
             if let Some(d) = &col.default {
-                check_converts(
-                    conn,
-                    &d.to_sql(),
-                    &col.data_type.to_string(),
-                    col.name.as_str(),
-                )?;
+                check_default(conn, d, &col.data_type.to_string(), col.name.as_str())?;
             }
             conn.execute_batch(&format!("ALTER TABLE {target} ADD COLUMN {sql}"))
                 .map_err(|e| refused("adding the column", &e))
@@ -135,7 +132,7 @@ impl TableEngine {
                         .as_ref()
                         .map(ToString::to_string)
                         .unwrap_or_else(|| col.data_type.clone());
-                    check_converts(conn, &d.to_sql(), &ty, &col.name)?;
+                    check_default(conn, d, &ty, &col.name)?;
                     conn.execute_batch(&format!(
                         "ALTER TABLE {target} ALTER COLUMN {current} SET DEFAULT {}",
                         d.to_sql()
@@ -324,22 +321,6 @@ fn refused(what: &str, err: &duckdb::Error) -> ApiError {
         format!("{what} failed: {}", first_line(&text)),
         json!({ "cause": first_line(&text) }),
     )
-}
-
-/// Checks that a default literal converts to the column type before DuckDB stores it.
-fn check_converts(
-    conn: &duckdb::Connection,
-    literal: &str,
-    ty: &str,
-    column: &str,
-) -> ApiResult<()> {
-    conn.execute_batch(&format!("SELECT CAST({literal} AS {ty})"))
-        .map_err(|e| {
-            ApiError::bad_request_with(
-                format!("default {literal} does not convert to {ty} for column {column:?}"),
-                json!({ "column": column, "cause": first_line(&e.to_string()) }),
-            )
-        })
 }
 
 /// Lists the first values of a column that do not convert to `ty` (400 if any).
