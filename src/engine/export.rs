@@ -28,22 +28,18 @@ impl RowSelection {
         names
             .iter()
             .map(|name| {
-                columns
-                    .iter()
-                    .find(|c| c.name.eq_ignore_ascii_case(name))
-                    .cloned()
-                    .ok_or_else(|| {
-                        ApiError::bad_request_with(
-                            format!(
-                                "column {name:?} does not exist in table {:?}",
-                                key.table.as_str()
-                            ),
-                            json!({
-                                "column": name,
-                                "available": columns.iter().map(|c| &c.name).collect::<Vec<_>>(),
-                            }),
-                        )
-                    })
+                super::find_column(columns, name).cloned().ok_or_else(|| {
+                    ApiError::bad_request_with(
+                        format!(
+                            "column {name:?} does not exist in table {:?}",
+                            key.table.as_str()
+                        ),
+                        json!({
+                            "column": name,
+                            "available": columns.iter().map(|c| &c.name).collect::<Vec<_>>(),
+                        }),
+                    )
+                })
             })
             .collect()
     }

@@ -1011,17 +1011,13 @@ impl<'a> Parser<'a> {
 
 /// The table's column named `name` (exact spelling first, then ignoring ASCII case like DuckDB).
 fn resolve<'c>(name: &str, columns: &'c [ColumnInfo], context: &str) -> ApiResult<&'c ColumnInfo> {
-    columns
-        .iter()
-        .find(|c| c.name == name)
-        .or_else(|| columns.iter().find(|c| c.name.eq_ignore_ascii_case(name)))
-        .ok_or_else(|| {
-            let available: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
-            ApiError::bad_request_with(
-                format!("unknown column {} in {context}", show(name)),
-                json!({"column": name, "available": available}),
-            )
-        })
+    super::find_column(columns, name).ok_or_else(|| {
+        let available: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+        ApiError::bad_request_with(
+            format!("unknown column {} in {context}", show(name)),
+            json!({"column": name, "available": available}),
+        )
+    })
 }
 
 fn render(expr: &Expr, columns: &[ColumnInfo], out: &mut String) -> ApiResult<()> {

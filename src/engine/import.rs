@@ -408,7 +408,7 @@ pub fn map_columns(
     only: Option<&[String]>,
     by_name: bool,
 ) -> ApiResult<Vec<Mapped>> {
-    let find = |name: &str| table.iter().find(|c| c.name.eq_ignore_ascii_case(name));
+    let find = |name: &str| super::find_column(table, name);
     let available: Vec<&str> = table.iter().map(|c| c.name.as_str()).collect();
     if let Some(only) = only {
         let unknown: Vec<&String> = only.iter().filter(|c| find(c).is_none()).collect();

@@ -354,6 +354,14 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// The column a client names: DuckDB folds identifier case, so names match ignoring ASCII case.
+pub fn find_column<'c>(columns: &'c [ColumnInfo], name: &str) -> Option<&'c ColumnInfo> {
+    columns
+        .iter()
+        .find(|c| c.name == name)
+        .or_else(|| columns.iter().find(|c| c.name.eq_ignore_ascii_case(name)))
+}
+
 /// The first line of a DuckDB message (the rest are hints about DuckDB's own options).
 pub(crate) fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or(s)

@@ -6,8 +6,8 @@ use serde_json::{json, Value};
 use super::ddl::check_default;
 use super::ddl::ColumnDef;
 use super::filter::Filter;
-use super::first_line;
 use super::import::in_transaction;
+use super::{find_column, first_line};
 use super::{quote_ident, ColumnInfo, TableEngine, TableKey};
 use crate::error::{ApiError, ApiResult};
 use crate::types::{ColumnType, DefaultValue};
@@ -29,7 +29,7 @@ impl TableEngine {
     /// Adds a column (409 if the name is taken). Caller holds the exclusive lock.
     pub fn add_column(&self, key: &TableKey, col: &ColumnDef) -> ApiResult<()> {
         let info = self.describe(key)?;
-        if find(&info.columns, col.name.as_str()).is_some() {
+        if find_column(&info.columns, col.name.as_str()).is_some() {
             return Err(ApiError::conflict(format!(
                 "column {:?} already exists in table {:?}",
                 col.name.as_str(),
@@ -62,7 +62,7 @@ impl TableEngine {
     /// Drops a column; not a primary-key column, nor the last one.
     pub fn drop_column(&self, key: &TableKey, name: &str) -> ApiResult<()> {
         let info = self.describe(key)?;
-        let col = find(&info.columns, name).ok_or_else(|| column_not_found(key, name))?;
+        let col = find_column(&info.columns, name).ok_or_else(|| column_not_found(key, name))?;
         if info.primary_key.iter().any(|p| p == &col.name) {
             return Err(ApiError::bad_request_with(
                 format!(
@@ -88,11 +88,11 @@ impl TableEngine {
     /// Renames a column, changes its type, nullability or default, all in one transaction.
     pub fn alter_column(&self, key: &TableKey, name: &str, change: &AlterColumn) -> ApiResult<()> {
         let info = self.describe(key)?;
-        let col = find(&info.columns, name)
+        let col = find_column(&info.columns, name)
             .ok_or_else(|| column_not_found(key, name))?
             .clone();
         if let Some(new) = &change.new_name {
-            let taken = find(&info.columns, new.as_str())
+            let taken = find_column(&info.columns, new.as_str())
                 .is_some_and(|c| !c.name.eq_ignore_ascii_case(&col.name));
             if taken {
                 return Err(ApiError::conflict(format!(
@@ -202,7 +202,7 @@ impl TableEngine {
         }
         let mut names: Vec<String> = Vec::new();
         for c in columns {
-            let col = find(&info.columns, c).ok_or_else(|| {
+            let col = find_column(&info.columns, c).ok_or_else(|| {
                 ApiError::bad_request_with(
                     format!(
                         "primary key column {c:?} does not exist in table {:?}",
@@ -297,10 +297,6 @@ impl TableEngine {
         self.invalidate(key);
         result
     }
-}
-
-fn find<'c>(columns: &'c [ColumnInfo], name: &str) -> Option<&'c ColumnInfo> {
-    columns.iter().find(|c| c.name.eq_ignore_ascii_case(name))
 }
 
 fn column_not_found(key: &TableKey, name: &str) -> ApiError {
