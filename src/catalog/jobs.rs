@@ -6,7 +6,7 @@ use duckdb::params;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{from_micros, micros, Catalog};
+use super::{from_micros, micros, no_model_change, Catalog};
 use crate::error::ApiResult;
 use crate::names::ProjectId;
 
@@ -73,7 +73,7 @@ impl Catalog {
                     micros(job.created_at)
                 ],
             )?;
-            Ok(((), Box::new(|_| {})))
+            Ok(((), no_model_change()))
         })
     }
 
@@ -83,7 +83,7 @@ impl Catalog {
                 "UPDATE jobs SET status = 'processing', progress = 0.1, started_at = make_timestamp(?) WHERE id = ?",
                 params![micros(super::now()), id],
             )?;
-            Ok(((), Box::new(|_| {})))
+            Ok(((), no_model_change()))
         })
     }
 
@@ -99,7 +99,7 @@ impl Catalog {
                  finished_at = make_timestamp(?) WHERE id = ?",
                 params![status.as_str(), result, error, micros(super::now()), id],
             )?;
-            Ok(((), Box::new(|_| {})))
+            Ok(((), no_model_change()))
         })
     }
 
@@ -117,7 +117,7 @@ impl Catalog {
                  WHERE status IN ('waiting', 'processing')",
                 params![error, micros(super::now())],
             )?;
-            Ok((n, Box::new(|_| {})))
+            Ok((n, no_model_change()))
         })
     }
 
@@ -128,7 +128,7 @@ impl Catalog {
                 "DELETE FROM jobs WHERE status IN ('success', 'error') AND finished_at < make_timestamp(?)",
                 params![micros(cutoff)],
             )?;
-            Ok((n, Box::new(|_| {})))
+            Ok((n, no_model_change()))
         })
     }
 

@@ -1,6 +1,7 @@
 //! The catalog: metadata.duckdb (source of truth) plus its in-memory read model for hot reads.
 //! Writes are short transactions serialized by one writer; the model changes only after commit.
 
+pub mod blob_data;
 pub mod buckets;
 pub mod files;
 pub mod jobs;
@@ -91,6 +92,11 @@ impl Catalog {
 pub fn now() -> DateTime<Utc> {
     use chrono::SubsecRound;
     Utc::now().trunc_subsecs(6)
+}
+
+/// The `Apply` of a write that changes no cached state (files, jobs, blob data).
+pub(crate) fn no_model_change() -> Apply {
+    Box::new(|_| {})
 }
 
 pub(crate) fn micros(t: DateTime<Utc>) -> i64 {

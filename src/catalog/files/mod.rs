@@ -1,0 +1,247 @@
+//! Catalog rows for file records and the checks every new record passes (project quota);
+//! blob reference counts are derived from these rows and staged uploads, never stored.
+
+mod prepared;
+mod sessions;
+
+pub use prepared::PreparedUpload;
+pub use sessions::{ChunkRecord, UploadSession};
+
+use chrono::{DateTime, Utc};
+use duckdb::{params, Connection, Row};
+use serde_json::Value;
+
+use super::{from_micros, micros, no_model_change, Catalog};
+use crate::error::{ApiError, ApiResult};
+use crate::names::ProjectId;
+
+#[derive(Debug, Clone)]
+pub struct FileRecord {
+    pub id: String,
+    pub project_id: ProjectId,
+    pub name: String,
+    pub sha256: String,
+    pub size_bytes: u64,
+    pub content_type: Option<String>,
+    pub tags: Option<Value>,
+    pub client_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Per-project limits checked when a file record is added (0 = unlimited).
+#[derive(Debug, Clone, Copy)]
+pub struct Quota {
+    pub max_bytes: u64,
+    pub max_files: u64,
+}
+
+const FILE_COLUMNS: &str =
+    "id, project_id, name, sha256, size_bytes, content_type, tags::VARCHAR, client_id, epoch_us(created_at)";
+
+fn file_from_row(r: &Row<'_>) -> duckdb::Result<(FileRecord, i64)> {
+    let project: String = r.get(1)?;
+    let tags: Option<String> = r.get(6)?;
+    Ok((
+        FileRecord {
+            id: r.get(0)?,
+            project_id: ProjectId::parse(&project)
+                .map_err(|e| duckdb::Error::InvalidParameterName(e.to_string()))?,
+            name: r.get(2)?,
+            sha256: r.get(3)?,
+            size_bytes: r.get::<_, i64>(4)?.max(0) as u64,
+            content_type: r.get(5)?,
+            tags: tags.and_then(|t| serde_json::from_str(&t).ok()),
+            client_id: r.get(7)?,
+            created_at: crate::catalog::now(),
+        },
+        r.get(8)?,
+    ))
+}
+
+fn with_time((mut rec, us): (FileRecord, i64)) -> ApiResult<FileRecord> {
+    rec.created_at = from_micros(us)?;
+    Ok(rec)
+}
+
+fn query_files(
+    conn: &Connection,
+    filter: &str,
+    args: &[&dyn duckdb::ToSql],
+) -> ApiResult<Vec<FileRecord>> {
+    let sql = format!("SELECT {FILE_COLUMNS} FROM files WHERE {filter}");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(args, file_from_row)?;
+    rows.map(|r| with_time(r?)).collect()
+}
+
+impl Catalog {
+    /// Adds a file record, refusing it when the project's quota would be exceeded (507).
+    pub fn insert_file(&self, rec: &FileRecord, quota: Quota) -> ApiResult<()> {
+        self.write(|tx, model| {
+            if model.project(&rec.project_id).is_none() {
+                return Err(super::not_found_project(&rec.project_id));
+            }
+            check_quota(tx, &rec.project_id, rec.size_bytes, quota)?;
+            if let Some(client_id) = &rec.client_id {
+                let taken: i64 = tx.query_row(
+                    "SELECT count(*) FROM files WHERE project_id = ? AND client_id = ?",
+                    params![rec.project_id.as_str(), client_id],
+                    |r| r.get(0),
+                )?;
+                if taken > 0 {
+                    return Err(ApiError::conflict(format!(
+                        "blob {client_id:?} already exists"
+                    )));
+                }
+            }
+            insert_file_row(tx, rec)?;
+            Ok(((), no_model_change()))
+        })
+    }
+
+    pub fn file(&self, project: &ProjectId, id: &str) -> ApiResult<Option<FileRecord>> {
+        self.query(|c| {
+            Ok(query_files(c, "project_id = ? AND id = ?", &[&project.as_str(), &id])?.pop())
+        })
+    }
+
+    /// The records of `project` holding this content, oldest first (seed 000 addresses
+    /// files by SHA-256).
+    pub fn files_by_sha(&self, project: &ProjectId, sha256: &str) -> ApiResult<Vec<FileRecord>> {
+        self.query(|c| {
+            query_files(
+                c,
+                "project_id = ? AND sha256 = ? ORDER BY created_at, id",
+                &[&project.as_str(), &sha256],
+            )
+        })
+    }
+
+    pub fn file_by_client_id(
+        &self,
+        project: &ProjectId,
+        client_id: &str,
+    ) -> ApiResult<Option<FileRecord>> {
+        self.query(|c| {
+            Ok(query_files(
+                c,
+                "project_id = ? AND client_id = ?",
+                &[&project.as_str(), &client_id],
+            )?
+            .pop())
+        })
+    }
+
+    /// One page of a project's files, newest first, and the total count.
+    pub fn list_files(
+        &self,
+        project: &ProjectId,
+        offset: u64,
+        limit: u64,
+    ) -> ApiResult<(Vec<FileRecord>, u64)> {
+        self.query(|c| {
+            let page = query_files(
+                c,
+                "project_id = ? ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
+                &[&project.as_str(), &(limit as i64), &(offset as i64)],
+            )?;
+            let total: i64 = c.query_row(
+                "SELECT count(*) FROM files WHERE project_id = ?",
+                [project.as_str()],
+                |r| r.get(0),
+            )?;
+            Ok((page, total.max(0) as u64))
+        })
+    }
+
+    /// Deletes file records; returns them and whether their blob is still referenced.
+    pub fn delete_files(
+        &self,
+        project: &ProjectId,
+        ids: &[String],
+    ) -> ApiResult<Vec<(FileRecord, bool)>> {
+        self.write(|tx, _| {
+            let mut out = Vec::new();
+            for id in ids {
+                let Some(rec) =
+                    query_files(tx, "project_id = ? AND id = ?", &[&project.as_str(), id])?.pop()
+                else {
+                    continue;
+                };
+                tx.execute("DELETE FROM files WHERE id = ?", [id])?;
+                let still = blob_referenced(tx, &rec.sha256)?;
+                out.push((rec, still));
+            }
+            Ok((out, no_model_change()))
+        })
+    }
+
+    /// Whether any file record or staged upload still points at this content.
+    pub fn blob_in_use(&self, sha256: &str) -> ApiResult<bool> {
+        self.query(|c| blob_referenced(c, sha256))
+    }
+
+    /// All content hashes a project references (to release blobs when it is deleted).
+    pub fn project_blobs(&self, project: &ProjectId) -> ApiResult<Vec<String>> {
+        self.query(|c| {
+            let mut stmt = c.prepare(
+                "SELECT sha256 FROM files WHERE project_id = ? UNION SELECT sha256 FROM file_uploads WHERE project_id = ? AND sha256 IS NOT NULL",
+            )?;
+            let rows = stmt.query_map([project.as_str(), project.as_str()], |r| r.get::<_, String>(0))?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(Into::into)
+        })
+    }
+}
+
+fn insert_file_row(tx: &Connection, rec: &FileRecord) -> ApiResult<()> {
+    tx.execute(
+        "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?::JSON, ?, make_timestamp(?))",
+        params![
+            rec.id,
+            rec.project_id.as_str(),
+            rec.name,
+            rec.sha256,
+            rec.size_bytes as i64,
+            rec.content_type,
+            rec.tags.as_ref().map(Value::to_string),
+            rec.client_id,
+            micros(rec.created_at)
+        ],
+    )?;
+    Ok(())
+}
+
+fn check_quota(tx: &Connection, project: &ProjectId, adding: u64, quota: Quota) -> ApiResult<()> {
+    if quota.max_bytes == 0 && quota.max_files == 0 {
+        return Ok(());
+    }
+    let (count, bytes): (i64, i64) = tx.query_row(
+        "SELECT count(*), coalesce(sum(size_bytes), 0)::BIGINT FROM files WHERE project_id = ?",
+        [project.as_str()],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let (count, bytes) = (count.max(0) as u64, bytes.max(0) as u64);
+    if quota.max_files > 0 && count + 1 > quota.max_files {
+        return Err(ApiError::InsufficientStorage(format!(
+            "project {project:?} has {count} files; its quota is {} (PROJECT_QUOTA_FILES)",
+            quota.max_files
+        )));
+    }
+    if quota.max_bytes > 0 && bytes + adding > quota.max_bytes {
+        return Err(ApiError::InsufficientStorage(format!(
+            "project {project:?} would use {} bytes; its quota is {} (PROJECT_QUOTA_BYTES)",
+            bytes + adding,
+            quota.max_bytes
+        )));
+    }
+    Ok(())
+}
+
+fn blob_referenced(c: &Connection, sha256: &str) -> ApiResult<bool> {
+    let n: i64 = c.query_row(
+        "SELECT (SELECT count(*) FROM files WHERE sha256 = ?) + (SELECT count(*) FROM file_uploads WHERE sha256 = ?)",
+        [sha256, sha256],
+        |r| r.get(0),
+    )?;
+    Ok(n > 0)
+}
