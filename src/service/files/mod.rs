@@ -221,7 +221,7 @@ impl FileService {
         .ok_or_else(|| ApiError::NotFound(format!("blob {client_id:?} not found")))
     }
 
-    #[tracing::instrument(skip_all, fields(project = %project, offset, limit))]
+    #[tracing::instrument(skip_all, fields(project = %project, offset = offset, limit = limit))]
     pub async fn list(
         &self,
         project: &ProjectId,

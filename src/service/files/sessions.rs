@@ -21,7 +21,7 @@ pub const MAX_CHUNK_BYTES: u64 = 256 * 1024 * 1024;
 pub const MAX_CHUNKS: u64 = 100_000;
 
 impl FileService {
-    #[tracing::instrument(skip_all, fields(project = %project, name = %name, total_size, chunk_size))]
+    #[tracing::instrument(skip_all, fields(project = %project, name = %name, total_size = total_size, chunk_size = chunk_size))]
     pub async fn create_session(
         &self,
         project: &ProjectId,
