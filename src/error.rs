@@ -1,175 +1,351 @@
-//! The one error type every layer returns, and its mapping to HTTP status + reference error body.
-//! Nothing else in the crate picks status codes; internal causes are logged, never sent to clients.
+//! The one error type every layer returns: what went wrong (`ErrorCode`), a message for the
+//! client, optional details, and for internal errors the cause chain, which only the log sees.
+//! Status codes and the wire body are chosen here and nowhere else.
 
-use axum::http::StatusCode;
+use std::error::Error as StdError;
+use std::fmt;
+use std::path::Path;
+
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
-/// Everything that can go wrong while serving a request.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    /// The request is malformed or names something invalid (400).
-    #[error("{message}")]
-    BadRequest {
-        message: String,
-        details: Option<Value>,
-    },
-    /// The JSON body does not match the expected schema (422, like the reference's validation errors).
-    #[error("{message}")]
-    Unprocessable {
-        message: String,
-        details: Option<Value>,
-    },
-    /// No key, or a key nobody knows (401).
-    #[error("{0}")]
-    Unauthorized(String),
-    /// A valid key that may not do this (403).
-    #[error("{0}")]
-    Forbidden(String),
-    /// The named resource does not exist (404).
-    #[error("{0}")]
-    NotFound(String),
-    /// The path exists but not with this method (405).
-    #[error("{0}")]
-    MethodNotAllowed(String),
-    /// The resource exists already or is in a state that forbids the change (409).
-    #[error("{message}")]
-    Conflict {
-        message: String,
-        details: Option<Value>,
-    },
-    /// The body is larger than allowed (413).
-    #[error("{0}")]
-    PayloadTooLarge(String),
-    /// The upload session or key existed but has expired (410).
-    #[error("{0}")]
-    Gone(String),
-    /// Not enough free disk space to accept the data (507).
-    #[error("{0}")]
-    InsufficientStorage(String),
-    /// Too much work queued; the client should retry after the given seconds (429).
-    #[error("{message}")]
-    TooManyRequests {
-        message: String,
-        retry_after_secs: u64,
-    },
-    /// The server cannot take the request now: storage not ready, disk nearly full (503).
-    #[error("{0}")]
-    Unavailable(String),
-    /// A bug or an environment failure; the cause is logged, the client sees only the request id (500).
-    #[error("internal error: {0}")]
-    Internal(String),
-}
+type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
-impl ApiError {
-    pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::BadRequest {
-            message: message.into(),
-            details: None,
+/// Defines `ErrorCode` with its wire name and status in one table, so neither can drift.
+macro_rules! error_codes {
+    ($($(#[doc = $doc:literal])* $variant:ident => ($name:literal, $status:ident, $origin:ident),)*) => {
+        /// What went wrong, as a client branches on it: the reference service's `error` values,
+        /// plus duckbank's own (marked `Duckbank`) where the reference has no equivalent.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $($(#[doc = $doc])* $variant,)*
         }
-    }
 
-    pub fn bad_request_with(message: impl Into<String>, details: Value) -> Self {
-        Self::BadRequest {
-            message: message.into(),
-            details: Some(details),
-        }
-    }
+        impl ErrorCode {
+            /// Every code, for documentation and the mapping tests.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)*];
 
-    pub fn conflict(message: impl Into<String>) -> Self {
-        Self::Conflict {
-            message: message.into(),
-            details: None,
-        }
-    }
-
-    pub fn conflict_with(message: impl Into<String>, details: Value) -> Self {
-        Self::Conflict {
-            message: message.into(),
-            details: Some(details),
-        }
-    }
-
-    pub fn unprocessable_with(message: impl Into<String>, details: Value) -> Self {
-        Self::Unprocessable {
-            message: message.into(),
-            details: Some(details),
-        }
-    }
-
-    pub fn internal(cause: impl std::fmt::Display) -> Self {
-        Self::Internal(cause.to_string())
-    }
-
-    /// The HTTP status this error is answered with.
-    pub fn status(&self) -> StatusCode {
-        match self {
-            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict { .. } => StatusCode::CONFLICT,
-            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Gone(_) => StatusCode::GONE,
-            Self::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
-            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    /// The machine-readable `error` code of the reference body.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::BadRequest { .. } => "bad_request",
-            Self::Unprocessable { .. } => "validation_error",
-            Self::Unauthorized(_) => "unauthorized",
-            Self::Forbidden(_) => "forbidden",
-            Self::NotFound(_) => "not_found",
-            Self::MethodNotAllowed(_) => "method_not_allowed",
-            Self::Conflict { .. } => "conflict",
-            Self::PayloadTooLarge(_) => "payload_too_large",
-            Self::Gone(_) => "gone",
-            Self::InsufficientStorage(_) => "insufficient_storage",
-            Self::TooManyRequests { .. } => "too_many_requests",
-            Self::Unavailable(_) => "service_unavailable",
-            Self::Internal(_) => "internal_error",
-        }
-    }
-
-    fn details(&self) -> Option<&Value> {
-        match self {
-            Self::BadRequest { details, .. }
-            | Self::Unprocessable { details, .. }
-            | Self::Conflict { details, .. } => details.as_ref(),
-            _ => None,
-        }
-    }
-
-    /// The message shown to the client: internal causes are replaced by a generic text.
-    fn public_message(&self) -> String {
-        match self {
-            Self::Internal(_) => {
-                "internal server error; quote the x-request-id header when reporting it".to_string()
+            /// The `error` string on the wire.
+            pub fn as_str(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $name,)* }
             }
-            other => other.to_string(),
+
+            /// The one HTTP status this code is answered with.
+            pub fn status(self) -> StatusCode {
+                match self { $(ErrorCode::$variant => StatusCode::$status,)* }
+            }
+
+            /// Whether the reference service uses this code too (else it is duckbank's own).
+            pub fn origin(self) -> CodeOrigin {
+                match self { $(ErrorCode::$variant => CodeOrigin::$origin,)* }
+            }
+        }
+    };
+}
+
+/// Where an error code comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeOrigin {
+    /// The reference service sends the same `error` value.
+    Reference,
+    /// duckbank's own case, named in the same style.
+    Duckbank,
+}
+
+error_codes! {
+    /// No project with that id.
+    ProjectNotFound => ("project_not_found", NOT_FOUND, Reference),
+    /// A project with that id exists already.
+    ProjectExists => ("project_exists", CONFLICT, Reference),
+    /// No bucket with that name in the project.
+    BucketNotFound => ("bucket_not_found", NOT_FOUND, Reference),
+    /// A bucket with that name exists already.
+    BucketExists => ("bucket_exists", CONFLICT, Reference),
+    /// The project links that bucket already.
+    BucketAlreadyLinked => ("bucket_already_linked", CONFLICT, Reference),
+    /// No table with that name in the bucket.
+    TableNotFound => ("table_not_found", NOT_FOUND, Reference),
+    /// A table with that name exists already.
+    TableExists => ("table_exists", CONFLICT, Reference),
+    /// The table has no column with that name.
+    ColumnNotFound => ("column_not_found", NOT_FOUND, Reference),
+    /// The table has a column with that name already.
+    ColumnExists => ("column_exists", CONFLICT, Reference),
+    /// The column is part of the primary key and cannot be dropped or made nullable.
+    ColumnInPrimaryKey => ("column_in_primary_key", BAD_REQUEST, Reference),
+    /// A table must keep at least one column.
+    CannotDropLastColumn => ("cannot_drop_last_column", BAD_REQUEST, Reference),
+    /// The table has a primary key already.
+    PrimaryKeyExists => ("primary_key_exists", CONFLICT, Reference),
+    /// The table has no primary key to drop or to upsert on.
+    NoPrimaryKey => ("no_primary_key", BAD_REQUEST, Reference),
+    /// The primary key names unknown or repeated columns.
+    InvalidPrimaryKey => ("invalid_primary_key", BAD_REQUEST, Reference),
+    /// Rows repeat a primary key where that is not allowed.
+    DuplicateKey => ("duplicate_key", CONFLICT, Reference),
+    /// A change request that changes nothing.
+    NoChangesSpecified => ("no_changes_specified", BAD_REQUEST, Reference),
+    /// A filter (where clause, whereColumn/whereValues, filter list) that does not parse or bind.
+    InvalidWhereClause => ("invalid_where_clause", BAD_REQUEST, Reference),
+    /// An unknown or unusable data format.
+    InvalidFormat => ("invalid_format", BAD_REQUEST, Reference),
+    /// An unknown or unusable compression.
+    InvalidCompression => ("invalid_compression", BAD_REQUEST, Reference),
+    /// The request is malformed or names something invalid.
+    InvalidRequest => ("invalid_request", BAD_REQUEST, Reference),
+    /// A settings document with values out of range.
+    InvalidConfig => ("invalid_config", BAD_REQUEST, Reference),
+    /// The body does not match the expected schema, or a query value does not parse (422).
+    ValidationError => ("validation_error", UNPROCESSABLE_ENTITY, Reference),
+    /// No file with that id in the project.
+    FileNotFound => ("file_not_found", NOT_FOUND, Reference),
+    /// A prepared upload whose content was never uploaded.
+    FileNotUploaded => ("file_not_uploaded", BAD_REQUEST, Reference),
+    /// The file is larger than allowed (MAX_FILE_BYTES, a declared size, a chunk's size).
+    FileTooLarge => ("file_too_large", PAYLOAD_TOO_LARGE, Reference),
+    /// A JSON request body larger than MAX_BODY_BYTES.
+    PayloadTooLarge => ("payload_too_large", PAYLOAD_TOO_LARGE, Duckbank),
+    /// The file record exists but its content is missing from the blob store.
+    FileContentNotFound => ("file_content_not_found", NOT_FOUND, Reference),
+    /// No prepared (staged) upload with that key.
+    StagedFileNotFound => ("staged_file_not_found", NOT_FOUND, Reference),
+    /// No resumable upload session with that id.
+    UploadSessionNotFound => ("upload_session_not_found", NOT_FOUND, Reference),
+    /// The upload session (or prepared upload) has expired.
+    UploadSessionExpired => ("upload_session_expired", GONE, Reference),
+    /// A chunk or the whole upload does not match what the session expects.
+    UploadSessionMismatch => ("upload_session_mismatch", CONFLICT, Reference),
+    /// No link for that bucket.
+    LinkNotFound => ("link_not_found", NOT_FOUND, Reference),
+    /// The bucket is shared with that project already.
+    AlreadyShared => ("already_shared", CONFLICT, Reference),
+    /// The operation is not possible in this state (read-only bucket, linked bucket, …).
+    OperationNotAllowed => ("operation_not_allowed", BAD_REQUEST, Reference),
+    /// The data directory is missing or not writable.
+    StorageUnavailable => ("storage_unavailable", SERVICE_UNAVAILABLE, Reference),
+    /// No API key with that id in the project.
+    ApiKeyNotFound => ("api_key_not_found", NOT_FOUND, Reference),
+    /// No branch with that id in the project.
+    BranchNotFound => ("branch_not_found", NOT_FOUND, Reference),
+    /// No job with that id in the project.
+    JobNotFound => ("job_not_found", NOT_FOUND, Duckbank),
+    /// No key, or a key nobody knows, or a revoked or expired key.
+    Unauthorized => ("unauthorized", UNAUTHORIZED, Duckbank),
+    /// A valid key that may not do this.
+    Forbidden => ("forbidden", FORBIDDEN, Duckbank),
+    /// No route for this path.
+    NotFound => ("not_found", NOT_FOUND, Duckbank),
+    /// The path exists, but not with this method.
+    MethodNotAllowed => ("method_not_allowed", METHOD_NOT_ALLOWED, Duckbank),
+    /// None of the requested byte ranges lies inside the file.
+    RangeNotSatisfiable => ("range_not_satisfiable", RANGE_NOT_SATISFIABLE, Duckbank),
+    /// The project's file quota (bytes or count) would be exceeded.
+    QuotaExceeded => ("quota_exceeded", INSUFFICIENT_STORAGE, Duckbank),
+    /// Not enough free disk space to accept the data.
+    InsufficientStorage => ("insufficient_storage", INSUFFICIENT_STORAGE, Duckbank),
+    /// Too much work queued or too many requests; retry after `Retry-After` seconds.
+    RateLimited => ("rate_limited", TOO_MANY_REQUESTS, Duckbank),
+    /// Transitional: a conflict not yet given its specific code.
+    Conflict => ("conflict", CONFLICT, Duckbank),
+    /// A bug or an environment failure; the cause is in the log under the request id.
+    InternalError => ("internal_error", INTERNAL_SERVER_ERROR, Duckbank),
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Everything that can go wrong while serving a request.
+#[derive(Debug)]
+pub struct ApiError {
+    code: ErrorCode,
+    message: String,
+    details: Option<Value>,
+    /// Seconds the client should wait (429, 503).
+    retry_after_secs: Option<u64>,
+    /// The file size a 416 reports in `Content-Range: bytes */<size>`.
+    range_size: Option<u64>,
+    /// The underlying cause of an internal error, for the log only.
+    source: Option<BoxError>,
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.code == ErrorCode::InternalError {
+            write!(f, "internal error: {}", self.message)?;
+            if let Some(source) = &self.source {
+                write!(f, ": {source}")?;
+            }
+            Ok(())
+        } else {
+            f.write_str(&self.message)
         }
     }
 }
 
+impl StdError for ApiError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
+    }
+}
+
 impl ApiError {
-    /// The reference error body; an internal cause is logged here, never sent.
-    pub fn body(&self) -> Value {
-        if let Self::Internal(cause) = self {
-            tracing::error!(%cause, "request failed with an internal error");
+    /// An error of `code` with a message the client sees.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            details: None,
+            retry_after_secs: None,
+            range_size: None,
+            source: None,
         }
+    }
+
+    /// Adds machine-readable details (which row, which keys, which position).
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    /// 400 `invalid_request`.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, message)
+    }
+
+    /// 400 `invalid_request` with details.
+    pub fn bad_request_with(message: impl Into<String>, details: Value) -> Self {
+        Self::bad_request(message).with_details(details)
+    }
+
+    /// 422 `validation_error`: the body or a query value does not have the expected shape.
+    pub fn unprocessable(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::ValidationError, message)
+    }
+
+    /// 401: no key, or one that does not authenticate.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Unauthorized, message)
+    }
+
+    /// 403: the key is valid but may not do this.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Forbidden, message)
+    }
+
+    /// 429 (or 503 for `StorageUnavailable`) with `Retry-After`.
+    pub fn retry_after(code: ErrorCode, message: impl Into<String>, secs: u64) -> Self {
+        let mut err = Self::new(code, message);
+        err.retry_after_secs = Some(secs);
+        err
+    }
+
+    /// 416 for a file of `size` bytes: `Content-Range: bytes */<size>`.
+    pub fn range_not_satisfiable(size: u64) -> Self {
+        let mut err = Self::new(
+            ErrorCode::RangeNotSatisfiable,
+            format!("no requested range lies inside the file ({size} bytes)"),
+        )
+        .with_details(json!({ "size": size }));
+        err.range_size = Some(size);
+        err
+    }
+
+    /// 500 with a cause for the log: `context` says what was being done, `source` why it failed.
+    pub fn internal_from(
+        context: impl Into<String>,
+        source: impl StdError + Send + Sync + 'static,
+    ) -> Self {
+        let mut err = Self::new(ErrorCode::InternalError, context);
+        err.source = Some(Box::new(source));
+        err
+    }
+
+    /// 500 for a broken invariant with no underlying error.
+    pub fn internal(context: impl fmt::Display) -> Self {
+        Self::new(ErrorCode::InternalError, context.to_string())
+    }
+
+    /// The same error with `prefix` before its message (kept for internal errors' context).
+    pub fn prefixed(mut self, prefix: &str) -> Self {
+        self.message = format!("{prefix}{}", self.message);
+        self
+    }
+
+    /// The same error with its details replaced.
+    pub fn replace_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
+    }
+
+    /// The client-facing message (internal errors: a generic text).
+    pub fn message(&self) -> &str {
+        if self.code == ErrorCode::InternalError {
+            INTERNAL_MESSAGE
+        } else {
+            &self.message
+        }
+    }
+
+    pub fn details(&self) -> Option<&Value> {
+        self.details.as_ref()
+    }
+
+    /// The wire body: duckbank's top-level fields plus the reference's `detail` object, so
+    /// clients of either shape work. Internal errors are logged here with their whole chain.
+    pub fn body(&self) -> Value {
+        if self.code == ErrorCode::InternalError {
+            tracing::error!(context = %self.message, cause = %CauseChain(self), "request failed with an internal error");
+        }
+        let inner = json!({
+            "error": self.code.as_str(),
+            "message": self.message(),
+            "details": self.details,
+        });
         json!({
-            "error": self.code(),
-            "message": self.public_message(),
-            "details": self.details(),
+            "error": self.code.as_str(),
+            "message": self.message(),
+            "details": self.details,
+            "detail": inner,
         })
+    }
+}
+
+const INTERNAL_MESSAGE: &str =
+    "internal server error; quote the x-request-id header when reporting it";
+
+/// `a: b: c` over an error's `source()` chain, for the log.
+struct CauseChain<'a>(&'a ApiError);
+
+impl fmt::Display for CauseChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut next = self.0.source();
+        let mut first = true;
+        while let Some(e) = next {
+            if !first {
+                f.write_str(": ")?;
+            }
+            write!(f, "{e}")?;
+            first = false;
+            next = e.source();
+        }
+        if first {
+            f.write_str("-")?;
+        }
+        Ok(())
     }
 }
 
@@ -177,41 +353,150 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = self.body();
         let mut response = (self.status(), axum::Json(body)).into_response();
-        if let Self::TooManyRequests {
-            retry_after_secs, ..
-        } = self
-        {
-            response.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from(retry_after_secs),
-            );
+        let headers = response.headers_mut();
+        if let Some(secs) = self.retry_after_secs {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some(size) = self.range_size {
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                headers.insert(header::CONTENT_RANGE, v);
+            }
         }
         response
     }
 }
 
+/// Whether an error text says the disk is full (DuckDB reports it as text).
+fn is_disk_full(text: &str) -> bool {
+    text.contains("No space left on device")
+}
+
+fn disk_full() -> ApiError {
+    ApiError::new(
+        ErrorCode::InsufficientStorage,
+        "the storage volume is full; free space or raise the volume's size",
+    )
+}
+
 impl From<duckdb::Error> for ApiError {
     fn from(err: duckdb::Error) -> Self {
-        let text = err.to_string();
         // A full disk is the operator's to fix, not a bug: say so (507) instead of hiding it.
-        if text.contains("No space left on device") {
-            let first = text.lines().next().unwrap_or_default();
-            return Self::InsufficientStorage(format!("the disk is full: {first}"));
+        if is_disk_full(&err.to_string()) {
+            return disk_full();
         }
-        Self::Internal(format!("duckdb: {text}"))
+        Self::internal_from("a DuckDB call failed", err)
     }
 }
 
 impl From<std::io::Error> for ApiError {
     fn from(err: std::io::Error) -> Self {
-        Self::Internal(format!("io: {err}"))
+        if err.raw_os_error() == Some(28) {
+            return disk_full();
+        }
+        Self::internal_from("an I/O call failed", err)
     }
 }
 
 impl From<tokio::task::JoinError> for ApiError {
     fn from(err: tokio::task::JoinError) -> Self {
-        Self::Internal(format!("blocking task failed: {err}"))
+        Self::internal_from("a blocking task failed", err)
+    }
+}
+
+/// Adds the path an I/O call was about to an error, for the log only (clients never see paths).
+pub trait IoContext<T> {
+    fn at_path(self, what: &str, path: &Path) -> Result<T, ApiError>;
+}
+
+impl<T> IoContext<T> for Result<T, std::io::Error> {
+    fn at_path(self, what: &str, path: &Path) -> Result<T, ApiError> {
+        self.map_err(|err| {
+            if err.raw_os_error() == Some(28) {
+                return disk_full();
+            }
+            ApiError::internal_from(format!("{what} {}", path.display()), err)
+        })
     }
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Transitional constructors with the old variant names, while call sites move to specific codes.
+#[allow(non_snake_case)]
+impl ApiError {
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Conflict, message)
+    }
+    pub fn conflict_with(message: impl Into<String>, details: Value) -> Self {
+        Self::conflict(message).with_details(details)
+    }
+    pub fn unprocessable_with(message: impl Into<String>, details: Value) -> Self {
+        Self::unprocessable(message).with_details(details)
+    }
+    pub fn NotFound(message: String) -> Self {
+        Self::new(ErrorCode::NotFound, message)
+    }
+    pub fn Forbidden(message: String) -> Self {
+        Self::forbidden(message)
+    }
+    pub fn Unauthorized(message: String) -> Self {
+        Self::unauthorized(message)
+    }
+    pub fn MethodNotAllowed(message: String) -> Self {
+        Self::new(ErrorCode::MethodNotAllowed, message)
+    }
+    pub fn PayloadTooLarge(message: String) -> Self {
+        Self::new(ErrorCode::FileTooLarge, message)
+    }
+    pub fn Gone(message: String) -> Self {
+        Self::new(ErrorCode::UploadSessionExpired, message)
+    }
+    pub fn InsufficientStorage(message: String) -> Self {
+        Self::new(ErrorCode::InsufficientStorage, message)
+    }
+    pub fn Unavailable(message: String) -> Self {
+        Self::new(ErrorCode::StorageUnavailable, message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_a_unique_wire_name_and_an_error_status() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            assert!(seen.insert(code.as_str()), "{code} twice");
+            assert!(
+                code.status().is_client_error() || code.status().is_server_error(),
+                "{code} has status {}",
+                code.status()
+            );
+        }
+    }
+
+    #[test]
+    fn the_body_carries_the_reference_detail_object() {
+        let body = ApiError::new(ErrorCode::BucketNotFound, "Bucket 'x' not found")
+            .with_details(json!({"bucket": "x"}))
+            .body();
+        assert_eq!(body["error"], "bucket_not_found");
+        assert_eq!(body["detail"]["error"], "bucket_not_found");
+        assert_eq!(body["detail"]["message"], body["message"]);
+        assert_eq!(body["detail"]["details"]["bucket"], "x");
+    }
+
+    #[test]
+    fn internal_errors_hide_their_cause_from_the_client() {
+        let err = ApiError::internal_from(
+            "reading /secret/path",
+            std::io::Error::other("permission denied"),
+        );
+        let body = err.body();
+        let text = body.to_string();
+        assert!(!text.contains("/secret/path"), "{text}");
+        assert!(!text.contains("permission denied"), "{text}");
+        assert_eq!(CauseChain(&err).to_string(), "permission denied");
+    }
+}

@@ -7,7 +7,7 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::names::{BranchId, BucketName, ProjectId, TableName};
 use crate::state::AppState;
 
@@ -21,7 +21,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge("request body is larger than MAX_BODY_BYTES".into())
+                ApiError::new(
+                    ErrorCode::PayloadTooLarge,
+                    "request body is larger than MAX_BODY_BYTES",
+                )
             } else {
                 ApiError::bad_request(format!("cannot read request body: {rejection}"))
             }
@@ -44,9 +47,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             serde_json::json!({ "line": e.line(), "column": e.column() }),
         )
     })?;
-    serde_json::from_value(value).map_err(|e| ApiError::Unprocessable {
-        message: format!("request body does not match the expected schema: {e}"),
-        details: None,
+    serde_json::from_value(value).map_err(|e| {
+        ApiError::unprocessable(format!(
+            "request body does not match the expected schema: {e}"
+        ))
     })
 }
 
@@ -60,9 +64,8 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiQuer
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(q)| ApiQuery(q))
-            .map_err(|e| ApiError::Unprocessable {
-                message: format!("invalid query string: {}", e.body_text()),
-                details: None,
+            .map_err(|e| {
+                ApiError::unprocessable(format!("invalid query string: {}", e.body_text()))
             })
     }
 }

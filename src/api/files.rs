@@ -192,10 +192,9 @@ pub async fn file_part(mut multipart: Multipart) -> ApiResult<FilePart> {
             let mut field = match multipart.next_field().await {
                 Ok(Some(f)) => f,
                 Ok(None) => {
-                    let _ = meta_tx.send(Err(ApiError::Unprocessable {
-                        message: "multipart body has no 'file' part".into(),
-                        details: None,
-                    }));
+                    let _ = meta_tx.send(Err(ApiError::unprocessable(
+                        "multipart body has no 'file' part",
+                    )));
                     return;
                 }
                 Err(e) => {

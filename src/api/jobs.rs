@@ -57,10 +57,9 @@ pub async fn list(
     super::require_project_exists(&state, &access.scope.project)?;
     let limit = QueryParams::parse(query).number("limit")?.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::Unprocessable {
-            message: format!("limit must be between 1 and 1000, got {limit}"),
-            details: None,
-        });
+        return Err(ApiError::unprocessable(format!(
+            "limit must be between 1 and 1000, got {limit}"
+        )));
     }
     let jobs = state.jobs.list(&access.scope.project, limit as u32).await?;
     let items: Vec<Value> = jobs.iter().map(job_json).collect();

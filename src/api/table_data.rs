@@ -69,9 +69,11 @@ impl QueryParams {
     pub fn number(&self, name: &str) -> ApiResult<Option<i64>> {
         self.get(&[name])
             .map(|v| {
-                v.parse::<i64>().map_err(|_| ApiError::Unprocessable {
-                    message: format!("query parameter {name} must be an integer, got {v:?}"),
-                    details: Some(json!({ name: v })),
+                v.parse::<i64>().map_err(|_| {
+                    ApiError::unprocessable_with(
+                        format!("query parameter {name} must be an integer, got {v:?}"),
+                        json!({ name: v }),
+                    )
                 })
             })
             .transpose()
@@ -131,10 +133,9 @@ fn parse_bool(name: &str, v: &str) -> ApiResult<bool> {
     match v.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" => Ok(true),
         "false" | "0" | "no" | "" => Ok(false),
-        _ => Err(ApiError::Unprocessable {
-            message: format!("query parameter {name} must be true or false, got {v:?}"),
-            details: None,
-        }),
+        _ => Err(ApiError::unprocessable(format!(
+            "query parameter {name} must be true or false, got {v:?}"
+        ))),
     }
 }
 
@@ -377,10 +378,10 @@ pub struct ExportBody {
 
 fn check_limit(limit: Option<i64>) -> ApiResult<Option<u64>> {
     match limit {
-        Some(n) if n < 0 => Err(ApiError::Unprocessable {
-            message: format!("limit must not be negative, got {n}"),
-            details: Some(json!({ "limit": n })),
-        }),
+        Some(n) if n < 0 => Err(ApiError::unprocessable_with(
+            format!("limit must not be negative, got {n}"),
+            json!({ "limit": n }),
+        )),
         other => Ok(other.map(|n| n as u64)),
     }
 }
@@ -610,10 +611,9 @@ pub async fn add_primary_key(
     ApiJson(body): ApiJson<PrimaryKeyBody>,
 ) -> ApiResult<impl IntoResponse> {
     if body.columns.is_empty() {
-        return Err(ApiError::Unprocessable {
-            message: "columns must name at least one column".into(),
-            details: None,
-        });
+        return Err(ApiError::unprocessable(
+            "columns must name at least one column",
+        ));
     }
     let view = changed(&state, &access.scope, move |engine, key| {
         engine.add_primary_key(key, &body.columns)

@@ -2,7 +2,7 @@
 //! A created file always holds `main.data`; a failed create leaves no file behind.
 
 use super::{first_line, fsync_dir, wal_path, TableEngine, TableKey};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::{BucketName, ColumnName, ProjectId};
 use crate::types::{ColumnType, DefaultValue};
 
@@ -102,15 +102,13 @@ impl TableEngine {
 fn check_defaults(conn: &duckdb::Connection, columns: &[ColumnDef]) -> ApiResult<()> {
     for c in columns {
         let Some(default) = &c.default else { continue };
-        check_default(conn, default, &c.data_type.to_string(), c.name.as_str()).map_err(
-            |e| match e {
-                ApiError::BadRequest { message, details } => ApiError::BadRequest {
-                    message: format!("table definition rejected: {message}"),
-                    details,
-                },
-                other => other,
-            },
-        )?;
+        check_default(conn, default, &c.data_type.to_string(), c.name.as_str()).map_err(|e| {
+            if e.code() == ErrorCode::InvalidRequest {
+                e.prefixed("table definition rejected: ")
+            } else {
+                e
+            }
+        })?;
     }
     Ok(())
 }

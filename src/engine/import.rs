@@ -6,7 +6,7 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use super::{first_line, quote_ident, sql_string, ColumnInfo, TableEngine, TableKey};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 
 /// The file formats an import reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -234,9 +234,12 @@ impl<'a> Source<'a> {
     /// load then reports the broken lines themselves.
     pub fn detect(&self, conn: &duckdb::Connection) -> ApiResult<Vec<String>> {
         if self.format == Format::Csv {
-            return self.csv_first_line(conn).map_err(|e| match e {
-                ApiError::Internal(cause) => self.unreadable_text(&cause),
-                other => other,
+            return self.csv_first_line(conn).map_err(|e| {
+                if e.code() == ErrorCode::InternalError {
+                    self.unreadable_text(&e.to_string())
+                } else {
+                    e
+                }
             });
         }
         match self.detect_typed(conn, false) {

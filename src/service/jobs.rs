@@ -13,7 +13,7 @@ use tokio::sync::Semaphore;
 use super::blocking;
 use crate::catalog::jobs::{JobRecord, JobStatus};
 use crate::catalog::Catalog;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::ProjectId;
 
 /// Seconds a client is asked to wait when the queue is full.
@@ -69,13 +69,14 @@ impl JobService {
         let taken = self.active.fetch_add(1, Ordering::AcqRel);
         let slot = Slot(self.active.clone());
         if taken >= self.capacity {
-            return Err(ApiError::TooManyRequests {
-                message: format!(
+            return Err(ApiError::retry_after(
+                ErrorCode::RateLimited,
+                format!(
                     "the job queue is full ({} jobs waiting or running); retry later",
                     self.capacity
                 ),
-                retry_after_secs: RETRY_AFTER_SECS,
-            });
+                RETRY_AFTER_SECS,
+            ));
         }
         let job = JobRecord {
             id: uuid::Uuid::new_v4().to_string(),

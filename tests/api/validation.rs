@@ -290,7 +290,7 @@ async fn bad_bucket_names_in_the_body_are_rejected_with_400_and_create_nothing()
             .await;
         let case = format!("create bucket named {label} ({name:?})");
         assert_rejected(r.status.as_u16(), &r.body, &[400], &case);
-        assert_eq!(r.body["error"], "bad_request", "{case}: {}", r.body);
+        assert_eq!(r.body["error"], "invalid_request", "{case}: {}", r.body);
         w.assert_untouched(&case).await;
     }
 }
@@ -591,7 +591,7 @@ async fn unknown_or_malicious_column_types_are_rejected_with_400() {
             )
             .await;
         assert_rejected(r.status.as_u16(), &r.body, &[400], &case);
-        assert_eq!(r.body["error"], "bad_request", "{case}");
+        assert_eq!(r.body["error"], "invalid_request", "{case}");
         w.assert_untouched(&case).await;
     }
 }
@@ -729,7 +729,7 @@ async fn malformed_json_is_rejected_with_400() {
             let case = format!("POST {path} with body {bad:?}");
             let (status, body) = post_raw(&w.app, path, ADMIN_KEY, bad).await;
             assert_rejected(status, &body, &[400], &case);
-            assert_eq!(body["error"], "bad_request", "{case}");
+            assert_eq!(body["error"], "invalid_request", "{case}");
         }
     }
     w.assert_untouched("malformed JSON").await;

@@ -9,7 +9,7 @@ use futures_util::Stream;
 
 use super::{not_found, read_hashing, require_live, FileService, NewFile};
 use crate::catalog::files::{ChunkRecord, FileRecord, UploadSession};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::files::spool::{disk_error, spool};
 use crate::files::{is_sha256_hex, SpoolLimits, Spooled};
 use crate::names::ProjectId;
@@ -123,12 +123,13 @@ impl FileService {
             },
         )
         .await
-        .map_err(|e| match e {
-            ApiError::BadRequest { message, .. } => ApiError::bad_request_with(
-                format!("chunk {idx}: {message}"),
-                serde_json::json!({ "expected_size": expected_len }),
-            ),
-            other => other,
+        .map_err(|e| {
+            if e.code() == ErrorCode::InvalidRequest {
+                e.prefixed(&format!("chunk {idx}: "))
+                    .replace_details(serde_json::json!({ "expected_size": expected_len }))
+            } else {
+                e
+            }
         })?;
         if let Some(claimed) = claimed_sha.map(|c| c.to_ascii_lowercase()) {
             if claimed != spooled.sha256 {
