@@ -51,6 +51,98 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// A setting with a fixed set of spellings. Read case-insensitively, so a bad value stops the
+/// server at start (naming the allowed ones) instead of surfacing later as a runtime error.
+trait Choice: Copy + PartialEq + 'static {
+    /// Every value with its canonical (lowercase) spelling.
+    const CHOICES: &'static [(&'static str, Self)];
+
+    fn as_str(self) -> &'static str {
+        Self::CHOICES
+            .iter()
+            .find(|(_, v)| *v == self)
+            .map_or("", |(name, _)| name)
+    }
+}
+
+/// `#[serde(with = "choice")]` for `Choice` fields: written as the canonical name, read from
+/// any case of one.
+mod choice {
+    use std::fmt;
+    use std::marker::PhantomData;
+
+    use super::Choice;
+
+    pub fn serialize<T: Choice, S: serde::Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(value.as_str())
+    }
+
+    pub fn deserialize<'de, T: Choice, D: serde::Deserializer<'de>>(d: D) -> Result<T, D::Error> {
+        d.deserialize_str(Visitor(PhantomData))
+    }
+
+    fn allowed<T: Choice>() -> String {
+        let names: Vec<&str> = T::CHOICES.iter().map(|(name, _)| *name).collect();
+        names.join(", ")
+    }
+
+    struct Visitor<T>(PhantomData<T>);
+
+    impl<T: Choice> serde::de::Visitor<'_> for Visitor<T> {
+        type Value = T;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "one of {}", allowed::<T>())
+        }
+
+        fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<T, E> {
+            T::CHOICES
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case(value.trim()))
+                .map(|(_, v)| *v)
+                // figment appends ` for key "VARIABLE" in <source>` to this message.
+                .ok_or_else(|| {
+                    E::custom(format!(
+                        "unknown value {value:?} (allowed: {})",
+                        allowed::<T>()
+                    ))
+                })
+        }
+    }
+}
+
+/// Where file contents live (`STORAGE_BACKEND`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageBackend {
+    /// Content-addressed files under `DATA_DIR/files/blobs`.
+    Local,
+    /// Inside metadata.duckdb, for small objects.
+    Database,
+    /// An S3-compatible bucket (the `S3_*` settings).
+    S3,
+}
+
+impl Choice for StorageBackend {
+    const CHOICES: &'static [(&'static str, Self)] = &[
+        ("local", Self::Local),
+        ("database", Self::Database),
+        ("s3", Self::S3),
+    ];
+}
+
+/// How log lines are written (`LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Choice for LogFormat {
+    const CHOICES: &'static [(&'static str, Self)] = &[("text", Self::Text), ("json", Self::Json)];
+}
+
 /// Every setting the server reads. `.env.example` documents each one.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Config {
@@ -76,11 +168,12 @@ pub struct Config {
     pub key_cache_capacity: u64,
     /// How many table files stay attached at once (least recently used are detached).
     pub table_cache_size: usize,
-    /// Log output: "text" or "json".
-    pub log_format: String,
-    /// Where file contents live: "local" (DATA_DIR/files/blobs) or "database" (inside
-    /// metadata.duckdb, for small objects).
-    pub storage_backend: String,
+    /// Log output: text or json.
+    #[serde(with = "choice")]
+    pub log_format: LogFormat,
+    /// Where file contents live: local, database or s3.
+    #[serde(with = "choice")]
+    pub storage_backend: StorageBackend,
     /// Largest object the "database" backend stores (413 above it).
     pub database_blob_max_bytes: u64,
     /// S3 backend: endpoint URL of an S3-compatible server (empty = AWS).
@@ -130,8 +223,8 @@ impl Default for Config {
             key_cache_ttl_secs: 300,
             key_cache_capacity: 10_000,
             table_cache_size: 512,
-            log_format: "text".into(),
-            storage_backend: "local".into(),
+            log_format: LogFormat::Text,
+            storage_backend: StorageBackend::Local,
             database_blob_max_bytes: 16 * 1024 * 1024,
             s3_endpoint: None,
             s3_bucket: None,
@@ -238,9 +331,48 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API fixes the closure's error type
+    fn choices_are_read_in_any_case() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("STORAGE_BACKEND", "S3");
+            jail.set_env("DUCKBANK_LOG_FORMAT", "Json");
+            let c = Config::load(None).expect("config loads");
+            assert_eq!(c.storage_backend, StorageBackend::S3);
+            assert_eq!(c.log_format, LogFormat::Json);
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API fixes the closure's error type
+    fn an_unknown_choice_names_the_variable_and_the_allowed_values() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("STORAGE_BACKEND", "floppy");
+            let err = Config::load(None)
+                .expect_err("floppy is no backend")
+                .to_string();
+            assert!(err.contains("STORAGE_BACKEND"), "{err}");
+            assert!(err.contains("\"floppy\""), "{err}");
+            assert!(err.contains("local, database, s3"), "{err}");
+            Ok(())
+        });
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("LOG_FORMAT", "xml");
+            let err = Config::load(None)
+                .expect_err("xml is no log format")
+                .to_string();
+            assert!(err.contains("LOG_FORMAT"), "{err}");
+            assert!(err.contains("text, json"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn defaults_serve_on_loopback_8000_with_local_data() {
         let c = Config::default();
         assert_eq!(c.bind_addr().unwrap().to_string(), "127.0.0.1:8000");
         assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert_eq!(c.storage_backend, StorageBackend::Local);
+        assert_eq!(c.log_format, LogFormat::Text);
     }
 }

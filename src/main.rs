@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use duckbank::config::LogFormat;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -36,7 +37,7 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    init_logging(&config.log_format);
+    init_logging(config.log_format);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {}
     }
@@ -63,13 +64,12 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-fn init_logging(format: &str) {
+fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    if format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
     }
 }
 

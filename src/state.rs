@@ -9,7 +9,7 @@ use duckdb::Connection;
 
 use crate::auth::{admin_key, KeyVerifier};
 use crate::catalog::Catalog;
-use crate::config::Config;
+use crate::config::{Config, StorageBackend};
 use crate::engine::TableEngine;
 use crate::error::ApiResult;
 use crate::files::{BlobStore, DatabaseBlobStore, LocalBlobStore, S3BlobStore};
@@ -55,18 +55,15 @@ impl AppState {
         });
 
         let catalog = Arc::new(catalog);
-        let store: Arc<dyn BlobStore> = match config.storage_backend.as_str() {
-            "local" => Arc::new(LocalBlobStore::new(data_dir.join("files").join("blobs"))),
-            "database" => Arc::new(DatabaseBlobStore::new(
+        let store: Arc<dyn BlobStore> = match config.storage_backend {
+            StorageBackend::Local => {
+                Arc::new(LocalBlobStore::new(data_dir.join("files").join("blobs")))
+            }
+            StorageBackend::Database => Arc::new(DatabaseBlobStore::new(
                 catalog.clone(),
                 config.database_blob_max_bytes,
             )),
-            "s3" => Arc::new(S3BlobStore::from_config(&config)?),
-            other => {
-                return Err(crate::error::ApiError::internal(format!(
-                    "unknown STORAGE_BACKEND {other:?}; supported: local, database, s3"
-                )))
-            }
+            StorageBackend::S3 => Arc::new(S3BlobStore::from_config(&config)?),
         };
         let files = FileService::new(&config, catalog.clone(), store)?;
         let bulk = BulkPool::new(config.bulk_threads)?;

@@ -69,8 +69,8 @@ fn readiness(data_dir: &std::path::Path, min_free: u64) -> Result<u64, String> {
     let probe = data_dir.join(format!(".readyz-{}", uuid::Uuid::new_v4().simple()));
     std::fs::write(&probe, b"ok").map_err(|e| format!("data dir is not writable: {e}"))?;
     let _ = std::fs::remove_file(&probe);
-    let free =
-        fs2::available_space(data_dir).map_err(|e| format!("cannot read free space: {e}"))?;
+    let free = crate::files::disk::available_space(data_dir)
+        .map_err(|e| format!("cannot read free space: {e}"))?;
     if free < min_free {
         return Err(format!(
             "only {free} bytes free in the data dir; at least {min_free} (MIN_FREE_BYTES) are required"

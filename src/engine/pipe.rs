@@ -2,12 +2,25 @@
 //! writers produce reach us as they are written, with no file holding them on disk.
 
 use std::io::Read;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::io::AsRawFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::fs::Mode;
+
 use crate::error::{ApiError, ApiResult};
+
+/// How long the reader waits for data while `copy` still runs, before it checks again
+/// whether `copy` has returned.
+const WAIT: Timespec = Timespec {
+    tv_sec: 0,
+    tv_nsec: 5_000_000,
+};
+/// Once `copy` has returned, the pipe is only drained: no waiting.
+const NO_WAIT: Timespec = Timespec {
+    tv_sec: 0,
+    tv_nsec: 0,
+};
 
 /// A FIFO at a path in the work directory, removed on drop.
 pub struct Fifo<'p> {
@@ -16,12 +29,9 @@ pub struct Fifo<'p> {
 
 impl<'p> Fifo<'p> {
     pub fn create(path: &'p Path) -> ApiResult<Self> {
-        let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
-            .map_err(|_| ApiError::internal("work path with a NUL byte"))?;
-        // SAFETY: `c_path` is a valid NUL-terminated string that outlives the call.
-        if unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) } != 0 {
-            return Err(std::io::Error::last_os_error().into());
-        }
+        // Owner read/write only (the umask may narrow it further, as with any mkfifo).
+        rustix::fs::mkfifoat(rustix::fs::CWD, path, Mode::RUSR | Mode::WUSR)
+            .map_err(std::io::Error::from)?;
         Ok(Self { path })
     }
 
@@ -51,7 +61,7 @@ impl<'p> Fifo<'p> {
                     // Everything DuckDB wrote before `copy` returned is in the pipe already,
                     // so once it has returned an empty pipe means the end.
                     let finished = done_flag.load(Ordering::Acquire);
-                    if !readable(&pipe, if finished { 0 } else { 5 }) {
+                    if !readable(&pipe, if finished { &NO_WAIT } else { &WAIT }) {
                         if finished {
                             return Ok(true);
                         }
@@ -79,22 +89,16 @@ impl Drop for Fifo<'_> {
     }
 }
 
-/// Whether the pipe has data within `timeout_ms`.
-fn readable(pipe: &std::fs::File, timeout_ms: i32) -> bool {
-    let mut fd = libc::pollfd {
-        fd: pipe.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd for the duration of the call.
-    let n = unsafe { libc::poll(&mut fd, 1, timeout_ms) };
-    n > 0 && fd.revents & libc::POLLIN != 0
+/// Whether the pipe has data within `timeout`. An interrupted or failed poll counts as "no
+/// data yet": the caller simply asks again.
+fn readable(pipe: &std::fs::File, timeout: &Timespec) -> bool {
+    let mut fds = [PollFd::new(pipe, PollFlags::IN)];
+    matches!(rustix::event::poll(&mut fds, Some(timeout)), Ok(n) if n > 0)
+        && fds[0].revents().contains(PollFlags::IN)
 }
 
 /// A 1 MiB pipe buffer (the unprivileged maximum) instead of 64 KiB: fewer wake-ups.
+/// Failure (e.g. a lower `/proc/sys/fs/pipe-max-size`) only leaves the default size.
 fn enlarge(pipe: &std::fs::File) {
-    // SAFETY: F_SETPIPE_SZ on a pipe fd we own; failure only leaves the default size.
-    unsafe {
-        libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20);
-    }
+    let _ = rustix::pipe::fcntl_setpipe_size(pipe, 1 << 20);
 }

@@ -3,6 +3,7 @@
 
 pub mod blob;
 pub mod database;
+pub mod disk;
 pub mod keyed;
 pub mod range;
 pub mod s3;

@@ -63,15 +63,11 @@ impl BulkPool {
     }
 }
 
-/// Raises this thread's nice value; Linux applies it per thread. Best effort elsewhere.
+/// Raises this thread's nice value. Linux applies it per thread, hence the thread id rather
+/// than the process id. Best effort: failure only leaves the normal priority.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
-    // SAFETY: gettid and setpriority have no memory-safety preconditions; they only read
-    // and change this thread's scheduling priority.
-    unsafe {
-        let tid = libc::gettid();
-        if libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, NICENESS) != 0 {
-            tracing::debug!("could not lower the priority of a bulk thread");
-        }
+    if rustix::process::setpriority_process(Some(rustix::thread::gettid()), NICENESS).is_err() {
+        tracing::debug!("could not lower the priority of a bulk thread");
     }
 }

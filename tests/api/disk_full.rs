@@ -114,7 +114,7 @@ async fn a_full_disk_fails_the_import_with_507_and_leaves_the_table_as_it_was() 
     let big: Value = big.json().await.expect("json");
 
     // Leave about 2 MiB free: far less than the ~20 MiB the import must write.
-    let free = fs2::available_space(fs.dir.path()).expect("statvfs");
+    let free = duckbank::files::disk::available_space(fs.dir.path()).expect("statvfs");
     let filler = fs.dir.path().join("filler");
     std::fs::write(&filler, vec![0u8; (free - 2 * 1024 * 1024) as usize]).expect("fill the disk");
 

@@ -2443,7 +2443,7 @@ async fn a_1_gib_file_round_trips_through_the_server_binary_with_bounded_memory(
 async fn spawn_database_backend() -> (TestApp, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
-    config.storage_backend = "database".into();
+    config.storage_backend = duckbank::config::StorageBackend::Database;
     config.database_blob_max_bytes = 4096;
     (spawn_app_with(config).await, dir)
 }

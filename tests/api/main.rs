@@ -13,6 +13,7 @@ mod projects;
 mod s3;
 mod seed;
 mod sharing;
+mod startup;
 mod table_access;
 mod table_data;
 mod tables;

@@ -85,7 +85,7 @@ async fn start_s3() -> Option<S3Server> {
 async fn spawn_app_on_s3(s3: &S3Server) -> (TestApp, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
-    config.storage_backend = "s3".into();
+    config.storage_backend = duckbank::config::StorageBackend::S3;
     config.s3_endpoint = Some(s3.endpoint.clone());
     config.s3_bucket = Some(BUCKET.into());
     config.s3_access_key_id = Some(duckbank::config::Secret::new(ACCESS_KEY));

@@ -28,7 +28,7 @@ impl FileService {
                 )));
             }
         }
-        let free = fs2::available_space(&self.files_dir)?;
+        let free = crate::files::disk::available_space(&self.files_dir)?;
         let needed = self.min_free_bytes.saturating_add(incoming.unwrap_or(0));
         if free < needed {
             return Err(ApiError::InsufficientStorage(format!(

@@ -1,0 +1,66 @@
+//! Startup of the real binary with bad settings: it must refuse to serve, exit with code 2 and
+//! say which variable is wrong and what it accepts. Never talks HTTP (the server must not start).
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Long enough for a slow, shared machine; a server that does start would otherwise run forever.
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs the binary with `vars` on top of a temp DATA_DIR and port 0; returns its exit code and
+/// stderr. Kills it (and fails) when it is still running after `TIMEOUT`.
+fn run_server(vars: &[(&str, &str)]) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_duckbank"));
+    // The temp dir as working directory: no `.env` or `duckbank.toml` of the checkout applies.
+    command
+        .current_dir(dir.path())
+        .env("DATA_DIR", dir.path())
+        .env("HOST", "127.0.0.1")
+        .env("PORT", "0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (name, _) in vars {
+        // The prefixed spelling wins over the plain one; make sure none is inherited.
+        command.env_remove(format!("DUCKBANK_{name}"));
+    }
+    command.envs(vars.iter().copied());
+    let mut child = command.spawn().expect("start the server binary");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the server") {
+            break status;
+        }
+        if started.elapsed() > TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the server did not exit within {TIMEOUT:?} with {vars:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        pipe.read_to_string(&mut stderr).expect("read stderr");
+    }
+    (status.code(), stderr)
+}
+
+#[test]
+fn an_unknown_storage_backend_stops_the_server_with_exit_code_2() {
+    let (code, stderr) = run_server(&[("STORAGE_BACKEND", "floppy")]);
+    assert_eq!(code, Some(2), "stderr: {stderr}");
+    assert!(stderr.contains("STORAGE_BACKEND"), "{stderr}");
+    assert!(stderr.contains("floppy"), "{stderr}");
+    assert!(stderr.contains("local, database, s3"), "{stderr}");
+}
+
+#[test]
+fn an_unknown_log_format_stops_the_server_with_exit_code_2() {
+    let (code, stderr) = run_server(&[("LOG_FORMAT", "xml")]);
+    assert_eq!(code, Some(2), "stderr: {stderr}");
+    assert!(stderr.contains("LOG_FORMAT"), "{stderr}");
+    assert!(stderr.contains("xml"), "{stderr}");
+    assert!(stderr.contains("text, json"), "{stderr}");
+}
