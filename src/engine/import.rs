@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
+use super::transaction::in_transaction;
 use super::{first_line, quote_ident, sql_string, ColumnInfo, TableEngine, TableKey};
 use crate::error::{ApiError, ApiResult};
 
@@ -513,37 +514,6 @@ pub fn map_columns(
         return Err(ApiError::bad_request("no column of the file is imported"));
     }
     Ok(mapped)
-}
-
-/// Rolls back on drop unless committed, so every early return leaves the table as it was.
-struct Tx<'c> {
-    conn: &'c duckdb::Connection,
-    open: bool,
-}
-
-impl Drop for Tx<'_> {
-    fn drop(&mut self) {
-        if self.open {
-            let _ = self.conn.execute_batch("ROLLBACK");
-        }
-    }
-}
-
-/// Runs `f` in a transaction that commits only if `commit` is true and `f` succeeded;
-/// otherwise everything `f` did is rolled back.
-pub(crate) fn in_transaction<T, E: From<duckdb::Error>>(
-    conn: &duckdb::Connection,
-    commit: bool,
-    f: impl FnOnce() -> Result<T, E>,
-) -> Result<T, E> {
-    conn.execute_batch("BEGIN TRANSACTION")?;
-    let mut tx = Tx { conn, open: true };
-    let out = f()?;
-    if commit {
-        tx.open = false;
-        conn.execute_batch("COMMIT")?;
-    }
-    Ok(out)
 }
 
 const STAGE: &str = "__duckbank_import_stage";

@@ -10,6 +10,7 @@ pub mod pipe;
 pub mod preview;
 pub mod profile;
 pub mod schema;
+mod transaction;
 pub mod values;
 
 use std::collections::HashMap;

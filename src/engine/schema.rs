@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use super::ddl::check_default;
 use super::ddl::ColumnDef;
 use super::filter::Filter;
-use super::import::in_transaction;
+use super::transaction::in_transaction;
 use super::{find_column, first_line};
 use super::{quote_ident, ColumnInfo, TableEngine, TableKey};
 use crate::error::{ApiError, ApiResult};
