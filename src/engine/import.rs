@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
+use super::ddl::{create_like_sql, swap_in_sql, table_in};
 use super::transaction::in_transaction;
 use super::{first_line, quote_ident, sql_string, ColumnInfo, TableEngine, TableKey};
 use crate::error::{ApiError, ApiResult};
@@ -560,12 +561,12 @@ impl TableEngine {
                 ));
             }
         }
-        let fresh = format!("\"{alias}\".main.{FRESH}");
+        let fresh = table_in(&alias, FRESH);
         let load = Load {
-            target: format!("\"{alias}\".main.data"),
-            create_fresh: super::schema::create_like_sql(&fresh, &info.columns, &pk, |_| None),
+            target: table_in(&alias, "data"),
+            create_fresh: create_like_sql(&fresh, &info.columns, &pk, |_| None),
             fresh,
-            stage: format!("\"{alias}\".main.{STAGE}"),
+            stage: table_in(&alias, STAGE),
             select: source.select_sql(&file_columns, &mapped),
             columns: mapped.iter().map(|m| quote_ident(&m.column.name)).collect(),
             pk: pk.iter().map(|p| quote_ident(p)).collect(),
@@ -721,8 +722,8 @@ impl Load<'_> {
             .query_row(&format!("SELECT count(*) FROM {into}"), [], |r| r.get(0))
             .map_err(load_error)?;
         if !self.req.incremental {
-            exec(&format!("DROP TABLE {}", self.target))?;
-            exec(&format!("ALTER TABLE {} RENAME TO data", self.fresh))?;
+            conn.execute_batch(&swap_in_sql(&self.target, &self.fresh))
+                .map_err(load_error)?;
         }
         if self.pk.is_empty()
             && self.req.incremental
