@@ -1,5 +1,5 @@
-//! Defining tables: creating and removing table files and directories, and the DDL text
-//! that defines a table. SQL is built from validated names and quoted identifiers only.
+//! Defining tables: creating and removing table files and directories, and the DDL text for them.
+//! A failed create leaves no file behind; SQL is built from validated or quoted names only.
 
 use super::{first_line, fsync_dir, quote_ident, wal_path, ColumnInfo, TableEngine, TableKey};
 use crate::error::{ApiError, ApiResult};

@@ -1,5 +1,5 @@
 //! Explaining why a file did not load: CSV rejects tables, JSONL line problems, Parquet
-//! TRY_CAST scans. Reports the first problems only; it never changes a table.
+//! TRY_CAST scans. Reports the first problems only; it never touches the table imported into.
 
 use serde_json::{json, Value};
 
