@@ -1,7 +1,7 @@
-//! Creating and removing table files, bucket and project directories.
-//! A created file always holds `main.data`; a failed create leaves no file behind.
+//! Defining tables: creating and removing table files and directories, and the DDL text for them.
+//! A failed create leaves no file behind; SQL is built from validated or quoted names only.
 
-use super::{first_line, fsync_dir, wal_path, TableEngine, TableKey};
+use super::{first_line, fsync_dir, quote_ident, wal_path, ColumnInfo, TableEngine, TableKey};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::{BucketName, ColumnName, ProjectId};
 use crate::types::{ColumnType, DefaultValue};
@@ -130,26 +130,79 @@ pub(crate) fn check_default(
         })
 }
 
+impl ColumnDef {
+    /// The column as CREATE TABLE and ADD COLUMN declare it.
+    pub(crate) fn to_sql(&self) -> String {
+        let default = self.default.as_ref().map(DefaultValue::to_sql);
+        column_sql(
+            &self.name.quoted(),
+            &self.data_type.to_string(),
+            default.as_deref(),
+            self.nullable,
+        )
+    }
+}
+
+/// `"<alias>".main.<table>`: a table in an attached table file. `table` is `data` or one of
+/// our own staging names, never a client's.
+pub(crate) fn table_in(alias: &str, table: &str) -> String {
+    format!("\"{alias}\".main.{table}")
+}
+
+/// `CREATE TABLE` for a new table file's `data` from a client's definition.
 fn create_table_sql(alias: &str, columns: &[ColumnDef], primary_key: &[ColumnName]) -> String {
-    let mut parts: Vec<String> = columns
+    create_sql(
+        &table_in(alias, "data"),
+        columns.iter().map(ColumnDef::to_sql).collect(),
+        primary_key.iter().map(ColumnName::quoted).collect(),
+    )
+}
+
+/// `CREATE TABLE <table>` with the given columns (types possibly changed by `retype`),
+/// their defaults and NOT NULL constraints, and the primary key.
+pub(crate) fn create_like_sql(
+    table: &str,
+    columns: &[ColumnInfo],
+    primary_key: &[String],
+    retype: impl Fn(&ColumnInfo) -> Option<String>,
+) -> String {
+    let defs = columns
         .iter()
         .map(|c| {
-            let mut col = format!("{} {}", c.name.quoted(), c.data_type);
-            if !c.nullable {
-                col.push_str(" NOT NULL");
-            }
-            if let Some(d) = &c.default {
-                col.push_str(" DEFAULT ");
-                col.push_str(&d.to_sql());
-            }
-            col
+            let ty = retype(c).unwrap_or_else(|| c.data_type.clone());
+            // Defaults come back from DuckDB's own catalog, already rendered as SQL.
+            column_sql(&quote_ident(&c.name), &ty, c.default.as_deref(), c.nullable)
         })
         .collect();
-    if !primary_key.is_empty() {
-        let pk: Vec<String> = primary_key.iter().map(ColumnName::quoted).collect();
-        parts.push(format!("PRIMARY KEY ({})", pk.join(", ")));
+    let pk = primary_key.iter().map(|p| quote_ident(p)).collect();
+    create_sql(table, defs, pk)
+}
+
+/// Replaces `target` (a table file's `data`) by `replacement`, a filled table in the same
+/// file, inside the caller's transaction.
+pub(crate) fn swap_in_sql(target: &str, replacement: &str) -> String {
+    format!("DROP TABLE {target}; ALTER TABLE {replacement} RENAME TO data;")
+}
+
+/// `<name> <type> [DEFAULT <default>] [NOT NULL]`, from a quoted name and SQL default.
+fn column_sql(quoted_name: &str, data_type: &str, default: Option<&str>, nullable: bool) -> String {
+    let mut def = format!("{quoted_name} {data_type}");
+    if let Some(d) = default {
+        def.push_str(" DEFAULT ");
+        def.push_str(d);
     }
-    format!("CREATE TABLE \"{alias}\".main.data ({})", parts.join(", "))
+    if !nullable {
+        def.push_str(" NOT NULL");
+    }
+    def
+}
+
+/// `CREATE TABLE <table> (<columns>[, PRIMARY KEY (<quoted keys>)])`.
+fn create_sql(table: &str, mut defs: Vec<String>, primary_key: Vec<String>) -> String {
+    if !primary_key.is_empty() {
+        defs.push(format!("PRIMARY KEY ({})", primary_key.join(", ")));
+    }
+    format!("CREATE TABLE {table} ({})", defs.join(", "))
 }
 
 fn remove_table_files(path: &std::path::Path) -> ApiResult<()> {

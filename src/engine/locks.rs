@@ -7,7 +7,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
 
-use super::TableKey;
+use super::table_key::TableKey;
 use crate::names::{BucketName, ProjectId};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -10,6 +10,8 @@ pub mod pipe;
 pub mod preview;
 pub mod profile;
 pub mod schema;
+mod table_key;
+mod transaction;
 pub mod values;
 
 use std::collections::HashMap;
@@ -22,16 +24,9 @@ use parking_lot::Mutex;
 use serde::Serialize;
 
 use crate::error::{ApiError, ApiResult};
-use crate::names::{BucketName, ProjectId, TableName};
+use crate::names::{BucketName, ProjectId};
 pub use locks::{LockGuard, LockRegistry};
-
-/// Identifies one table file.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TableKey {
-    pub project: ProjectId,
-    pub bucket: BucketName,
-    pub table: TableName,
-}
+pub use table_key::TableKey;
 
 /// A column as stored in the table file.
 #[derive(Debug, Clone, Serialize)]

@@ -3,10 +3,9 @@
 
 use serde_json::{json, Value};
 
-use super::ddl::check_default;
-use super::ddl::ColumnDef;
+use super::ddl::{check_default, create_like_sql, swap_in_sql, table_in, ColumnDef};
 use super::filter::Filter;
-use super::import::in_transaction;
+use super::transaction::in_transaction;
 use super::{find_column, first_line};
 use super::{quote_ident, ColumnInfo, TableEngine, TableKey};
 use crate::error::{ApiError, ApiResult};
@@ -43,13 +42,7 @@ impl TableEngine {
                 info.row_count
             )));
         }
-        let mut sql = format!("{} {}", col.name.quoted(), col.data_type);
-        if let Some(d) = &col.default {
-            sql.push_str(&format!(" DEFAULT {}", d.to_sql()));
-        }
-        if !col.nullable {
-            sql.push_str(" NOT NULL");
-        }
+        let sql = col.to_sql();
         self.change(key, |conn, target| {
             if let Some(d) = &col.default {
                 check_default(conn, d, &col.data_type.to_string(), col.name.as_str())?;
@@ -292,7 +285,7 @@ impl TableEngine {
     ) -> ApiResult<()> {
         let conn = self.conn()?;
         let alias = self.ensure_attached(&conn, key)?;
-        let target = format!("\"{alias}\".main.data");
+        let target = table_in(&alias, "data");
         let result = in_transaction(&conn, true, || f(&conn, &target));
         self.invalidate(key);
         result
@@ -393,39 +386,11 @@ fn rebuild(
     let sql = format!(
         "{create}; \
          INSERT INTO {staging} SELECT {selects} FROM {target}; \
-         DROP TABLE {target}; \
-         ALTER TABLE {staging} RENAME TO data;",
+         {swap}",
         create = create_like_sql(&staging, columns, primary_key, retype),
-        selects = selects.join(", ")
+        selects = selects.join(", "),
+        swap = swap_in_sql(target, &staging)
     );
     conn.execute_batch(&sql)
         .map_err(|e| refused("rebuilding the table", &e))
-}
-
-/// `CREATE TABLE <table>` with the given columns (types possibly changed by `retype`),
-/// their defaults and NOT NULL constraints, and the primary key.
-pub(crate) fn create_like_sql(
-    table: &str,
-    columns: &[ColumnInfo],
-    primary_key: &[String],
-    retype: impl Fn(&ColumnInfo) -> Option<String>,
-) -> String {
-    let mut defs = Vec::new();
-    for c in columns {
-        let ty = retype(c).unwrap_or_else(|| c.data_type.clone());
-        // Defaults come back from DuckDB's own catalog, already rendered as SQL.
-        let mut def = format!("{} {ty}", quote_ident(&c.name));
-        if let Some(d) = &c.default {
-            def.push_str(&format!(" DEFAULT {d}"));
-        }
-        if !c.nullable {
-            def.push_str(" NOT NULL");
-        }
-        defs.push(def);
-    }
-    if !primary_key.is_empty() {
-        let pk: Vec<String> = primary_key.iter().map(|p| quote_ident(p)).collect();
-        defs.push(format!("PRIMARY KEY ({})", pk.join(", ")));
-    }
-    format!("CREATE TABLE {table} ({})", defs.join(", "))
 }
