@@ -10,6 +10,7 @@ pub mod files;
 pub mod health;
 pub mod jobs;
 pub mod projects;
+pub mod root;
 pub mod sharing;
 pub mod table_data;
 pub mod tables;
@@ -145,6 +146,7 @@ pub fn router(state: AppState) -> Router {
     let body_limit = state.config.max_body_bytes;
     let request_id = HeaderName::from_static(REQUEST_ID);
     Router::new()
+        .route("/", get(root::root))
         .route("/health", get(health::health))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

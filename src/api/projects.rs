@@ -71,7 +71,8 @@ pub fn project_json(record: &ProjectRecord, stats: &ProjectStats) -> Value {
     json!({
         "id": record.id,
         "name": record.name,
-        "db_path": format!("duckdb/project_{}", record.id),
+        // Relative to the DuckDB dir (`storage_paths.duckdb_dir`), as the reference reports it.
+        "db_path": format!("project_{}", record.id),
         "created_at": record.created_at.to_rfc3339(),
         "updated_at": record.updated_at.to_rfc3339(),
         "size_bytes": stats.size_bytes,

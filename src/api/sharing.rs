@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use super::buckets::bucket_json;
 use super::extract::{ApiJson, ApiQuery, ProjectAccess};
+use crate::auth::Principal;
 use crate::catalog::BucketLink;
 use crate::error::{ApiError, ApiResult};
 use crate::names::{BucketName, ProjectId};
@@ -84,7 +85,8 @@ pub async fn link(
         .bucket
         .clone()
         .ok_or_else(|| ApiError::internal("no bucket"))?;
-    let record = sharing::link(&state, project.clone(), name, source).await?;
+    let by_operator = matches!(access.principal, Principal::Admin);
+    let record = sharing::link(&state, project.clone(), name, source, by_operator).await?;
     Ok((
         StatusCode::CREATED,
         Json(bucket_json(&state, &project, &record)),
@@ -101,9 +103,11 @@ pub async fn grant_readonly(
     State(state): State<AppState>,
     access: ProjectAccess,
 ) -> ApiResult<Json<Value>> {
+    super::require_project_exists(&state, &access.scope.project)?;
     let bucket = access.scope.bucket()?.clone();
     let record = sharing::set_readonly(&state, access.scope.project, bucket, true).await?;
     Ok(Json(json!({
+        "status": "success",
         "success": true,
         "bucket_name": record.name,
         "readonly": true,
@@ -111,10 +115,12 @@ pub async fn grant_readonly(
     })))
 }
 
+/// Idempotent: 204 also when the bucket had no grant. A missing project or bucket is 404.
 pub async fn revoke_readonly(
     State(state): State<AppState>,
     access: ProjectAccess,
 ) -> ApiResult<StatusCode> {
+    super::require_project_exists(&state, &access.scope.project)?;
     let bucket = access.scope.bucket()?.clone();
     sharing::set_readonly(&state, access.scope.project, bucket, false).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -6,6 +6,7 @@ use std::fmt::Display;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::values::{is_json_type, json_filter_text};
 use super::{quote_ident, sql_string, ColumnInfo};
 use crate::error::{ApiError, ApiResult};
 
@@ -185,6 +186,8 @@ enum Literal {
     Number(String),
     Bool(bool),
     Null,
+    /// An array or object from the JSON form, as compact JSON text (JSON columns only).
+    Json(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -322,7 +325,8 @@ pub struct Condition {
     #[serde(default = "default_operator")]
     pub operator: String,
     /// JSON scalars: string, number, bool (null only via is_null). Wrong arity => 400
-    /// (between needs 2, is_null 0, eq/ne/gt.. 1, in/not_in >=1). Arrays/objects as values => 400.
+    /// (between needs 2, is_null 0, eq/ne/gt.. 1, in/not_in >=1). Arrays/objects as values only
+    /// against a JSON column, else 400.
     #[serde(default)]
     pub values: Vec<Value>,
     /// Convenience: a single value instead of `values`.
@@ -462,9 +466,7 @@ fn json_literal(value: &Value) -> Result<Literal, String> {
         }
         Value::Bool(b) => Ok(Literal::Bool(*b)),
         Value::Null => Err("null is not a value; use the is_null or is_not_null operator".into()),
-        Value::Array(_) | Value::Object(_) => {
-            Err("values must be strings, numbers or booleans, not arrays or objects".into())
-        }
+        Value::Array(_) | Value::Object(_) => Ok(Literal::Json(value.to_string())),
     }
 }
 
@@ -1044,22 +1046,24 @@ fn render(expr: &Expr, columns: &[ColumnInfo], out: &mut String) -> ApiResult<()
             out.push(')');
         }
         Expr::Compare(left, op, right) => {
-            render_operand(left, columns, out)?;
+            let json = json_context(&[left, right], columns);
+            render_operand(left, columns, json, out)?;
             out.push_str(&format!(" {} ", op.sql()));
-            render_operand(right, columns, out)?;
+            render_operand(right, columns, json, out)?;
         }
         Expr::In {
             operand,
             negated,
             list,
         } => {
-            render_operand(operand, columns, out)?;
+            let json = json_context(&[operand], columns);
+            render_operand(operand, columns, json, out)?;
             out.push_str(&format!(" {}IN (", not(*negated)));
             for (i, literal) in list.iter().enumerate() {
                 if i > 0 {
                     out.push_str(", ");
                 }
-                render_literal(literal, out);
+                render_literal(literal, json, out)?;
             }
             out.push(')');
         }
@@ -1069,11 +1073,12 @@ fn render(expr: &Expr, columns: &[ColumnInfo], out: &mut String) -> ApiResult<()
             low,
             high,
         } => {
-            render_operand(operand, columns, out)?;
+            let json = json_context(&[operand, low, high], columns);
+            render_operand(operand, columns, json, out)?;
             out.push_str(&format!(" {}BETWEEN ", not(*negated)));
-            render_operand(low, columns, out)?;
+            render_operand(low, columns, json, out)?;
             out.push_str(" AND ");
-            render_operand(high, columns, out)?;
+            render_operand(high, columns, json, out)?;
         }
         Expr::Like {
             operand,
@@ -1081,12 +1086,12 @@ fn render(expr: &Expr, columns: &[ColumnInfo], out: &mut String) -> ApiResult<()
             ilike,
             pattern,
         } => {
-            render_operand(operand, columns, out)?;
+            render_operand(operand, columns, false, out)?;
             let like = if *ilike { "ILIKE" } else { "LIKE" };
             out.push_str(&format!(" {}{like} {}", not(*negated), sql_string(pattern)));
         }
         Expr::IsNull { operand, negated } => {
-            render_operand(operand, columns, out)?;
+            render_operand(operand, columns, false, out)?;
             out.push_str(&format!(" IS {}NULL", not(*negated)));
         }
         Expr::Column(name) => {
@@ -1105,24 +1110,66 @@ fn render(expr: &Expr, columns: &[ColumnInfo], out: &mut String) -> ApiResult<()
     Ok(())
 }
 
-fn render_operand(operand: &Operand, columns: &[ColumnInfo], out: &mut String) -> ApiResult<()> {
+/// Whether a comparison involves a JSON column: then both sides compare as JSON values, so
+/// `'{"a": 1}'`, `'{"a":1}'` and the JSON form's `{"a":1}` all match the same rows.
+fn json_context(operands: &[&Operand], columns: &[ColumnInfo]) -> bool {
+    operands.iter().any(|operand| match operand {
+        Operand::Column(name) => {
+            super::find_column(columns, name).is_some_and(|c| is_json_type(&c.data_type))
+        }
+        Operand::Literal(_) => false,
+    })
+}
+
+fn render_operand(
+    operand: &Operand,
+    columns: &[ColumnInfo],
+    json: bool,
+    out: &mut String,
+) -> ApiResult<()> {
     match operand {
         Operand::Column(name) => {
-            out.push_str(&quote_ident(&resolve(name, columns, "filter")?.name))
+            let col = resolve(name, columns, "filter")?;
+            // json() re-serializes compactly, so spacing in stored or given text does not matter.
+            if json && is_json_type(&col.data_type) {
+                out.push_str(&format!("json({})", quote_ident(&col.name)));
+            } else {
+                out.push_str(&quote_ident(&col.name));
+            }
         }
-        Operand::Literal(literal) => render_literal(literal, out),
+        Operand::Literal(literal) => render_literal(literal, json, out)?,
     }
     Ok(())
 }
 
-fn render_literal(literal: &Literal, out: &mut String) {
+/// A literal as SQL; compared with a JSON column (`json`), as the JSON value it stands for.
+fn render_literal(literal: &Literal, json: bool, out: &mut String) -> ApiResult<()> {
+    let json_text = match (literal, json) {
+        (Literal::Null, _) => None,
+        (Literal::Str(s), true) => Some(json_filter_text(s)),
+        (Literal::Number(n), true) => Some(n.clone()),
+        (Literal::Bool(b), true) => Some(b.to_string()),
+        (Literal::Json(text), true) => Some(text.clone()),
+        (Literal::Json(_), false) => {
+            return Err(ApiError::bad_request(
+                "values must be strings, numbers or booleans, not arrays or objects \
+                 (those compare only with JSON columns)",
+            ))
+        }
+        _ => None,
+    };
+    if let Some(text) = json_text {
+        out.push_str(&format!("json({})", sql_string(&text)));
+        return Ok(());
+    }
     match literal {
         Literal::Str(s) => out.push_str(&sql_string(s)),
         Literal::Number(n) => out.push_str(n),
         Literal::Bool(true) => out.push_str("TRUE"),
         Literal::Bool(false) => out.push_str("FALSE"),
-        Literal::Null => out.push_str("NULL"),
+        Literal::Null | Literal::Json(_) => out.push_str("NULL"),
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -1452,6 +1499,40 @@ mod tests {
             message(render("nope", &["1"], None).unwrap_err()).contains(r#"unknown column "nope""#)
         );
         assert!(message(render("n", &["a\0"], None).unwrap_err()).contains("NUL"));
+    }
+
+    #[test]
+    fn json_columns_compare_as_json_values() {
+        let columns = [col("doc", "JSON"), col("n", "INTEGER")];
+        let text = |f: &str| Filter::parse(f).and_then(|f| f.to_sql(&columns));
+        assert_eq!(
+            text(r#"doc = '{"a": 1}'"#).unwrap(),
+            r#"json("doc") = json('{"a": 1}')"#
+        );
+        assert_eq!(
+            text("doc IN ('x', 5)").unwrap(),
+            r#"json("doc") IN (json('"x"'), json('5'))"#
+        );
+        assert_eq!(
+            text("doc LIKE '%a%'").unwrap(),
+            r#""doc" LIKE '%a%'"#,
+            "LIKE matches the stored text"
+        );
+        assert_eq!(text("n = '5'").unwrap(), r#""n" = '5'"#);
+        let structured = |json: &str| {
+            let conditions: Vec<Condition> = serde_json::from_str(json).unwrap();
+            Filter::structured(&conditions).and_then(|f| f.to_sql(&columns))
+        };
+        assert_eq!(
+            structured(r#"[{"column":"doc","value":{"a":[1,2]}}]"#).unwrap(),
+            r#"json("doc") = json('{"a":[1,2]}')"#
+        );
+        assert_eq!(
+            structured(r#"[{"column":"doc","operator":"in","values":[[1],true]}]"#).unwrap(),
+            r#"json("doc") IN (json('[1]'), json('true'))"#
+        );
+        let err = structured(r#"[{"column":"n","value":{"a":1}}]"#).unwrap_err();
+        assert!(message(err).contains("compare only with JSON columns"));
     }
 
     fn conditions(json: &str) -> ApiResult<String> {

@@ -1,5 +1,5 @@
-//! Turning DuckDB values into JSON without losing meaning: exact decimals and big integers,
-//! ISO-8601 dates and timestamps, nested values as JSON, NULL as null.
+//! Turning DuckDB values into JSON without losing meaning (exact decimals and big integers,
+//! ISO-8601 times, nested values as JSON, NULL as null); and the JSON text of JSON-column filters.
 
 use chrono::{DateTime, NaiveDate};
 use duckdb::types::{TimeUnit, ValueRef};
@@ -90,6 +90,21 @@ pub fn to_json(kind: ValueKind, value: ValueRef<'_>) -> Value {
     }
 }
 
+/// Whether a column type is DuckDB's JSON type (filters compare such columns as JSON values).
+pub fn is_json_type(data_type: &str) -> bool {
+    data_type.eq_ignore_ascii_case("JSON")
+}
+
+/// The JSON text a filter value stands for when compared with a JSON column: text that parses
+/// as JSON is taken as written (`{"a":1}`, `5`, `"x"`); anything else is a JSON string (`x`).
+pub fn json_filter_text(value: &str) -> String {
+    if serde_json::from_str::<serde::de::IgnoredAny>(value).is_ok() {
+        value.to_string()
+    } else {
+        Value::String(value.to_string()).to_string()
+    }
+}
+
 /// A JSON number carrying exactly the given decimal text (needs serde_json's arbitrary_precision).
 fn exact_number(text: &str) -> Value {
     serde_json::from_str::<Number>(text)
@@ -159,6 +174,16 @@ mod tests {
             timestamp(TimeUnit::Second, 0, true),
             Value::String("1970-01-01T00:00:00+00:00".into())
         );
+    }
+
+    #[test]
+    fn filter_values_for_json_columns_are_json_text() {
+        assert_eq!(json_filter_text(r#"{"a": 1}"#), r#"{"a": 1}"#);
+        assert_eq!(json_filter_text("5"), "5");
+        assert_eq!(json_filter_text(r#""x""#), r#""x""#);
+        assert_eq!(json_filter_text("x"), r#""x""#);
+        assert_eq!(json_filter_text("it's"), r#""it's""#);
+        assert!(is_json_type("json") && !is_json_type("VARCHAR"));
     }
 
     #[test]

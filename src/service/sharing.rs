@@ -2,7 +2,7 @@
 //! and read-only grants. Reads through a link resolve to the source while the share lasts.
 
 use super::{blocking, blocking_locked};
-use crate::catalog::{BucketLink, BucketRecord};
+use crate::catalog::{BucketLink, BucketRecord, Model};
 use crate::error::{ApiError, ApiResult};
 use crate::names::{BucketName, ProjectId};
 use crate::state::AppState;
@@ -28,20 +28,53 @@ pub async fn unshare(
 }
 
 /// Creates bucket `name` in `project` as a read-only view of a bucket shared with it.
+/// `by_operator` (the admin key acts for both projects) records the share first when it is
+/// missing; a project key still needs the source project to have shared the bucket.
 pub async fn link(
     state: &AppState,
     project: ProjectId,
     name: BucketName,
     source: BucketLink,
+    by_operator: bool,
 ) -> ApiResult<BucketRecord> {
     let guard = state.engine.locks.bucket_exclusive(&project, &name).await;
     let state = state.clone();
     blocking_locked(guard, move || {
-        state
-            .catalog
-            .create_bucket(&project, name, None, Some(source))
+        let catalog = &state.catalog;
+        let share_first =
+            by_operator && catalog.read(|m| link_lacks_only_the_share(m, &project, &name, &source));
+        // Only a share this call recorded is taken back if the link then fails.
+        let recorded = share_first
+            && match catalog.share_bucket(&source.source_project, &source.source_bucket, &project) {
+                Ok(_) => true,
+                // Shared meanwhile by someone else: nothing of ours to take back.
+                Err(ApiError::Conflict { .. }) => false,
+                Err(e) => return Err(e),
+            };
+        let linked = catalog.create_bucket(&project, name, None, Some(source.clone()));
+        if linked.is_err() && recorded {
+            let _ = catalog.unshare_bucket(&source.source_project, &source.source_bucket, &project);
+        }
+        linked
     })
     .await
+}
+
+/// Whether linking would fail only because the source is not shared with `project`; every
+/// other refusal is left to `create_bucket`, so the operator gets the same errors as anyone.
+fn link_lacks_only_the_share(
+    model: &Model,
+    project: &ProjectId,
+    name: &BucketName,
+    source: &BucketLink,
+) -> bool {
+    let name_free = model
+        .project(project)
+        .is_some_and(|p| !p.buckets.contains_key(name));
+    let shareable = model
+        .bucket(&source.source_project, &source.source_bucket)
+        .is_some_and(|b| b.link.is_none() && !b.shared_with.contains(project));
+    name_free && shareable && &source.source_project != project
 }
 
 /// Removes a linked bucket; the source's data is untouched.

@@ -58,13 +58,79 @@ async fn backend_init_creates_the_layout_and_reports_paths() {
         .await
         .expect(200);
     assert_eq!(body["success"], true);
-    assert!(body["storage_paths"]["duckdb"].is_string());
     assert!(app.data_dir.join("snapshots").is_dir());
     let body = app
         .post("/backend/remove", ADMIN_KEY, json!({}))
         .await
         .expect(200);
     assert_eq!(body["success"], true);
+}
+
+#[tokio::test]
+async fn backend_init_reports_the_reference_storage_paths_and_what_it_created() {
+    let app = spawn_app().await;
+    std::fs::remove_dir_all(app.data_dir.join("snapshots")).unwrap();
+    let body = app
+        .post("/backend/init", ADMIN_KEY, json!({}))
+        .await
+        .expect(200);
+    let paths = body["storage_paths"].as_object().expect("storage_paths");
+    let keys: Vec<&str> = paths.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "data_dir",
+            "duckdb_dir",
+            "files_dir",
+            "snapshots_dir",
+            "metadata_db"
+        ],
+        "{body}"
+    );
+    let path = |key: &str| std::path::PathBuf::from(paths[key].as_str().expect("a path string"));
+    assert_eq!(path("duckdb_dir"), app.data_dir.join("duckdb"));
+    assert_eq!(path("snapshots_dir"), app.data_dir.join("snapshots"));
+    assert!(path("metadata_db").is_file(), "{body}");
+    let message = body["message"].as_str().expect("message");
+    assert!(
+        message.contains("created snapshots_dir")
+            && message.contains("already present: data_dir, duckdb_dir, files_dir"),
+        "{message}"
+    );
+
+    // A second call creates nothing and says so.
+    let again = app
+        .post("/backend/init", ADMIN_KEY, json!({}))
+        .await
+        .expect(200);
+    let message = again["message"].as_str().expect("message");
+    assert!(
+        message.contains("all directories were already present") && !message.contains("created"),
+        "{message}"
+    );
+    assert_eq!(again["storage_paths"], body["storage_paths"]);
+}
+
+#[tokio::test]
+async fn root_answers_with_the_service_name_version_and_links_without_a_key() {
+    let app = spawn_app().await;
+    let body = app
+        .call(reqwest::Method::GET, "/", None, None)
+        .await
+        .expect(200);
+    assert_eq!(body["name"], "duckbank");
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    let links = body["links"].as_object().expect("links");
+    assert_eq!(links["health"], "/health", "{body}");
+    // Every link leads somewhere real.
+    for (name, link) in links {
+        let path = link.as_str().expect("link path");
+        let status = app
+            .call(reqwest::Method::GET, path, None, None)
+            .await
+            .status;
+        assert_eq!(status, 200, "link {name} -> {path}");
+    }
 }
 
 #[tokio::test]

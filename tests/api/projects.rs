@@ -18,7 +18,7 @@ async fn creating_a_project_returns_201_with_a_one_time_key_and_reference_fields
     assert_eq!(body["id"], "123");
     assert_eq!(body["name"], "My Project");
     assert_eq!(body["status"], "active");
-    assert_eq!(body["db_path"], "duckdb/project_123");
+    assert_eq!(body["db_path"], "project_123");
     assert_eq!(body["settings"], json!({"a": 1}));
     assert_eq!(body["bucket_count"], 0);
     let key = body["api_key"].as_str().unwrap();
@@ -28,6 +28,41 @@ async fn creating_a_project_returns_201_with_a_one_time_key_and_reference_fields
     let got = app.get("/projects/123", key).await.expect(200);
     assert!(got.get("api_key").is_none());
     assert_eq!(got["name"], "My Project");
+}
+
+#[tokio::test]
+async fn db_path_is_relative_to_the_duckdb_dir_in_every_project_reply() {
+    let app = spawn_app().await;
+    let key = app.create_project("42").await;
+    let init = app
+        .post("/backend/init", ADMIN_KEY, json!({}))
+        .await
+        .expect(200);
+    let duckdb_dir = std::path::PathBuf::from(
+        init["storage_paths"]["duckdb_dir"]
+            .as_str()
+            .expect("duckdb_dir"),
+    );
+    let got = app.get("/projects/42", &key).await.expect(200);
+    assert_eq!(got["db_path"], "project_42", "{got}");
+    let db_path = got["db_path"].as_str().expect("db_path");
+    assert!(
+        duckdb_dir.join(db_path).is_dir(),
+        "{}",
+        duckdb_dir.display()
+    );
+    let updated = app
+        .call(
+            reqwest::Method::PUT,
+            "/projects/42",
+            Some(&key),
+            Some(json!({"name": "renamed"})),
+        )
+        .await
+        .expect(200);
+    assert_eq!(updated["db_path"], "project_42", "{updated}");
+    let list = app.get("/projects", ADMIN_KEY).await.expect(200);
+    assert_eq!(list["projects"][0]["db_path"], "project_42", "{list}");
 }
 
 #[tokio::test]

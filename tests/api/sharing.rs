@@ -655,6 +655,7 @@ async fn grant_readonly_blocks_table_writes_but_not_reads_until_revoked() {
         )
         .await
         .expect(200);
+    assert_eq!(grant["status"], "success", "{grant}");
     assert_eq!(grant["success"], true, "{grant}");
     assert_eq!(grant["readonly"], true, "{grant}");
     assert_eq!(grant["bucket_name"], SHARED, "{grant}");
@@ -780,6 +781,53 @@ async fn grant_readonly_on_a_missing_bucket_answers_404() {
         )
         .await
         .expect_error(404);
+}
+
+#[tokio::test]
+async fn revoking_readonly_is_idempotent_and_404_only_for_what_does_not_exist() {
+    let w = world().await;
+    let path = format!("/projects/{A}/buckets/{SHARED}/grant-readonly");
+    // Nothing granted yet: nothing to revoke is still a success.
+    w.app.delete(&path, &w.key_a).await.expect(204);
+    let grant = w.app.post(&path, &w.key_a, json!({})).await.expect(200);
+    assert_eq!(grant["status"], "success", "{grant}");
+    assert_eq!(grant["bucket_name"], SHARED, "{grant}");
+    w.app.delete(&path, &w.key_a).await.expect(204);
+    w.app.delete(&path, &w.key_a).await.expect(204);
+    let bucket = w
+        .app
+        .get(&format!("/projects/{A}/buckets/{SHARED}"), &w.key_a)
+        .await
+        .expect(200);
+    assert_eq!(bucket["readonly"], false);
+
+    // A missing project (seen by the admin) and a missing bucket are 404, each named.
+    let body = w
+        .app
+        .delete(
+            &format!("/projects/999/buckets/{SHARED}/grant-readonly"),
+            ADMIN_KEY,
+        )
+        .await
+        .expect_error(404);
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("project") && message.contains("999"),
+        "{body}"
+    );
+    let body = w
+        .app
+        .delete(
+            &format!("/projects/{A}/buckets/in_c_nope/grant-readonly"),
+            &w.key_a,
+        )
+        .await
+        .expect_error(404);
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("bucket") && message.contains("in_c_nope"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -981,6 +1029,96 @@ async fn the_admin_can_share_and_link_on_behalf_of_projects() {
         200,
         "after the admin shared and linked",
     );
+}
+
+#[tokio::test]
+async fn the_admin_can_link_a_bucket_that_was_not_shared_and_that_records_the_share() {
+    let w = world().await;
+    let bucket = w
+        .app
+        .post(
+            &format!("/projects/{B}/buckets/{LINK}/link"),
+            ADMIN_KEY,
+            json!({ "source_project_id": A, "source_bucket_name": SHARED }),
+        )
+        .await
+        .expect(201);
+    assert_eq!(bucket["is_linked"], true, "{bucket}");
+    assert_eq!(bucket["source_project_id"], A, "{bucket}");
+    // The operator acted for both projects: the share is on record, and B reads through it.
+    let source = w
+        .app
+        .get(&format!("/projects/{A}/buckets/{SHARED}"), &w.key_a)
+        .await
+        .expect(200);
+    assert_eq!(source["shared_with"], json!([B]), "{source}");
+    assert_reads(&link_reads(&w).await, 200, "after the admin linked");
+    // The owner can still take it back, which cuts the link off as usual.
+    w.app
+        .delete(
+            &format!("{}?target_project_id={B}", share_path("", A, SHARED)),
+            &w.key_a,
+        )
+        .await
+        .expect(204);
+    assert_reads(&link_reads(&w).await, 403, "after the owner unshared");
+}
+
+#[tokio::test]
+async fn a_refused_admin_link_leaves_no_share_behind() {
+    let w = world().await;
+    w.app.create_bucket(B, &w.key_b, "taken").await;
+    let cases = [
+        (
+            "taken",
+            json!({ "source_project_id": A, "source_bucket_name": SHARED }),
+            409,
+        ),
+        (
+            LINK,
+            json!({ "source_project_id": A, "source_bucket_name": "in_c_nope" }),
+            404,
+        ),
+        (
+            LINK,
+            json!({ "source_project_id": "999", "source_bucket_name": SHARED }),
+            404,
+        ),
+    ];
+    for (name, body, status) in cases {
+        w.app
+            .post(
+                &format!("/projects/{B}/buckets/{name}/link"),
+                ADMIN_KEY,
+                body,
+            )
+            .await
+            .expect_error(status);
+    }
+    // Linking into the source project itself stays a 400 for the admin too.
+    w.app
+        .post(
+            &format!("/projects/{A}/buckets/self_link/link"),
+            ADMIN_KEY,
+            json!({ "source_project_id": A, "source_bucket_name": SHARED }),
+        )
+        .await
+        .expect_error(400);
+    let source = w
+        .app
+        .get(&format!("/projects/{A}/buckets/{SHARED}"), &w.key_a)
+        .await
+        .expect(200);
+    assert_eq!(source["shared_with"], json!([]), "{source}");
+    // And a project key still needs the share.
+    w.app
+        .post(
+            &format!("/projects/{B}/buckets/{LINK}/link"),
+            &w.key_b,
+            json!({ "source_project_id": A, "source_bucket_name": SHARED }),
+        )
+        .await
+        .expect_error(403);
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! Buckets and tables: create, list, get, delete, preview with JSON-faithful values.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::helpers::*;
 
@@ -393,4 +393,128 @@ async fn tables_beyond_the_attach_cache_stay_usable() {
         .await
         .expect(200);
     assert_eq!(list["total"], 6);
+}
+
+/// Query parameters of one preview request.
+type Params<'a> = &'a [(&'a str, &'a str)];
+
+/// GET the preview of `t` with `params` (URL-encoded here): status and body.
+async fn preview_with(app: &TestApp, key: &str, params: Params<'_>) -> (u16, Value) {
+    let url =
+        reqwest::Url::parse_with_params(&app.url("/projects/1/buckets/b/tables/t/preview"), params)
+            .expect("preview url");
+    let res = app
+        .client
+        .get(url)
+        .bearer_auth(key)
+        .send()
+        .await
+        .expect("request");
+    let status = res.status().as_u16();
+    (status, res.json().await.expect("json body"))
+}
+
+/// The ids of the preview rows matching `params`, sorted.
+async fn preview_ids(app: &TestApp, key: &str, params: Params<'_>) -> Vec<i64> {
+    let (status, body) = preview_with(app, key, params).await;
+    assert_eq!(status, 200, "{params:?}: {body}");
+    let mut ids: Vec<i64> = body["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r["id"].as_i64().expect("id"))
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn json_columns_preview_as_json_values_and_filter_by_text_or_value() {
+    let app = spawn_app().await;
+    let key = app.create_project("1").await;
+    app.create_bucket("1", &key, "b").await;
+    app.create_table(
+        "1",
+        &key,
+        "b",
+        "t",
+        &[("id", "INTEGER"), ("doc", "JSON")],
+        &[],
+    )
+    .await;
+    let app = app
+        .edit_table_file(
+            "1",
+            "b",
+            "t",
+            r#"INSERT INTO data VALUES (1, '{"a": 1, "tags": ["x"]}'), (2, '"x"'), (3, '5'), (4, NULL)"#,
+        )
+        .await;
+
+    // A JSON column comes back as the JSON value it holds, not as its text.
+    let body = app
+        .get("/projects/1/buckets/b/tables/t/preview?order_by=id", &key)
+        .await
+        .expect(200);
+    assert_eq!(
+        body["rows"][0]["doc"],
+        json!({"a": 1, "tags": ["x"]}),
+        "{body}"
+    );
+    assert_eq!(body["rows"][1]["doc"], "x", "{body}");
+    assert_eq!(body["rows"][2]["doc"], 5, "{body}");
+    assert_eq!(body["rows"][3]["doc"], Value::Null, "{body}");
+
+    // Filters take the JSON text (spacing does not matter) or the value itself.
+    let text = r#"{"a":1,"tags":["x"]}"#;
+    let text_filter = format!("doc = '{text}'");
+    let text_condition = json!([{ "column": "doc", "value": text }]).to_string();
+    let value_condition =
+        json!([{ "column": "doc", "value": {"a": 1, "tags": ["x"]} }]).to_string();
+    let object_cases: [Params; 5] = [
+        &[("where_filter", r#"doc = '{"a": 1,  "tags": ["x"]}'"#)],
+        &[("where_filter", &text_filter)],
+        &[("filters", &text_condition)],
+        &[("filters", &value_condition)],
+        &[("whereColumn", "doc"), ("whereValues", text)],
+    ];
+    for params in object_cases {
+        assert_eq!(preview_ids(&app, &key, params).await, [1], "{params:?}");
+    }
+    // A JSON string: as JSON text ("x" with quotes) or as the plain value x.
+    let string_cases: [Params; 4] = [
+        &[("where_filter", r#"doc = '"x"'"#)],
+        &[("where_filter", "doc = 'x'")],
+        &[("filters", r#"[{"column":"doc","value":"x"}]"#)],
+        &[("whereColumn", "doc"), ("whereValues", "x")],
+    ];
+    for params in string_cases {
+        assert_eq!(preview_ids(&app, &key, params).await, [2], "{params:?}");
+    }
+    // Numbers, IN lists, negation and NULL.
+    let other_cases: [(Params, &[i64]); 5] = [
+        (&[("where_filter", "doc = 5")], &[3]),
+        (&[("where_filter", "doc = '5'")], &[3]),
+        (
+            &[(
+                "filters",
+                r#"[{"column":"doc","operator":"in","values":[5,"x"]}]"#,
+            )],
+            &[2, 3],
+        ),
+        (&[("where_filter", "doc <> 5")], &[1, 2]),
+        (&[("where_filter", "doc IS NULL")], &[4]),
+    ];
+    for (params, want) in other_cases {
+        assert_eq!(preview_ids(&app, &key, params).await, want, "{params:?}");
+    }
+
+    // Arrays and objects compare only with JSON columns.
+    let (status, body) = preview_with(
+        &app,
+        &key,
+        &[("filters", r#"[{"column":"id","value":[1]}]"#)],
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
 }
