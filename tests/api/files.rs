@@ -37,19 +37,6 @@ fn bytes_of(len: usize, seed: u64) -> Vec<u8> {
     out
 }
 
-/// Percent-encodes everything but unreserved characters (for query values).
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 /// A multipart/form-data body with one file part named `file`.
 fn multipart_body(filename: &str, content_type: &str, data: &[u8]) -> Vec<u8> {
     let mut body = Vec::with_capacity(data.len() + 256);
@@ -1953,18 +1940,20 @@ async fn the_background_cleaner_removes_expired_sessions_and_staged_uploads() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_disconnects_mid_upload_leaves_nothing_behind() {
-    use tokio::io::AsyncWriteExt;
     let app = spawn_app().await;
     let key = app.create_project("1").await;
-    let addr = app.base.trim_start_matches("http://").to_string();
-    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    let head = format!(
-        "POST /projects/1/files/content?name=cut.bin HTTP/1.1\r\nHost: {addr}\r\n\
-         Authorization: Bearer {key}\r\nContent-Length: 10000000\r\n\r\n"
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(&bytes_of(256 * 1024, 30)).await.unwrap();
-    stream.flush().await.unwrap();
+    let mut stream = RawHttp::connect(&app.base).await;
+    stream
+        .send_head(
+            "POST",
+            "/projects/1/files/content?name=cut.bin",
+            &[
+                ("Authorization", format!("Bearer {key}")),
+                ("Content-Length", "10000000".to_string()),
+            ],
+        )
+        .await;
+    stream.send_body(&bytes_of(256 * 1024, 30)).await;
     let tmp = app.data_dir.join("files/tmp");
     wait_until("the upload is being spooled", || {
         !files_under(&tmp).is_empty()
@@ -2379,25 +2368,13 @@ fn peak_rss_mib(pid: u32) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_1_gib_file_round_trips_through_the_server_binary_with_bounded_memory() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_duckbank"));
-    cmd.env("DATA_DIR", dir.path().join("data"))
-        .env("ADMIN_API_KEY", ADMIN_KEY)
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null());
-    let server = spawn_binary(cmd).await;
+    let server = ServerProcess::start(&[("ADMIN_API_KEY", ADMIN_KEY), ("RUST_LOG", "warn")]).await;
     let base = server.base.clone();
-    let client = reqwest::Client::new();
-    let created: serde_json::Value = client
-        .post(format!("{base}/projects"))
-        .bearer_auth(ADMIN_KEY)
-        .json(&serde_json::json!({"id": "big"}))
-        .send()
+    let client = server.client.clone();
+    let created = server
+        .post("/projects", ADMIN_KEY, json!({"id": "big"}))
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .expect(201);
     let key = created["api_key"].as_str().unwrap().to_string();
 
     let data = bytes_of(1 << 30, 7);

@@ -3,7 +3,6 @@
 //! binary in the middle of an import, and reads of other tables during a long import.
 
 use std::fmt::Write as _;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
@@ -284,11 +283,11 @@ async fn an_async_export_produces_a_downloadable_file() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_job_queue_answers_429_with_retry_after() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(dir.path());
-    config.job_queue_capacity = 1;
-    config.job_workers = 1;
-    let app = spawn_app_with(config).await;
+    let app = spawn_app_configured(|c| {
+        c.job_queue_capacity = 1;
+        c.job_workers = 1;
+    })
+    .await;
     let key = app.create_project("1").await;
     app.create_bucket("1", &key, "b").await;
     kv_table(&app, &key, "t").await;
@@ -397,51 +396,18 @@ async fn other_tables_stay_readable_and_writable_during_a_long_import() {
 // kill -9 of the binary during an import
 // ---------------------------------------------------------------------------------------
 
-/// A plain HTTP client for a server binary.
-struct Remote {
-    base: String,
-    client: reqwest::Client,
+/// Test requests against a server binary.
+trait BinaryRequests {
+    async fn text(&self, path: &str, key: &str) -> String;
+    async fn upload(&self, key: &str, name: &str, data: Vec<u8>) -> String;
+    async fn job(&self, key: &str, id: &str) -> Value;
 }
 
-impl Remote {
-    fn new(server: &ServerProcess) -> Self {
-        Self {
-            base: server.base.clone(),
-            client: reqwest::Client::new(),
-        }
-    }
-
-    async fn call(&self, method: Method, path: &str, key: &str, body: Option<Value>) -> Reply {
-        let mut req = self
-            .client
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(key);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.expect("request failed");
-        let status = res.status();
-        let headers = res.headers().clone();
-        let text = res.text().await.unwrap_or_default();
-        Reply {
-            status,
-            headers,
-            body: serde_json::from_str(&text).unwrap_or(Value::Null),
-        }
-    }
-
-    async fn get(&self, path: &str, key: &str) -> Reply {
-        self.call(Method::GET, path, key, None).await
-    }
-
-    async fn post(&self, path: &str, key: &str, body: Value) -> Reply {
-        self.call(Method::POST, path, key, Some(body)).await
-    }
-
+impl BinaryRequests for ServerProcess {
     async fn text(&self, path: &str, key: &str) -> String {
         let res = self
             .client
-            .get(format!("{}{path}", self.base))
+            .get(self.url(path))
             .bearer_auth(key)
             .send()
             .await
@@ -453,10 +419,7 @@ impl Remote {
     async fn upload(&self, key: &str, name: &str, data: Vec<u8>) -> String {
         let res = self
             .client
-            .post(format!(
-                "{}/projects/1/files/content?name={name}",
-                self.base
-            ))
+            .post(self.url(&format!("/projects/1/files/content?name={name}")))
             .bearer_auth(key)
             .body(data)
             .send()
@@ -477,32 +440,22 @@ impl Remote {
     }
 }
 
-async fn start_binary(dir: &Path) -> ServerProcess {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("server.log"))
-        .unwrap();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_duckbank"));
-    cmd.current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATA_DIR", dir.join("data"))
-        .env("ADMIN_API_KEY", ADMIN_KEY)
-        .env("MIN_FREE_BYTES", "0")
-        .env("DUCKDB_THREADS", "2")
-        .env("DUCKDB_MEMORY_LIMIT", "1GB")
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(log);
-    spawn_binary(cmd).await
+/// The server binary with the test admin key and the test's DuckDB limits.
+async fn start_binary() -> ServerProcess {
+    ServerProcess::start(&[
+        ("ADMIN_API_KEY", ADMIN_KEY),
+        ("MIN_FREE_BYTES", "0"),
+        ("DUCKDB_THREADS", "2"),
+        ("DUCKDB_MEMORY_LIMIT", "1GB"),
+        ("RUST_LOG", "warn"),
+    ])
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kill_9_during_an_import_keeps_the_old_rows_and_marks_the_job_interrupted() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut server = start_binary(dir.path()).await;
-    let r = Remote::new(&server);
+    let mut server = start_binary().await;
+    let r = &server;
     let created = r
         .post("/projects", ADMIN_KEY, json!({"id": "1", "name": "One"}))
         .await
@@ -563,12 +516,9 @@ async fn a_kill_9_during_an_import_keeps_the_old_rows_and_marks_the_job_interrup
         job["status"], "processing",
         "the import must still run when the server is killed (make the file bigger): {job}"
     );
-    server.child.kill().expect("SIGKILL");
-    server.child.wait().unwrap();
-    drop(server);
-
-    let server = start_binary(dir.path()).await;
-    let r = Remote::new(&server);
+    server.kill();
+    let server = server.restart().await;
+    let r = &server;
     let t = r.get(&format!("{T}/t"), &key).await.expect(200);
     assert_eq!(t["row_count"], 1000, "{t}");
     assert_eq!(r.text(&export_path, &key).await, before);
@@ -616,11 +566,11 @@ async fn a_kill_9_during_an_import_keeps_the_old_rows_and_marks_the_job_interrup
 
 #[tokio::test]
 async fn finished_jobs_are_removed_after_their_retention() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(dir.path());
-    config.job_retention_secs = 0;
-    config.cleanup_interval_secs = 1;
-    let app = spawn_app_with(config).await;
+    let app = spawn_app_configured(|c| {
+        c.job_retention_secs = 0;
+        c.cleanup_interval_secs = 1;
+    })
+    .await;
     let key = app.create_project("1").await;
     app.create_bucket("1", &key, "b").await;
     kv_table(&app, &key, "t").await;

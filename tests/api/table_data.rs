@@ -19,19 +19,6 @@ pub(crate) const T: &str = "/projects/1/buckets/b/tables";
 /// The same tables on the reference (branch-first) path style.
 pub(crate) const BT: &str = "/projects/1/branches/default/buckets/b/tables";
 
-/// Percent-encodes everything but unreserved characters (for query values).
-pub(crate) fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 /// A server with project 1 and bucket b.
 pub(crate) async fn setup() -> (TestApp, String) {
     let app = spawn_app().await;

@@ -6,9 +6,8 @@ use std::path::{Path, PathBuf};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{spawn_app, TestApp, ADMIN_KEY};
+use crate::helpers::{enc, spawn_app, RawHttp, TestApp, ADMIN_KEY};
 
 const P: &str = "1";
 const BUCKET: &str = "in_c_ok";
@@ -190,88 +189,6 @@ fn id_column() -> Value {
     json!([{ "name": "id", "type": "INTEGER" }])
 }
 
-/// A request written straight to the socket, so the path reaches the server exactly as
-/// given (an HTTP client would normalize `..` and `%2e%2e` segments away).
-async fn raw_request(
-    app: &TestApp,
-    method: &str,
-    path: &str,
-    key: Option<&str>,
-    body: &[u8],
-) -> (u16, Value) {
-    let addr = app.base.trim_start_matches("http://").to_string();
-    let mut stream = tokio::net::TcpStream::connect(&addr)
-        .await
-        .expect("connect");
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    if !body.is_empty() {
-        head.push_str("Content-Type: application/json\r\n");
-    }
-    if let Some(k) = key {
-        head.push_str(&format!("Authorization: Bearer {k}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await.expect("write head");
-    stream.write_all(body).await.expect("write body");
-    let mut buf = Vec::new();
-    stream.read_to_end(&mut buf).await.expect("read response");
-    let split = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("response has a header block");
-    let head = String::from_utf8_lossy(&buf[..split]).to_string();
-    let mut payload = buf[split + 4..].to_vec();
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status code");
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        payload = dechunk(&payload);
-    }
-    (
-        status,
-        serde_json::from_slice(&payload).unwrap_or(Value::Null),
-    )
-}
-
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else {
-            return out;
-        };
-        let size_text = String::from_utf8_lossy(&data[..eol]);
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-            .unwrap_or(0);
-        if size == 0 {
-            return out;
-        }
-        let start = eol + 2;
-        out.extend_from_slice(&data[start..start + size]);
-        data = &data[start + size + 2..];
-    }
-}
-
-/// Percent-encodes every byte outside the unreserved set, so any name can sit in one segment.
-fn encode_segment(raw: &str) -> String {
-    raw.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 // ---------------------------------------------------------------------------------------------
 // Names in request bodies
 // ---------------------------------------------------------------------------------------------
@@ -424,7 +341,7 @@ async fn bad_bucket_and_table_names_in_the_path_answer_400_or_404() {
         if name.is_empty() {
             continue; // an empty segment is a different route, covered below
         }
-        let seg = encode_segment(&name);
+        let seg = enc(&name);
         for prefix in [
             format!("/projects/{P}"),
             format!("/projects/{P}/branches/default"),
@@ -490,7 +407,8 @@ async fn bad_bucket_and_table_names_in_the_path_answer_400_or_404() {
     for (label, methods, path) in &paths {
         for method in methods.iter() {
             let case = format!("{label}: {method} {path}");
-            let (status, body) = raw_request(&w.app, method, path, Some(ADMIN_KEY), b"").await;
+            let (status, body) =
+                RawHttp::request(&w.app.base, method, path, Some(ADMIN_KEY), b"").await;
             assert_rejected(status, &body, &[400, 404], &case);
         }
     }
@@ -499,11 +417,11 @@ async fn bad_bucket_and_table_names_in_the_path_answer_400_or_404() {
         if name.is_empty() {
             continue;
         }
-        let seg = encode_segment(&name);
+        let seg = enc(&name);
         let body = serde_json::to_vec(&table_body("fine", id_column())).unwrap();
         let case = format!("create table in bucket {label}");
-        let (status, reply) = raw_request(
-            &w.app,
+        let (status, reply) = RawHttp::request(
+            &w.app.base,
             "POST",
             &format!("/projects/{P}/buckets/{seg}/tables"),
             Some(w.key.as_str()),
@@ -515,8 +433,8 @@ async fn bad_bucket_and_table_names_in_the_path_answer_400_or_404() {
         let body =
             serde_json::to_vec(&json!({ "source_project_id": "2", "source_bucket_name": "x" }))
                 .unwrap();
-        let (status, reply) = raw_request(
-            &w.app,
+        let (status, reply) = RawHttp::request(
+            &w.app.base,
             "POST",
             &format!("/projects/{P}/buckets/{seg}/link"),
             Some(w.key.as_str()),
@@ -535,7 +453,7 @@ async fn bad_project_ids_in_the_path_answer_400_or_404() {
         if id.is_empty() {
             continue;
         }
-        let seg = encode_segment(&id);
+        let seg = enc(&id);
         for (methods, path) in [
             (&["GET", "DELETE"][..], format!("/projects/{seg}")),
             (&["GET"][..], format!("/projects/{seg}/buckets")),
@@ -547,7 +465,8 @@ async fn bad_project_ids_in_the_path_answer_400_or_404() {
         ] {
             for method in methods {
                 let case = format!("project id {label}: {method} {path}");
-                let (status, body) = raw_request(&w.app, method, &path, Some(ADMIN_KEY), b"").await;
+                let (status, body) =
+                    RawHttp::request(&w.app.base, method, &path, Some(ADMIN_KEY), b"").await;
                 assert_rejected(status, &body, &[400, 404], &case);
             }
         }
@@ -557,7 +476,7 @@ async fn bad_project_ids_in_the_path_answer_400_or_404() {
         "/projects/%2e%2e/buckets",
         "/projects/..%2f..%2fetc/buckets",
     ] {
-        let (status, body) = raw_request(&w.app, "GET", raw, Some(ADMIN_KEY), b"").await;
+        let (status, body) = RawHttp::request(&w.app.base, "GET", raw, Some(ADMIN_KEY), b"").await;
         assert_rejected(status, &body, &[400, 404], raw);
     }
     w.assert_untouched("bad project ids in paths").await;
