@@ -9,7 +9,9 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
-use crate::table_data::{download, kv_csv, kv_rows, setup, table_rows, upload, BT, T};
+use crate::table_data::{
+    download, kv_csv, kv_rows, kv_table, seed, setup, setup_kv_table, table_rows, upload, BT, T,
+};
 
 // ---------------------------------------------------------------------------------------
 // Helpers
@@ -23,18 +25,6 @@ fn big_csv(start: u64, count: u64) -> Vec<u8> {
         writeln!(s, "{i},value-{i}-abcdefgh").unwrap();
     }
     s.into_bytes()
-}
-
-async fn kv_table(app: &TestApp, key: &str, name: &str) {
-    app.create_table(
-        "1",
-        key,
-        "b",
-        name,
-        &[("id", "BIGINT"), ("v", "VARCHAR")],
-        &["id"],
-    )
-    .await;
 }
 
 /// Checks the fields every job JSON carries.
@@ -138,8 +128,7 @@ fn async_import_path(table: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_async_import_runs_as_a_job_that_reports_the_import_result() {
-    let (app, key) = setup().await;
-    kv_table(&app, &key, "t").await;
+    let (app, key) = setup_kv_table(true).await;
     let file = upload(&app, &key, "a.csv", kv_csv(1..=1000, "v").as_bytes()).await;
     let id = accepted(
         app.post(
@@ -206,9 +195,8 @@ async fn an_async_import_runs_as_a_job_that_reports_the_import_result() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_async_import_ends_in_error_with_the_problems_and_changes_nothing() {
-    let (app, key) = setup().await;
-    kv_table(&app, &key, "t").await;
-    crate::table_data::seed(&app, &key, "t", "id,v\n1,a\n").await;
+    let (app, key) = setup_kv_table(true).await;
+    seed(&app, &key, "t", "id,v\n1,a\n").await;
     let before = table_rows(&app, &key, "t").await;
     let file = upload(&app, &key, "bad.csv", b"id,v\n2,b\nnot-a-number,c\n").await;
     let id = accepted(
@@ -246,9 +234,8 @@ async fn a_failing_async_import_ends_in_error_with_the_problems_and_changes_noth
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_async_export_produces_a_downloadable_file() {
-    let (app, key) = setup().await;
-    kv_table(&app, &key, "t").await;
-    crate::table_data::seed(&app, &key, "t", &kv_csv(1..=50, "x")).await;
+    let (app, key) = setup_kv_table(true).await;
+    seed(&app, &key, "t", &kv_csv(1..=50, "x")).await;
     let id = accepted(
         app.post(
             &format!("{T}/t/export?async=true"),
@@ -290,7 +277,7 @@ async fn a_full_job_queue_answers_429_with_retry_after() {
     .await;
     let key = app.create_project("1").await;
     app.create_bucket("1", &key, "b").await;
-    kv_table(&app, &key, "t").await;
+    kv_table(&app, &key, "t", true).await;
     let file = upload(&app, &key, "big.csv", &big_csv(1, 200_000)).await;
 
     let mut jobs = Vec::new();
@@ -346,9 +333,9 @@ async fn a_full_job_queue_answers_429_with_retry_after() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn other_tables_stay_readable_and_writable_during_a_long_import() {
     let (app, key) = setup().await;
-    kv_table(&app, &key, "a").await;
-    kv_table(&app, &key, "other").await;
-    crate::table_data::seed(&app, &key, "other", "id,v\n1,x\n2,y\n3,z\n").await;
+    kv_table(&app, &key, "a", true).await;
+    kv_table(&app, &key, "other", true).await;
+    seed(&app, &key, "other", "id,v\n1,x\n2,y\n3,z\n").await;
     let file = upload(&app, &key, "big.csv", &big_csv(1, 1_500_000)).await;
     let id = accepted(
         app.post(&async_import_path("a"), &key, json!({"file_id": file}))
@@ -573,7 +560,7 @@ async fn finished_jobs_are_removed_after_their_retention() {
     .await;
     let key = app.create_project("1").await;
     app.create_bucket("1", &key, "b").await;
-    kv_table(&app, &key, "t").await;
+    kv_table(&app, &key, "t", true).await;
     let file = upload(&app, &key, "a.csv", &big_csv(1, 10)).await;
     let id = accepted(
         app.post(&async_import_path("t"), &key, json!({"file_id": file}))
