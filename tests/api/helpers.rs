@@ -400,6 +400,18 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
     }
 }
 
+/// Gives up a test whose environment lacks something it needs (a binary, root for a mount):
+/// prints why and lets the caller return — except in CI (`CI` set), where the environment must
+/// be complete and a silent skip would hide an untested path, so the test fails.
+#[track_caller]
+pub fn skip_outside_ci(reason: &str) {
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{reason}: in CI this test must run, not skip"
+    );
+    eprintln!("skipping: {reason}");
+}
+
 /// A TCP port nothing listens on right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
