@@ -96,12 +96,8 @@ async fn a_row_delete_without_a_filter_is_400() {
             .expect_error(400);
         assert_eq!(snapshot(&app, &key, "p").await, before, "{body}");
     }
-    let r = app.call(Method::DELETE, &rows_path, Some(&key), None).await;
-    assert!(
-        (400..500).contains(&r.status.as_u16()),
-        "no body: {} {}",
-        r.status,
-        r.body
-    );
+    app.call(Method::DELETE, &rows_path, Some(&key), None)
+        .await
+        .expect_error(400);
     assert_eq!(snapshot(&app, &key, "p").await, before);
 }
