@@ -9,58 +9,19 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+// The process-server client the integration tests use; the rest of that harness stays unused.
+#[allow(dead_code)]
+#[path = "../tests/api/helpers.rs"]
+mod helpers;
+
+use helpers::ServerProcess;
+
 const ADMIN: &str = "bench-admin-key";
 const CONNECTIONS: usize = 32;
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-async fn start(data: &Path) -> Server {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_duckbank"))
-        .env("DATA_DIR", data)
-        .env("PORT", port.to_string())
-        .env("ADMIN_API_KEY", ADMIN)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start server");
-    // Owned by `Server` at once so the process is killed and waited for on every path.
-    let server = Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let client = reqwest::Client::new();
-    for _ in 0..400 {
-        if client
-            .get(format!("{}/healthz", server.base))
-            .send()
-            .await
-            .is_ok()
-        {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("server did not start");
+/// The server binary with the benchmark's admin key, in its own dir under `dir`.
+async fn start(dir: &Path) -> ServerProcess {
+    ServerProcess::start_in(dir, &[("ADMIN_API_KEY", ADMIN), ("RUST_LOG", "warn")]).await
 }
 
 /// Creates project 1 with bucket `b`; returns the project key.
@@ -228,7 +189,7 @@ async fn drain(client: &reqwest::Client, url: &str, key: Option<&str>) -> u64 {
 
 /// nginx serving `root` on loopback, as the download baseline; None when nginx is absent.
 fn start_nginx(prefix: &Path, root: &Path) -> Option<(Child, u16)> {
-    let port = free_port();
+    let port = helpers::free_port();
     let conf = prefix.join("nginx.conf");
     std::fs::write(
         &conf,
@@ -279,7 +240,7 @@ async fn files_bench(dir: &Path, mib: usize) {
     let dd_secs = t.elapsed().as_secs_f64();
     let _ = std::fs::remove_file(dir.join("dd.out"));
 
-    let server = start(&dir.join("files-data")).await;
+    let mut server = start(&dir.join("files-server")).await;
     let b = server.base.clone();
     let client = reqwest::Client::new();
     let created = send(
@@ -368,6 +329,7 @@ async fn files_bench(dir: &Path, mib: usize) {
             "server peak RSS MiB during the file runs", rss
         );
     }
+    server.stop();
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -393,7 +355,7 @@ async fn main() {
 
 /// Bucket list load, preview and create-table figures.
 async fn api_bench(root: &Path) {
-    let data = root.join("data");
+    let server_dir = root.join("api-server");
     let secs: u64 = std::env::var("BENCH_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -401,7 +363,7 @@ async fn api_bench(root: &Path) {
     let client = reqwest::Client::new();
 
     // Set-up: a project with a bucket and a 10 000-row table.
-    let server = start(&data).await;
+    let mut server = start(&server_dir).await;
     let b = server.base.clone();
     let key = project_with_bucket(&client, &b).await;
     let columns = json!([
@@ -419,10 +381,10 @@ async fn api_bench(root: &Path) {
         Some(json!({"name": "big", "columns": columns, "primary_key": ["id"]})),
     )
     .await;
-    drop(server);
+    server.stop();
     let fill = "INSERT INTO main.data SELECT i, 'name ' || i, (i * 1.25)::DECIMAL(12,2), \
                 TIMESTAMP '2024-01-01' + INTERVAL (i) SECOND, i % 2 = 0 FROM range(10000) r(i)";
-    let table_file = data.join("duckdb/project_1/b/big.duckdb");
+    let table_file = server_dir.join("data/duckdb/project_1/b/big.duckdb");
     duckdb::Connection::open(&table_file)
         .unwrap()
         .execute_batch(fill)
@@ -430,7 +392,7 @@ async fn api_bench(root: &Path) {
     let baseline_file = root.join("baseline.duckdb");
     std::fs::copy(&table_file, &baseline_file).unwrap();
 
-    let server = start(&data).await;
+    let mut server = server.restart().await;
     let b = server.base.clone();
     send(
         &client,
@@ -508,7 +470,7 @@ async fn api_bench(root: &Path) {
         lat.push(t.elapsed());
     }
     let raw_create = median(lat);
-    drop(server);
+    server.stop();
 
     println!("duckbank benchmark ({CONNECTIONS} connections, {secs}s per load run)");
     println!(
@@ -730,7 +692,7 @@ async fn data_bench(dir: &Path) {
     generate_csv(&part_csv, 0, part_rows, "c");
 
     let client = reqwest::Client::new();
-    let server = start(&work.join("server")).await;
+    let mut server = start(&work.join("server")).await;
     let b = server.base.clone();
     let key = project_with_bucket(&client, &b).await;
 
@@ -877,7 +839,7 @@ async fn data_bench(dir: &Path) {
     let parallel = t.elapsed();
     stop.store(true, Ordering::Relaxed);
     let (health, preview) = prober.await.unwrap();
-    drop(server);
+    server.stop();
     let (raw_serial, raw_parallel) = raw_eight(&work, &part_csv);
     let worst = |v: &[Duration]| v.iter().max().copied().unwrap_or_default();
     let p99 = |mut v: Vec<Duration>| {

@@ -38,10 +38,7 @@ async fn readyz_is_ready_when_free_space_is_above_the_minimum() {
 
 #[tokio::test]
 async fn readyz_answers_503_with_the_reason_when_free_space_is_below_the_minimum() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(dir.path());
-    config.min_free_bytes = u64::MAX;
-    let app = spawn_app_with(config).await;
+    let app = spawn_app_configured(|c| c.min_free_bytes = u64::MAX).await;
     let body = app
         .call(reqwest::Method::GET, "/readyz", None, None)
         .await

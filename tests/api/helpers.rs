@@ -1,5 +1,5 @@
-//! Test harness: starts the real server in-process on 127.0.0.1:0 with a temp data dir,
-//! and offers typed request helpers. Every test gets its own server and directory.
+//! Test harness shared by the integration tests and the benchmark: the server in-process or as
+//! its own binary, typed and hand-made HTTP requests, percent-encoding. Holds no test logic.
 
 use std::path::{Path, PathBuf};
 
@@ -51,6 +51,46 @@ impl Reply {
     }
 }
 
+/// Sends a request with an optional bearer key and JSON body; the answer as a `Reply`.
+async fn send_json(
+    client: &reqwest::Client,
+    method: Method,
+    url: String,
+    key: Option<&str>,
+    body: Option<Value>,
+) -> Reply {
+    let mut req = client.request(method, url);
+    if let Some(k) = key {
+        req = req.bearer_auth(k);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.expect("request failed");
+    let status = res.status();
+    let headers = res.headers().clone();
+    let text = res.text().await.unwrap_or_default();
+    Reply {
+        status,
+        headers,
+        body: serde_json::from_str(&text).unwrap_or(Value::Null),
+    }
+}
+
+/// Percent-encodes every byte outside the unreserved set, so any text fits one path segment
+/// or query value.
+pub fn enc(raw: &str) -> String {
+    raw.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 pub fn test_config(data_dir: &Path) -> Config {
     Config {
         host: "127.0.0.1".into(),
@@ -79,6 +119,16 @@ pub async fn spawn_app() -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().to_path_buf();
     let mut app = spawn_app_with(test_config(&path)).await;
+    app._dir = Some(dir);
+    app
+}
+
+/// Starts a server on a fresh temp data dir with the test config changed by `change`.
+pub async fn spawn_app_configured(change: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = test_config(dir.path());
+    change(&mut config);
+    let mut app = spawn_app_with(config).await;
     app._dir = Some(dir);
     app
 }
@@ -131,22 +181,7 @@ impl TestApp {
         key: Option<&str>,
         body: Option<Value>,
     ) -> Reply {
-        let mut req = self.client.request(method, self.url(path));
-        if let Some(k) = key {
-            req = req.bearer_auth(k);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.expect("request failed");
-        let status = res.status();
-        let headers = res.headers().clone();
-        let text = res.text().await.unwrap_or_default();
-        Reply {
-            status,
-            headers,
-            body: serde_json::from_str(&text).unwrap_or(Value::Null),
-        }
+        send_json(&self.client, method, self.url(path), key, body).await
     }
 
     pub async fn get(&self, path: &str, key: &str) -> Reply {
@@ -255,46 +290,291 @@ impl Drop for TestApp {
     }
 }
 
-/// The server binary running as its own process, the way users start it; killed on drop
-/// (also when an assertion fails).
+/// Hand-made HTTP/1.1 over a plain TCP connection: the request line and headers reach the
+/// server byte for byte (an HTTP client would normalize `..` and `%2e%2e` segments away), and
+/// a test may stop writing in the middle of a body.
+pub struct RawHttp {
+    stream: tokio::net::TcpStream,
+    host: String,
+}
+
+impl RawHttp {
+    /// Connects to the server at `base` (`http://host:port`).
+    pub async fn connect(base: &str) -> Self {
+        let host = base.trim_start_matches("http://").to_string();
+        let stream = tokio::net::TcpStream::connect(&host)
+            .await
+            .expect("connect");
+        Self { stream, host }
+    }
+
+    /// Writes the request line and headers; `Host` and `Connection: close` are added.
+    pub async fn send_head(&mut self, method: &str, path: &str, headers: &[(&str, String)]) {
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+            self.host
+        );
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        self.send_body(head.as_bytes()).await;
+    }
+
+    /// Writes (part of) a body.
+    pub async fn send_body(&mut self, bytes: &[u8]) {
+        use tokio::io::AsyncWriteExt;
+        self.stream.write_all(bytes).await.expect("write");
+        self.stream.flush().await.expect("flush");
+    }
+
+    /// Reads the whole answer: its status and its body as JSON (Null when not JSON).
+    pub async fn response(mut self) -> (u16, Value) {
+        use tokio::io::AsyncReadExt;
+        let mut buf = Vec::new();
+        self.stream
+            .read_to_end(&mut buf)
+            .await
+            .expect("read response");
+        let split = buf
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("response has a header block");
+        let head = String::from_utf8_lossy(&buf[..split]).to_string();
+        let mut payload = buf[split + 4..].to_vec();
+        let status: u16 = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("status code");
+        if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            payload = dechunk(&payload);
+        }
+        (
+            status,
+            serde_json::from_slice(&payload).unwrap_or(Value::Null),
+        )
+    }
+
+    /// One whole request with an optional bearer key and JSON body.
+    pub async fn request(
+        base: &str,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: &[u8],
+    ) -> (u16, Value) {
+        let mut headers = vec![("Content-Length", body.len().to_string())];
+        if !body.is_empty() {
+            headers.push(("Content-Type", "application/json".to_string()));
+        }
+        if let Some(k) = key {
+            headers.push(("Authorization", format!("Bearer {k}")));
+        }
+        let mut raw = Self::connect(base).await;
+        raw.send_head(method, path, &headers).await;
+        raw.send_body(body).await;
+        raw.response().await
+    }
+}
+
+/// The payload of a `Transfer-Encoding: chunked` body.
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size_text = String::from_utf8_lossy(&data[..eol]);
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+            .unwrap_or(0);
+        if size == 0 {
+            return out;
+        }
+        let start = eol + 2;
+        out.extend_from_slice(&data[start..start + size]);
+        data = &data[start + size + 2..];
+    }
+}
+
+/// Gives up a test whose environment lacks something it needs (a binary, root for a mount):
+/// prints why and lets the caller return — except in CI (`CI` set), where the environment must
+/// be complete and a silent skip would hide an untested path, so the test fails.
+#[track_caller]
+pub fn skip_outside_ci(reason: &str) {
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{reason}: in CI this test must run, not skip"
+    );
+    eprintln!("skipping: {reason}");
+}
+
+/// A TCP port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// The server binary running as its own process, the way users start it: a clean environment
+/// (PATH plus the given variables), its own dir as working dir with the data in `data/` and
+/// stdout and stderr appended to `server.log`, a free port. Killed on drop (also when an
+/// assertion fails).
 pub struct ServerProcess {
     pub child: std::process::Child,
     pub base: String,
+    pub client: reqwest::Client,
+    dir: PathBuf,
+    env: Vec<(String, String)>,
+    /// Keeps the temp dir alive for the server's lifetime (None when the caller owns it).
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl ServerProcess {
+    /// Starts the binary in a fresh temp dir.
+    pub async fn start(env: &[(&str, &str)]) -> Self {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let mut server = Self::start_in(tmp.path(), env).await;
+        server._tmp = Some(tmp);
+        server
+    }
+
+    /// Starts the binary in `dir` (created when missing), e.g. on the data a killed one left.
+    pub async fn start_in(dir: &Path, env: &[(&str, &str)]) -> Self {
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Self::launch(dir.to_path_buf(), env, None).await
+    }
+
+    async fn launch(
+        dir: PathBuf,
+        env: Vec<(String, String)>,
+        tmp: Option<tempfile::TempDir>,
+    ) -> Self {
+        std::fs::create_dir_all(&dir).expect("server dir");
+        let port = free_port();
+        let log = || {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join("server.log"))
+                .expect("server log")
+        };
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_duckbank"))
+            .current_dir(&dir)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATA_DIR", dir.join("data"))
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .env("PORT", port.to_string())
+            .stdout(log())
+            .stderr(log())
+            .spawn()
+            .expect("start server binary");
+        // Owned at once, so the process is killed on every path out of here.
+        let mut server = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::new(),
+            dir,
+            env,
+            _tmp: tmp,
+        };
+        for _ in 0..400 {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("server binary exited with {status}:\n{}", server.logs());
+            }
+            if server
+                .client
+                .get(server.url("/healthz"))
+                .send()
+                .await
+                .is_ok()
+            {
+                return server;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("server binary did not start:\n{}", server.logs());
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// The server's own dir (working dir, `data/`, `server.log`).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Everything the server wrote to stdout and stderr so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+
+    /// Sends a request with an optional key and JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        send_json(&self.client, method, self.url(path), key, body).await
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> Reply {
+        self.call(Method::GET, path, Some(key), None).await
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(key), Some(body)).await
+    }
+
+    /// Kills the process with SIGKILL, like a crash or an OOM kill.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Stops the process with SIGTERM, the way an operator stops it, and waits until it has
+    /// exited (SIGKILL after ten seconds).
+    pub fn stop(&mut self) {
+        if !matches!(self.child.try_wait(), Ok(None)) {
+            return;
+        }
+        let _ = std::process::Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        for _ in 0..400 {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        self.kill();
+    }
+
+    /// Stops the process (when it still runs) and starts a new one on the same dir and
+    /// environment, on a new port.
+    pub async fn restart(mut self) -> Self {
+        self.stop();
+        let dir = std::mem::take(&mut self.dir);
+        let env = std::mem::take(&mut self.env);
+        let tmp = self._tmp.take();
+        drop(self);
+        Self::launch(dir, env, tmp).await
+    }
 }
 
 impl Drop for ServerProcess {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
-}
-
-/// Starts the binary from `cmd` (environment already set) on a free port and waits for
-/// `/healthz`.
-pub async fn spawn_binary(mut cmd: std::process::Command) -> ServerProcess {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let child = cmd
-        .env("PORT", port.to_string())
-        .spawn()
-        .expect("start server binary");
-    let server = ServerProcess {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let client = reqwest::Client::new();
-    for _ in 0..400 {
-        if client
-            .get(format!("{}/healthz", server.base))
-            .send()
-            .await
-            .is_ok()
-        {
-            return server;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    panic!("server binary did not start");
 }

@@ -7,10 +7,10 @@ use crate::helpers::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seed_readme_curl_walkthrough_works_verbatim() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(dir.path());
-    config.admin_api_key = Some(duckbank::config::Secret::new("your_admin_key"));
-    let app = spawn_app_with(config).await;
+    let app = spawn_app_configured(|c| {
+        c.admin_api_key = Some(duckbank::config::Secret::new("your_admin_key"))
+    })
+    .await;
     let port = app.base.rsplit(':').next().unwrap().to_string();
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -48,19 +48,8 @@ async fn the_seed_readme_curl_walkthrough_works_verbatim() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_generates_a_private_admin_key_when_none_is_configured() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("server.log");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_duckbank"));
-    cmd.current_dir(dir.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATA_DIR", dir.path().join("data"))
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(std::fs::File::create(dir.path().join("server.err")).unwrap());
-    let server = spawn_binary(cmd).await;
-    let client = reqwest::Client::new();
-    let base = server.base.clone();
-    let key_path = dir.path().join("data/admin.key");
+    let server = ServerProcess::start(&[]).await;
+    let key_path = server.dir().join("data/admin.key");
     let key = std::fs::read_to_string(&key_path)
         .unwrap()
         .trim()
@@ -68,15 +57,8 @@ async fn the_binary_generates_a_private_admin_key_when_none_is_configured() {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&key_path).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
-    let res = client
-        .get(format!("{base}/projects"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let logs = std::fs::read_to_string(&log).unwrap()
-        + &std::fs::read_to_string(dir.path().join("server.err")).unwrap();
+    server.get("/projects", &key).await.expect(200);
+    let logs = server.logs();
     assert!(
         logs.contains("admin.key"),
         "the log names the key file: {logs}"

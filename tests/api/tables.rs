@@ -369,10 +369,7 @@ async fn a_default_that_does_not_convert_is_a_400_and_leaves_no_file() {
 
 #[tokio::test]
 async fn tables_beyond_the_attach_cache_stay_usable() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(dir.path());
-    config.table_cache_size = 2;
-    let app = spawn_app_with(config).await;
+    let app = spawn_app_configured(|c| c.table_cache_size = 2).await;
     let key = app.create_project("1").await;
     app.create_bucket("1", &key, "b").await;
     for i in 0..6 {
