@@ -1,5 +1,5 @@
 //! Column and primary-key routes: add, alter and drop a column; add and drop the primary key.
-//! Each change runs through the table-data service and the table is answered afterwards.
+//! Bodies become a typed `SchemaChange`; the service runs it and the table is answered.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -11,10 +11,9 @@ use super::ColumnBody;
 use crate::api::extract::{ApiJson, TableAccess};
 use crate::api::responses::TableResponse;
 use crate::engine::schema::AlterColumn;
-use crate::engine::{TableEngine, TableKey};
 use crate::error::{ApiError, ApiResult};
 use crate::names::ColumnName;
-use crate::service::table_data;
+use crate::service::table_data::{self, SchemaChange};
 use crate::state::AppState;
 use crate::types::{ColumnType, DefaultValue};
 
@@ -22,10 +21,16 @@ use crate::types::{ColumnType, DefaultValue};
 async fn changed(
     state: &AppState,
     access: &TableAccess,
-    f: impl FnOnce(&TableEngine, &TableKey) -> ApiResult<()> + Send + 'static,
+    change: SchemaChange,
 ) -> ApiResult<TableResponse> {
-    let view =
-        table_data::change_table(state, &access.project, &access.bucket, &access.table, f).await?;
+    let view = table_data::change_table(
+        state,
+        &access.project,
+        &access.bucket,
+        &access.table,
+        change,
+    )
+    .await?;
     Ok(TableResponse::from(&view))
 }
 
@@ -35,10 +40,7 @@ pub async fn add_column(
     ApiJson(body): ApiJson<ColumnBody>,
 ) -> ApiResult<impl IntoResponse> {
     let column = body.parse()?;
-    let view = changed(&state, &access, move |engine, key| {
-        engine.add_column(key, &column)
-    })
-    .await?;
+    let view = changed(&state, &access, SchemaChange::AddColumn(column)).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -63,10 +65,7 @@ pub async fn drop_column(
     column: Path<ColumnPath>,
 ) -> ApiResult<Json<TableResponse>> {
     let column = column_of(column)?;
-    let view = changed(&state, &access, move |engine, key| {
-        engine.drop_column(key, &column)
-    })
-    .await?;
+    let view = changed(&state, &access, SchemaChange::DropColumn(column)).await?;
     Ok(Json(view))
 }
 
@@ -117,9 +116,11 @@ pub async fn alter_column(
             "nothing to change: give new_name, new_type, set_not_null or set_default",
         ));
     }
-    let view = changed(&state, &access, move |engine, key| {
-        engine.alter_column(key, &column, &change)
-    })
+    let view = changed(
+        &state,
+        &access,
+        SchemaChange::AlterColumn { column, change },
+    )
     .await?;
     Ok(Json(view))
 }
@@ -140,10 +141,7 @@ pub async fn add_primary_key(
             details: None,
         });
     }
-    let view = changed(&state, &access, move |engine, key| {
-        engine.add_primary_key(key, &body.columns)
-    })
-    .await?;
+    let view = changed(&state, &access, SchemaChange::AddPrimaryKey(body.columns)).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -151,6 +149,6 @@ pub async fn drop_primary_key(
     State(state): State<AppState>,
     access: TableAccess,
 ) -> ApiResult<Json<TableResponse>> {
-    let view = changed(&state, &access, |engine, key| engine.drop_primary_key(key)).await?;
+    let view = changed(&state, &access, SchemaChange::DropPrimaryKey).await?;
     Ok(Json(view))
 }
