@@ -16,7 +16,7 @@ use crate::engine::preview::Preview;
 use crate::engine::profile::{ColumnProfile, Profile};
 use crate::engine::ColumnInfo;
 use crate::names::{BucketName, ProjectId, TableName};
-use crate::service::table_data::{Exported, Imported};
+use crate::service::table_data::{Exported, Imported, JobRun, TableJobOutcome};
 use crate::service::tables::TableView;
 
 /// A table column. The column's default is not shown.
@@ -168,14 +168,38 @@ impl From<Exported> for ExportResponse {
     }
 }
 
-/// 202 with the queued job and where to poll it.
-pub fn job_accepted(project: &ProjectId, job: &JobRecord) -> Response {
-    let location = format!("/projects/{project}/jobs/{}", job.id);
-    let mut response = (StatusCode::ACCEPTED, Json(JobResponse::from(job))).into_response();
-    if let Ok(v) = HeaderValue::from_str(&location) {
-        response.headers_mut().insert(header::LOCATION, v);
+/// The result of an import or export, answered at once or recorded by its job.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum TableJobResponse {
+    Imported(ImportResponse),
+    Exported(Box<ExportResponse>),
+}
+
+impl From<TableJobOutcome> for TableJobResponse {
+    fn from(outcome: TableJobOutcome) -> Self {
+        match outcome {
+            TableJobOutcome::Imported(i) => Self::Imported(i.into()),
+            TableJobOutcome::Exported(e) => Self::Exported(Box::new((*e).into())),
+        }
     }
-    response
+}
+
+/// 200 with the result of a job run in the request, or 202 with the queued job and where
+/// to poll it.
+pub fn job_run<R: Serialize>(project: &ProjectId, run: JobRun<R>) -> Response {
+    match run {
+        JobRun::Done(result) => Json(result).into_response(),
+        JobRun::Queued(job) => {
+            let location = format!("/projects/{project}/jobs/{}", job.id);
+            let mut response =
+                (StatusCode::ACCEPTED, Json(JobResponse::from(job.as_ref()))).into_response();
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                response.headers_mut().insert(header::LOCATION, v);
+            }
+            response
+        }
+    }
 }
 
 #[derive(Serialize)]

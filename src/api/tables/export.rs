@@ -5,17 +5,15 @@ use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::api::extract::{ApiJson, TableAccess};
 use crate::api::query::{check_limit, BodyFilters, QueryParams};
-use crate::api::responses::{job_accepted, ExportResponse};
+use crate::api::responses::{job_run, TableJobResponse};
 use crate::engine::export::{ExportFormat, RowSelection};
 use crate::engine::filter::OrderBy;
-use crate::error::{ApiError, ApiResult};
-use crate::service::table_data;
+use crate::error::ApiResult;
+use crate::service::table_data::{self, TableJob};
 use crate::state::AppState;
 
 #[derive(Deserialize, Default)]
@@ -29,60 +27,47 @@ pub struct ExportBody {
     limit: Option<i64>,
 }
 
+impl ExportBody {
+    fn into_job(self) -> ApiResult<TableJob> {
+        let format = ExportFormat::parse(self.format.as_deref().unwrap_or("csv"))?;
+        let compression = format.compression(self.compression.as_deref())?;
+        let selection = RowSelection {
+            columns: self.columns.filter(|c| !c.is_empty()),
+            filter: self.filters.build(None)?,
+            order_by: self
+                .order_by
+                .filter(|o| !o.trim().is_empty())
+                .map(|o| OrderBy::parse(&o))
+                .transpose()?,
+            limit: check_limit(self.limit)?,
+        };
+        Ok(TableJob::Export {
+            selection,
+            format,
+            compression,
+        })
+    }
+}
+
 pub async fn export(
     State(state): State<AppState>,
     access: TableAccess,
     RawQuery(query): RawQuery,
     ApiJson(body): ApiJson<Option<ExportBody>>,
 ) -> ApiResult<Response> {
-    let run_async = QueryParams::parse(query).wants_async()?;
-    let body = body.unwrap_or_default();
-    let format = ExportFormat::parse(body.format.as_deref().unwrap_or("csv"))?;
-    let compression = format.compression(body.compression.as_deref())?;
-    let selection = RowSelection {
-        columns: body.columns.filter(|c| !c.is_empty()),
-        filter: body.filters.build(None)?,
-        order_by: body
-            .order_by
-            .filter(|o| !o.trim().is_empty())
-            .map(|o| OrderBy::parse(&o))
-            .transpose()?,
-        limit: check_limit(body.limit)?,
-    };
-    let TableAccess {
-        project,
-        bucket,
-        table,
-        ..
-    } = access;
-    if !run_async {
-        let exported = table_data::export(
-            &state,
-            &project,
-            &bucket,
-            &table,
-            selection,
-            format,
-            compression,
-        )
-        .await?;
-        return Ok(Json(ExportResponse::from(exported)).into_response());
-    }
-    let described =
-        json!({ "bucket": bucket, "table": table, "format": format!("{format:?}").to_lowercase() });
-    let st = state.clone();
-    let p = project.clone();
-    let job = state
-        .jobs
-        .submit(&project, "export", described, move || async move {
-            let exported =
-                table_data::export(&st, &p, &bucket, &table, selection, format, compression)
-                    .await?;
-            serde_json::to_value(ExportResponse::from(exported))
-                .map_err(|e| ApiError::internal(format!("cannot record the job's result: {e}")))
-        })
-        .await?;
-    Ok(job_accepted(&project, &job))
+    let queued = QueryParams::parse(query).wants_async()?;
+    let job = body.unwrap_or_default().into_job()?;
+    let project = access.project;
+    let run = table_data::run_job::<TableJobResponse>(
+        &state,
+        project.clone(),
+        access.bucket,
+        access.table,
+        job,
+        queued,
+    )
+    .await?;
+    Ok(job_run(&project, run))
 }
 
 /// `GET …/export?format=csv|parquet`: the rows streamed from DuckDB's writer, no file kept.

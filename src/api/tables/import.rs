@@ -6,15 +6,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::api::extract::{ApiJson, BucketAccess, TableAccess};
 use crate::api::query::QueryParams;
-use crate::api::responses::{job_accepted, CreatedFromFile, ImportResponse};
+use crate::api::responses::{job_run, CreatedFromFile, TableJobResponse};
 use crate::engine::import::{CsvOptions, DedupMode, Format, ImportRequest};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::names::{ColumnName, TableName};
-use crate::service::table_data::{self, FromFile};
+use crate::service::table_data::{self, FromFile, TableJob};
 use crate::state::AppState;
 
 #[derive(Deserialize, Default)]
@@ -61,13 +60,13 @@ pub struct ImportBody {
 }
 
 impl ImportBody {
-    fn into_request(self) -> ApiResult<(String, ImportRequest)> {
+    fn into_job(self) -> ApiResult<TableJob> {
         let format = Format::parse(self.format.as_deref().unwrap_or("csv"))?;
         let options = self.import_options.unwrap_or_default();
         let dedup = DedupMode::parse(options.dedup_mode.as_deref().unwrap_or("update_duplicates"))?;
-        Ok((
-            self.file_id,
-            ImportRequest {
+        Ok(TableJob::Import {
+            file_id: self.file_id,
+            request: ImportRequest {
                 format,
                 csv: self.csv_options.unwrap_or_default().into_options()?,
                 incremental: options.incremental,
@@ -75,7 +74,7 @@ impl ImportBody {
                 columns: options.columns.filter(|c| !c.is_empty()),
                 validate_only: self.validate_only,
             },
-        ))
+        })
     }
 }
 
@@ -85,31 +84,19 @@ pub async fn import_file(
     RawQuery(query): RawQuery,
     ApiJson(body): ApiJson<ImportBody>,
 ) -> ApiResult<Response> {
-    let run_async = QueryParams::parse(query).wants_async()?;
-    let (file_id, request) = body.into_request()?;
-    let TableAccess {
-        project,
-        bucket,
-        table,
-        ..
-    } = access;
-    if !run_async {
-        let imported =
-            table_data::import(&state, &project, &bucket, &table, &file_id, request).await?;
-        return Ok(Json(ImportResponse::from(imported)).into_response());
-    }
-    let described = json!({ "bucket": bucket, "table": table, "file_id": file_id });
-    let st = state.clone();
-    let p = project.clone();
-    let job = state
-        .jobs
-        .submit(&project, "import", described, move || async move {
-            let imported = table_data::import(&st, &p, &bucket, &table, &file_id, request).await?;
-            serde_json::to_value(ImportResponse::from(imported))
-                .map_err(|e| ApiError::internal(format!("cannot record the job's result: {e}")))
-        })
-        .await?;
-    Ok(job_accepted(&project, &job))
+    let queued = QueryParams::parse(query).wants_async()?;
+    let job = body.into_job()?;
+    let project = access.project;
+    let run = table_data::run_job::<TableJobResponse>(
+        &state,
+        project.clone(),
+        access.bucket,
+        access.table,
+        job,
+        queued,
+    )
+    .await?;
+    Ok(job_run(&project, run))
 }
 
 #[derive(Deserialize)]
