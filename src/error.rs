@@ -158,9 +158,13 @@ impl fmt::Display for ErrorCode {
     }
 }
 
-/// Everything that can go wrong while serving a request.
+/// Everything that can go wrong while serving a request. Boxed: errors are rare and `Result`s
+/// of every call carry one, so the happy path stays one pointer wide.
 #[derive(Debug)]
-pub struct ApiError {
+pub struct ApiError(Box<ErrorParts>);
+
+#[derive(Debug)]
+struct ErrorParts {
     code: ErrorCode,
     message: String,
     details: Option<Value>,
@@ -174,21 +178,22 @@ pub struct ApiError {
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.code == ErrorCode::InternalError {
-            write!(f, "internal error: {}", self.message)?;
-            if let Some(source) = &self.source {
+        if self.0.code == ErrorCode::InternalError {
+            write!(f, "internal error: {}", self.0.message)?;
+            if let Some(source) = &self.0.source {
                 write!(f, ": {source}")?;
             }
             Ok(())
         } else {
-            f.write_str(&self.message)
+            f.write_str(&self.0.message)
         }
     }
 }
 
 impl StdError for ApiError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.source
+        self.0
+            .source
             .as_deref()
             .map(|e| e as &(dyn StdError + 'static))
     }
@@ -197,19 +202,19 @@ impl StdError for ApiError {
 impl ApiError {
     /// An error of `code` with a message the client sees.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(ErrorParts {
             code,
             message: message.into(),
             details: None,
             retry_after_secs: None,
             range_size: None,
             source: None,
-        }
+        }))
     }
 
     /// Adds machine-readable details (which row, which keys, which position).
     pub fn with_details(mut self, details: Value) -> Self {
-        self.details = Some(details);
+        self.0.details = Some(details);
         self
     }
 
@@ -241,7 +246,7 @@ impl ApiError {
     /// 429 (or 503 for `StorageUnavailable`) with `Retry-After`.
     pub fn retry_after(code: ErrorCode, message: impl Into<String>, secs: u64) -> Self {
         let mut err = Self::new(code, message);
-        err.retry_after_secs = Some(secs);
+        err.0.retry_after_secs = Some(secs);
         err
     }
 
@@ -252,7 +257,7 @@ impl ApiError {
             format!("no requested range lies inside the file ({size} bytes)"),
         )
         .with_details(json!({ "size": size }));
-        err.range_size = Some(size);
+        err.0.range_size = Some(size);
         err
     }
 
@@ -262,7 +267,7 @@ impl ApiError {
         source: impl StdError + Send + Sync + 'static,
     ) -> Self {
         let mut err = Self::new(ErrorCode::InternalError, context);
-        err.source = Some(Box::new(source));
+        err.0.source = Some(Box::new(source));
         err
     }
 
@@ -273,52 +278,52 @@ impl ApiError {
 
     /// The same error with `prefix` before its message (kept for internal errors' context).
     pub fn prefixed(mut self, prefix: &str) -> Self {
-        self.message = format!("{prefix}{}", self.message);
+        self.0.message = format!("{prefix}{}", self.0.message);
         self
     }
 
     /// The same error with its details replaced.
     pub fn replace_details(mut self, details: Value) -> Self {
-        self.details = Some(details);
+        self.0.details = Some(details);
         self
     }
 
     pub fn code(&self) -> ErrorCode {
-        self.code
+        self.0.code
     }
 
     pub fn status(&self) -> StatusCode {
-        self.code.status()
+        self.0.code.status()
     }
 
     /// The client-facing message (internal errors: a generic text).
     pub fn message(&self) -> &str {
-        if self.code == ErrorCode::InternalError {
+        if self.0.code == ErrorCode::InternalError {
             INTERNAL_MESSAGE
         } else {
-            &self.message
+            &self.0.message
         }
     }
 
     pub fn details(&self) -> Option<&Value> {
-        self.details.as_ref()
+        self.0.details.as_ref()
     }
 
     /// The wire body: duckbank's top-level fields plus the reference's `detail` object, so
     /// clients of either shape work. Internal errors are logged here with their whole chain.
     pub fn body(&self) -> Value {
-        if self.code == ErrorCode::InternalError {
-            tracing::error!(context = %self.message, cause = %CauseChain(self), "request failed with an internal error");
+        if self.0.code == ErrorCode::InternalError {
+            tracing::error!(context = %self.0.message, cause = %CauseChain(self), "request failed with an internal error");
         }
         let inner = json!({
-            "error": self.code.as_str(),
+            "error": self.0.code.as_str(),
             "message": self.message(),
-            "details": self.details,
+            "details": self.0.details,
         });
         json!({
-            "error": self.code.as_str(),
+            "error": self.0.code.as_str(),
             "message": self.message(),
-            "details": self.details,
+            "details": self.0.details,
             "detail": inner,
         })
     }
@@ -354,10 +359,10 @@ impl IntoResponse for ApiError {
         let body = self.body();
         let mut response = (self.status(), axum::Json(body)).into_response();
         let headers = response.headers_mut();
-        if let Some(secs) = self.retry_after_secs {
+        if let Some(secs) = self.0.retry_after_secs {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
-        if let Some(size) = self.range_size {
+        if let Some(size) = self.0.range_size {
             if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
                 headers.insert(header::CONTENT_RANGE, v);
             }

@@ -6,9 +6,9 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
-use super::extract::{ApiJson, ApiQuery, PathStyle, ProjectAccess};
+use super::extract::{ApiJson, ApiQuery, BucketAccess, PathStyle, ProjectAccess};
+use super::responses::{BucketList, BucketResponse};
 use crate::catalog::BucketRecord;
 use crate::error::ApiResult;
 use crate::names::{BucketName, ProjectId};
@@ -27,28 +27,26 @@ pub struct DeleteQuery {
     cascade: Option<bool>,
 }
 
-pub fn bucket_json(state: &AppState, project: &ProjectId, b: &BucketRecord) -> Value {
-    json!({
-        "name": b.name,
-        "table_count": buckets::table_count(state, project, b),
-        "description": b.description,
-        "created_at": b.created_at.to_rfc3339(),
-        "is_linked": b.link.is_some(),
-        "source_project_id": b.link.as_ref().map(|l| &l.source_project),
-        "source_bucket_name": b.link.as_ref().map(|l| &l.source_bucket),
-        "readonly": b.readonly || b.link.is_some(),
-        "shared_with": b.shared_with,
-    })
+/// The bucket as answered, with its table count (a link's count is its source's).
+pub(crate) fn bucket_response(
+    state: &AppState,
+    project: &ProjectId,
+    b: &BucketRecord,
+) -> BucketResponse {
+    BucketResponse::new(b, buckets::table_count(state, project, b))
 }
 
-pub async fn list(State(state): State<AppState>, access: ProjectAccess) -> ApiResult<Json<Value>> {
+pub async fn list(
+    State(state): State<AppState>,
+    access: ProjectAccess,
+) -> ApiResult<Json<BucketList>> {
     let project = &access.scope.project;
     let records = buckets::list(&state, project)?;
-    let items: Vec<Value> = records
+    let items = records
         .iter()
-        .map(|b| bucket_json(&state, project, b))
+        .map(|b| bucket_response(&state, project, b))
         .collect();
-    Ok(Json(json!({ "buckets": items, "total": items.len() })))
+    Ok(Json(BucketList::new(items)))
 }
 
 pub async fn create(
@@ -61,25 +59,26 @@ pub async fn create(
     let record = buckets::create(&state, project.clone(), name, body.description).await?;
     Ok((
         StatusCode::CREATED,
-        Json(bucket_json(&state, &project, &record)),
+        Json(bucket_response(&state, &project, &record)),
     ))
 }
 
-pub async fn get(State(state): State<AppState>, access: ProjectAccess) -> ApiResult<Json<Value>> {
-    let project = &access.scope.project;
-    let record = buckets::get(&state, project, access.scope.bucket()?)?;
-    Ok(Json(bucket_json(&state, project, &record)))
+pub async fn get(
+    State(state): State<AppState>,
+    access: BucketAccess,
+) -> ApiResult<Json<BucketResponse>> {
+    let record = buckets::get(&state, &access.project, &access.bucket)?;
+    Ok(Json(bucket_response(&state, &access.project, &record)))
 }
 
 pub async fn delete(
     State(state): State<AppState>,
-    access: ProjectAccess,
+    access: BucketAccess,
     ApiQuery(q): ApiQuery<DeleteQuery>,
 ) -> ApiResult<StatusCode> {
     // The reference contract defaults to cascade; duckbank's own paths refuse unless asked.
-    let default_cascade = access.scope.style == PathStyle::Reference;
+    let default_cascade = access.style == PathStyle::Reference;
     let cascade = q.force.unwrap_or(false) || q.cascade.unwrap_or(default_cascade);
-    let bucket = access.scope.bucket()?.clone();
-    buckets::delete(&state, access.scope.project, bucket, cascade).await?;
+    buckets::delete(&state, access.project, access.bucket, cascade).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,5 +1,5 @@
 //! Request extractors shared by the routers: JSON bodies and query strings with our error
-//! format, and `Scope`, the validated project/branch/bucket/table names of a path.
+//! format, and the validated, access-checked project, bucket and table a path names.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
@@ -7,6 +7,7 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use crate::auth::Principal;
 use crate::error::{ApiError, ErrorCode};
 use crate::names::{BranchId, BucketName, ProjectId, TableName};
 use crate::state::AppState;
@@ -97,20 +98,6 @@ pub struct Scope {
     pub table: Option<TableName>,
 }
 
-impl Scope {
-    pub fn bucket(&self) -> Result<&BucketName, ApiError> {
-        self.bucket
-            .as_ref()
-            .ok_or_else(|| ApiError::internal("route without a bucket segment"))
-    }
-
-    pub fn table(&self) -> Result<&TableName, ApiError> {
-        self.table
-            .as_ref()
-            .ok_or_else(|| ApiError::internal("route without a table segment"))
-    }
-}
-
 impl FromRequestParts<AppState> for Scope {
     type Rejection = ApiError;
 
@@ -148,7 +135,7 @@ impl FromRequestParts<AppState> for Scope {
 /// An authenticated caller allowed to act on the project named in the path.
 /// Order of checks: key (401), path names (400/404 branch), project access (403).
 pub struct ProjectAccess {
-    pub principal: crate::auth::Principal,
+    pub principal: Principal,
     pub scope: Scope,
 }
 
@@ -159,9 +146,80 @@ impl FromRequestParts<AppState> for ProjectAccess {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let principal = crate::auth::Principal::from_request_parts(parts, state).await?;
+        let principal = Principal::from_request_parts(parts, state).await?;
         let scope = Scope::from_request_parts(parts, state).await?;
         principal.require_project(&scope.project)?;
         Ok(Self { principal, scope })
+    }
+}
+
+/// A `ProjectAccess` on a route whose path names a bucket.
+pub struct BucketAccess {
+    pub principal: Principal,
+    pub project: ProjectId,
+    pub bucket: BucketName,
+    pub style: PathStyle,
+}
+
+impl FromRequestParts<AppState> for BucketAccess {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let ProjectAccess { principal, scope } =
+            ProjectAccess::from_request_parts(parts, state).await?;
+        let bucket = scope.bucket.ok_or_else(missing_segment("bucket"))?;
+        Ok(Self {
+            principal,
+            project: scope.project,
+            bucket,
+            style: scope.style,
+        })
+    }
+}
+
+/// A `ProjectAccess` on a route whose path names a bucket and a table.
+pub struct TableAccess {
+    pub principal: Principal,
+    pub project: ProjectId,
+    pub bucket: BucketName,
+    pub table: TableName,
+    pub style: PathStyle,
+}
+
+impl FromRequestParts<AppState> for TableAccess {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let ProjectAccess { principal, scope } =
+            ProjectAccess::from_request_parts(parts, state).await?;
+        let bucket = scope.bucket.ok_or_else(missing_segment("bucket"))?;
+        let table = scope.table.ok_or_else(missing_segment("table"))?;
+        Ok(Self {
+            principal,
+            project: scope.project,
+            bucket,
+            table,
+            style: scope.style,
+        })
+    }
+}
+
+/// A route registered with the wrong extractor: a bug of ours, not of the request.
+fn missing_segment(segment: &'static str) -> impl FnOnce() -> ApiError {
+    move || ApiError::internal(format!("route without a {segment} segment"))
+}
+
+/// 404 unless the project exists (for routes whose service does not look it up).
+pub fn require_project_exists(state: &AppState, project: &ProjectId) -> Result<(), ApiError> {
+    if state.catalog.read(|m| m.project(project).is_some()) {
+        Ok(())
+    } else {
+        Err(crate::catalog::not_found_project(project))
     }
 }

@@ -10,8 +10,9 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::download;
-use super::extract::{ApiJson, ApiQuery, ProjectAccess};
-use crate::catalog::files::{FileRecord, PreparedUpload};
+use super::extract::{require_project_exists, ApiJson, ApiQuery, ProjectAccess};
+use super::responses::{blob_path, FileList, FileResponse};
+use crate::catalog::files::FileRecord;
 use crate::error::{ApiError, ApiResult};
 use crate::names::ProjectId;
 use crate::service::files::NewFile;
@@ -69,47 +70,6 @@ pub fn check_file_name(name: &str) -> ApiResult<String> {
     Ok(name.to_string())
 }
 
-fn blob_path(sha: &str) -> String {
-    format!(
-        "blobs/{}/{}/{sha}",
-        &sha[..2.min(sha.len())],
-        sha.get(2..4).unwrap_or("")
-    )
-}
-
-pub fn file_json(rec: &FileRecord) -> Value {
-    json!({
-        "id": rec.id,
-        "project_id": rec.project_id,
-        "name": rec.name,
-        "path": blob_path(&rec.sha256),
-        "size_bytes": rec.size_bytes,
-        "content_type": rec.content_type,
-        "checksum_sha256": rec.sha256,
-        "is_staged": false,
-        "created_at": rec.created_at.to_rfc3339(),
-        "expires_at": null,
-        "tags": rec.tags,
-    })
-}
-
-fn staged_json(up: &PreparedUpload) -> Value {
-    let sha = up.sha256.clone().unwrap_or_default();
-    json!({
-        "id": up.upload_key,
-        "project_id": up.project_id,
-        "name": up.filename,
-        "path": blob_path(&sha),
-        "size_bytes": up.size_bytes.unwrap_or(0),
-        "content_type": up.content_type,
-        "checksum_sha256": up.sha256,
-        "is_staged": true,
-        "created_at": up.created_at.to_rfc3339(),
-        "expires_at": up.expires_at.to_rfc3339(),
-        "tags": up.tags,
-    })
-}
-
 fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers
         .get(header::CONTENT_LENGTH)
@@ -130,7 +90,7 @@ pub async fn prepare(
     ApiJson(body): ApiJson<PrepareBody>,
 ) -> ApiResult<Json<Value>> {
     let project = access.scope.project;
-    super::require_project_exists(&state, &project)?;
+    require_project_exists(&state, &project)?;
     let name = check_file_name(&body.filename)?;
     let up = state
         .files
@@ -251,16 +211,16 @@ pub async fn register(
             body.tags.map(Value::Object),
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(file_json(&rec))))
+    Ok((StatusCode::CREATED, Json(FileResponse::from(&rec))))
 }
 
 pub async fn list(
     State(state): State<AppState>,
     access: ProjectAccess,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<FileList>> {
     let project = access.scope.project;
-    super::require_project_exists(&state, &project)?;
+    require_project_exists(&state, &project)?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::unprocessable_with(
@@ -272,26 +232,26 @@ pub async fn list(
         .files
         .list(&project, q.offset.unwrap_or(0), limit)
         .await?;
-    let mut files: Vec<Value> = page.iter().map(file_json).collect();
+    let mut files: Vec<FileResponse> = page.iter().map(FileResponse::from).collect();
     let mut total = total;
     if q.include_staged.unwrap_or(false) {
         let staged = state.files.staged(&project).await?;
         total += staged.len() as u64;
-        files.extend(staged.iter().map(staged_json));
+        files.extend(staged.iter().map(FileResponse::from));
     }
-    Ok(Json(json!({ "files": files, "total": total })))
+    Ok(Json(FileList::new(files, total)))
 }
 
 pub async fn get(
     State(state): State<AppState>,
     access: ProjectAccess,
     Path(params): Path<FileParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<FileResponse>> {
     let rec = state
         .files
         .get(&access.scope.project, &params.file_id)
         .await?;
-    Ok(Json(file_json(&rec)))
+    Ok(Json(FileResponse::from(&rec)))
 }
 
 pub async fn delete(
@@ -328,7 +288,7 @@ pub async fn upload_content(
     request: axum::extract::Request,
 ) -> ApiResult<impl IntoResponse> {
     let project = access.scope.project;
-    super::require_project_exists(&state, &project)?;
+    require_project_exists(&state, &project)?;
     let rec = create_from_request(
         &state,
         &project,
@@ -339,7 +299,7 @@ pub async fn upload_content(
         request,
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(file_json(&rec))))
+    Ok((StatusCode::CREATED, Json(FileResponse::from(&rec))))
 }
 
 /// Stores a single-shot upload as a new file of `project`: multipart (the `file` part, its

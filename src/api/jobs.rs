@@ -4,29 +4,12 @@
 use axum::extract::{Path, RawQuery, State};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
-use super::extract::ProjectAccess;
-use super::table_data::QueryParams;
-use crate::catalog::jobs::JobRecord;
+use super::extract::{require_project_exists, ProjectAccess};
+use super::query::QueryParams;
+use super::responses::{JobList, JobResponse};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-
-pub fn job_json(job: &JobRecord) -> Value {
-    json!({
-        "id": job.id,
-        "project_id": job.project_id,
-        "kind": job.kind,
-        "status": job.status,
-        "progress": job.progress,
-        "request": job.request,
-        "created_at": job.created_at.to_rfc3339(),
-        "started_at": job.started_at.map(|t| t.to_rfc3339()),
-        "finished_at": job.finished_at.map(|t| t.to_rfc3339()),
-        "result": job.result,
-        "error": job.error,
-    })
-}
 
 #[derive(Deserialize)]
 pub struct JobPath {
@@ -37,8 +20,8 @@ pub async fn get(
     State(state): State<AppState>,
     access: ProjectAccess,
     Path(path): Path<JobPath>,
-) -> ApiResult<Json<Value>> {
-    super::require_project_exists(&state, &access.scope.project)?;
+) -> ApiResult<Json<JobResponse>> {
+    require_project_exists(&state, &access.scope.project)?;
     if path.job_id.len() > 64 {
         return Err(ApiError::NotFound(format!(
             "job {:?} not found",
@@ -46,15 +29,15 @@ pub async fn get(
         )));
     }
     let job = state.jobs.get(&access.scope.project, &path.job_id).await?;
-    Ok(Json(job_json(&job)))
+    Ok(Json(JobResponse::from(&job)))
 }
 
 pub async fn list(
     State(state): State<AppState>,
     access: ProjectAccess,
     RawQuery(query): RawQuery,
-) -> ApiResult<Json<Value>> {
-    super::require_project_exists(&state, &access.scope.project)?;
+) -> ApiResult<Json<JobList>> {
+    require_project_exists(&state, &access.scope.project)?;
     let limit = QueryParams::parse(query).number("limit")?.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::unprocessable(format!(
@@ -62,6 +45,5 @@ pub async fn list(
         )));
     }
     let jobs = state.jobs.list(&access.scope.project, limit as u32).await?;
-    let items: Vec<Value> = jobs.iter().map(job_json).collect();
-    Ok(Json(json!({ "jobs": items, "total": items.len() })))
+    Ok(Json(JobList::from(jobs.as_slice())))
 }

@@ -10,9 +10,10 @@ pub mod files;
 pub mod health;
 pub mod jobs;
 pub mod projects;
+pub mod query;
+pub mod responses;
 pub mod root;
 pub mod sharing;
-pub mod table_data;
 pub mod tables;
 pub mod uploads;
 
@@ -64,35 +65,35 @@ fn bucket_routes() -> Router<AppState> {
         )
         .route(
             "/buckets/{bucket_name}/tables/from-file",
-            post(table_data::create_from_file),
+            post(tables::import::create_from_file),
         )
         .route(
             "/buckets/{bucket_name}/tables/{table_name}/import/file",
-            post(table_data::import_file),
+            post(tables::import::import_file),
         )
         .route(
             "/buckets/{bucket_name}/tables/{table_name}/export",
-            post(table_data::export).get(table_data::export_stream),
+            post(tables::export::export).get(tables::export::export_stream),
         )
         .route(
             "/buckets/{bucket_name}/tables/{table_name}/columns",
-            post(table_data::add_column),
+            post(tables::schema::add_column),
         )
         .route(
             "/buckets/{bucket_name}/tables/{table_name}/columns/{column_name}",
-            put(table_data::alter_column).delete(table_data::drop_column),
+            put(tables::schema::alter_column).delete(tables::schema::drop_column),
         )
         .route(
             "/buckets/{bucket_name}/tables/{table_name}/primary-key",
-            post(table_data::add_primary_key).delete(table_data::drop_primary_key),
+            post(tables::schema::add_primary_key).delete(tables::schema::drop_primary_key),
         )
         .route(
             "/buckets/{bucket_name}/tables/{table_name}/rows",
-            axum::routing::delete(table_data::delete_rows),
+            axum::routing::delete(tables::rows::delete_rows),
         )
         .route(
             "/buckets/{bucket_name}/tables/{table_name}/profile",
-            post(table_data::profile),
+            post(tables::profile::profile),
         )
 }
 
@@ -128,18 +129,6 @@ fn file_routes() -> Router<AppState> {
         .route("/uploads/{upload_id}/complete", post(uploads::complete))
         .route("/jobs", get(jobs::list))
         .route("/jobs/{job_id}", get(jobs::get))
-}
-
-/// 404 unless the project exists (for routes whose service does not look it up).
-pub fn require_project_exists(
-    state: &AppState,
-    project: &crate::names::ProjectId,
-) -> Result<(), ApiError> {
-    if state.catalog.read(|m| m.project(project).is_some()) {
-        Ok(())
-    } else {
-        Err(crate::catalog::not_found_project(project))
-    }
 }
 
 pub fn router(state: AppState) -> Router {

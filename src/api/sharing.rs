@@ -8,8 +8,8 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::buckets::bucket_json;
-use super::extract::{ApiJson, ApiQuery, ProjectAccess};
+use super::buckets::bucket_response;
+use super::extract::{ApiJson, ApiQuery, BucketAccess};
 use crate::auth::Principal;
 use crate::catalog::BucketLink;
 use crate::error::{ApiError, ApiResult};
@@ -44,19 +44,18 @@ fn share_info(shared_with: &std::collections::BTreeSet<ProjectId>) -> Value {
 
 pub async fn share(
     State(state): State<AppState>,
-    access: ProjectAccess,
+    access: BucketAccess,
     ApiJson(body): ApiJson<ShareBody>,
 ) -> ApiResult<Json<Value>> {
     let target = ProjectId::parse(&body.target_project_id)?;
-    let bucket = access.scope.bucket()?.clone();
-    let record = sharing::share(&state, access.scope.project, bucket, target).await?;
+    let record = sharing::share(&state, access.project, access.bucket, target).await?;
     Ok(Json(share_info(&record.shared_with)))
 }
 
 /// The target comes from `?target_project_id=` (reference) or a JSON body.
 pub async fn unshare(
     State(state): State<AppState>,
-    access: ProjectAccess,
+    access: BucketAccess,
     ApiQuery(q): ApiQuery<UnshareQuery>,
     ApiJson(body): ApiJson<Option<ShareBody>>,
 ) -> ApiResult<StatusCode> {
@@ -65,47 +64,39 @@ pub async fn unshare(
         .or(body.map(|b| b.target_project_id))
         .ok_or_else(|| ApiError::bad_request("target_project_id is required (query or body)"))?;
     let target = ProjectId::parse(&target)?;
-    let bucket = access.scope.bucket()?.clone();
-    sharing::unshare(&state, access.scope.project, bucket, target).await?;
+    sharing::unshare(&state, access.project, access.bucket, target).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn link(
     State(state): State<AppState>,
-    access: ProjectAccess,
+    access: BucketAccess,
     ApiJson(body): ApiJson<LinkBody>,
 ) -> ApiResult<impl IntoResponse> {
     let source = BucketLink {
         source_project: ProjectId::parse(&body.source_project_id)?,
         source_bucket: BucketName::parse(&body.source_bucket_name)?,
     };
-    let project = access.scope.project;
-    let name = access
-        .scope
-        .bucket
-        .clone()
-        .ok_or_else(|| ApiError::internal("no bucket"))?;
+    let project = access.project;
     let by_operator = matches!(access.principal, Principal::Admin);
-    let record = sharing::link(&state, project.clone(), name, source, by_operator).await?;
+    let record = sharing::link(&state, project.clone(), access.bucket, source, by_operator).await?;
     Ok((
         StatusCode::CREATED,
-        Json(bucket_json(&state, &project, &record)),
+        Json(bucket_response(&state, &project, &record)),
     ))
 }
 
-pub async fn unlink(State(state): State<AppState>, access: ProjectAccess) -> ApiResult<StatusCode> {
-    let bucket = access.scope.bucket()?.clone();
-    sharing::unlink(&state, access.scope.project, bucket).await?;
+pub async fn unlink(State(state): State<AppState>, access: BucketAccess) -> ApiResult<StatusCode> {
+    sharing::unlink(&state, access.project, access.bucket).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn grant_readonly(
     State(state): State<AppState>,
-    access: ProjectAccess,
+    access: BucketAccess,
 ) -> ApiResult<Json<Value>> {
-    super::require_project_exists(&state, &access.scope.project)?;
-    let bucket = access.scope.bucket()?.clone();
-    let record = sharing::set_readonly(&state, access.scope.project, bucket, true).await?;
+    super::extract::require_project_exists(&state, &access.project)?;
+    let record = sharing::set_readonly(&state, access.project, access.bucket, true).await?;
     Ok(Json(json!({
         "status": "success",
         "success": true,
@@ -118,10 +109,9 @@ pub async fn grant_readonly(
 /// Idempotent: 204 also when the bucket had no grant. A missing project or bucket is 404.
 pub async fn revoke_readonly(
     State(state): State<AppState>,
-    access: ProjectAccess,
+    access: BucketAccess,
 ) -> ApiResult<StatusCode> {
-    super::require_project_exists(&state, &access.scope.project)?;
-    let bucket = access.scope.bucket()?.clone();
-    sharing::set_readonly(&state, access.scope.project, bucket, false).await?;
+    super::extract::require_project_exists(&state, &access.project)?;
+    sharing::set_readonly(&state, access.project, access.bucket, false).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -9,8 +9,9 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::{ApiJson, ProjectAccess};
-use super::files::{check_file_name, file_json};
+use super::extract::{require_project_exists, ApiJson, ProjectAccess};
+use super::files::check_file_name;
+use super::responses::FileResponse;
 use crate::catalog::files::{ChunkRecord, UploadSession};
 use crate::error::{ApiError, ApiResult};
 use crate::service::files::missing_chunks;
@@ -70,7 +71,7 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateBody>,
 ) -> ApiResult<impl IntoResponse> {
     let project = access.scope.project;
-    super::require_project_exists(&state, &project)?;
+    require_project_exists(&state, &project)?;
     let name = check_file_name(&body.name)?;
     let session = state
         .files
@@ -140,7 +141,7 @@ pub async fn complete(
         .files
         .complete_session(&access.scope.project, &params.upload_id)
         .await?;
-    Ok((StatusCode::CREATED, Json(file_json(&rec))))
+    Ok((StatusCode::CREATED, Json(FileResponse::from(&rec))))
 }
 
 pub async fn abort(

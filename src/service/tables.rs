@@ -202,6 +202,33 @@ pub(crate) async fn resolve_locked(
     Ok((guard, key, record))
 }
 
+/// Takes a table of the caller's own project for writing: exclusive lock first, then the
+/// checks, so nothing changes between check and write.
+pub(crate) async fn writable_locked(
+    state: &AppState,
+    project: &ProjectId,
+    bucket: &BucketName,
+    table: &TableName,
+) -> ApiResult<(LockGuard, TableKey)> {
+    let key = TableKey {
+        project: project.clone(),
+        bucket: bucket.clone(),
+        table: table.clone(),
+    };
+    let guard = state.engine.locks.table_exclusive(&key).await;
+    state.catalog.read(|m| {
+        let record = m
+            .bucket(project, bucket)
+            .ok_or_else(|| not_found_bucket(project, bucket))?;
+        require_writable(record)?;
+        if !record.tables.contains_key(table) {
+            return Err(table_not_found(bucket, table));
+        }
+        Ok(())
+    })?;
+    Ok((guard, key))
+}
+
 pub async fn get(
     state: &AppState,
     project: &ProjectId,

@@ -1,0 +1,179 @@
+//! Loading files into tables: import into an existing table, and create a table from a file
+//! (columns inferred, then loaded). It does not decide whether the work runs now or queued.
+
+use serde_json::json;
+
+use crate::catalog::not_found_bucket;
+use crate::catalog::tables::table_exists;
+use crate::engine::ddl::ColumnDef;
+use crate::engine::import::{CsvOptions, DedupMode, Format, ImportOutcome, ImportRequest, Source};
+use crate::engine::TableKey;
+use crate::error::{ApiError, ApiResult};
+use crate::names::{BucketName, ColumnName, ProjectId, TableName};
+use crate::service::require_writable;
+use crate::service::tables::{validate_definition, writable_locked, TableView};
+use crate::state::AppState;
+use crate::types::ColumnType;
+
+/// An import's outcome plus the table's size afterwards.
+pub struct Imported {
+    pub outcome: ImportOutcome,
+    pub table_size_bytes: u64,
+    pub validate_only: bool,
+}
+
+pub async fn import(
+    state: &AppState,
+    project: &ProjectId,
+    bucket: &BucketName,
+    table: &TableName,
+    file_id: &str,
+    request: ImportRequest,
+) -> ApiResult<Imported> {
+    // The file must belong to the importing project (404 otherwise).
+    let file = state.files.get(project, file_id).await?;
+    let local = state.files.local_copy(&file).await?;
+    let (guard, key) = writable_locked(state, project, bucket, table).await?;
+    let engine = state.engine.clone();
+    state.bulk.run(guard, move || {
+        let outcome = engine.import_file(&key, local.path(), &request)?;
+        tracing::info!(
+            table = %key.table, rows = outcome.imported_rows, validate_only = request.validate_only,
+            "import finished"
+        );
+        Ok(Imported {
+            outcome,
+            table_size_bytes: engine.size_bytes(&key),
+            validate_only: request.validate_only,
+        })
+    })
+    .await
+}
+
+/// How a table is created from a file.
+pub struct FromFile {
+    pub name: TableName,
+    pub file_id: String,
+    pub format: Format,
+    pub csv: CsvOptions,
+    pub primary_key: Vec<ColumnName>,
+    pub all_varchar: bool,
+}
+
+/// Creates a table whose columns are inferred from the file and loads it, in one call.
+/// A failed load removes the table again: the caller never sees a half-made table.
+pub async fn create_from_file(
+    state: &AppState,
+    project: &ProjectId,
+    bucket: &BucketName,
+    spec: FromFile,
+) -> ApiResult<(TableView, ImportOutcome)> {
+    let file = state.files.get(project, &spec.file_id).await?;
+    let local = state.files.local_copy(&file).await?;
+    let key = TableKey {
+        project: project.clone(),
+        bucket: bucket.clone(),
+        table: spec.name.clone(),
+    };
+    let guard = state.engine.locks.table_exclusive(&key).await;
+    let st = state.clone();
+    let (project, bucket) = (project.clone(), bucket.clone());
+    state.bulk.run(guard, move || {
+        let state = st;
+        let record = state
+            .catalog
+            .read(|m| m.bucket(&project, &bucket).cloned())
+            .ok_or_else(|| not_found_bucket(&project, &bucket))?;
+        require_writable(&record)?;
+        if record.tables.contains_key(&spec.name) {
+            return Err(table_exists(&bucket, &spec.name));
+        }
+        let (columns, mut warnings) = infer_columns(&state, &spec, local.path())?;
+        validate_definition(&columns, &spec.primary_key)?;
+        state
+            .engine
+            .create_table(&key, &columns, &spec.primary_key)?;
+        let record = match state.catalog.insert_table(
+            &project,
+            &bucket,
+            spec.name.clone(),
+            spec.primary_key.clone(),
+        ) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = state.engine.drop_table(&key);
+                return Err(e);
+            }
+        };
+        let request = ImportRequest {
+            format: spec.format,
+            csv: spec.csv.clone(),
+            incremental: false,
+            dedup: DedupMode::FailOnDuplicates,
+            columns: None,
+            validate_only: false,
+        };
+        let mut outcome = match state.engine.import_file(&key, local.path(), &request) {
+            Ok(o) => o,
+            Err(e) => {
+                let _ = state.catalog.delete_table(&project, &bucket, &spec.name);
+                let _ = state.engine.drop_table(&key);
+                return Err(e);
+            }
+        };
+        warnings.append(&mut outcome.warnings);
+        outcome.warnings = warnings;
+        let info = state.engine.describe(&key)?;
+        tracing::info!(table = %key.table, rows = outcome.imported_rows, "table created from file");
+        Ok((
+            TableView {
+                bucket,
+                record,
+                info,
+            },
+            outcome,
+        ))
+    })
+    .await
+}
+
+/// Column definitions from what DuckDB's reader detects; types outside the allow-list
+/// (nested JSON, say) become VARCHAR with a warning.
+fn infer_columns(
+    state: &AppState,
+    spec: &FromFile,
+    path: &std::path::Path,
+) -> ApiResult<(Vec<ColumnDef>, Vec<String>)> {
+    let conn = state.engine.conn()?;
+    let source = Source::open(path, spec.format, &spec.csv)?;
+    let detected = source.detect_typed(&conn, !spec.all_varchar)?;
+    let mut warnings = Vec::new();
+    let columns = detected
+        .into_iter()
+        .map(|(name, ty)| {
+            let name = ColumnName::parse(&name).map_err(|e| {
+                ApiError::bad_request_with(
+                    format!("the file's column name {name:?} cannot be a column name: {e}"),
+                    json!({ "column": name }),
+                )
+            })?;
+            let data_type = match ColumnType::parse(&ty) {
+                Ok(t) => t,
+                Err(_) => {
+                    warnings.push(format!(
+                        "column {:?} was detected as {ty}, which tables do not support; it is stored as VARCHAR",
+                        name.as_str()
+                    ));
+                    ColumnType::parse("VARCHAR")?
+                }
+            };
+            Ok(ColumnDef {
+                name,
+                data_type,
+                nullable: true,
+                default: None,
+            })
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    Ok((columns, warnings))
+}

@@ -1,0 +1,36 @@
+//! Row-level work on one table: deleting matching rows, and profiling its columns.
+//! Deletes take the table's exclusive lock; profiles read through links under a shared lock.
+
+use crate::engine::filter::Filter;
+use crate::engine::profile::Profile;
+use crate::error::ApiResult;
+use crate::names::{BucketName, ProjectId, TableName};
+use crate::service::tables::{resolve_locked, writable_locked};
+use crate::state::AppState;
+
+/// Deletes matching rows; returns (deleted, remaining).
+pub async fn delete_rows(
+    state: &AppState,
+    project: &ProjectId,
+    bucket: &BucketName,
+    table: &TableName,
+    filter: Filter,
+) -> ApiResult<(u64, u64)> {
+    let (guard, key) = writable_locked(state, project, bucket, table).await?;
+    let engine = state.engine.clone();
+    state
+        .bulk
+        .run(guard, move || engine.delete_rows(&key, &filter))
+        .await
+}
+
+pub async fn profile(
+    state: &AppState,
+    project: &ProjectId,
+    bucket: &BucketName,
+    table: &TableName,
+) -> ApiResult<Profile> {
+    let (guard, key, _) = resolve_locked(state, project, bucket, table).await?;
+    let engine = state.engine.clone();
+    state.bulk.run(guard, move || engine.profile(&key)).await
+}
