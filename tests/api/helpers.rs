@@ -47,6 +47,17 @@ impl Reply {
         assert!(body["error"].is_string(), "error code missing: {body}");
         assert!(body["message"].is_string(), "message missing: {body}");
         assert!(body.get("details").is_some(), "details missing: {body}");
+        assert_eq!(body["detail"]["error"], body["error"], "detail.error: {body}");
+        assert_eq!(body["detail"]["message"], body["message"], "detail.message: {body}");
+        body
+    }
+
+    /// Asserts status, the top-level `error` code and the reference's `detail.error` together.
+    #[track_caller]
+    pub fn expect_code(self, status: u16, code: &str) -> Value {
+        let body = self.expect_error(status);
+        assert_eq!(body["error"], code, "error code: {body}");
+        assert_eq!(body["detail"]["error"], code, "detail.error: {body}");
         body
     }
 }

@@ -6,6 +6,7 @@ mod helpers;
 mod auth;
 mod concurrency;
 mod disk_full;
+mod error_codes;
 mod files;
 mod health;
 mod jobs;
