@@ -150,6 +150,21 @@ error_codes! {
     Conflict => ("conflict", CONFLICT, Duckbank),
     /// A bug or an environment failure; the cause is in the log under the request id.
     InternalError => ("internal_error", INTERNAL_SERVER_ERROR, Duckbank),
+    // codes added by catalog/engine
+    /// The bucket is not shared with that project (unshare).
+    ShareNotFound => ("share_not_found", NOT_FOUND, Duckbank),
+    /// A blob with that id exists already in the project (`/v1/blobs`).
+    BlobExists => ("blob_exists", CONFLICT, Duckbank),
+    /// A column list (export or preview columns, import columns, a file's header) names columns
+    /// the table does not have, repeats one, or lacks ones the table needs.
+    InvalidColumns => ("invalid_columns", BAD_REQUEST, Duckbank),
+    /// Values that do not fit: a file's rows for the table's columns, or a table's data for a
+    /// column change (NULLs for NOT NULL, values that do not convert to the new type).
+    InvalidData => ("invalid_data", BAD_REQUEST, Duckbank),
+    /// The file cannot be read in the requested format with these options.
+    UnreadableFile => ("unreadable_file", BAD_REQUEST, Duckbank),
+    /// Rows have NULL in the columns that would become the primary key.
+    NullPrimaryKey => ("null_primary_key", CONFLICT, Duckbank),
 }
 
 impl fmt::Display for ErrorCode {

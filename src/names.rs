@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// Names that are never accepted for buckets and tables (case-insensitive): DuckDB's own
 /// schemas and catalogs, and device names some filesystems treat specially.
@@ -133,9 +133,10 @@ impl BranchId {
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
         match raw {
             "default" | "main" => Ok(Self::Default),
-            other => Err(ApiError::NotFound(format!(
-                "branch {other:?} not found; only the main branch 'default' exists"
-            ))),
+            other => Err(ApiError::new(
+                ErrorCode::BranchNotFound,
+                format!("branch '{other}' not found; only the main branch 'default' exists"),
+            )),
         }
     }
 }

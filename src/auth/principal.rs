@@ -19,8 +19,8 @@ impl Principal {
     pub fn require_admin(&self) -> ApiResult<()> {
         match self {
             Self::Admin => Ok(()),
-            Self::Project(_) => Err(ApiError::Forbidden(
-                "this operation requires the admin API key".into(),
+            Self::Project(_) => Err(ApiError::forbidden(
+                "this operation requires the admin API key",
             )),
         }
     }
@@ -30,8 +30,8 @@ impl Principal {
         match self {
             Self::Admin => Ok(()),
             Self::Project(own) if own == project => Ok(()),
-            Self::Project(_) => Err(ApiError::Forbidden(format!(
-                "this API key has no access to project {project:?}"
+            Self::Project(_) => Err(ApiError::forbidden(format!(
+                "this API key has no access to project '{project}'"
             ))),
         }
     }
@@ -62,8 +62,8 @@ impl FromRequestParts<AppState> for Principal {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let key = presented_key(&parts.headers).ok_or_else(|| {
-            ApiError::Unauthorized(
-                "missing API key: send 'Authorization: Bearer <key>' or 'X-Api-Key: <key>'".into(),
+            ApiError::unauthorized(
+                "missing API key: send 'Authorization: Bearer <key>' or 'X-Api-Key: <key>'",
             )
         })?;
         state.keys.authenticate(key, &state.catalog).await

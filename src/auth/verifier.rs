@@ -67,7 +67,7 @@ impl KeyVerifier {
         }
         let unknown = || {
             tracing::info!(key_prefix = %key_prefix(presented), "rejected an unknown API key");
-            ApiError::Unauthorized("invalid API key".into())
+            ApiError::unauthorized("invalid API key")
         };
         let project = claimed_project(presented)
             .and_then(|p| ProjectId::parse(p).ok())

@@ -4,7 +4,7 @@
 use super::{
     micros, not_found_bucket, not_found_project, Apply, BucketLink, BucketRecord, Catalog,
 };
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::{BucketName, ProjectId};
 
 impl Catalog {
@@ -22,13 +22,15 @@ impl Catalog {
                 .project(project)
                 .ok_or_else(|| not_found_project(project))?;
             if p.buckets.contains_key(&name) {
-                return Err(ApiError::conflict(format!(
-                    "bucket {name:?} already exists in project {project:?}"
-                )));
+                return Err(ApiError::new(
+                    ErrorCode::BucketExists,
+                    format!("bucket '{name}' already exists in project '{project}'"),
+                ));
             }
             if let Some(link) = &link {
                 if &link.source_project == project {
-                    return Err(ApiError::bad_request(
+                    return Err(ApiError::new(
+                        ErrorCode::OperationNotAllowed,
                         "a project cannot link its own bucket",
                     ));
                 }
@@ -39,13 +41,14 @@ impl Catalog {
                     .bucket(&link.source_project, &link.source_bucket)
                     .ok_or_else(|| not_found_bucket(&link.source_project, &link.source_bucket))?;
                 if source.link.is_some() {
-                    return Err(ApiError::bad_request(
+                    return Err(ApiError::new(
+                        ErrorCode::OperationNotAllowed,
                         "the source bucket is itself a linked bucket; link its origin instead",
                     ));
                 }
                 if !source.shared_with.contains(project) {
-                    return Err(ApiError::Forbidden(format!(
-                        "bucket {:?} of project {:?} is not shared with project {project:?}",
+                    return Err(ApiError::forbidden(format!(
+                        "bucket '{}' of project '{}' is not shared with project '{project}'",
                         link.source_bucket, link.source_project
                     )));
                 }
@@ -128,12 +131,14 @@ impl Catalog {
                 .bucket(project, bucket)
                 .ok_or_else(|| not_found_bucket(project, bucket))?;
             if record.link.is_some() {
-                return Err(ApiError::bad_request(
+                return Err(ApiError::new(
+                    ErrorCode::OperationNotAllowed,
                     "a linked bucket cannot be shared further",
                 ));
             }
             if target == project {
-                return Err(ApiError::bad_request(
+                return Err(ApiError::new(
+                    ErrorCode::OperationNotAllowed,
                     "a bucket cannot be shared with its own project",
                 ));
             }
@@ -141,9 +146,10 @@ impl Catalog {
                 return Err(not_found_project(target));
             }
             if record.shared_with.contains(target) {
-                return Err(ApiError::conflict(format!(
-                    "bucket {bucket:?} is already shared with project {target:?}"
-                )));
+                return Err(ApiError::new(
+                    ErrorCode::AlreadyShared,
+                    format!("bucket '{bucket}' is already shared with project '{target}'"),
+                ));
             }
             tx.execute(
                 "INSERT INTO bucket_shares VALUES (?, ?, ?, make_timestamp(?))",
@@ -178,9 +184,10 @@ impl Catalog {
                 .bucket(project, bucket)
                 .ok_or_else(|| not_found_bucket(project, bucket))?;
             if !record.shared_with.contains(target) {
-                return Err(ApiError::NotFound(format!(
-                    "bucket {bucket:?} is not shared with project {target:?}"
-                )));
+                return Err(ApiError::new(
+                    ErrorCode::ShareNotFound,
+                    format!("bucket '{bucket}' is not shared with project '{target}'"),
+                ));
             }
             tx.execute(
                 "DELETE FROM bucket_shares WHERE project_id = ? AND bucket = ? AND target_project_id = ?",

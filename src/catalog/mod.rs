@@ -17,7 +17,7 @@ use parking_lot::{Mutex, RwLock};
 
 pub use model::{BucketLink, BucketRecord, KeyRecord, Model, ProjectRecord, TableRecord};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 
 /// A change to apply to the read model once its transaction has committed.
 pub type Apply = Box<dyn FnOnce(&mut Model) + Send>;
@@ -108,15 +108,21 @@ pub(crate) fn from_micros(us: i64) -> ApiResult<DateTime<Utc>> {
         .ok_or_else(|| ApiError::internal(format!("timestamp out of range: {us}")))
 }
 
+// Messages name objects as the reference does ('x' in bucket 'b'), but start in lower case like
+// every other duckbank message; clients match on the lower-case start.
 pub(crate) fn not_found_project(id: &crate::names::ProjectId) -> ApiError {
-    ApiError::NotFound(format!("project {id:?} not found"))
+    ApiError::new(
+        ErrorCode::ProjectNotFound,
+        format!("project '{id}' not found"),
+    )
 }
 
 pub(crate) fn not_found_bucket(
     project: &crate::names::ProjectId,
     bucket: &crate::names::BucketName,
 ) -> ApiError {
-    ApiError::NotFound(format!(
-        "bucket {bucket:?} not found in project {project:?}"
-    ))
+    ApiError::new(
+        ErrorCode::BucketNotFound,
+        format!("bucket '{bucket}' not found in project '{project}'"),
+    )
 }

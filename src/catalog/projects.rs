@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::{micros, not_found_project, Apply, Catalog, KeyRecord, ProjectRecord};
 use crate::auth::keys::NewKey;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::ProjectId;
 
 impl Catalog {
@@ -19,7 +19,10 @@ impl Catalog {
     ) -> ApiResult<ProjectRecord> {
         self.write(|tx, model| {
             if model.project(&id).is_some() {
-                return Err(ApiError::conflict(format!("project {id:?} already exists")));
+                return Err(ApiError::new(
+                    ErrorCode::ProjectExists,
+                    format!("project '{id}' already exists"),
+                ));
             }
             let now = crate::catalog::now();
             let settings_text = settings.as_ref().map(Value::to_string);

@@ -2,7 +2,7 @@
 //! Column definitions live in the table file itself; the engine reads them from there.
 
 use super::{micros, not_found_bucket, Apply, Catalog, TableRecord};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::{BucketName, ColumnName, ProjectId, TableName};
 
 impl Catalog {
@@ -23,7 +23,8 @@ impl Catalog {
             }
             let now = crate::catalog::now();
             let pk: Vec<&str> = primary_key.iter().map(ColumnName::as_str).collect();
-            let pk_json = serde_json::to_string(&pk).map_err(ApiError::internal)?;
+            let pk_json = serde_json::to_string(&pk)
+                .map_err(|e| ApiError::internal_from("encoding a primary key", e))?;
             tx.execute(
                 "INSERT INTO tables VALUES (?, 'default', ?, ?, ?::JSON, make_timestamp(?))",
                 duckdb::params![
@@ -79,13 +80,17 @@ impl Catalog {
 }
 
 pub(crate) fn table_exists(bucket: &BucketName, name: &TableName) -> ApiError {
-    ApiError::conflict(format!(
-        "table {name:?} already exists in bucket {bucket:?}"
-    ))
+    ApiError::new(
+        ErrorCode::TableExists,
+        format!("table '{name}' already exists in bucket '{bucket}'"),
+    )
 }
 
 pub(crate) fn table_not_found(bucket: &BucketName, name: &TableName) -> ApiError {
-    ApiError::NotFound(format!("table {name:?} not found in bucket {bucket:?}"))
+    ApiError::new(
+        ErrorCode::TableNotFound,
+        format!("table '{name}' not found in bucket '{bucket}'"),
+    )
 }
 
 impl Catalog {
@@ -100,7 +105,8 @@ impl Catalog {
     ) -> ApiResult<()> {
         self.write(|tx, _| {
             let pk: Vec<&str> = primary_key.iter().map(ColumnName::as_str).collect();
-            let pk_json = serde_json::to_string(&pk).map_err(ApiError::internal)?;
+            let pk_json = serde_json::to_string(&pk)
+                .map_err(|e| ApiError::internal_from("encoding a primary key", e))?;
             tx.execute(
                 "UPDATE tables SET primary_key = ?::JSON WHERE project_id = ? AND bucket = ? AND name = ?",
                 duckdb::params![pk_json, project.as_str(), bucket.as_str(), name.as_str()],

@@ -2,7 +2,7 @@
 //! A failed create leaves no file behind; SQL is built from validated or quoted names only.
 
 use super::{first_line, fsync_dir, quote_ident, wal_path, ColumnInfo, TableEngine, TableKey};
-use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::error::{ApiError, ApiResult, ErrorCode, IoContext};
 use crate::names::{BucketName, ColumnName, ProjectId};
 use crate::types::{ColumnType, DefaultValue};
 
@@ -19,8 +19,9 @@ impl TableEngine {
     /// Creates the bucket directory (idempotent).
     pub fn create_bucket_dir(&self, project: &ProjectId, bucket: &BucketName) -> ApiResult<()> {
         let dir = self.bucket_dir(project, bucket);
-        std::fs::create_dir_all(&dir)?;
-        fsync_dir(&self.project_dir(project))?;
+        std::fs::create_dir_all(&dir).at_path("creating bucket directory", &dir)?;
+        let project_dir = self.project_dir(project);
+        fsync_dir(&project_dir).at_path("syncing project directory", &project_dir)?;
         Ok(())
     }
 
@@ -34,7 +35,7 @@ impl TableEngine {
         primary_key: &[ColumnName],
     ) -> ApiResult<()> {
         let dir = self.bucket_dir(&key.project, &key.bucket);
-        std::fs::create_dir_all(&dir)?;
+        std::fs::create_dir_all(&dir).at_path("creating bucket directory", &dir)?;
         let path = self.table_path(key);
         remove_table_files(&path)?;
 
@@ -62,11 +63,13 @@ impl TableEngine {
             .any(|kind| text.contains(kind));
             return Err(if client_caused {
                 ApiError::bad_request(format!("table definition rejected: {}", first_line(&text)))
+            } else if text.contains("No space left on device") {
+                ApiError::from(err)
             } else {
-                ApiError::internal(format!("creating table file {}: {text}", path.display()))
+                ApiError::internal_from(format!("creating table file {}", path.display()), err)
             });
         }
-        fsync_dir(&dir)?;
+        fsync_dir(&dir).at_path("syncing bucket directory", &dir)?;
         Ok(())
     }
 
@@ -210,7 +213,7 @@ fn remove_table_files(path: &std::path::Path) -> ApiResult<()> {
         match std::fs::remove_file(&p) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e).at_path("removing table file", &p),
         }
     }
     Ok(())
@@ -225,7 +228,7 @@ fn remove_dir_if_present(dir: &std::path::Path) -> ApiResult<()> {
             Ok(())
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e).at_path("removing directory", dir),
     }
 }
 

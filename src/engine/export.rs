@@ -8,7 +8,7 @@ use serde_json::json;
 use super::filter::{Filter, OrderBy};
 use super::pipe::Fifo;
 use super::{quote_ident, sql_string, ColumnInfo, TableEngine, TableKey};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 
 /// Which rows and columns a preview or export reads.
 #[derive(Debug, Clone, Default)]
@@ -29,16 +29,14 @@ impl RowSelection {
             .iter()
             .map(|name| {
                 super::find_column(columns, name).cloned().ok_or_else(|| {
-                    ApiError::bad_request_with(
-                        format!(
-                            "column {name:?} does not exist in table {:?}",
-                            key.table.as_str()
-                        ),
-                        json!({
-                            "column": name,
-                            "available": columns.iter().map(|c| &c.name).collect::<Vec<_>>(),
-                        }),
+                    ApiError::new(
+                        ErrorCode::InvalidColumns,
+                        format!("column '{name}' does not exist in table '{}'", key.table),
                     )
+                    .with_details(json!({
+                        "column": name,
+                        "available": columns.iter().map(|c| &c.name).collect::<Vec<_>>(),
+                    }))
                 })
             })
             .collect()
@@ -82,10 +80,11 @@ impl ExportFormat {
         match raw.to_ascii_lowercase().as_str() {
             "csv" => Ok(Self::Csv),
             "parquet" => Ok(Self::Parquet),
-            other => Err(ApiError::bad_request_with(
+            other => Err(ApiError::new(
+                ErrorCode::InvalidFormat,
                 format!("unsupported export format {other:?}; use csv or parquet"),
-                json!({ "format": other, "supported": ["csv", "parquet"] }),
-            )),
+            )
+            .with_details(json!({ "format": other, "supported": ["csv", "parquet"] }))),
         }
     }
 
@@ -103,10 +102,11 @@ impl ExportFormat {
             });
         };
         if !allowed.contains(&value.as_str()) {
-            return Err(ApiError::bad_request_with(
+            return Err(ApiError::new(
+                ErrorCode::InvalidCompression,
                 format!("compression {value:?} is not available for {self:?} exports; use one of {allowed:?}"),
-                json!({ "compression": value, "supported": allowed }),
-            ));
+            )
+            .with_details(json!({ "compression": value, "supported": allowed })));
         }
         Ok(match value.as_str() {
             "gzip" => Compression::Gzip,

@@ -8,7 +8,7 @@ use super::filter::Filter;
 use super::transaction::in_transaction;
 use super::{find_column, first_line};
 use super::{quote_ident, ColumnInfo, TableEngine, TableKey};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::types::{ColumnType, DefaultValue};
 
 /// Changes to one column; `None` fields stay as they are.
@@ -29,18 +29,17 @@ impl TableEngine {
     pub fn add_column(&self, key: &TableKey, col: &ColumnDef) -> ApiResult<()> {
         let info = self.describe(key)?;
         if find_column(&info.columns, col.name.as_str()).is_some() {
-            return Err(ApiError::conflict(format!(
-                "column {:?} already exists in table {:?}",
-                col.name.as_str(),
-                key.table.as_str()
-            )));
+            return Err(column_exists(key, col.name.as_str()));
         }
         if !col.nullable && col.default.is_none() && info.row_count > 0 {
-            return Err(ApiError::bad_request(format!(
-                "column {:?} is NOT NULL without a default, but the table has {} rows that would have no value; give it a default",
-                col.name.as_str(),
-                info.row_count
-            )));
+            return Err(ApiError::new(
+                ErrorCode::OperationNotAllowed,
+                format!(
+                    "column {:?} is NOT NULL without a default, but the table has {} rows that would have no value; give it a default",
+                    col.name.as_str(),
+                    info.row_count
+                ),
+            ));
         }
         let sql = col.to_sql();
         self.change(key, |conn, target| {
@@ -48,7 +47,7 @@ impl TableEngine {
                 check_default(conn, d, &col.data_type.to_string(), col.name.as_str())?;
             }
             conn.execute_batch(&format!("ALTER TABLE {target} ADD COLUMN {sql}"))
-                .map_err(|e| refused("adding the column", &e))
+                .map_err(|e| refused("adding the column", e))
         })
     }
 
@@ -57,24 +56,30 @@ impl TableEngine {
         let info = self.describe(key)?;
         let col = find_column(&info.columns, name).ok_or_else(|| column_not_found(key, name))?;
         if info.primary_key.iter().any(|p| p == &col.name) {
-            return Err(ApiError::bad_request_with(
+            return Err(ApiError::new(
+                ErrorCode::ColumnInPrimaryKey,
                 format!(
                     "column {:?} is part of the primary key {:?}; drop the primary key first",
                     col.name, info.primary_key
                 ),
+            )
+            .with_details(
                 json!({ "column": col.name, "primary_key": info.primary_key.as_ref() }),
             ));
         }
         if info.columns.len() == 1 {
-            return Err(ApiError::bad_request(format!(
-                "column {:?} is the table's only column; delete the table instead",
-                col.name
-            )));
+            return Err(ApiError::new(
+                ErrorCode::CannotDropLastColumn,
+                format!(
+                    "column {:?} is the table's only column; delete the table instead",
+                    col.name
+                ),
+            ));
         }
         let column = quote_ident(&col.name);
         self.change(key, |conn, target| {
             conn.execute_batch(&format!("ALTER TABLE {target} DROP COLUMN {column}"))
-                .map_err(|e| refused("dropping the column", &e))
+                .map_err(|e| refused("dropping the column", e))
         })
     }
 
@@ -88,19 +93,18 @@ impl TableEngine {
             let taken = find_column(&info.columns, new.as_str())
                 .is_some_and(|c| !c.name.eq_ignore_ascii_case(&col.name));
             if taken {
-                return Err(ApiError::conflict(format!(
-                    "column {:?} already exists in table {:?}",
-                    new.as_str(),
-                    key.table.as_str()
-                )));
+                return Err(column_exists(key, new.as_str()));
             }
         }
         let in_pk = info.primary_key.iter().any(|p| p == &col.name);
         if in_pk && change.set_not_null == Some(false) {
-            return Err(ApiError::bad_request(format!(
-                "column {:?} is part of the primary key and must stay NOT NULL",
-                col.name
-            )));
+            return Err(ApiError::new(
+                ErrorCode::ColumnInPrimaryKey,
+                format!(
+                    "column {:?} is part of the primary key and must stay NOT NULL",
+                    col.name
+                ),
+            ));
         }
         let current = quote_ident(&col.name);
         self.change(key, |conn, target| {
@@ -115,7 +119,7 @@ impl TableEngine {
                     conn.execute_batch(&format!(
                         "ALTER TABLE {target} ALTER COLUMN {current} SET DATA TYPE {ty}"
                     ))
-                    .map_err(|e| refused("changing the column type", &e))?;
+                    .map_err(|e| refused("changing the column type", e))?;
                 }
             }
             match &change.set_default {
@@ -130,13 +134,13 @@ impl TableEngine {
                         "ALTER TABLE {target} ALTER COLUMN {current} SET DEFAULT {}",
                         d.to_sql()
                     ))
-                    .map_err(|e| refused("setting the default", &e))?;
+                    .map_err(|e| refused("setting the default", e))?;
                 }
                 Some(None) => conn
                     .execute_batch(&format!(
                         "ALTER TABLE {target} ALTER COLUMN {current} DROP DEFAULT"
                     ))
-                    .map_err(|e| refused("dropping the default", &e))?,
+                    .map_err(|e| refused("dropping the default", e))?,
                 None => {}
             }
             match change.set_not_null {
@@ -147,24 +151,25 @@ impl TableEngine {
                         |r| r.get(0),
                     )?;
                     if nulls > 0 {
-                        return Err(ApiError::bad_request_with(
+                        return Err(ApiError::new(
+                            ErrorCode::InvalidData,
                             format!(
                                 "column {:?} has {nulls} NULL value(s), so it cannot be made NOT NULL",
                                 col.name
                             ),
-                            json!({ "column": col.name, "null_rows": nulls }),
-                        ));
+                        )
+                        .with_details(json!({ "column": col.name, "null_rows": nulls })));
                     }
                     conn.execute_batch(&format!(
                         "ALTER TABLE {target} ALTER COLUMN {current} SET NOT NULL"
                     ))
-                    .map_err(|e| refused("setting NOT NULL", &e))?;
+                    .map_err(|e| refused("setting NOT NULL", e))?;
                 }
                 Some(false) => conn
                     .execute_batch(&format!(
                         "ALTER TABLE {target} ALTER COLUMN {current} DROP NOT NULL"
                     ))
-                    .map_err(|e| refused("dropping NOT NULL", &e))?,
+                    .map_err(|e| refused("dropping NOT NULL", e))?,
                 None => {}
             }
             if let Some(new) = &change.new_name {
@@ -173,7 +178,7 @@ impl TableEngine {
                         "ALTER TABLE {target} RENAME COLUMN {current} TO {}",
                         new.quoted()
                     ))
-                    .map_err(|e| refused("renaming the column", &e))?;
+                    .map_err(|e| refused("renaming the column", e))?;
                 }
             }
             Ok(())
@@ -184,30 +189,32 @@ impl TableEngine {
     pub fn add_primary_key(&self, key: &TableKey, columns: &[String]) -> ApiResult<()> {
         let info = self.describe(key)?;
         if !info.primary_key.is_empty() {
-            return Err(ApiError::conflict_with(
+            return Err(ApiError::new(
+                ErrorCode::PrimaryKeyExists,
                 format!(
-                    "table {:?} already has the primary key {:?}; drop it first",
-                    key.table.as_str(),
-                    info.primary_key
+                    "table '{}' already has the primary key {:?}; drop it first",
+                    key.table, info.primary_key
                 ),
-                json!({ "primary_key": info.primary_key.as_ref() }),
-            ));
+            )
+            .with_details(json!({ "primary_key": info.primary_key.as_ref() })));
         }
         let mut names: Vec<String> = Vec::new();
         for c in columns {
             let col = find_column(&info.columns, c).ok_or_else(|| {
-                ApiError::bad_request_with(
+                ApiError::new(
+                    ErrorCode::InvalidPrimaryKey,
                     format!(
-                        "primary key column {c:?} does not exist in table {:?}",
-                        key.table.as_str()
+                        "primary key column {c:?} does not exist in table '{}'",
+                        key.table
                     ),
-                    json!({ "column": c, "available": info.columns.iter().map(|c| &c.name).collect::<Vec<_>>() }),
                 )
+                .with_details(json!({ "column": c, "available": info.columns.iter().map(|c| &c.name).collect::<Vec<_>>() }))
             })?;
             if names.contains(&col.name) {
-                return Err(ApiError::bad_request(format!(
-                    "primary key column {c:?} is listed twice"
-                )));
+                return Err(ApiError::new(
+                    ErrorCode::InvalidPrimaryKey,
+                    format!("primary key column {c:?} is listed twice"),
+                ));
             }
             names.push(col.name.clone());
         }
@@ -227,22 +234,24 @@ impl TableEngine {
                 |r| r.get(0),
             )?;
             if nulls > 0 {
-                return Err(ApiError::conflict_with(
+                return Err(ApiError::new(
+                    ErrorCode::NullPrimaryKey,
                     format!("{nulls} row(s) have NULL in the primary-key columns {names:?}"),
-                    json!({ "null_rows": nulls }),
-                ));
+                )
+                .with_details(json!({ "null_rows": nulls })));
             }
             let dupes = duplicate_keys(conn, target, &names)?;
             if !dupes.is_empty() {
-                return Err(ApiError::conflict_with(
+                return Err(ApiError::new(
+                    ErrorCode::DuplicateKey,
                     format!(
                         "the table's data repeats values of {names:?}, so they cannot be the primary key"
                     ),
-                    json!({ "duplicate_keys": dupes, "primary_key": names }),
-                ));
+                )
+                .with_details(json!({ "duplicate_keys": dupes, "primary_key": names })));
             }
             conn.execute_batch(&format!("ALTER TABLE {target} ADD PRIMARY KEY ({pk})"))
-                .map_err(|e| refused("adding the primary key", &e))
+                .map_err(|e| refused("adding the primary key", e))
         })
     }
 
@@ -250,10 +259,10 @@ impl TableEngine {
     pub fn drop_primary_key(&self, key: &TableKey) -> ApiResult<()> {
         let info = self.describe(key)?;
         if info.primary_key.is_empty() {
-            return Err(ApiError::bad_request(format!(
-                "table {:?} has no primary key",
-                key.table.as_str()
-            )));
+            return Err(ApiError::new(
+                ErrorCode::NoPrimaryKey,
+                format!("table '{}' has no primary key", key.table),
+            ));
         }
         self.change(key, |conn, target| {
             rebuild(conn, target, &info.columns, &[], |_| None)
@@ -268,7 +277,7 @@ impl TableEngine {
         self.change(key, |conn, target| {
             let deleted = conn
                 .execute(&format!("DELETE FROM {target} WHERE {condition}"), [])
-                .map_err(|e| refused("deleting rows", &e))?;
+                .map_err(|e| refused_as(ErrorCode::InvalidWhereClause, "deleting rows", e))?;
             let remaining: i64 =
                 conn.query_row(&format!("SELECT count(*) FROM {target}"), [], |r| r.get(0))?;
             out = (deleted as u64, remaining.max(0) as u64);
@@ -293,23 +302,37 @@ impl TableEngine {
 }
 
 fn column_not_found(key: &TableKey, name: &str) -> ApiError {
-    ApiError::NotFound(format!(
-        "column {name:?} not found in table {:?}",
-        key.table.as_str()
-    ))
+    ApiError::new(
+        ErrorCode::ColumnNotFound,
+        format!("column '{name}' not found in table '{}'", key.table),
+    )
 }
 
-/// A statement DuckDB refused: the client's request did not fit the data (400), unless the
-/// cause is ours (I/O, disk full).
-fn refused(what: &str, err: &duckdb::Error) -> ApiError {
-    let text = err.to_string();
-    if text.contains("No space left on device") || text.contains("IO Error") {
-        return ApiError::internal(format!("{what}: {text}"));
-    }
-    ApiError::bad_request_with(
-        format!("{what} failed: {}", first_line(&text)),
-        json!({ "cause": first_line(&text) }),
+fn column_exists(key: &TableKey, name: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::ColumnExists,
+        format!("column '{name}' already exists in table '{}'", key.table),
     )
+}
+
+/// A schema change DuckDB refused: the table's state does not allow it (400), unless the
+/// cause is ours (I/O, disk full).
+fn refused(what: &str, err: duckdb::Error) -> ApiError {
+    refused_as(ErrorCode::OperationNotAllowed, what, err)
+}
+
+/// A statement DuckDB refused, answered with `code` unless the cause is ours: a full disk is
+/// 507 like everywhere else, any other I/O failure is internal.
+fn refused_as(code: ErrorCode, what: &str, err: duckdb::Error) -> ApiError {
+    let text = err.to_string();
+    if text.contains("No space left on device") {
+        return ApiError::from(err);
+    }
+    if text.contains("IO Error") {
+        return ApiError::internal_from(what.to_string(), err);
+    }
+    ApiError::new(code, format!("{what} failed: {}", first_line(&text)))
+        .with_details(json!({ "cause": first_line(&text) }))
 }
 
 /// Lists the first values of a column that do not convert to `ty` (400 if any).
@@ -330,13 +353,14 @@ fn check_column_converts(
     if bad.is_empty() {
         return Ok(());
     }
-    Err(ApiError::bad_request_with(
+    Err(ApiError::new(
+        ErrorCode::InvalidData,
         format!(
             "column {column:?} holds values that do not convert to {ty}, e.g. {:?}; nothing was changed",
             bad[0]
         ),
-        json!({ "column": column, "new_type": ty.to_string(), "values": bad }),
-    ))
+    )
+    .with_details(json!({ "column": column, "new_type": ty.to_string(), "values": bad })))
 }
 
 /// The first repeated values of `columns` as JSON objects.
@@ -392,5 +416,5 @@ fn rebuild(
         swap = swap_in_sql(target, &staging)
     );
     conn.execute_batch(&sql)
-        .map_err(|e| refused("rebuilding the table", &e))
+        .map_err(|e| refused("rebuilding the table", e))
 }

@@ -12,7 +12,7 @@ use std::io::{Read, Seek};
 use super::is_sha256_hex;
 use super::spool::Spooled;
 use crate::engine::fsync_dir;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, IoContext};
 
 pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
 
@@ -77,7 +77,7 @@ impl BlobStore for LocalBlobStore {
         let target = self.path(&spooled.sha256)?;
         tokio::task::spawn_blocking(move || -> ApiResult<()> {
             let dir = target.parent().unwrap_or(Path::new("."));
-            std::fs::create_dir_all(dir)?;
+            std::fs::create_dir_all(dir).at_path("creating blob directory", dir)?;
             if target.exists() {
                 // Same content already stored: dedup. Unlinking a large spool takes the
                 // filesystem a while (freeing its blocks); nobody needs to wait for that.
@@ -86,8 +86,8 @@ impl BlobStore for LocalBlobStore {
             }
             // The spool is fsynced and on the same filesystem: rename publishes it atomically.
             let from = spooled.take_path();
-            std::fs::rename(&from, &target)?;
-            fsync_dir(dir)?;
+            std::fs::rename(&from, &target).at_path("publishing blob", &target)?;
+            fsync_dir(dir).at_path("syncing blob directory", dir)?;
             Ok(())
         })
         .await?
@@ -98,9 +98,8 @@ impl BlobStore for LocalBlobStore {
         let sha = sha256.to_string();
         // Open (and seek) before answering, so a missing blob is an error, not a cut stream.
         let file = tokio::task::spawn_blocking(move || -> ApiResult<std::fs::File> {
-            let mut file = std::fs::File::open(&path).map_err(|e| {
-                ApiError::internal(format!("blob {sha} missing from the local store: {e}"))
-            })?;
+            let mut file = std::fs::File::open(&path)
+                .at_path(&format!("opening blob {sha} in the local store:"), &path)?;
             file.seek(SeekFrom::Start(offset))?;
             Ok(file)
         })

@@ -9,7 +9,7 @@ use super::blob::{BlobStore, ByteStream};
 use super::is_sha256_hex;
 use super::spool::Spooled;
 use crate::catalog::Catalog;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode, IoContext};
 
 pub struct DatabaseBlobStore {
     catalog: Arc<Catalog>,
@@ -45,15 +45,19 @@ impl BlobStore for DatabaseBlobStore {
     async fn put(&self, spooled: Spooled) -> ApiResult<()> {
         check(&spooled.sha256)?;
         if spooled.size > self.max_bytes {
-            return Err(ApiError::PayloadTooLarge(format!(
-                "the database backend stores objects of at most {} bytes",
-                self.max_bytes
-            )));
+            return Err(ApiError::new(
+                ErrorCode::FileTooLarge,
+                format!(
+                    "the database backend stores objects of at most {} bytes",
+                    self.max_bytes
+                ),
+            ));
         }
         let catalog = self.catalog.clone();
         tokio::task::spawn_blocking(move || {
             // Bounded by max_bytes; the spool file is removed when `spooled` drops.
-            let data = std::fs::read(spooled.path())?;
+            let data =
+                std::fs::read(spooled.path()).at_path("reading spool file", spooled.path())?;
             catalog.put_blob_data(&spooled.sha256, &data)
         })
         .await?

@@ -13,7 +13,7 @@ use super::blob::{BlobStore, ByteStream};
 use super::is_sha256_hex;
 use super::spool::Spooled;
 use crate::config::Config;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, IoContext};
 
 /// Blobs up to this size go up in one PUT; larger ones as multipart parts of this size.
 const PART_BYTES: usize = 8 * 1024 * 1024;
@@ -48,7 +48,7 @@ impl S3BlobStore {
         }
         let store = builder
             .build()
-            .map_err(|e| ApiError::internal(format!("S3 backend configuration: {e}")))?;
+            .map_err(|e| ApiError::internal_from("configuring the S3 backend", e))?;
         let prefix = config.s3_prefix.trim_matches('/').to_string();
         Ok(Self {
             store: Arc::new(store),
@@ -72,7 +72,7 @@ impl S3BlobStore {
 }
 
 fn s3_error(e: object_store::Error) -> ApiError {
-    ApiError::internal(format!("S3 backend: {e}"))
+    ApiError::internal_from("an S3 backend call failed", e)
 }
 
 #[async_trait::async_trait]
@@ -88,7 +88,9 @@ impl BlobStore for S3BlobStore {
         }
         let path = spooled.path().to_path_buf();
         if spooled.size <= PART_BYTES as u64 {
-            let data = tokio::fs::read(&path).await?;
+            let data = tokio::fs::read(&path)
+                .await
+                .at_path("reading spool file", &path)?;
             self.store
                 .put(&key, PutPayload::from(data))
                 .await

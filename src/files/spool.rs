@@ -8,7 +8,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode, IoContext};
 
 /// A fully received, fsynced temp file. Dropping it removes the file unless it was taken.
 pub struct Spooled {
@@ -70,7 +70,8 @@ where
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(16);
     let writer_path = path.clone();
     let writer = tokio::task::spawn_blocking(move || -> ApiResult<Option<(String, u64)>> {
-        let file = std::fs::File::create(&writer_path)?;
+        let file =
+            std::fs::File::create(&writer_path).at_path("creating spool file", &writer_path)?;
         let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
         let mut hasher = Sha256::new();
         let mut size = 0u64;
@@ -150,9 +151,12 @@ where
                             "body is larger than the announced {exact} bytes"
                         ))
                     }
-                    _ => ApiError::PayloadTooLarge(format!(
-                        "file is larger than the limit of {cap} bytes (MAX_FILE_BYTES, or the storage backend's object limit)"
-                    )),
+                    _ => ApiError::new(
+                        ErrorCode::FileTooLarge,
+                        format!(
+                            "file is larger than the limit of {cap} bytes (MAX_FILE_BYTES, or the storage backend's object limit)"
+                        ),
+                    ),
                 });
             }
         }
@@ -174,9 +178,9 @@ where
 /// A full disk is the client's 507, any other write failure is ours.
 pub fn disk_error(e: std::io::Error) -> ApiError {
     if e.raw_os_error() == Some(28) || e.kind() == std::io::ErrorKind::StorageFull {
-        ApiError::InsufficientStorage("the storage volume is full".into())
+        ApiError::new(ErrorCode::InsufficientStorage, "the storage volume is full")
     } else {
-        ApiError::internal(format!("writing upload: {e}"))
+        ApiError::internal_from("writing an upload", e)
     }
 }
 

@@ -48,7 +48,7 @@ pub async fn link(
             && match catalog.share_bucket(&source.source_project, &source.source_bucket, &project) {
                 Ok(_) => true,
                 // Shared meanwhile by someone else: nothing of ours to take back.
-                Err(e) if e.code() == ErrorCode::Conflict => false,
+                Err(e) if e.code() == ErrorCode::AlreadyShared => false,
                 Err(e) => return Err(e),
             };
         let linked = catalog.create_bucket(&project, name, None, Some(source.clone()));

@@ -47,8 +47,14 @@ impl Reply {
         assert!(body["error"].is_string(), "error code missing: {body}");
         assert!(body["message"].is_string(), "message missing: {body}");
         assert!(body.get("details").is_some(), "details missing: {body}");
-        assert_eq!(body["detail"]["error"], body["error"], "detail.error: {body}");
-        assert_eq!(body["detail"]["message"], body["message"], "detail.message: {body}");
+        assert_eq!(
+            body["detail"]["error"], body["error"],
+            "detail.error: {body}"
+        );
+        assert_eq!(
+            body["detail"]["message"], body["message"],
+            "detail.message: {body}"
+        );
         body
     }
 

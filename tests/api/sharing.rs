@@ -892,7 +892,7 @@ async fn sharing_twice_answers_409() {
         )
         .await
         .expect_error(409);
-    assert_eq!(body["error"], "conflict");
+    assert_eq!(body["error"], "already_shared");
     let source = w
         .app
         .get(&format!("/projects/{A}/buckets/{SHARED}"), &w.key_a)

@@ -770,7 +770,7 @@ async fn creating_an_existing_project_bucket_or_table_answers_409_and_changes_no
         .post("/projects", ADMIN_KEY, json!({ "id": P, "name": "again" }))
         .await;
     assert_rejected(r.status.as_u16(), &r.body, 409, "existing project");
-    assert_eq!(r.body["error"], "conflict");
+    assert_eq!(r.body["error"], "project_exists");
     // The existing project's key still works and its name is unchanged.
     let project = w
         .app

@@ -12,7 +12,7 @@ use duckdb::{params, Connection, Row};
 use serde_json::Value;
 
 use super::{from_micros, micros, no_model_change, Catalog};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::ProjectId;
 
 #[derive(Debug, Clone)]
@@ -89,9 +89,13 @@ impl Catalog {
                     |r| r.get(0),
                 )?;
                 if taken > 0 {
-                    return Err(ApiError::conflict(format!(
-                        "blob {client_id:?} already exists"
-                    )));
+                    return Err(ApiError::new(
+                        ErrorCode::BlobExists,
+                        format!(
+                            "blob '{client_id}' already exists in project '{}'",
+                            rec.project_id
+                        ),
+                    ));
                 }
             }
             insert_file_row(tx, rec)?;
@@ -222,17 +226,23 @@ fn check_quota(tx: &Connection, project: &ProjectId, adding: u64, quota: Quota) 
     )?;
     let (count, bytes) = (count.max(0) as u64, bytes.max(0) as u64);
     if quota.max_files > 0 && count + 1 > quota.max_files {
-        return Err(ApiError::InsufficientStorage(format!(
-            "project {project:?} has {count} files; its quota is {} (PROJECT_QUOTA_FILES)",
-            quota.max_files
-        )));
+        return Err(ApiError::new(
+            ErrorCode::QuotaExceeded,
+            format!(
+                "project '{project}' has {count} files; its quota is {} (PROJECT_QUOTA_FILES)",
+                quota.max_files
+            ),
+        ));
     }
     if quota.max_bytes > 0 && bytes + adding > quota.max_bytes {
-        return Err(ApiError::InsufficientStorage(format!(
-            "project {project:?} would use {} bytes; its quota is {} (PROJECT_QUOTA_BYTES)",
-            bytes + adding,
-            quota.max_bytes
-        )));
+        return Err(ApiError::new(
+            ErrorCode::QuotaExceeded,
+            format!(
+                "project '{project}' would use {} bytes; its quota is {} (PROJECT_QUOTA_BYTES)",
+                bytes + adding,
+                quota.max_bytes
+            ),
+        ));
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::{blob_referenced, check_quota, insert_file_row, FileRecord, Quota};
 use crate::catalog::{from_micros, micros, no_model_change, not_found_project, Catalog};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::ProjectId;
 
 /// A prepare → upload → register session of the reference API.
@@ -24,6 +24,13 @@ pub struct PreparedUpload {
     pub size_bytes: Option<u64>,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+}
+
+fn staged_file_not_found(key: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::StagedFileNotFound,
+        format!("upload key '{key}' not found"),
+    )
 }
 
 impl Catalog {
@@ -87,7 +94,7 @@ impl Catalog {
                 )
                 .optional()?;
             let Some(previous) = previous else {
-                return Err(ApiError::NotFound(format!("upload key {key:?} not found")));
+                return Err(staged_file_not_found(key));
             };
             tx.execute(
                 "UPDATE file_uploads SET sha256 = ?, size_bytes = ? WHERE upload_key = ?",
@@ -103,7 +110,7 @@ impl Catalog {
             check_quota(tx, &rec.project_id, rec.size_bytes, quota)?;
             let removed = tx.execute("DELETE FROM file_uploads WHERE upload_key = ?", [key])?;
             if removed == 0 {
-                return Err(ApiError::NotFound(format!("upload key {key:?} not found")));
+                return Err(staged_file_not_found(key));
             }
             insert_file_row(tx, rec)?;
             Ok(((), no_model_change()))

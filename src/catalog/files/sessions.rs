@@ -6,7 +6,7 @@ use duckdb::{params, OptionalExt};
 
 use super::{check_quota, insert_file_row, FileRecord, Quota};
 use crate::catalog::{from_micros, micros, no_model_change, not_found_project, Catalog};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::ProjectId;
 
 /// A resumable chunked upload session.
@@ -44,6 +44,13 @@ pub struct ChunkRecord {
     pub idx: u64,
     pub sha256: String,
     pub size_bytes: u64,
+}
+
+fn session_not_found(key: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::UploadSessionNotFound,
+        format!("upload session '{key}' not found"),
+    )
 }
 
 impl Catalog {
@@ -155,9 +162,7 @@ impl Catalog {
                 |r| r.get(0),
             )?;
             if live == 0 {
-                return Err(ApiError::NotFound(format!(
-                    "upload session {session_id:?} not found"
-                )));
+                return Err(session_not_found(session_id));
             }
             tx.execute(
                 "INSERT INTO upload_chunks VALUES (?, ?, ?, ?)",
@@ -188,9 +193,7 @@ impl Catalog {
             tx.execute("DELETE FROM upload_chunks WHERE session_id = ?", [id])?;
             let n = tx.execute("DELETE FROM upload_sessions WHERE id = ?", [id])?;
             if n == 0 {
-                return Err(ApiError::NotFound(format!(
-                    "upload session {id:?} not found"
-                )));
+                return Err(session_not_found(id));
             }
             insert_file_row(tx, rec)?;
             Ok(((), no_model_change()))

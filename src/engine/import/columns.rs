@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::engine::{find_column, ColumnInfo};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 
 /// A file column and the table column it loads into.
 #[derive(Debug, Clone)]
@@ -26,7 +26,7 @@ pub(super) fn map_columns(
     if let Some(only) = only {
         let unknown: Vec<&String> = only.iter().filter(|c| find(c).is_none()).collect();
         if !unknown.is_empty() {
-            return Err(ApiError::bad_request_with(
+            return Err(invalid_columns(
                 format!(
                     "import_options.columns names columns the table does not have: {unknown:?}"
                 ),
@@ -41,7 +41,7 @@ pub(super) fn map_columns(
             .filter(|c| !seen.insert(c.to_ascii_lowercase()))
             .collect();
         if !dupes.is_empty() {
-            return Err(ApiError::bad_request_with(
+            return Err(invalid_columns(
                 format!("the file names these columns more than once: {dupes:?}"),
                 json!({ "duplicate_columns": dupes }),
             ));
@@ -53,7 +53,7 @@ pub(super) fn map_columns(
                     .filter(|o| !file_columns.iter().any(|f| f.eq_ignore_ascii_case(o)))
                     .collect();
                 if !absent.is_empty() {
-                    return Err(ApiError::bad_request_with(
+                    return Err(invalid_columns(
                         format!("columns to import are missing from the file: {absent:?}"),
                         json!({ "missing_in_file": absent, "file_columns": file_columns }),
                     ));
@@ -67,7 +67,7 @@ pub(super) fn map_columns(
                 let unknown: Vec<&String> =
                     file_columns.iter().filter(|f| find(f).is_none()).collect();
                 if !unknown.is_empty() {
-                    return Err(ApiError::bad_request_with(
+                    return Err(invalid_columns(
                         format!(
                             "the file has columns the table does not: {unknown:?}; add them to the table or list the columns to import in import_options.columns"
                         ),
@@ -92,7 +92,7 @@ pub(super) fn map_columns(
             None => table.iter().collect(),
         };
         if targets.len() != file_columns.len() {
-            return Err(ApiError::bad_request_with(
+            return Err(invalid_columns(
                 format!(
                     "the file has {} columns but {} are expected (csv_options.header is false, so columns are matched by position)",
                     file_columns.len(),
@@ -117,15 +117,23 @@ pub(super) fn map_columns(
         .map(|c| c.name.as_str())
         .collect();
     if !missing.is_empty() {
-        return Err(ApiError::bad_request_with(
+        return Err(invalid_columns(
             format!("the file lacks required (NOT NULL, no default) columns: {missing:?}"),
             json!({ "missing_columns": missing }),
         ));
     }
     if mapped.is_empty() {
-        return Err(ApiError::bad_request("no column of the file is imported"));
+        return Err(ApiError::new(
+            ErrorCode::InvalidColumns,
+            "no column of the file is imported",
+        ));
     }
     Ok(mapped)
+}
+
+/// The file's columns (or the columns asked for) do not match the table's.
+fn invalid_columns(message: String, details: serde_json::Value) -> ApiError {
+    ApiError::new(ErrorCode::InvalidColumns, message).with_details(details)
 }
 
 #[cfg(test)]

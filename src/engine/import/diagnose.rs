@@ -7,7 +7,7 @@ use super::columns::Mapped;
 use super::request::Format;
 use super::source::Source;
 use crate::engine::{first_line, quote_ident, sql_string};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// Most problems listed in a bad-rows report.
 pub(super) const MAX_PROBLEMS: usize = 10;
@@ -19,7 +19,11 @@ pub(super) fn not_jsonl(conn: &duckdb::Connection, source: &Source<'_>, err: Api
     if problems.is_empty() {
         err
     } else {
-        problems_error(problems, "the file is not JSONL (one JSON object per line)")
+        problems_error(
+            ErrorCode::UnreadableFile,
+            problems,
+            "the file is not JSONL (one JSON object per line)",
+        )
     }
 }
 
@@ -50,16 +54,21 @@ pub(super) fn read_failure(
     if problems.is_empty() {
         problems.push(json!({ "error": first_line(&text) }));
     }
-    problems_error(problems, "the file does not fit the table")
+    problems_error(
+        ErrorCode::InvalidData,
+        problems,
+        "the file does not fit the table",
+    )
 }
 
 /// 400 listing the problems, the first one spelled out in the message.
-fn problems_error(problems: Vec<Value>, what: &str) -> ApiError {
+fn problems_error(code: ErrorCode, problems: Vec<Value>, what: &str) -> ApiError {
     let summary = problems.first().map(describe_problem).unwrap_or_default();
-    ApiError::bad_request_with(
+    ApiError::new(
+        code,
         format!("{what}; nothing was imported. First problem: {summary}"),
-        json!({ "problems": problems }),
     )
+    .with_details(json!({ "problems": problems }))
 }
 
 /// Lines of a JSONL file that are not one JSON object each (invalid JSON stops the scan,

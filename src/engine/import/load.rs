@@ -8,7 +8,7 @@ use super::diagnose::MAX_PROBLEMS;
 use super::request::{DedupMode, ImportOutcome, ImportRequest};
 use crate::engine::ddl::{create_like_sql, swap_in_sql, table_in};
 use crate::engine::{first_line, quote_ident, sql_string, TableInfo};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 
 const STAGE: &str = "__duckbank_import_stage";
 const FRESH: &str = "__duckbank_import_load";
@@ -31,13 +31,16 @@ fn load_error(err: duckdb::Error) -> LoadError {
     if text.contains("Duplicate key") || text.contains("duplicate key") {
         LoadError::DuplicateKey
     } else if text.contains("NOT NULL constraint failed") {
-        LoadError::Api(ApiError::bad_request_with(
-            format!(
-                "the file has empty values in a NOT NULL column: {}",
-                first_line(&text)
-            ),
-            json!({ "cause": first_line(&text) }),
-        ))
+        LoadError::Api(
+            ApiError::new(
+                ErrorCode::InvalidData,
+                format!(
+                    "the file has empty values in a NOT NULL column: {}",
+                    first_line(&text)
+                ),
+            )
+            .with_details(json!({ "cause": first_line(&text) })),
+        )
     } else if text.contains("No space left on device") {
         LoadError::Api(err.into())
     } else if [
@@ -53,7 +56,7 @@ fn load_error(err: duckdb::Error) -> LoadError {
     {
         LoadError::Read(err)
     } else {
-        LoadError::Api(ApiError::internal(format!("duckdb: {text}")))
+        LoadError::Api(ApiError::internal_from("loading rows into the table", err))
     }
 }
 
@@ -85,22 +88,24 @@ impl<'r> Load<'r> {
         let pk: Vec<String> = info.primary_key.as_ref().clone();
         if !pk.is_empty() {
             if req.dedup == DedupMode::InsertDuplicates {
-                return Err(ApiError::bad_request_with(
+                return Err(ApiError::new(
+                    ErrorCode::OperationNotAllowed,
                     format!(
                         "dedup_mode insert_duplicates cannot be used: the table's primary key {pk:?} forbids duplicate keys; use update_duplicates or fail_on_duplicates, or drop the primary key"
                     ),
-                    json!({ "primary_key": pk }),
-                ));
+                )
+                .with_details(json!({ "primary_key": pk })));
             }
             let absent: Vec<&String> = pk
                 .iter()
                 .filter(|p| !mapped.iter().any(|m| &m.column.name == *p))
                 .collect();
             if !absent.is_empty() {
-                return Err(ApiError::bad_request_with(
+                return Err(ApiError::new(
+                    ErrorCode::InvalidColumns,
                     format!("the file must contain the primary-key columns {absent:?}"),
-                    json!({ "missing_columns": absent }),
-                ));
+                )
+                .with_details(json!({ "missing_columns": absent })));
             }
         }
         let fresh = table_in(alias, FRESH);
@@ -237,12 +242,13 @@ impl<'r> Load<'r> {
                     .collect()
             })
             .unwrap_or_default();
-        ApiError::conflict_with(
+        ApiError::new(
+            ErrorCode::DuplicateKey,
             format!(
                 "the import would duplicate primary-key values of {:?}; nothing was imported",
                 self.pk_names
             ),
-            json!({ "duplicate_keys": keys, "primary_key": self.pk_names }),
         )
+        .with_details(json!({ "duplicate_keys": keys, "primary_key": self.pk_names }))
     }
 }

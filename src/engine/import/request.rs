@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::engine::sql_string;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 
 /// The file formats an import reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,10 +20,11 @@ impl Format {
             "csv" => Ok(Self::Csv),
             "parquet" => Ok(Self::Parquet),
             "jsonl" | "ndjson" | "json" => Ok(Self::Jsonl),
-            other => Err(ApiError::bad_request_with(
+            other => Err(ApiError::new(
+                ErrorCode::InvalidFormat,
                 format!("unsupported import format {other:?}; use csv, parquet or jsonl"),
-                json!({ "format": other, "supported": ["csv", "parquet", "jsonl"] }),
-            )),
+            )
+            .with_details(json!({ "format": other, "supported": ["csv", "parquet", "jsonl"] }))),
         }
     }
 }

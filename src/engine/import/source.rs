@@ -8,7 +8,7 @@ use serde_json::json;
 use super::columns::Mapped;
 use super::request::{CsvOptions, Format};
 use crate::engine::{first_line, quote_ident, sql_string};
-use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::error::{ApiError, ApiResult, ErrorCode, IoContext};
 
 /// A file as DuckDB reads it: path, format and compression.
 pub struct Source<'a> {
@@ -27,12 +27,13 @@ impl<'a> Source<'a> {
         let mut magic = [0u8; 2];
         let len = {
             use std::io::Read;
-            let mut f = std::fs::File::open(path)?;
-            f.read(&mut magic)?
+            let mut f = std::fs::File::open(path).at_path("opening import file", path)?;
+            f.read(&mut magic).at_path("reading import file", path)?
         };
         let gzip = len == 2 && magic == [0x1f, 0x8b];
         if gzip && format == Format::Parquet {
-            return Err(ApiError::bad_request(
+            return Err(ApiError::new(
+                ErrorCode::UnreadableFile,
                 "the file is gzip-compressed, which Parquet files never are; import it as csv or jsonl",
             ));
         }
@@ -86,13 +87,14 @@ impl<'a> Source<'a> {
         };
         // DuckDB's first lines say what is wrong; the rest are hints about its own options.
         let cause: String = text.lines().take(3).collect::<Vec<_>>().join(" ");
-        ApiError::bad_request_with(
+        ApiError::new(
+            ErrorCode::UnreadableFile,
             format!(
                 "the file cannot be read as {name} with these options: {}",
                 first_line(&text)
             ),
-            json!({ "format": name.to_ascii_lowercase(), "cause": cause }),
         )
+        .with_details(json!({ "format": name.to_ascii_lowercase(), "cause": cause }))
     }
 
     /// A DuckDB message with the server-side path replaced.
@@ -153,7 +155,10 @@ impl<'a> Source<'a> {
         let mut stmt = conn.prepare(&sql)?;
         let mut rows = stmt.query([])?;
         let Some(row) = rows.next()? else {
-            return Err(ApiError::bad_request("the file is empty"));
+            return Err(ApiError::new(
+                ErrorCode::UnreadableFile,
+                "the file is empty",
+            ));
         };
         let mut fields = Vec::new();
         for i in 0..width {
