@@ -8,6 +8,10 @@ mod render;
 
 #[cfg(test)]
 mod fixtures;
+#[cfg(test)]
+mod property_test;
+#[cfg(test)]
+mod readback;
 
 use serde::Deserialize;
 use serde_json::Value;
