@@ -4,8 +4,8 @@
 use serde_json::{json, Value};
 
 use super::lexer::is_number;
-use super::{show, CmpOp, Condition, Expr, Literal, Operand, MAX_IN_ITEMS};
-use crate::error::{ApiError, ApiResult};
+use super::{invalid_filter, show, CmpOp, Condition, Expr, Literal, Operand, MAX_IN_ITEMS};
+use crate::error::ApiResult;
 
 /// What a JSON-form operator does; the arity is checked against it.
 #[derive(Debug, Clone, Copy)]
@@ -61,26 +61,26 @@ pub(super) fn keboola(column: &str, values: &[String], operator: Option<&str>) -
         None | Some("") | Some("eq") => false,
         Some("ne") => true,
         Some(_) => {
-            return Err(ApiError::bad_request(format!(
+            return Err(invalid_filter(format!(
                 "whereOperator must be \"eq\" or \"ne\", got {}",
                 show(operator.unwrap_or_default())
             )))
         }
     };
     if values.is_empty() {
-        return Err(ApiError::bad_request(
+        return Err(invalid_filter(
             "whereValues must not be empty when whereColumn is given",
         ));
     }
     if values.len() > MAX_IN_ITEMS {
-        return Err(ApiError::bad_request(format!(
+        return Err(invalid_filter(format!(
             "whereValues may hold at most {MAX_IN_ITEMS} values, got {}",
             values.len()
         )));
     }
     let list = values
         .iter()
-        .map(|v| string_literal(v).map_err(|e| ApiError::bad_request(format!("whereValues: {e}"))))
+        .map(|v| string_literal(v).map_err(|e| invalid_filter(format!("whereValues: {e}"))))
         .collect::<ApiResult<Vec<_>>>()?;
     let operand = Operand::Column(column.to_string());
     Ok(match <[Literal; 1]>::try_from(list) {
@@ -99,7 +99,7 @@ pub(super) fn keboola(column: &str, values: &[String], operator: Option<&str>) -
 /// JSON form: every condition must hold.
 pub(super) fn structured(conditions: &[Condition]) -> ApiResult<Expr> {
     if conditions.is_empty() {
-        return Err(ApiError::bad_request("the filter has no conditions"));
+        return Err(invalid_filter("the filter has no conditions"));
     }
     let items = conditions
         .iter()
@@ -112,13 +112,11 @@ pub(super) fn structured(conditions: &[Condition]) -> ApiResult<Expr> {
 impl Condition {
     fn expr(&self, index: usize) -> ApiResult<Expr> {
         let fail = |msg: String| {
-            ApiError::bad_request_with(
-                format!(
-                    "filter condition {index} on column {}: {msg}",
-                    show(&self.column)
-                ),
-                json!({"condition": index, "column": self.column}),
-            )
+            invalid_filter(format!(
+                "filter condition {index} on column {}: {msg}",
+                show(&self.column)
+            ))
+            .with_details(json!({"condition": index, "column": self.column}))
         };
         let values: Vec<&Value> = match (&self.value, self.values.as_slice()) {
             (Some(v), []) => vec![v],

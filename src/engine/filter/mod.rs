@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::ColumnInfo;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult, ErrorCode};
 
 /// Longest filter or order-by text accepted, in bytes.
 const MAX_TEXT_BYTES: usize = 64 * 1024;
@@ -190,6 +190,12 @@ impl OrderBy {
     }
 }
 
+/// A filter the client cannot have meant: it does not parse, or does not fit the table. Sort
+/// orders keep `invalid_request`, as they are no where clause.
+fn invalid_filter(message: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::InvalidWhereClause, message)
+}
+
 /// A token for a message: Debug-quoted (control characters escaped) and cut at 40 characters.
 fn show(text: &str) -> String {
     match text.char_indices().nth(40) {
@@ -212,6 +218,34 @@ mod tests {
             f.ok().as_deref(),
             Some(r#"("a" = 1) AND ("b" = 2) AND (("c" = 3) OR ("flag"))"#)
         );
+    }
+
+    #[test]
+    fn filter_refusals_are_invalid_where_clause_and_sort_refusals_invalid_request() {
+        let conditions: Vec<Condition> =
+            serde_json::from_value(serde_json::json!([{"column": "n", "operator": "regex"}]))
+                .unwrap_or_default();
+        let filters = [
+            Filter::parse("n = 1; DROP TABLE t").and_then(|f| f.to_sql(&cols())),
+            Filter::parse(" ").and_then(|f| f.to_sql(&cols())),
+            Filter::parse("nope = 1").and_then(|f| f.to_sql(&cols())),
+            Filter::parse("status").and_then(|f| f.to_sql(&cols())),
+            Filter::keboola("n", &["1".into()], Some("gt")).and_then(|f| f.to_sql(&cols())),
+            Filter::keboola("nope", &["1".into()], None).and_then(|f| f.to_sql(&cols())),
+            Filter::structured(&conditions).and_then(|f| f.to_sql(&cols())),
+        ];
+        for result in filters {
+            let code = result.as_ref().map_err(ApiError::code).err();
+            assert_eq!(code, Some(ErrorCode::InvalidWhereClause), "{result:?}");
+        }
+        let sorts = [
+            OrderBy::parse("n; x").and_then(|o| o.to_sql(&cols())),
+            OrderBy::parse("nope").and_then(|o| o.to_sql(&cols())),
+        ];
+        for result in sorts {
+            let code = result.as_ref().map_err(ApiError::code).err();
+            assert_eq!(code, Some(ErrorCode::InvalidRequest), "{result:?}");
+        }
     }
 
     #[test]

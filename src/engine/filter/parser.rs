@@ -7,7 +7,7 @@ use super::lexer::{lex, not_allowed, Tok, Token};
 use super::{
     show, Expr, Literal, Operand, OrderKey, MAX_DEPTH, MAX_IN_ITEMS, MAX_ORDER_KEYS, MAX_TEXT_BYTES,
 };
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 
 const FILTER_ALLOWED: &str =
     "(only columns, literals, comparisons, AND/OR/NOT, IN, BETWEEN, LIKE, IS NULL)";
@@ -33,7 +33,12 @@ fn is_reserved(word: &str) -> bool {
 
 /// A filter expression: the whole text or a 400 naming the position of the first problem.
 pub(super) fn filter(text: &str) -> ApiResult<Expr> {
-    let mut p = Parser::new(text, "where filter", FILTER_ALLOWED)?;
+    let mut p = Parser::new(
+        text,
+        "where filter",
+        FILTER_ALLOWED,
+        ErrorCode::InvalidWhereClause,
+    )?;
     let expr = p.parse_or()?;
     p.expect_end("AND, OR or the end of the filter")?;
     Ok(expr)
@@ -41,7 +46,7 @@ pub(super) fn filter(text: &str) -> ApiResult<Expr> {
 
 /// Sort keys: `col`, `col ASC|DESC` or `-col`, separated by commas.
 pub(super) fn order_by(text: &str) -> ApiResult<Vec<OrderKey>> {
-    let mut p = Parser::new(text, "order by", ORDER_ALLOWED)?;
+    let mut p = Parser::new(text, "order by", ORDER_ALLOWED, ErrorCode::InvalidRequest)?;
     let too_many = format!("more than {MAX_ORDER_KEYS} sort keys are not allowed");
     let keys = p.comma_list(MAX_ORDER_KEYS, &too_many, Parser::parse_order_key)?;
     p.expect_end("ASC, DESC, \",\" or the end of the order by")?;
@@ -49,20 +54,24 @@ pub(super) fn order_by(text: &str) -> ApiResult<Vec<OrderKey>> {
 }
 
 /// Turns away text that is too long, holds a NUL or is blank, before it is lexed.
-fn check_text(text: &str, what: &str) -> ApiResult<()> {
+fn check_text(text: &str, what: &str, code: ErrorCode) -> ApiResult<()> {
     if text.len() > MAX_TEXT_BYTES {
-        return Err(ApiError::bad_request(format!(
-            "{what} is too long: {} bytes (the limit is {MAX_TEXT_BYTES})",
-            text.len()
-        )));
+        return Err(ApiError::new(
+            code,
+            format!(
+                "{what} is too long: {} bytes (the limit is {MAX_TEXT_BYTES})",
+                text.len()
+            ),
+        ));
     }
     if let Some(pos) = text.find('\0') {
-        return Err(ApiError::bad_request(format!(
-            "{what} rejected at position {pos}: NUL characters are not allowed"
-        )));
+        return Err(ApiError::new(
+            code,
+            format!("{what} rejected at position {pos}: NUL characters are not allowed"),
+        ));
     }
     if text.bytes().all(|b| b.is_ascii_whitespace()) {
-        return Err(ApiError::bad_request(format!("{what} is empty")));
+        return Err(ApiError::new(code, format!("{what} is empty")));
     }
     Ok(())
 }
@@ -72,6 +81,8 @@ struct Parser<'a> {
     src: &'a str,
     what: &'static str,
     allowed: &'static str,
+    /// The code every refusal carries.
+    code: ErrorCode,
     toks: Vec<Token>,
     /// Index of the current token; never moves past the last (End or Bad).
     at: usize,
@@ -79,12 +90,18 @@ struct Parser<'a> {
 }
 
 impl<'a> Parser<'a> {
-    fn new(src: &'a str, what: &'static str, allowed: &'static str) -> ApiResult<Self> {
-        check_text(src, what)?;
+    fn new(
+        src: &'a str,
+        what: &'static str,
+        allowed: &'static str,
+        code: ErrorCode,
+    ) -> ApiResult<Self> {
+        check_text(src, what, code)?;
         Ok(Self {
             src,
             what,
             allowed,
+            code,
             toks: lex(src, allowed),
             at: 0,
             depth: 0,
@@ -122,10 +139,10 @@ impl<'a> Parser<'a> {
     }
 
     fn reject(&self, pos: usize, detail: impl Display) -> ApiError {
-        ApiError::bad_request(format!(
-            "{} rejected at position {pos}: {detail}",
-            self.what
-        ))
+        ApiError::new(
+            self.code,
+            format!("{} rejected at position {pos}: {detail}", self.what),
+        )
     }
 
     /// The error for the current token when `expected` was wanted instead.

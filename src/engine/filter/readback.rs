@@ -12,7 +12,7 @@ use super::render::json_number;
 use super::{CmpOp, ColumnInfo, Expr, Filter, Literal, Operand};
 use crate::engine::values::{is_json_type, json_filter_text};
 use crate::engine::{find_column, quote_ident};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// How DuckDB words type and range errors: the only refusals allowed for inputs not well-typed
 /// by construction. Constant comparisons are folded while planning, so even a prepare can meet a
@@ -114,7 +114,7 @@ impl Oracle {
         }
     }
 
-    /// A refusal must be a 400 that says something.
+    /// A refusal must be a 400 `invalid_where_clause` that says something.
     pub(super) fn refused(&self, err: ApiError) -> Result<(), TestCaseError> {
         let message = err.to_string();
         prop_assert_eq!(
@@ -123,6 +123,7 @@ impl Oracle {
             "not a 400: {:?}",
             err
         );
+        prop_assert_eq!(err.code(), ErrorCode::InvalidWhereClause, "{:?}", err);
         prop_assert!(!message.trim().is_empty(), "empty message");
         self.count(|t| &mut t.refused);
         Ok(())

@@ -3,10 +3,10 @@
 
 use serde_json::json;
 
-use super::{show, CmpOp, Expr, Literal, Operand, OrderKey};
+use super::{invalid_filter, show, CmpOp, Expr, Literal, Operand, OrderKey};
 use crate::engine::values::{is_json_type, json_filter_text};
 use crate::engine::{find_column, quote_ident, sql_string, ColumnInfo};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 
 impl CmpOp {
     fn sql(self) -> &'static str {
@@ -36,7 +36,7 @@ pub(super) fn order_by(keys: &[OrderKey], columns: &[ColumnInfo]) -> ApiResult<S
     let keys = keys
         .iter()
         .map(|key| {
-            let col = resolve(&key.column, columns, "order by")?;
+            let col = resolve(&key.column, columns, "order by", ErrorCode::InvalidRequest)?;
             let dir = if key.descending { "DESC" } else { "ASC" };
             Ok(format!("{} {dir}", quote_ident(&col.name)))
         })
@@ -44,15 +44,24 @@ pub(super) fn order_by(keys: &[OrderKey], columns: &[ColumnInfo]) -> ApiResult<S
     Ok(keys.join(", "))
 }
 
-/// The table's column named `name` (exact spelling first, then ignoring ASCII case like DuckDB).
-fn resolve<'c>(name: &str, columns: &'c [ColumnInfo], context: &str) -> ApiResult<&'c ColumnInfo> {
+/// The table's column named `name` (exact spelling first, then ignoring ASCII case like DuckDB);
+/// an unknown one is refused with `code`, the one of the clause it is in (`context`).
+fn resolve<'c>(
+    name: &str,
+    columns: &'c [ColumnInfo],
+    context: &str,
+    code: ErrorCode,
+) -> ApiResult<&'c ColumnInfo> {
     find_column(columns, name).ok_or_else(|| {
         let available: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
-        ApiError::bad_request_with(
-            format!("unknown column {} in {context}", show(name)),
-            json!({"column": name, "available": available}),
-        )
+        ApiError::new(code, format!("unknown column {} in {context}", show(name)))
+            .with_details(json!({"column": name, "available": available}))
     })
+}
+
+/// A column named in a filter.
+fn resolve_in_filter<'c>(name: &str, columns: &'c [ColumnInfo]) -> ApiResult<&'c ColumnInfo> {
+    resolve(name, columns, "filter", ErrorCode::InvalidWhereClause)
 }
 
 /// A filter number as JSON number text: the filter grammar allows leading zeros, JSON does not
@@ -141,10 +150,10 @@ impl Sql<'_> {
                 self.push(if *negated { " IS NOT NULL" } else { " IS NULL" });
             }
             Expr::Column(name) => {
-                let col = resolve(name, self.columns, "filter")?;
+                let col = resolve_in_filter(name, self.columns)?;
                 let ty = col.data_type.as_str();
                 if !ty.eq_ignore_ascii_case("BOOLEAN") && !ty.eq_ignore_ascii_case("BOOL") {
-                    return Err(ApiError::bad_request(format!(
+                    return Err(invalid_filter(format!(
                         "column {} is {ty}, not BOOLEAN, so it cannot be a condition by itself; compare it with a value",
                         show(&col.name)
                     )));
@@ -197,7 +206,7 @@ impl Sql<'_> {
     fn operand(&mut self, operand: &Operand, json: bool) -> ApiResult<()> {
         match operand {
             Operand::Column(name) => {
-                let col = resolve(name, self.columns, "filter")?;
+                let col = resolve_in_filter(name, self.columns)?;
                 // json() re-serializes compactly, so spacing in stored or given text does not matter.
                 if json && is_json_type(&col.data_type) {
                     self.push(&format!("json({})", quote_ident(&col.name)));
@@ -219,7 +228,7 @@ impl Sql<'_> {
             (Literal::Bool(b), true) => Some(b.to_string()),
             (Literal::Json(text), true) => Some(text.clone()),
             (Literal::Json(_), false) => {
-                return Err(ApiError::bad_request(
+                return Err(invalid_filter(
                     "values must be strings, numbers or booleans, not arrays or objects \
                      (those compare only with JSON columns)",
                 ))
