@@ -194,3 +194,40 @@ async fn preview_accepts_order_by_and_every_filter_form() {
             .expect_error(400);
     }
 }
+
+#[tokio::test]
+async fn an_injected_statement_in_a_preview_filter_is_an_invalid_where_clause() {
+    let (app, key) = setup_people().await;
+    let filter = enc("id = 1; DROP TABLE p");
+    let err = app
+        .get(&format!("{T}/p/preview?where_filter={filter}"), &key)
+        .await
+        .expect_code(400, "invalid_where_clause");
+    assert!(message(&err).contains("\";\""), "{err}");
+}
+
+#[tokio::test]
+async fn an_unknown_column_in_an_export_filter_is_an_invalid_where_clause() {
+    let (app, key) = setup_people().await;
+    let err = app
+        .post(
+            &format!("{T}/p/export"),
+            &key,
+            json!({"format": "csv", "where_filter": "nosuch = 1"}),
+        )
+        .await
+        .expect_code(400, "invalid_where_clause");
+    assert_eq!(err["details"]["column"], "nosuch", "{err}");
+}
+
+#[tokio::test]
+async fn a_bad_where_operator_on_row_delete_is_an_invalid_where_clause() {
+    let (app, key) = setup_people().await;
+    let before = snapshot(&app, &key, "p").await;
+    let body = json!({"whereColumn": "status", "whereValues": ["a"], "whereOperator": "like"});
+    let err = delete_json(&app, &key, &format!("{T}/p/rows"), body)
+        .await
+        .expect_code(400, "invalid_where_clause");
+    assert!(message(&err).contains("whereoperator"), "{err}");
+    assert_eq!(snapshot(&app, &key, "p").await, before);
+}
