@@ -150,6 +150,19 @@ error_codes! {
     Conflict => ("conflict", CONFLICT, Duckbank),
     /// A bug or an environment failure; the cause is in the log under the request id.
     InternalError => ("internal_error", INTERNAL_SERVER_ERROR, Duckbank),
+    // codes added by api/service
+    /// A write into a bucket that is a link, or that has read-only access granted.
+    BucketReadOnly => ("bucket_read_only", FORBIDDEN, Duckbank),
+    /// A read through a link whose source project no longer shares the bucket.
+    LinkNotLive => ("link_not_live", FORBIDDEN, Duckbank),
+    /// A bucket that still has tables, deleted without cascade (or force).
+    BucketNotEmpty => ("bucket_not_empty", CONFLICT, Duckbank),
+    /// Received bytes whose SHA-256 differs from the one the client declared.
+    ChecksumMismatch => ("checksum_mismatch", UNPROCESSABLE_ENTITY, Duckbank),
+    /// Another request is completing the same upload session right now.
+    UploadSessionBusy => ("upload_session_busy", CONFLICT, Duckbank),
+    /// What the request addressed changed while it waited for a lock; retrying resolves it.
+    ConcurrentChange => ("concurrent_change", CONFLICT, Duckbank),
 }
 
 impl fmt::Display for ErrorCode {
