@@ -455,6 +455,10 @@ async fn completing_a_session_another_request_is_completing_is_409_upload_sessio
         }
         let replies =
             futures_util::future::join_all((0..4).map(|_| complete(&app, &key, &id))).await;
+        let codes: Vec<String> = replies
+            .iter()
+            .map(|r| format!("{} {}", r.status, r.body["error"]))
+            .collect();
         if let Some(busy) = replies
             .into_iter()
             .find(|r| r.body["error"] == "upload_session_busy")
@@ -462,7 +466,7 @@ async fn completing_a_session_another_request_is_completing_is_409_upload_sessio
             busy.expect_code(409, "upload_session_busy");
             return;
         }
-        eprintln!("attempt {attempt}: no complete overlapped another");
+        eprintln!("attempt {attempt}: no complete overlapped another: {codes:?}");
     }
     panic!("no complete met another one in progress");
 }
