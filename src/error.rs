@@ -97,7 +97,7 @@ error_codes! {
     /// A settings document with values out of range.
     InvalidConfig => ("invalid_config", BAD_REQUEST, Reference),
     /// The body does not match the expected schema, or a query value does not parse (422).
-    ValidationError => ("validation_error", UNPROCESSABLE_ENTITY, Reference),
+    ValidationError => ("validation_error", UNPROCESSABLE_ENTITY, Duckbank),
     /// No file with that id in the project.
     FileNotFound => ("file_not_found", NOT_FOUND, Reference),
     /// A prepared upload whose content was never uploaded.
@@ -146,8 +146,6 @@ error_codes! {
     InsufficientStorage => ("insufficient_storage", INSUFFICIENT_STORAGE, Duckbank),
     /// Too much work queued or too many requests; retry after `Retry-After` seconds.
     RateLimited => ("rate_limited", TOO_MANY_REQUESTS, Duckbank),
-    /// Transitional: a conflict not yet given its specific code.
-    Conflict => ("conflict", CONFLICT, Duckbank),
     /// A bug or an environment failure; the cause is in the log under the request id.
     InternalError => ("internal_error", INTERNAL_SERVER_ERROR, Duckbank),
     // codes added by catalog/engine
@@ -165,6 +163,19 @@ error_codes! {
     UnreadableFile => ("unreadable_file", BAD_REQUEST, Duckbank),
     /// Rows have NULL in the columns that would become the primary key.
     NullPrimaryKey => ("null_primary_key", CONFLICT, Duckbank),
+    // codes added by api/service
+    /// A write into a bucket that is a link, or that has read-only access granted.
+    BucketReadOnly => ("bucket_read_only", FORBIDDEN, Duckbank),
+    /// A read through a link whose source project no longer shares the bucket.
+    LinkNotLive => ("link_not_live", FORBIDDEN, Duckbank),
+    /// A bucket that still has tables, deleted without cascade (or force).
+    BucketNotEmpty => ("bucket_not_empty", CONFLICT, Duckbank),
+    /// Received bytes whose SHA-256 differs from the one the client declared.
+    ChecksumMismatch => ("checksum_mismatch", UNPROCESSABLE_ENTITY, Duckbank),
+    /// Another request is completing the same upload session right now.
+    UploadSessionBusy => ("upload_session_busy", CONFLICT, Duckbank),
+    /// What the request addressed changed while it waited for a lock; retrying resolves it.
+    ConcurrentChange => ("concurrent_change", CONFLICT, Duckbank),
 }
 
 impl fmt::Display for ErrorCode {
@@ -441,44 +452,6 @@ impl<T> IoContext<T> for Result<T, std::io::Error> {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
-/// Transitional constructors with the old variant names, while call sites move to specific codes.
-#[allow(non_snake_case)]
-impl ApiError {
-    pub fn conflict(message: impl Into<String>) -> Self {
-        Self::new(ErrorCode::Conflict, message)
-    }
-    pub fn conflict_with(message: impl Into<String>, details: Value) -> Self {
-        Self::conflict(message).with_details(details)
-    }
-    pub fn unprocessable_with(message: impl Into<String>, details: Value) -> Self {
-        Self::unprocessable(message).with_details(details)
-    }
-    pub fn NotFound(message: String) -> Self {
-        Self::new(ErrorCode::NotFound, message)
-    }
-    pub fn Forbidden(message: String) -> Self {
-        Self::forbidden(message)
-    }
-    pub fn Unauthorized(message: String) -> Self {
-        Self::unauthorized(message)
-    }
-    pub fn MethodNotAllowed(message: String) -> Self {
-        Self::new(ErrorCode::MethodNotAllowed, message)
-    }
-    pub fn PayloadTooLarge(message: String) -> Self {
-        Self::new(ErrorCode::FileTooLarge, message)
-    }
-    pub fn Gone(message: String) -> Self {
-        Self::new(ErrorCode::UploadSessionExpired, message)
-    }
-    pub fn InsufficientStorage(message: String) -> Self {
-        Self::new(ErrorCode::InsufficientStorage, message)
-    }
-    pub fn Unavailable(message: String) -> Self {
-        Self::new(ErrorCode::StorageUnavailable, message)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -492,6 +465,77 @@ mod tests {
                 code.status().is_client_error() || code.status().is_server_error(),
                 "{code} has status {}",
                 code.status()
+            );
+        }
+    }
+
+    /// The reference service's `error` values: a code marked `Reference` must be one of them.
+    const REFERENCE_CODES: &[&str] = &[
+        "project_not_found",
+        "project_exists",
+        "bucket_not_found",
+        "bucket_exists",
+        "bucket_already_linked",
+        "table_not_found",
+        "table_exists",
+        "column_not_found",
+        "column_exists",
+        "column_in_primary_key",
+        "cannot_drop_last_column",
+        "primary_key_exists",
+        "no_primary_key",
+        "invalid_primary_key",
+        "duplicate_key",
+        "no_changes_specified",
+        "invalid_where_clause",
+        "invalid_format",
+        "invalid_compression",
+        "invalid_request",
+        "invalid_config",
+        "file_not_found",
+        "file_not_uploaded",
+        "file_too_large",
+        "file_content_not_found",
+        "staged_file_not_found",
+        "upload_session_not_found",
+        "upload_session_expired",
+        "upload_session_mismatch",
+        "link_not_found",
+        "already_shared",
+        "operation_not_allowed",
+        "storage_unavailable",
+        "api_key_not_found",
+        "branch_not_found",
+        "branch_name_exists",
+        "snapshot_not_found",
+        "snapshots_disabled",
+        "workspace_not_found",
+        "workspace_expired",
+        "object_not_found",
+        "credentials_not_found",
+        "invalid_credentials",
+        "connection_limit_reached",
+        "cannot_revoke_last_admin_key",
+        "cannot_rotate_revoked_key",
+    ];
+
+    #[test]
+    fn every_code_is_the_references_or_a_documented_duckbank_one() {
+        let readme = include_str!("../README.md");
+        for code in ErrorCode::ALL {
+            match code.origin() {
+                CodeOrigin::Reference => assert!(
+                    REFERENCE_CODES.contains(&code.as_str()),
+                    "{code} is marked as the reference's but is not in its vocabulary"
+                ),
+                CodeOrigin::Duckbank => assert!(
+                    !REFERENCE_CODES.contains(&code.as_str()),
+                    "{code} is the reference's: mark it so"
+                ),
+            }
+            assert!(
+                readme.contains(&format!("`{}`", code.as_str())),
+                "{code} is not documented in README.md's error table"
             );
         }
     }

@@ -14,7 +14,7 @@ use super::extract::{ApiJson, ApiQuery};
 use super::files::create_from_request;
 use crate::auth::Principal;
 use crate::catalog::files::FileRecord;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::ProjectId;
 use crate::service::files::NewFile;
 use crate::state::AppState;
@@ -44,7 +44,8 @@ pub struct BlobBody {
 fn own_project(principal: &Principal) -> ApiResult<ProjectId> {
     match principal {
         Principal::Project(p) => Ok(p.clone()),
-        Principal::Admin => Err(ApiError::bad_request(
+        Principal::Admin => Err(ApiError::new(
+            ErrorCode::OperationNotAllowed,
             "this API stores files in the caller's project: use a project API key",
         )),
     }
@@ -115,10 +116,11 @@ pub async fn delete(
     let project = own_project(&principal)?;
     let records = state.files.all_by_sha(&project, &params.file_id).await?;
     if records.is_empty() {
-        return Err(ApiError::NotFound(format!(
-            "file {:?} not found",
-            params.file_id
-        )));
+        return Err(ApiError::new(
+            ErrorCode::FileNotFound,
+            format!("File '{}' not found in project '{project}'", params.file_id),
+        )
+        .with_details(json!({ "file_id": params.file_id, "project_id": project })));
     }
     state.files.delete(&project, records).await?;
     Ok(StatusCode::NO_CONTENT)

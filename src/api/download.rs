@@ -8,7 +8,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 
 use crate::catalog::files::FileRecord;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::files::range::{self, ByteRange, RangeRequest};
 use crate::files::BlobStore;
 
@@ -65,13 +65,17 @@ pub async fn respond(
             Ok((StatusCode::OK, base, body).into_response())
         }
         RangeRequest::Unsatisfiable => {
-            insert(&mut base, header::CONTENT_RANGE, &format!("bytes */{len}"));
-            let body = serde_json::json!({
-                "error": "range_not_satisfiable",
-                "message": format!("the requested range is outside the file's {len} bytes"),
-                "details": { "size_bytes": len },
-            });
-            Ok((StatusCode::RANGE_NOT_SATISFIABLE, base, axum::Json(body)).into_response())
+            // The error sets `Content-Range: bytes */len`; the file's own headers (ETag,
+            // Accept-Ranges) stay, so the client can retry with a valid range.
+            let mut response = ApiError::range_not_satisfiable(len)
+                .replace_details(serde_json::json!({ "size_bytes": len }))
+                .into_response();
+            for (name, value) in &base {
+                if !response.headers().contains_key(name) {
+                    response.headers_mut().insert(name, value.clone());
+                }
+            }
+            Ok(response)
         }
         RangeRequest::Partial(ranges) if ranges.len() == 1 => {
             let r = ranges[0];

@@ -154,7 +154,8 @@ pub async fn file_part(mut multipart: Multipart) -> ApiResult<FilePart> {
                 Ok(None) => {
                     let _ = meta_tx.send(Err(ApiError::unprocessable(
                         "multipart body has no 'file' part",
-                    )));
+                    )
+                    .with_details(json!({ "field": "file" }))));
                     return;
                 }
                 Err(e) => {
@@ -223,10 +224,10 @@ pub async fn list(
     require_project_exists(&state, &project)?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::unprocessable_with(
-            format!("limit must be between 1 and 1000, got {limit}"),
-            json!({ "limit": limit }),
-        ));
+        return Err(ApiError::unprocessable(format!(
+            "limit must be between 1 and 1000, got {limit}"
+        ))
+        .with_details(json!({ "limit": limit })));
     }
     let (page, total) = state
         .files

@@ -9,6 +9,7 @@ use super::extract::{require_project_exists, ProjectAccess};
 use super::query::QueryParams;
 use super::responses::{JobList, JobResponse};
 use crate::error::{ApiError, ApiResult};
+use crate::service::jobs::job_not_found;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -23,10 +24,7 @@ pub async fn get(
 ) -> ApiResult<Json<JobResponse>> {
     require_project_exists(&state, &access.scope.project)?;
     if path.job_id.len() > 64 {
-        return Err(ApiError::NotFound(format!(
-            "job {:?} not found",
-            path.job_id
-        )));
+        return Err(job_not_found(&access.scope.project, &path.job_id));
     }
     let job = state.jobs.get(&access.scope.project, &path.job_id).await?;
     Ok(Json(JobResponse::from(&job)))

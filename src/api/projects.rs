@@ -107,10 +107,10 @@ pub async fn list(
     principal.require_admin()?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::unprocessable_with(
-            format!("limit must be between 1 and 1000, got {limit}"),
-            json!({ "limit": limit }),
-        ));
+        return Err(ApiError::unprocessable(format!(
+            "limit must be between 1 and 1000, got {limit}"
+        ))
+        .with_details(json!({ "limit": limit })));
     }
     let offset = q.offset.unwrap_or(0);
     // Deleted projects are removed, not kept as tombstones, so only 'active' ones exist.

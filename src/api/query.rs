@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::engine::filter::{Condition, Filter, OrderBy};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 
 /// Query parameters of a request, repeated keys kept (`whereValues=a&whereValues=b`).
 pub struct QueryParams(Vec<(String, String)>);
@@ -53,10 +53,10 @@ impl QueryParams {
         self.get(&[name])
             .map(|v| {
                 v.parse::<i64>().map_err(|_| {
-                    ApiError::unprocessable_with(
-                        format!("query parameter {name} must be an integer, got {v:?}"),
-                        json!({ name: v }),
-                    )
+                    ApiError::unprocessable(format!(
+                        "query parameter {name} must be an integer, got {v:?}"
+                    ))
+                    .with_details(json!({ name: v }))
                 })
             })
             .transpose()
@@ -67,7 +67,7 @@ impl QueryParams {
         let conditions = match self.get(&["filters", "where_filters"]) {
             None => None,
             Some(text) => Some(serde_json::from_str::<Vec<Condition>>(text).map_err(|e| {
-                ApiError::bad_request(format!(
+                invalid_filter(format!(
                     "filters must be a JSON array of {{column, operator, values}}: {e}"
                 ))
             })?),
@@ -147,12 +147,12 @@ impl FilterInput {
                 parts.push(Filter::keboola(&column, &values, self.operator.as_deref())?)
             }
             (Some(_), None) => {
-                return Err(ApiError::bad_request(
+                return Err(invalid_filter(
                     "whereColumn needs whereValues (one or more values to compare with)",
                 ))
             }
             (None, Some(_)) => {
-                return Err(ApiError::bad_request(
+                return Err(invalid_filter(
                     "whereValues needs whereColumn (the column to compare)",
                 ))
             }
@@ -160,6 +160,11 @@ impl FilterInput {
         }
         Ok(parts.into_iter().reduce(Filter::and))
     }
+}
+
+/// 400 `invalid_where_clause`: a filter form that is malformed or incomplete.
+pub fn invalid_filter(message: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::InvalidWhereClause, message)
 }
 
 /// Keboola sends whereValues as strings, but numbers are common too.
@@ -171,7 +176,7 @@ fn value_strings(values: Option<Vec<Value>>) -> ApiResult<Option<Vec<String>>> {
                     Value::String(s) => Ok(s),
                     Value::Number(n) => Ok(n.to_string()),
                     Value::Bool(b) => Ok(b.to_string()),
-                    other => Err(ApiError::bad_request(format!(
+                    other => Err(invalid_filter(format!(
                         "whereValues must hold strings or numbers, got {other}"
                     ))),
                 })
@@ -211,10 +216,10 @@ impl BodyFilters {
 /// A row limit from a body or query: absent means all rows.
 pub fn check_limit(limit: Option<i64>) -> ApiResult<Option<u64>> {
     match limit {
-        Some(n) if n < 0 => Err(ApiError::unprocessable_with(
-            format!("limit must not be negative, got {n}"),
-            json!({ "limit": n }),
-        )),
+        Some(n) if n < 0 => Err(ApiError::unprocessable(format!(
+            "limit must not be negative, got {n}"
+        ))
+        .with_details(json!({ "limit": n }))),
         other => Ok(other.map(|n| n as u64)),
     }
 }

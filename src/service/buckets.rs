@@ -1,9 +1,9 @@
 //! Buckets: create (directory + catalog row), list, get, delete with or without its tables.
 //! A non-empty bucket is deleted only when the caller asks for cascade; otherwise 409.
 
-use super::blocking_locked;
+use super::{blocking_locked, read_only};
 use crate::catalog::{not_found_bucket, not_found_project, BucketRecord};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::{BucketName, ProjectId};
 use crate::state::AppState;
 
@@ -37,6 +37,7 @@ pub fn table_count(state: &AppState, project: &ProjectId, record: &BucketRecord)
     }
 }
 
+#[tracing::instrument(skip_all, fields(project = %project, bucket = %name))]
 pub async fn create(
     state: &AppState,
     project: ProjectId,
@@ -52,11 +53,11 @@ pub async fn create(
         // the bucket lock keeps the answer valid until the catalog commit.
         state.catalog.read(|m| match m.project(&project) {
             None => Err(not_found_project(&project)),
-            Some(p) if p.buckets.contains_key(&name) => Err(ApiError::conflict(format!(
-                "bucket {:?} already exists in project {:?}",
-                name.as_str(),
-                project.as_str()
-            ))),
+            Some(p) if p.buckets.contains_key(&name) => Err(ApiError::new(
+                ErrorCode::BucketExists,
+                format!("Bucket '{name}' already exists in project '{project}'"),
+            )
+            .with_details(serde_json::json!({ "bucket": name, "project_id": project }))),
             Some(_) => Ok(()),
         })?;
         state.engine.create_bucket_dir(&project, &name)?;
@@ -67,6 +68,7 @@ pub async fn create(
     .await
 }
 
+#[tracing::instrument(skip_all, fields(project = %project, bucket = %name, cascade = cascade))]
 pub async fn delete(
     state: &AppState,
     project: ProjectId,
@@ -76,20 +78,20 @@ pub async fn delete(
     let guard = state.engine.locks.bucket_exclusive(&project, &name).await;
     let record = get(state, &project, &name)?;
     if record.readonly {
-        return Err(ApiError::Forbidden(format!(
-            "bucket {:?} has read-only access granted; revoke it before deleting the bucket",
-            name.as_str()
-        )));
+        return Err(read_only(
+            &record,
+            "has read-only access granted; revoke it before deleting the bucket",
+        ));
     }
     if !cascade && !record.tables.is_empty() {
-        return Err(ApiError::conflict_with(
+        return Err(ApiError::new(
+            ErrorCode::BucketNotEmpty,
             format!(
-                "bucket {:?} still has {} table(s); delete them first or pass force=true",
-                name.as_str(),
+                "Bucket '{name}' still has {} table(s); delete them first or pass force=true",
                 record.tables.len()
             ),
-            serde_json::json!({ "tables": record.tables.keys().collect::<Vec<_>>() }),
-        ));
+        )
+        .with_details(serde_json::json!({ "tables": record.tables.keys().collect::<Vec<_>>() })));
     }
     let st = state.clone();
     let (p, b) = (project.clone(), name.clone());

@@ -55,6 +55,7 @@ impl JobService {
     }
 
     /// Queues `work`; returns the job as recorded (status waiting).
+    #[tracing::instrument(skip_all, fields(project = %project, kind = %kind))]
     pub async fn submit<F, Fut>(
         &self,
         project: &ProjectId,
@@ -124,6 +125,7 @@ impl JobService {
     }
 
     /// Forgets finished jobs older than `retention` (the cleaner calls this).
+    #[tracing::instrument(skip_all)]
     pub async fn purge(&self, retention: std::time::Duration) -> ApiResult<usize> {
         let catalog = self.catalog.clone();
         let cutoff = chrono::Duration::from_std(retention)
@@ -133,15 +135,26 @@ impl JobService {
         blocking(move || catalog.purge_finished_jobs(cutoff)).await
     }
 
+    #[tracing::instrument(skip_all, fields(project = %project, job = %id))]
     pub async fn get(&self, project: &ProjectId, id: &str) -> ApiResult<JobRecord> {
         let (catalog, p, i) = (self.catalog.clone(), project.clone(), id.to_string());
         blocking(move || catalog.job(&p, &i))
             .await?
-            .ok_or_else(|| ApiError::NotFound(format!("job {id:?} not found")))
+            .ok_or_else(|| job_not_found(project, id))
     }
 
+    #[tracing::instrument(skip_all, fields(project = %project, limit = limit))]
     pub async fn list(&self, project: &ProjectId, limit: u32) -> ApiResult<Vec<JobRecord>> {
         let (catalog, p) = (self.catalog.clone(), project.clone());
         blocking(move || catalog.jobs(&p, limit)).await
     }
+}
+
+/// 404 `job_not_found` for job `id` of `project`.
+pub fn job_not_found(project: &ProjectId, id: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::JobNotFound,
+        format!("Job '{id}' not found in project '{project}'"),
+    )
+    .with_details(serde_json::json!({ "job_id": id, "project_id": project }))
 }

@@ -11,7 +11,7 @@ pub mod table_data;
 pub mod tables;
 
 use crate::catalog::{not_found_bucket, BucketRecord};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::{BucketName, ProjectId};
 use crate::state::AppState;
 
@@ -48,10 +48,18 @@ pub fn resolve_read(
             }),
             Some(link) => {
                 if !m.link_is_live(project, &link) {
-                    return Err(ApiError::Forbidden(format!(
-                        "linked bucket {bucket:?} is no longer shared by project {:?}",
-                        link.source_project
-                    )));
+                    return Err(ApiError::new(
+                        ErrorCode::LinkNotLive,
+                        format!(
+                            "Linked bucket '{bucket}' is no longer shared by project '{}'",
+                            link.source_project
+                        ),
+                    )
+                    .with_details(serde_json::json!({
+                        "bucket": bucket,
+                        "source_project_id": link.source_project,
+                        "source_bucket_name": link.source_bucket,
+                    })));
                 }
                 let source = m
                     .bucket(&link.source_project, &link.source_bucket)
@@ -70,18 +78,31 @@ pub fn resolve_read(
 /// Checks that tables in a bucket may be changed: not a link, not granted read-only.
 pub fn require_writable(record: &BucketRecord) -> ApiResult<()> {
     if record.link.is_some() {
-        return Err(ApiError::Forbidden(format!(
-            "bucket {:?} is linked from another project and is read-only",
-            record.name.as_str()
-        )));
+        return Err(read_only(
+            record,
+            "is linked from another project and is read-only",
+        ));
     }
     if record.readonly {
-        return Err(ApiError::Forbidden(format!(
-            "bucket {:?} has read-only access granted; revoke it before writing",
-            record.name.as_str()
-        )));
+        return Err(read_only(
+            record,
+            "has read-only access granted; revoke it before writing",
+        ));
     }
     Ok(())
+}
+
+/// 403 `bucket_read_only` for `record`, saying why in `reason`.
+pub fn read_only(record: &BucketRecord, reason: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::BucketReadOnly,
+        format!("Bucket '{}' {reason}", record.name),
+    )
+    .with_details(serde_json::json!({
+        "bucket": record.name,
+        "linked": record.link.is_some(),
+        "readonly": record.readonly,
+    }))
 }
 
 /// Runs blocking work while holding `guard`. The guard moves into the task, so a client

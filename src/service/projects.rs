@@ -17,6 +17,7 @@ pub struct ProjectStats {
     pub size_bytes: u64,
 }
 
+#[tracing::instrument(skip_all, fields(project = %id))]
 pub async fn create(
     state: &AppState,
     id: ProjectId,
@@ -57,6 +58,7 @@ pub fn list(state: &AppState, offset: usize, limit: usize) -> (Vec<ProjectRecord
     })
 }
 
+#[tracing::instrument(skip_all, fields(project = %id))]
 pub async fn update(
     state: &AppState,
     id: ProjectId,
@@ -67,6 +69,7 @@ pub async fn update(
     blocking(move || state.catalog.update_project(&id, name, settings)).await
 }
 
+#[tracing::instrument(skip_all, fields(project = %id))]
 pub async fn delete(state: &AppState, id: ProjectId) -> ApiResult<()> {
     let guard = state.engine.locks.project_exclusive(&id).await;
     let blobs = state.files.project_blobs(&id).await?;
@@ -85,6 +88,7 @@ pub async fn delete(state: &AppState, id: ProjectId) -> ApiResult<()> {
 }
 
 /// Live figures: bucket and table counts from the catalog, bytes from the table files.
+#[tracing::instrument(skip_all, fields(project = %record.id))]
 pub async fn stats(state: &AppState, record: &ProjectRecord) -> ApiResult<ProjectStats> {
     let bucket_count = record.buckets.len();
     let table_count = record.buckets.values().map(|b| b.tables.len()).sum();

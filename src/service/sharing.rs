@@ -7,6 +7,7 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::{BucketName, ProjectId};
 use crate::state::AppState;
 
+#[tracing::instrument(skip_all, fields(project = %project, bucket = %bucket, target = %target))]
 pub async fn share(
     state: &AppState,
     project: ProjectId,
@@ -17,6 +18,7 @@ pub async fn share(
     blocking(move || state.catalog.share_bucket(&project, &bucket, &target)).await
 }
 
+#[tracing::instrument(skip_all, fields(project = %project, bucket = %bucket, target = %target))]
 pub async fn unshare(
     state: &AppState,
     project: ProjectId,
@@ -30,6 +32,7 @@ pub async fn unshare(
 /// Creates bucket `name` in `project` as a read-only view of a bucket shared with it.
 /// `by_operator` (the admin key acts for both projects) records the share first when it is
 /// missing; a project key still needs the source project to have shared the bucket.
+#[tracing::instrument(skip_all, fields(project = %project, bucket = %name, source_project = %source.source_project, source_bucket = %source.source_bucket))]
 pub async fn link(
     state: &AppState,
     project: ProjectId,
@@ -48,7 +51,7 @@ pub async fn link(
             && match catalog.share_bucket(&source.source_project, &source.source_bucket, &project) {
                 Ok(_) => true,
                 // Shared meanwhile by someone else: nothing of ours to take back.
-                Err(e) if e.code() == ErrorCode::AlreadyShared => false,
+                Err(_) if catalog.read(|m| is_shared_with(m, &source, &project)) => false,
                 Err(e) => return Err(e),
             };
         let linked = catalog.create_bucket(&project, name, None, Some(source.clone()));
@@ -58,6 +61,13 @@ pub async fn link(
         linked
     })
     .await
+}
+
+/// Whether the source bucket of `link` is shared with `project` now.
+fn is_shared_with(model: &Model, link: &BucketLink, project: &ProjectId) -> bool {
+    model
+        .bucket(&link.source_project, &link.source_bucket)
+        .is_some_and(|b| b.shared_with.contains(project))
 }
 
 /// Whether linking would fail only because the source is not shared with `project`; every
@@ -78,14 +88,16 @@ fn link_lacks_only_the_share(
 }
 
 /// Removes a linked bucket; the source's data is untouched.
+#[tracing::instrument(skip_all, fields(project = %project, bucket = %name))]
 pub async fn unlink(state: &AppState, project: ProjectId, name: BucketName) -> ApiResult<()> {
     let guard = state.engine.locks.bucket_exclusive(&project, &name).await;
     let record = super::buckets::get(state, &project, &name)?;
     if record.link.is_none() {
-        return Err(ApiError::bad_request(format!(
-            "bucket {:?} is not a linked bucket; delete it instead",
-            name.as_str()
-        )));
+        return Err(ApiError::new(
+            ErrorCode::OperationNotAllowed,
+            format!("Bucket '{name}' is not a linked bucket; delete it instead"),
+        )
+        .with_details(serde_json::json!({ "bucket": name })));
     }
     let state = state.clone();
     blocking_locked(guard, move || {
@@ -94,6 +106,7 @@ pub async fn unlink(state: &AppState, project: ProjectId, name: BucketName) -> A
     .await
 }
 
+#[tracing::instrument(skip_all, fields(project = %project, bucket = %bucket, readonly = readonly))]
 pub async fn set_readonly(
     state: &AppState,
     project: ProjectId,

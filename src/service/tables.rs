@@ -10,7 +10,7 @@ use crate::engine::ddl::ColumnDef;
 use crate::engine::export::RowSelection;
 use crate::engine::preview::Preview;
 use crate::engine::{LockGuard, TableInfo, TableKey};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::{BucketName, ColumnName, ProjectId, TableName};
 use crate::state::AppState;
 
@@ -44,24 +44,27 @@ pub fn validate_definition(columns: &[ColumnDef], primary_key: &[ColumnName]) ->
     let mut pk_seen = HashSet::new();
     for pk in primary_key {
         if !seen.contains(&pk.folded()) {
-            return Err(ApiError::bad_request_with(
+            return Err(ApiError::new(
+                ErrorCode::InvalidPrimaryKey,
                 format!(
                     "primary key column {:?} is not among the table's columns",
                     pk.as_str()
                 ),
-                serde_json::json!({ "column": pk }),
-            ));
+            )
+            .with_details(serde_json::json!({ "column": pk })));
         }
         if !pk_seen.insert(pk.folded()) {
-            return Err(ApiError::bad_request(format!(
-                "primary key column {:?} is listed twice",
-                pk.as_str()
-            )));
+            return Err(ApiError::new(
+                ErrorCode::InvalidPrimaryKey,
+                format!("primary key column {:?} is listed twice", pk.as_str()),
+            )
+            .with_details(serde_json::json!({ "column": pk })));
         }
     }
     Ok(())
 }
 
+#[tracing::instrument(skip_all, fields(project = %project, bucket = %bucket, table = %name))]
 pub async fn create(
     state: &AppState,
     project: ProjectId,
@@ -111,6 +114,7 @@ pub async fn create(
 }
 
 /// Tables of a bucket (or of the source of a live link), with their columns and sizes.
+#[tracing::instrument(skip_all, fields(project = %project, bucket = %bucket))]
 pub async fn list(
     state: &AppState,
     project: &ProjectId,
@@ -195,8 +199,9 @@ pub(crate) async fn resolve_locked(
     let guard = state.engine.locks.table_shared(&key).await;
     let (now, record) = resolve_table(state, project, bucket, table)?;
     if now != key {
-        return Err(ApiError::conflict(
-            "the bucket changed while the request waited; retry",
+        return Err(ApiError::new(
+            ErrorCode::ConcurrentChange,
+            format!("Bucket '{bucket}' changed while the request waited; retry"),
         ));
     }
     Ok((guard, key, record))
@@ -229,6 +234,7 @@ pub(crate) async fn writable_locked(
     Ok((guard, key))
 }
 
+#[tracing::instrument(skip_all, fields(project = %project, bucket = %bucket, table = %table))]
 pub async fn get(
     state: &AppState,
     project: &ProjectId,
@@ -245,6 +251,7 @@ pub async fn get(
     })
 }
 
+#[tracing::instrument(skip_all, fields(project = %project, bucket = %bucket, table = %table))]
 pub async fn delete(
     state: &AppState,
     project: ProjectId,
@@ -278,6 +285,7 @@ pub async fn delete(
     Ok(())
 }
 
+#[tracing::instrument(skip_all, fields(project = %project, bucket = %bucket, table = %table, limit = limit))]
 pub async fn preview(
     state: &AppState,
     project: &ProjectId,

@@ -345,7 +345,7 @@ async fn writes_into_a_linked_bucket_are_forbidden() {
             new_table_body("sneaky"),
         )
         .await;
-    assert_eq!(r.expect_error(403)["error"], "forbidden");
+    assert_eq!(r.expect_error(403)["error"], "bucket_read_only");
     // Also under the name of an existing source table.
     w.app
         .post(

@@ -130,10 +130,10 @@ pub async fn preview(
     };
     let limit = q.number("limit")?.unwrap_or(default_limit);
     if !(1..=MAX_PREVIEW_ROWS).contains(&limit) {
-        return Err(ApiError::unprocessable_with(
-            format!("limit must be between 1 and {MAX_PREVIEW_ROWS}, got {limit}"),
-            json!({ "limit": limit }),
-        ));
+        return Err(ApiError::unprocessable(format!(
+            "limit must be between 1 and {MAX_PREVIEW_ROWS}, got {limit}"
+        ))
+        .with_details(json!({ "limit": limit })));
     }
     let selection = RowSelection {
         columns: q.columns(),

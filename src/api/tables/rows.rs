@@ -6,9 +6,9 @@ use axum::Json;
 use serde::Deserialize;
 
 use crate::api::extract::{ApiJson, TableAccess};
-use crate::api::query::{BodyFilters, QueryParams};
+use crate::api::query::{invalid_filter, BodyFilters, QueryParams};
 use crate::api::responses::DeletedRows;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::service::table_data;
 use crate::state::AppState;
 
@@ -32,7 +32,7 @@ pub async fn delete_rows(
         (Some(a), Some(b)) => a.and(b),
         (Some(f), None) | (None, Some(f)) => f,
         (None, None) => {
-            return Err(ApiError::bad_request(
+            return Err(invalid_filter(
                 "deleting rows needs a filter: where_clause, where_filters or whereColumn/whereValues (use where_clause \"TRUE\" to delete every row)",
             ))
         }

@@ -11,7 +11,7 @@ use super::ColumnBody;
 use crate::api::extract::{ApiJson, TableAccess};
 use crate::api::responses::TableResponse;
 use crate::engine::schema::AlterColumn;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::ColumnName;
 use crate::service::table_data::{self, SchemaChange};
 use crate::state::AppState;
@@ -112,7 +112,8 @@ pub async fn alter_column(
         && change.set_not_null.is_none()
         && change.set_default.is_none()
     {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::new(
+            ErrorCode::NoChangesSpecified,
             "nothing to change: give new_name, new_type, set_not_null or set_default",
         ));
     }

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 
 use super::FileService;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::files::spool::spool;
 use crate::files::{SpoolLimits, Spooled};
 
@@ -23,17 +23,25 @@ impl FileService {
     pub fn admit(&self, incoming: Option<u64>) -> ApiResult<()> {
         if let (Some(max), Some(n)) = (self.max_bytes(), incoming) {
             if n > max {
-                return Err(ApiError::PayloadTooLarge(format!(
-                    "file of {n} bytes exceeds the limit of {max} bytes (MAX_FILE_BYTES, or the storage backend's object limit)"
-                )));
+                return Err(ApiError::new(
+                    ErrorCode::FileTooLarge,
+                    format!(
+                        "file of {n} bytes exceeds the limit of {max} bytes (MAX_FILE_BYTES, or the storage backend's object limit)"
+                    ),
+                )
+                .with_details(serde_json::json!({ "size_bytes": n, "max_bytes": max })));
             }
         }
         let free = crate::files::disk::available_space(&self.files_dir)?;
         let needed = self.min_free_bytes.saturating_add(incoming.unwrap_or(0));
         if free < needed {
-            return Err(ApiError::InsufficientStorage(format!(
-                "not enough free space: {free} bytes free, {needed} needed (upload + MIN_FREE_BYTES)"
-            )));
+            return Err(ApiError::new(
+                ErrorCode::InsufficientStorage,
+                format!(
+                    "not enough free space: {free} bytes free, {needed} needed (upload + MIN_FREE_BYTES)"
+                ),
+            )
+            .with_details(serde_json::json!({ "free_bytes": free, "needed_bytes": needed })));
         }
         Ok(())
     }

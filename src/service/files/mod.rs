@@ -20,7 +20,7 @@ use super::blocking;
 use crate::catalog::files::{FileRecord, PreparedUpload, Quota};
 use crate::catalog::Catalog;
 use crate::config::Config;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::files::keyed::KeyedMutex;
 use crate::files::spool::spool;
 use crate::files::{is_sha256_hex, BlobStore, SpoolLimits, Spooled};
@@ -186,7 +186,7 @@ impl FileService {
     pub async fn get(&self, project: &ProjectId, id: &str) -> ApiResult<FileRecord> {
         self.on_project_key(project, id, |catalog, p, i| catalog.file(p, i))
             .await?
-            .ok_or_else(|| file_not_found(id))
+            .ok_or_else(|| file_not_found(project, id))
     }
 
     /// The oldest record of `project` with this content.
@@ -196,7 +196,7 @@ impl FileService {
             .await?
             .into_iter()
             .next()
-            .ok_or_else(|| file_not_found(sha))
+            .ok_or_else(|| file_not_found(project, sha))
     }
 
     #[tracing::instrument(skip_all, fields(project = %project, sha256 = %sha))]
@@ -218,7 +218,7 @@ impl FileService {
             catalog.file_by_client_id(p, c)
         })
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("blob {client_id:?} not found")))
+        .ok_or_else(|| file_not_found(project, client_id))
     }
 
     #[tracing::instrument(skip_all, fields(project = %project, offset = offset, limit = limit))]
@@ -300,28 +300,66 @@ fn read_hashing<R: Read>(
     Ok((hex::encode(hasher.finalize()), size))
 }
 
+/// Something a client uploads into over several requests, which expires.
+#[derive(Clone, Copy)]
+enum Pending {
+    /// A prepared upload of the staged flow, named by its upload key.
+    UploadKey,
+    /// A resumable upload session, named by its id.
+    Session,
+}
+
+impl Pending {
+    /// 404 with the code clients of the reference branch on.
+    fn not_found(self, key: &str) -> ApiError {
+        match self {
+            Self::UploadKey => ApiError::new(
+                ErrorCode::StagedFileNotFound,
+                format!("Staged file with upload key '{key}' not found"),
+            ),
+            Self::Session => ApiError::new(
+                ErrorCode::UploadSessionNotFound,
+                format!("Upload session '{key}' not found"),
+            ),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::UploadKey => "Upload key",
+            Self::Session => "Upload session",
+        }
+    }
+}
+
 /// A prepared upload or session looked up by `key`: 404 if unknown, 410 if expired.
 fn require_live<T>(
     found: Option<T>,
-    what: &str,
+    what: Pending,
     key: &str,
     expires_at: impl FnOnce(&T) -> DateTime<Utc>,
 ) -> ApiResult<T> {
-    let item = found.ok_or_else(|| not_found(what, key))?;
+    let item = found.ok_or_else(|| what.not_found(key))?;
     let expires_at = expires_at(&item);
     if expires_at < crate::catalog::now() {
-        return Err(ApiError::Gone(format!(
-            "{what} {key:?} expired at {}",
-            expires_at.to_rfc3339()
-        )));
+        return Err(ApiError::new(
+            ErrorCode::UploadSessionExpired,
+            format!(
+                "{} '{key}' expired at {}",
+                what.name(),
+                expires_at.to_rfc3339()
+            ),
+        )
+        .with_details(serde_json::json!({ "expires_at": expires_at.to_rfc3339() })));
     }
     Ok(item)
 }
 
-fn not_found(what: &str, key: &str) -> ApiError {
-    ApiError::NotFound(format!("{what} {key:?} not found"))
-}
-
-fn file_not_found(id: &str) -> ApiError {
-    not_found("file", id)
+/// 404 `file_not_found` for a file of `project` named by its id, hash or client id.
+fn file_not_found(project: &ProjectId, id: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::FileNotFound,
+        format!("File '{id}' not found in project '{project}'"),
+    )
+    .with_details(serde_json::json!({ "file_id": id, "project_id": project }))
 }

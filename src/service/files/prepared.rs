@@ -5,9 +5,9 @@ use bytes::Bytes;
 use futures_util::Stream;
 use serde_json::Value;
 
-use super::{require_live, FileService, NewFile};
+use super::{require_live, FileService, NewFile, Pending};
 use crate::catalog::files::{FileRecord, PreparedUpload};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::ProjectId;
 
 impl FileService {
@@ -47,7 +47,7 @@ impl FileService {
         let found = self
             .on_project_key(project, key, |catalog, p, k| catalog.prepared(p, k))
             .await?;
-        require_live(found, "upload key", key, |up| up.expires_at)
+        require_live(found, Pending::UploadKey, key, |up| up.expires_at)
     }
 
     /// Stores the content of a prepared upload (a re-upload replaces it).
@@ -88,9 +88,12 @@ impl FileService {
     ) -> ApiResult<FileRecord> {
         let up = self.prepared(project, key).await?;
         let (Some(sha), Some(size)) = (up.sha256.clone(), up.size_bytes) else {
-            return Err(ApiError::bad_request(format!(
-                "nothing was uploaded for key {key:?} yet: POST the file to its upload_url first"
-            )));
+            return Err(ApiError::new(
+                ErrorCode::FileNotUploaded,
+                format!(
+                    "nothing was uploaded for key '{key}' yet: POST the file to its upload_url first"
+                ),
+            ));
         };
         let _guard = self.blob_locks.lock(&sha).await;
         let meta = NewFile {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use futures_util::Stream;
 
-use super::{not_found, read_hashing, require_live, FileService, NewFile};
+use super::{read_hashing, require_live, FileService, NewFile, Pending};
 use crate::catalog::files::{ChunkRecord, FileRecord, UploadSession};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::files::spool::{disk_error, spool};
@@ -78,7 +78,7 @@ impl FileService {
         let found = self
             .on_project_key(project, id, |catalog, p, i| catalog.session(p, i))
             .await?;
-        require_live(found, "upload session", id, |(session, _)| {
+        require_live(found, Pending::Session, id, |(session, _)| {
             session.expires_at
         })
     }
@@ -133,8 +133,11 @@ impl FileService {
         })?;
         if let Some(claimed) = claimed_sha.map(|c| c.to_ascii_lowercase()) {
             if claimed != spooled.sha256 {
-                return Err(ApiError::unprocessable_with(
+                return Err(ApiError::new(
+                    ErrorCode::ChecksumMismatch,
                     format!("chunk {idx} checksum mismatch"),
+                )
+                .with_details(
                     serde_json::json!({ "expected": claimed, "actual": spooled.sha256 }),
                 ));
             }
@@ -157,10 +160,11 @@ impl FileService {
                 Some(stored) if stored.sha256 == record.sha256 => Ok(false),
                 Some(stored) => {
                     let _ = std::fs::remove_file(&target);
-                    Err(ApiError::conflict_with(
+                    Err(ApiError::new(
+                        ErrorCode::UploadSessionMismatch,
                         format!("chunk {idx} was already stored with different content"),
-                        serde_json::json!({ "stored_sha256": stored.sha256, "received_sha256": record.sha256 }),
-                    ))
+                    )
+                    .with_details(serde_json::json!({ "stored_sha256": stored.sha256, "received_sha256": record.sha256 })))
                 }
             }
         })
@@ -172,17 +176,19 @@ impl FileService {
     #[tracing::instrument(skip_all, fields(project = %project, session = %id))]
     pub async fn complete_session(&self, project: &ProjectId, id: &str) -> ApiResult<FileRecord> {
         let Some(_guard) = self.session_locks.try_lock(id) else {
-            return Err(ApiError::conflict(format!(
-                "upload session {id:?} is already being completed"
-            )));
+            return Err(ApiError::new(
+                ErrorCode::UploadSessionBusy,
+                format!("Upload session '{id}' is already being completed"),
+            ));
         };
         let (session, chunks) = self.session(project, id).await?;
         let missing: Vec<u64> = missing_chunks(&session, &chunks);
         if !missing.is_empty() {
-            return Err(ApiError::conflict_with(
+            return Err(ApiError::new(
+                ErrorCode::UploadSessionMismatch,
                 format!("{} chunk(s) are missing", missing.len()),
-                serde_json::json!({ "missing_chunks": missing }),
-            ));
+            )
+            .with_details(serde_json::json!({ "missing_chunks": missing })));
         }
         self.admit(Some(session.total_size))?;
         let parts: Vec<PathBuf> = chunks
@@ -194,15 +200,24 @@ impl FileService {
             .join(format!("assemble-{}.part", uuid::Uuid::new_v4().simple()));
         let spooled = blocking(move || assemble(&parts, out)).await?;
         if spooled.size != session.total_size {
-            return Err(ApiError::conflict(format!(
-                "assembled {} bytes but the session announced {}",
-                spooled.size, session.total_size
-            )));
+            return Err(ApiError::new(
+                ErrorCode::UploadSessionMismatch,
+                format!(
+                    "assembled {} bytes but the session announced {}",
+                    spooled.size, session.total_size
+                ),
+            )
+            .with_details(
+                serde_json::json!({ "assembled_bytes": spooled.size, "total_size": session.total_size }),
+            ));
         }
         if let Some(expected) = &session.expected_sha256 {
             if *expected != spooled.sha256 {
-                return Err(ApiError::unprocessable_with(
+                return Err(ApiError::new(
+                    ErrorCode::ChecksumMismatch,
                     "whole-file checksum mismatch",
+                )
+                .with_details(
                     serde_json::json!({ "expected": expected, "actual": spooled.sha256 }),
                 ));
             }
@@ -238,7 +253,7 @@ impl FileService {
             })
             .await?;
         if !existed {
-            return Err(not_found("upload session", id));
+            return Err(Pending::Session.not_found(id));
         }
         self.remove_chunk_dir(id).await;
         Ok(())

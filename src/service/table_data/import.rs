@@ -22,6 +22,7 @@ pub struct Imported {
     pub validate_only: bool,
 }
 
+#[tracing::instrument(skip_all, fields(project = %project, bucket = %bucket, table = %table, file = %file_id))]
 pub async fn import(
     state: &AppState,
     project: &ProjectId,
@@ -62,6 +63,7 @@ pub struct FromFile {
 
 /// Creates a table whose columns are inferred from the file and loads it, in one call.
 /// A failed load removes the table again: the caller never sees a half-made table.
+#[tracing::instrument(skip_all, fields(project = %project, bucket = %bucket, table = %spec.name, file = %spec.file_id))]
 pub async fn create_from_file(
     state: &AppState,
     project: &ProjectId,

@@ -89,6 +89,7 @@ impl TableJob {
 
 /// Runs `job` on the table now, or (`queued`) submits it to the job queue and returns the
 /// waiting job. `R` is the result as the caller shows it; a queued job records it as JSON.
+#[tracing::instrument(skip_all, fields(project = %project, bucket = %bucket, table = %table, queued = queued))]
 pub async fn run_job<R>(
     state: &AppState,
     project: ProjectId,

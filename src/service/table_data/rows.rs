@@ -9,6 +9,7 @@ use crate::service::tables::{resolve_locked, writable_locked};
 use crate::state::AppState;
 
 /// Deletes matching rows; returns (deleted, remaining).
+#[tracing::instrument(skip_all, fields(project = %project, bucket = %bucket, table = %table))]
 pub async fn delete_rows(
     state: &AppState,
     project: &ProjectId,
@@ -24,6 +25,7 @@ pub async fn delete_rows(
         .await
 }
 
+#[tracing::instrument(skip_all, fields(project = %project, bucket = %bucket, table = %table))]
 pub async fn profile(
     state: &AppState,
     project: &ProjectId,

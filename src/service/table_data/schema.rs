@@ -36,6 +36,7 @@ impl SchemaChange {
 
 /// Runs a schema change (on a bulk thread) under the table's exclusive lock and returns the
 /// table afterwards.
+#[tracing::instrument(skip_all, fields(project = %project, bucket = %bucket, table = %table))]
 pub async fn change_table(
     state: &AppState,
     project: &ProjectId,
