@@ -104,10 +104,7 @@ async fn readonly_grant_does_not_stop_reads_through_a_link() {
 #[tokio::test]
 async fn a_read_only_bucket_cannot_be_deleted_until_the_grant_is_revoked() {
     let app = crate::helpers::spawn_app().await;
-    let key = app.create_project("1").await;
-    app.create_bucket("1", &key, "b").await;
-    app.create_table("1", &key, "b", "t", &[("id", "INTEGER")], &[])
-        .await;
+    let key = app.project_with_table(&[("id", "INTEGER")], &[]).await;
     let grant = "/projects/1/buckets/b/grant-readonly";
     let force = "/projects/1/buckets/b?force=true";
     app.post(grant, &key, serde_json::json!({}))
