@@ -74,17 +74,9 @@ async fn a_full_disk_fails_the_import_with_507_and_leaves_the_table_as_it_was() 
     };
     let data_dir = fs.dir.path().join("data");
     let app = spawn_app_with(test_config(&data_dir)).await;
-    let key = app.create_project("1").await;
-    app.create_bucket("1", &key, "b").await;
-    app.create_table(
-        "1",
-        &key,
-        "b",
-        "t",
-        &[("id", "BIGINT"), ("name", "VARCHAR")],
-        &["id"],
-    )
-    .await;
+    let key = app
+        .project_with_table(&[("id", "BIGINT"), ("name", "VARCHAR")], &["id"])
+        .await;
     let small = app
         .client
         .post(app.url("/projects/1/files/content?name=small.csv"))

@@ -259,6 +259,36 @@ impl TestApp {
         .expect(201)
     }
 
+    /// Creates table `t` in bucket `b` of project `1` (see `create_table`).
+    pub async fn create_table_t(
+        &self,
+        key: &str,
+        columns: &[(&str, &str)],
+        primary_key: &[&str],
+    ) -> Value {
+        self.create_table("1", key, "b", "t", columns, primary_key)
+            .await
+    }
+
+    /// Project `1` with bucket `b` holding table `t` of the given columns and primary key — the
+    /// smallest world a table test needs; the project key.
+    pub async fn project_with_table(
+        &self,
+        columns: &[(&str, &str)],
+        primary_key: &[&str],
+    ) -> String {
+        let key = self.create_project("1").await;
+        self.create_bucket("1", &key, "b").await;
+        self.create_table("1", &key, "b", "t", columns, primary_key)
+            .await;
+        key
+    }
+
+    /// Runs `sql` on the file of table `t` in bucket `b` of project `1` (see `edit_table_file`).
+    pub async fn fill_table(self, sql: &str) -> TestApp {
+        self.edit_table_file("1", "b", "t", sql).await
+    }
+
     /// Stops the server and waits until it has released every file.
     pub async fn stop(&mut self) {
         if let Some(tx) = self.shutdown.take() {

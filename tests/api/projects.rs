@@ -152,10 +152,7 @@ async fn stats_count_buckets_and_tables_and_measure_bytes() {
 #[tokio::test]
 async fn deleting_a_project_removes_its_directory_and_its_key() {
     let app = spawn_app().await;
-    let key = app.create_project("1").await;
-    app.create_bucket("1", &key, "b").await;
-    app.create_table("1", &key, "b", "t", &[("id", "INTEGER")], &[])
-        .await;
+    let key = app.project_with_table(&[("id", "INTEGER")], &[]).await;
     // Warm the key cache so deletion must invalidate it.
     app.get("/projects/1/buckets", &key).await.expect(200);
     app.delete("/projects/1", ADMIN_KEY).await.expect(204);
@@ -172,17 +169,9 @@ async fn deleting_a_project_removes_its_directory_and_its_key() {
 #[tokio::test]
 async fn everything_survives_a_restart() {
     let app = spawn_app().await;
-    let key = app.create_project("1").await;
-    app.create_bucket("1", &key, "b").await;
-    app.create_table(
-        "1",
-        &key,
-        "b",
-        "t",
-        &[("id", "INTEGER"), ("v", "VARCHAR")],
-        &["id"],
-    )
-    .await;
+    let key = app
+        .project_with_table(&[("id", "INTEGER"), ("v", "VARCHAR")], &["id"])
+        .await;
     let app = app.restart().await;
     let body = app
         .get("/projects/1/buckets/b/tables/t", &key)
@@ -195,10 +184,7 @@ async fn everything_survives_a_restart() {
 #[tokio::test]
 async fn files_left_by_a_crash_are_swept_at_start_up() {
     let mut app = spawn_app().await;
-    let key = app.create_project("1").await;
-    app.create_bucket("1", &key, "b").await;
-    app.create_table("1", &key, "b", "t", &[("id", "INTEGER")], &[])
-        .await;
+    let key = app.project_with_table(&[("id", "INTEGER")], &[]).await;
     app.stop().await;
     let bucket_dir = app.data_dir.join("duckdb/project_1/b");
     std::fs::write(bucket_dir.join("orphan.duckdb"), b"junk").unwrap();

@@ -202,17 +202,9 @@ async fn large_blobs_go_to_s3_as_multipart_uploads_and_deduplicate() {
 async fn imports_read_from_and_exports_write_to_the_s3_backend() {
     let Some(s3) = start_s3().await else { return };
     let (app, _dir) = spawn_app_on_s3(&s3).await;
-    let key = app.create_project("1").await;
-    app.create_bucket("1", &key, "b").await;
-    app.create_table(
-        "1",
-        &key,
-        "b",
-        "t",
-        &[("id", "BIGINT"), ("v", "VARCHAR")],
-        &["id"],
-    )
-    .await;
+    let key = app
+        .project_with_table(&[("id", "BIGINT"), ("v", "VARCHAR")], &["id"])
+        .await;
     let mut csv = String::from("id,v\n");
     for i in 1..=2000 {
         csv.push_str(&format!("{i},value {i}\n"));

@@ -125,10 +125,7 @@ async fn tables_are_listed_and_deleted_with_their_files() {
 #[tokio::test]
 async fn a_non_empty_bucket_is_deleted_only_when_forced_on_seed_paths() {
     let app = spawn_app().await;
-    let key = app.create_project("1").await;
-    app.create_bucket("1", &key, "b").await;
-    app.create_table("1", &key, "b", "t", &[("id", "INTEGER")], &[])
-        .await;
+    let key = app.project_with_table(&[("id", "INTEGER")], &[]).await;
     let err = app
         .delete("/projects/1/buckets/b", &key)
         .await
@@ -152,8 +149,7 @@ async fn branch_first_paths_address_the_same_buckets_and_cascade_like_the_refere
     )
     .await
     .expect(201);
-    app.create_table("1", &key, "b", "t", &[("id", "INTEGER")], &[])
-        .await;
+    app.create_table_t(&key, &[("id", "INTEGER")], &[]).await;
     let body = app
         .get("/projects/1/branches/default/buckets/b/tables/t", &key)
         .await
@@ -176,39 +172,27 @@ async fn branch_first_paths_address_the_same_buckets_and_cascade_like_the_refere
 #[tokio::test]
 async fn preview_returns_json_faithful_values() {
     let app = spawn_app().await;
-    let key = app.create_project("1").await;
-    app.create_bucket("1", &key, "b").await;
-    app.create_table(
-        "1",
-        &key,
-        "b",
-        "t",
-        &[
-            ("id", "BIGINT"),
-            ("name", "VARCHAR"),
-            ("amount", "DECIMAL(18,2)"),
-            ("ratio", "DOUBLE"),
-            ("ts", "TIMESTAMP"),
-            ("day", "DATE"),
-            ("flag", "BOOLEAN"),
-            ("big", "HUGEINT"),
-            ("tags", "VARCHAR[]"),
-            ("uid", "UUID"),
-        ],
-        &["id"],
-    )
-    .await;
-    let app = app
-        .edit_table_file(
-            "1",
-            "b",
-            "t",
-            "INSERT INTO main.data VALUES \
-             (1, 'a', 12345678901234.10, 0.5, '2024-01-15 10:30:00', '2024-01-15', true, \
-              170141183460469231731687303715884105727, ['x','y'], '00000000-0000-0000-0000-000000000001'), \
-             (2, NULL, NULL, NULL, '2024-01-15 10:30:00.123456', NULL, false, -1, [], NULL)",
+    let key = app
+        .project_with_table(
+            &[
+                ("id", "BIGINT"),
+                ("name", "VARCHAR"),
+                ("amount", "DECIMAL(18,2)"),
+                ("ratio", "DOUBLE"),
+                ("ts", "TIMESTAMP"),
+                ("day", "DATE"),
+                ("flag", "BOOLEAN"),
+                ("big", "HUGEINT"),
+                ("tags", "VARCHAR[]"),
+                ("uid", "UUID"),
+            ],
+            &["id"],
         )
         .await;
+    let app = app.fill_table("INSERT INTO main.data VALUES \
+             (1, 'a', 12345678901234.10, 0.5, '2024-01-15 10:30:00', '2024-01-15', true, \
+              170141183460469231731687303715884105727, ['x','y'], '00000000-0000-0000-0000-000000000001'), \
+             (2, NULL, NULL, NULL, '2024-01-15 10:30:00.123456', NULL, false, -1, [], NULL)").await;
     let res = app
         .call(
             reqwest::Method::GET,
@@ -257,24 +241,11 @@ async fn preview_returns_json_faithful_values() {
 #[tokio::test]
 async fn preview_honours_limit_and_column_selection() {
     let app = spawn_app().await;
-    let key = app.create_project("1").await;
-    app.create_bucket("1", &key, "b").await;
-    app.create_table(
-        "1",
-        &key,
-        "b",
-        "t",
-        &[("id", "INTEGER"), ("v", "VARCHAR")],
-        &[],
-    )
-    .await;
+    let key = app
+        .project_with_table(&[("id", "INTEGER"), ("v", "VARCHAR")], &[])
+        .await;
     let app = app
-        .edit_table_file(
-            "1",
-            "b",
-            "t",
-            "INSERT INTO main.data SELECT i, 'v' || i FROM range(250) r(i)",
-        )
+        .fill_table("INSERT INTO main.data SELECT i, 'v' || i FROM range(250) r(i)")
         .await;
     let body = app
         .get("/projects/1/buckets/b/tables/t/preview", &key)
@@ -320,17 +291,9 @@ async fn preview_honours_limit_and_column_selection() {
 #[tokio::test]
 async fn row_count_reflects_rows_written_to_the_file() {
     let app = spawn_app().await;
-    let key = app.create_project("1").await;
-    app.create_bucket("1", &key, "b").await;
-    app.create_table("1", &key, "b", "t", &[("id", "INTEGER")], &[])
-        .await;
+    let key = app.project_with_table(&[("id", "INTEGER")], &[]).await;
     let app = app
-        .edit_table_file(
-            "1",
-            "b",
-            "t",
-            "INSERT INTO main.data SELECT * FROM range(42)",
-        )
+        .fill_table("INSERT INTO main.data SELECT * FROM range(42)")
         .await;
     let body = app
         .get("/projects/1/buckets/b/tables/t", &key)
@@ -428,25 +391,10 @@ async fn preview_ids(app: &TestApp, key: &str, params: Params<'_>) -> Vec<i64> {
 #[tokio::test]
 async fn json_columns_preview_as_json_values_and_filter_by_text_or_value() {
     let app = spawn_app().await;
-    let key = app.create_project("1").await;
-    app.create_bucket("1", &key, "b").await;
-    app.create_table(
-        "1",
-        &key,
-        "b",
-        "t",
-        &[("id", "INTEGER"), ("doc", "JSON")],
-        &[],
-    )
-    .await;
-    let app = app
-        .edit_table_file(
-            "1",
-            "b",
-            "t",
-            r#"INSERT INTO data VALUES (1, '{"a": 1, "tags": ["x"]}'), (2, '"x"'), (3, '5'), (4, NULL)"#,
-        )
+    let key = app
+        .project_with_table(&[("id", "INTEGER"), ("doc", "JSON")], &[])
         .await;
+    let app = app.fill_table(r#"INSERT INTO data VALUES (1, '{"a": 1, "tags": ["x"]}'), (2, '"x"'), (3, '5'), (4, NULL)"#).await;
 
     // A JSON column comes back as the JSON value it holds, not as its text.
     let body = app

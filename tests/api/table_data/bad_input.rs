@@ -4,11 +4,8 @@
 use super::*;
 
 async fn typed_table(app: &TestApp, key: &str) -> (Value, Vec<String>) {
-    app.create_table(
-        "1",
+    app.create_table_t(
         key,
-        "b",
-        "t",
         &[
             ("id", "BIGINT"),
             ("amount", "DECIMAL(12,2)"),

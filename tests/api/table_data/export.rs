@@ -9,11 +9,8 @@ const TRICKY_CSV: &str = "id,name,amount,ts,flag,note\n\
 3,Žluťoučký kůň 🐎,,2024-12-31 00:00:00,,\n";
 
 async fn tricky_table(app: &TestApp, key: &str) {
-    app.create_table(
-        "1",
+    app.create_table_t(
         key,
-        "b",
-        "t",
         &[
             ("id", "BIGINT"),
             ("name", "VARCHAR"),

@@ -29,11 +29,8 @@ async fn a_gzip_csv_without_a_gz_name_is_sniffed_and_imported() {
 #[tokio::test]
 async fn jsonl_is_imported_by_key_with_missing_keys_as_null() {
     let (app, key) = setup().await;
-    app.create_table(
-        "1",
+    app.create_table_t(
         &key,
-        "b",
-        "t",
         &[
             ("id", "BIGINT"),
             ("name", "VARCHAR"),

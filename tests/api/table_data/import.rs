@@ -81,9 +81,7 @@ async fn fail_on_duplicates_is_409_listing_the_keys_and_changes_nothing() {
     )
     .await
     .expect_error(409);
-    let dups = err["details"]["duplicate_keys"]
-        .as_array()
-        .unwrap_or_else(|| panic!("duplicate_keys missing: {err}"));
+    let dups = duplicate_keys(&err);
     assert_eq!(dups.len(), 1, "{err}");
     assert!(dups[0].to_string().contains('3'), "{err}");
     assert_eq!(snapshot(&app, &key, "t").await, before);

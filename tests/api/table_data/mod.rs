@@ -124,6 +124,13 @@ fn incremental(mode: &str) -> Value {
 }
 
 /// A preview cell as text: numbers keep their exact JSON text, NULL is "NULL".
+/// The keys a refused import or primary-key change names in `details.duplicate_keys`.
+pub(crate) fn duplicate_keys(err: &Value) -> &Vec<Value> {
+    err["details"]["duplicate_keys"]
+        .as_array()
+        .unwrap_or_else(|| panic!("duplicate_keys missing: {err}"))
+}
+
 pub(crate) fn cell(v: &Value) -> String {
     match v {
         Value::Null => "NULL".into(),
@@ -314,11 +321,8 @@ pub(crate) async fn kv_table(app: &TestApp, key: &str, name: &str, pk: bool) {
 
 async fn three_col_table(app: &TestApp, key: &str, pk: bool) {
     let pk: &[&str] = if pk { &["id"] } else { &[] };
-    app.create_table(
-        "1",
+    app.create_table_t(
         key,
-        "b",
-        "t",
         &[
             ("id", "BIGINT"),
             ("name", "VARCHAR"),

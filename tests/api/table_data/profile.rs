@@ -11,11 +11,8 @@ fn num(v: &Value) -> f64 {
 #[tokio::test]
 async fn a_profile_describes_every_column() {
     let (app, key) = setup().await;
-    app.create_table(
-        "1",
+    app.create_table_t(
         &key,
-        "b",
-        "t",
         &[("id", "BIGINT"), ("amount", "INTEGER"), ("name", "VARCHAR")],
         &["id"],
     )

@@ -19,11 +19,8 @@ async fn put(app: &TestApp, key: &str, path: &str, body: Value) -> Reply {
 #[tokio::test]
 async fn columns_can_be_added_renamed_retyped_constrained_and_dropped() {
     let (app, key) = setup().await;
-    app.create_table(
-        "1",
+    app.create_table_t(
         &key,
-        "b",
-        "t",
         &[("id", "BIGINT"), ("name", "VARCHAR"), ("code", "VARCHAR")],
         &["id"],
     )
@@ -187,11 +184,8 @@ async fn columns_can_be_added_renamed_retyped_constrained_and_dropped() {
 #[tokio::test]
 async fn failed_schema_changes_leave_the_table_unchanged() {
     let (app, key) = setup().await;
-    app.create_table(
-        "1",
+    app.create_table_t(
         &key,
-        "b",
-        "t",
         &[("id", "BIGINT"), ("code", "VARCHAR"), ("note", "VARCHAR")],
         &["id"],
     )
@@ -278,9 +272,7 @@ async fn a_primary_key_can_be_added_and_dropped() {
         .post(&pk, &key, json!({"columns": ["id"]}))
         .await
         .expect_error(409);
-    let dups = err["details"]["duplicate_keys"]
-        .as_array()
-        .unwrap_or_else(|| panic!("duplicate_keys missing: {err}"));
+    let dups = duplicate_keys(&err);
     assert_eq!(dups.len(), 1, "{err}");
     assert!(dups[0].to_string().contains('2'), "{err}");
     assert_eq!(snapshot(&app, &key, "t").await, before);
