@@ -135,7 +135,7 @@ impl BranchId {
             "default" | "main" => Ok(Self::Default),
             other => Err(ApiError::new(
                 ErrorCode::BranchNotFound,
-                format!("branch '{other}' not found; only the main branch 'default' exists"),
+                format!("Branch '{other}' not found; only the main branch 'default' exists"),
             )),
         }
     }

@@ -24,7 +24,7 @@ impl Catalog {
             if p.buckets.contains_key(&name) {
                 return Err(ApiError::new(
                     ErrorCode::BucketExists,
-                    format!("bucket '{name}' already exists in project '{project}'"),
+                    format!("Bucket '{name}' already exists in project '{project}'"),
                 ));
             }
             if let Some(link) = &link {
@@ -48,7 +48,7 @@ impl Catalog {
                 }
                 if !source.shared_with.contains(project) {
                     return Err(ApiError::forbidden(format!(
-                        "bucket '{}' of project '{}' is not shared with project '{project}'",
+                        "Bucket '{}' of project '{}' is not shared with project '{project}'",
                         link.source_bucket, link.source_project
                     )));
                 }
@@ -148,7 +148,7 @@ impl Catalog {
             if record.shared_with.contains(target) {
                 return Err(ApiError::new(
                     ErrorCode::AlreadyShared,
-                    format!("bucket '{bucket}' is already shared with project '{target}'"),
+                    format!("Bucket '{bucket}' is already shared with project '{target}'"),
                 ));
             }
             tx.execute(
@@ -186,7 +186,7 @@ impl Catalog {
             if !record.shared_with.contains(target) {
                 return Err(ApiError::new(
                     ErrorCode::ShareNotFound,
-                    format!("bucket '{bucket}' is not shared with project '{target}'"),
+                    format!("Bucket '{bucket}' is not shared with project '{target}'"),
                 ));
             }
             tx.execute(

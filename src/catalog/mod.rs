@@ -113,7 +113,7 @@ pub(crate) fn from_micros(us: i64) -> ApiResult<DateTime<Utc>> {
 pub(crate) fn not_found_project(id: &crate::names::ProjectId) -> ApiError {
     ApiError::new(
         ErrorCode::ProjectNotFound,
-        format!("project '{id}' not found"),
+        format!("Project '{id}' not found"),
     )
 }
 
@@ -123,6 +123,6 @@ pub(crate) fn not_found_bucket(
 ) -> ApiError {
     ApiError::new(
         ErrorCode::BucketNotFound,
-        format!("bucket '{bucket}' not found in project '{project}'"),
+        format!("Bucket '{bucket}' not found in project '{project}'"),
     )
 }

@@ -21,7 +21,7 @@ impl Catalog {
             if model.project(&id).is_some() {
                 return Err(ApiError::new(
                     ErrorCode::ProjectExists,
-                    format!("project '{id}' already exists"),
+                    format!("Project '{id}' already exists"),
                 ));
             }
             let now = crate::catalog::now();

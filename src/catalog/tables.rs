@@ -82,14 +82,14 @@ impl Catalog {
 pub(crate) fn table_exists(bucket: &BucketName, name: &TableName) -> ApiError {
     ApiError::new(
         ErrorCode::TableExists,
-        format!("table '{name}' already exists in bucket '{bucket}'"),
+        format!("Table '{name}' already exists in bucket '{bucket}'"),
     )
 }
 
 pub(crate) fn table_not_found(bucket: &BucketName, name: &TableName) -> ApiError {
     ApiError::new(
         ErrorCode::TableNotFound,
-        format!("table '{name}' not found in bucket '{bucket}'"),
+        format!("Table '{name}' not found in bucket '{bucket}'"),
     )
 }
 

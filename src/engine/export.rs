@@ -31,7 +31,7 @@ impl RowSelection {
                 super::find_column(columns, name).cloned().ok_or_else(|| {
                     ApiError::new(
                         ErrorCode::InvalidColumns,
-                        format!("column '{name}' does not exist in table '{}'", key.table),
+                        format!("Column '{name}' does not exist in table '{}'", key.table),
                     )
                     .with_details(json!({
                         "column": name,

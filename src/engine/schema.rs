@@ -192,7 +192,7 @@ impl TableEngine {
             return Err(ApiError::new(
                 ErrorCode::PrimaryKeyExists,
                 format!(
-                    "table '{}' already has the primary key {:?}; drop it first",
+                    "Table '{}' already has the primary key {:?}; drop it first",
                     key.table, info.primary_key
                 ),
             )
@@ -261,7 +261,7 @@ impl TableEngine {
         if info.primary_key.is_empty() {
             return Err(ApiError::new(
                 ErrorCode::NoPrimaryKey,
-                format!("table '{}' has no primary key", key.table),
+                format!("Table '{}' has no primary key", key.table),
             ));
         }
         self.change(key, |conn, target| {
@@ -304,14 +304,14 @@ impl TableEngine {
 fn column_not_found(key: &TableKey, name: &str) -> ApiError {
     ApiError::new(
         ErrorCode::ColumnNotFound,
-        format!("column '{name}' not found in table '{}'", key.table),
+        format!("Column '{name}' not found in table '{}'", key.table),
     )
 }
 
 fn column_exists(key: &TableKey, name: &str) -> ApiError {
     ApiError::new(
         ErrorCode::ColumnExists,
-        format!("column '{name}' already exists in table '{}'", key.table),
+        format!("Column '{name}' already exists in table '{}'", key.table),
     )
 }
 

@@ -92,7 +92,7 @@ impl Catalog {
                     return Err(ApiError::new(
                         ErrorCode::BlobExists,
                         format!(
-                            "blob '{client_id}' already exists in project '{}'",
+                            "Blob '{client_id}' already exists in project '{}'",
                             rec.project_id
                         ),
                     ));
@@ -229,7 +229,7 @@ fn check_quota(tx: &Connection, project: &ProjectId, adding: u64, quota: Quota) 
         return Err(ApiError::new(
             ErrorCode::QuotaExceeded,
             format!(
-                "project '{project}' has {count} files; its quota is {} (PROJECT_QUOTA_FILES)",
+                "Project '{project}' has {count} files; its quota is {} (PROJECT_QUOTA_FILES)",
                 quota.max_files
             ),
         ));
@@ -238,7 +238,7 @@ fn check_quota(tx: &Connection, project: &ProjectId, adding: u64, quota: Quota) 
         return Err(ApiError::new(
             ErrorCode::QuotaExceeded,
             format!(
-                "project '{project}' would use {} bytes; its quota is {} (PROJECT_QUOTA_BYTES)",
+                "Project '{project}' would use {} bytes; its quota is {} (PROJECT_QUOTA_BYTES)",
                 bytes + adding,
                 quota.max_bytes
             ),

@@ -29,7 +29,7 @@ pub struct PreparedUpload {
 fn staged_file_not_found(key: &str) -> ApiError {
     ApiError::new(
         ErrorCode::StagedFileNotFound,
-        format!("upload key '{key}' not found"),
+        format!("Upload key '{key}' not found"),
     )
 }
 

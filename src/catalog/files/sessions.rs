@@ -49,7 +49,7 @@ pub struct ChunkRecord {
 fn session_not_found(key: &str) -> ApiError {
     ApiError::new(
         ErrorCode::UploadSessionNotFound,
-        format!("upload session '{key}' not found"),
+        format!("Upload session '{key}' not found"),
     )
 }
 

@@ -89,7 +89,7 @@ async fn an_unknown_bucket_is_bucket_not_found() {
         .get("/projects/1/buckets/nope", &key)
         .await
         .expect_code(404, "bucket_not_found");
-    assert_eq!(body["message"], "bucket 'nope' not found in project '1'");
+    assert_eq!(body["message"], "Bucket 'nope' not found in project '1'");
 }
 
 #[tokio::test]
@@ -124,7 +124,7 @@ async fn creating_a_table_twice_is_table_exists() {
         )
         .await
         .expect_code(409, "table_exists");
-    assert_eq!(body["message"], "table 't' already exists in bucket 'b'");
+    assert_eq!(body["message"], "Table 't' already exists in bucket 'b'");
 }
 
 #[tokio::test]

@@ -81,14 +81,14 @@ async fn revoking_readonly_is_idempotent_and_404_only_for_what_does_not_exist() 
     let body = r.expect_error(404);
     let message = body["message"].as_str().unwrap_or_default();
     assert!(
-        message.starts_with("project") && message.contains("999"),
+        message.starts_with("Project") && message.contains("999"),
         "{body}"
     );
     let r = w.revoke_as(&w.key_a, A, "in_c_nope").await;
     let body = r.expect_error(404);
     let message = body["message"].as_str().unwrap_or_default();
     assert!(
-        message.starts_with("bucket") && message.contains("in_c_nope"),
+        message.starts_with("Bucket") && message.contains("in_c_nope"),
         "{body}"
     );
 }
