@@ -153,6 +153,21 @@ impl FromRequestParts<AppState> for ProjectAccess {
     }
 }
 
+impl ProjectAccess {
+    /// The bucket the path names (it must name one) and the table, if it names one too.
+    fn into_bucket(self) -> Result<(BucketAccess, Option<TableName>), ApiError> {
+        let Self { principal, scope } = self;
+        let bucket = scope.bucket.ok_or_else(missing_segment("bucket"))?;
+        let access = BucketAccess {
+            principal,
+            project: scope.project,
+            bucket,
+            style: scope.style,
+        };
+        Ok((access, scope.table))
+    }
+}
+
 /// A `ProjectAccess` on a route whose path names a bucket.
 pub struct BucketAccess {
     pub principal: Principal,
@@ -168,15 +183,10 @@ impl FromRequestParts<AppState> for BucketAccess {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let ProjectAccess { principal, scope } =
-            ProjectAccess::from_request_parts(parts, state).await?;
-        let bucket = scope.bucket.ok_or_else(missing_segment("bucket"))?;
-        Ok(Self {
-            principal,
-            project: scope.project,
-            bucket,
-            style: scope.style,
-        })
+        let (access, _table) = ProjectAccess::from_request_parts(parts, state)
+            .await?
+            .into_bucket()?;
+        Ok(access)
     }
 }
 
@@ -196,16 +206,16 @@ impl FromRequestParts<AppState> for TableAccess {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let ProjectAccess { principal, scope } =
-            ProjectAccess::from_request_parts(parts, state).await?;
-        let bucket = scope.bucket.ok_or_else(missing_segment("bucket"))?;
-        let table = scope.table.ok_or_else(missing_segment("table"))?;
+        let (access, table) = ProjectAccess::from_request_parts(parts, state)
+            .await?
+            .into_bucket()?;
+        let table = table.ok_or_else(missing_segment("table"))?;
         Ok(Self {
-            principal,
-            project: scope.project,
-            bucket,
+            principal: access.principal,
+            project: access.project,
+            bucket: access.bucket,
             table,
-            style: scope.style,
+            style: access.style,
         })
     }
 }
