@@ -9,7 +9,6 @@ use serde::Deserialize;
 
 use crate::api::extract::{ApiJson, TableAccess};
 use crate::api::query::{check_limit, BodyFilters, QueryParams};
-use crate::api::responses::{job_run, TableJobResponse};
 use crate::engine::export::{ExportFormat, RowSelection};
 use crate::engine::filter::OrderBy;
 use crate::error::ApiResult;
@@ -57,17 +56,7 @@ pub async fn export(
 ) -> ApiResult<Response> {
     let queued = QueryParams::parse(query).wants_async()?;
     let job = body.unwrap_or_default().into_job()?;
-    let project = access.project;
-    let run = table_data::run_job::<TableJobResponse>(
-        &state,
-        project.clone(),
-        access.bucket,
-        access.table,
-        job,
-        queued,
-    )
-    .await?;
-    Ok(job_run(&project, run))
+    super::run_table_job(&state, access, job, queued).await
 }
 
 /// `GET …/export?format=csv|parquet`: the rows streamed from DuckDB's writer, no file kept.
