@@ -12,7 +12,7 @@ use crate::api::query::{check_limit, BodyFilters, QueryParams};
 use crate::engine::export::{ExportFormat, RowSelection};
 use crate::engine::filter::OrderBy;
 use crate::error::ApiResult;
-use crate::service::table_data::{self, TableJob};
+use crate::service::table_data::{self, ExportRequest, TableJob};
 use crate::state::AppState;
 
 #[derive(Deserialize, Default)]
@@ -40,11 +40,11 @@ impl ExportBody {
                 .transpose()?,
             limit: check_limit(self.limit)?,
         };
-        Ok(TableJob::Export {
+        Ok(TableJob::Export(ExportRequest {
             selection,
             format,
             compression,
-        })
+        }))
     }
 }
 
@@ -79,9 +79,11 @@ pub async fn export_stream(
         &access.project,
         &access.bucket,
         &access.table,
-        selection,
-        format,
-        compression,
+        ExportRequest {
+            selection,
+            format,
+            compression,
+        },
     )
     .await?;
     let name = format.file_name(access.table.as_str(), compression);
