@@ -10,10 +10,22 @@ use super::model::*;
 use crate::error::ApiResult;
 use crate::names::{BucketName, ColumnName, ProjectId, TableName};
 
+/// `projects`: id, name, settings, status, created and updated (µs).
+type ProjectRow = (String, Option<String>, Option<String>, String, i64, i64);
+/// `buckets`: project, name, description, created (µs), linked project and bucket.
+type BucketRow = (
+    String,
+    String,
+    Option<String>,
+    i64,
+    Option<String>,
+    Option<String>,
+);
+
 pub fn load_model(conn: &Connection) -> ApiResult<Model> {
     let mut model = Model::default();
 
-    let projects: Vec<(String, Option<String>, Option<String>, String, i64, i64)> = read_rows(
+    let projects: Vec<ProjectRow> = read_rows(
         conn,
         "SELECT id, name, settings::VARCHAR, status, epoch_us(created_at), epoch_us(updated_at) FROM projects",
     )?;
@@ -54,7 +66,7 @@ pub fn load_model(conn: &Connection) -> ApiResult<Model> {
         }
     }
 
-    let buckets: Vec<(String, String, Option<String>, i64, Option<String>, Option<String>)> = read_rows(
+    let buckets: Vec<BucketRow> = read_rows(
         conn,
         "SELECT project_id, name, description, epoch_us(created_at), linked_project_id, linked_bucket FROM buckets",
     )?;

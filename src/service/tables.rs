@@ -74,11 +74,7 @@ pub async fn create(
     primary_key: Vec<ColumnName>,
 ) -> ApiResult<TableView> {
     validate_definition(&columns, &primary_key)?;
-    let key = TableKey {
-        project: project.clone(),
-        bucket: bucket.clone(),
-        table: name.clone(),
-    };
+    let key = TableKey::new(&project, &bucket, &name);
     let guard = state.engine.locks.table_exclusive(&key).await;
     let state = state.clone();
     blocking_locked(guard, move || {
@@ -126,11 +122,7 @@ pub async fn list(
         .tables
         .values()
         .map(|record| {
-            let key = TableKey {
-                project: target.project.clone(),
-                bucket: target.source.name.clone(),
-                table: record.name.clone(),
-            };
+            let key = TableKey::new(&target.project, &target.source.name, &record.name);
             (key, record.clone())
         })
         .collect();
@@ -215,11 +207,7 @@ pub(crate) async fn writable_locked(
     bucket: &BucketName,
     table: &TableName,
 ) -> ApiResult<(LockGuard, TableKey)> {
-    let key = TableKey {
-        project: project.clone(),
-        bucket: bucket.clone(),
-        table: table.clone(),
-    };
+    let key = TableKey::new(project, bucket, table);
     let guard = state.engine.locks.table_exclusive(&key).await;
     state.catalog.read(|m| {
         let record = m
@@ -258,11 +246,7 @@ pub async fn delete(
     bucket: BucketName,
     table: TableName,
 ) -> ApiResult<()> {
-    let key = TableKey {
-        project: project.clone(),
-        bucket: bucket.clone(),
-        table: table.clone(),
-    };
+    let key = TableKey::new(&project, &bucket, &table);
     let guard = state.engine.locks.table_exclusive(&key).await;
     let st = state.clone();
     let k = key.clone();

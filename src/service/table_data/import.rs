@@ -72,11 +72,7 @@ pub async fn create_from_file(
 ) -> ApiResult<(TableView, ImportOutcome)> {
     let file = state.files.get(project, &spec.file_id).await?;
     let local = state.files.local_copy(&file).await?;
-    let key = TableKey {
-        project: project.clone(),
-        bucket: bucket.clone(),
-        table: spec.name.clone(),
-    };
+    let key = TableKey::new(project, bucket, &spec.name);
     let guard = state.engine.locks.table_exclusive(&key).await;
     let st = state.clone();
     let (project, bucket) = (project.clone(), bucket.clone());
