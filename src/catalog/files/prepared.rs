@@ -86,14 +86,7 @@ impl Catalog {
         size: u64,
     ) -> ApiResult<Option<String>> {
         self.write(|tx, _| {
-            let previous: Option<Option<String>> = tx
-                .query_row(
-                    "SELECT sha256 FROM file_uploads WHERE upload_key = ?",
-                    [key],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let Some(previous) = previous else {
+            let Some(previous) = prepared_sha256(tx, key)? else {
                 return Err(staged_file_not_found(key));
             };
             tx.execute(
@@ -122,13 +115,7 @@ impl Catalog {
         self.write(|tx, _| {
             let mut released = Vec::new();
             for key in keys {
-                let sha: Option<Option<String>> = tx
-                    .query_row(
-                        "SELECT sha256 FROM file_uploads WHERE upload_key = ?",
-                        [key],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
+                let sha = prepared_sha256(tx, key)?;
                 tx.execute("DELETE FROM file_uploads WHERE upload_key = ?", [key])?;
                 if let Some(Some(sha)) = sha {
                     if !blob_referenced(tx, &sha)? {
@@ -149,6 +136,17 @@ impl Catalog {
             rows.collect::<Result<Vec<_>, _>>().map_err(Into::into)
         })
     }
+}
+
+/// The content hash a prepared upload holds: `None` for an unknown key, `Some(None)` while
+/// nothing was uploaded.
+fn prepared_sha256(c: &Connection, key: &str) -> ApiResult<Option<Option<String>>> {
+    Ok(c.query_row(
+        "SELECT sha256 FROM file_uploads WHERE upload_key = ?",
+        [key],
+        |r| r.get(0),
+    )
+    .optional()?)
 }
 
 fn query_prepared(
