@@ -1,9 +1,7 @@
 //! Catalog writes for buckets and the sharing relations between them: shares, links, read-only grants.
 //! Links are buckets whose reads resolve to another project's bucket while it stays shared.
 
-use super::{
-    micros, not_found_bucket, not_found_project, Apply, BucketLink, BucketRecord, Catalog,
-};
+use super::{micros, not_found_project, Apply, BucketLink, BucketRecord, Catalog};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::{BucketName, ProjectId};
 
@@ -37,9 +35,7 @@ impl Catalog {
                 if model.project(&link.source_project).is_none() {
                     return Err(not_found_project(&link.source_project));
                 }
-                let source = model
-                    .bucket(&link.source_project, &link.source_bucket)
-                    .ok_or_else(|| not_found_bucket(&link.source_project, &link.source_bucket))?;
+                let source = model.existing_bucket(&link.source_project, &link.source_bucket)?;
                 if source.link.is_some() {
                     return Err(ApiError::new(
                         ErrorCode::OperationNotAllowed,
@@ -88,10 +84,7 @@ impl Catalog {
     /// Removes a bucket with its table rows, shares and grant. The caller removes the files.
     pub fn delete_bucket(&self, project: &ProjectId, name: &BucketName) -> ApiResult<BucketRecord> {
         self.write(|tx, model| {
-            let record = model
-                .bucket(project, name)
-                .cloned()
-                .ok_or_else(|| not_found_bucket(project, name))?;
+            let record = model.existing_bucket(project, name)?.clone();
             let (p, b) = (project.as_str(), name.as_str());
             tx.execute(
                 "DELETE FROM tables WHERE project_id = ? AND bucket = ?",
@@ -127,9 +120,7 @@ impl Catalog {
         target: &ProjectId,
     ) -> ApiResult<BucketRecord> {
         self.write(|tx, model| {
-            let record = model
-                .bucket(project, bucket)
-                .ok_or_else(|| not_found_bucket(project, bucket))?;
+            let record = model.existing_bucket(project, bucket)?;
             if record.link.is_some() {
                 return Err(ApiError::new(
                     ErrorCode::OperationNotAllowed,
@@ -180,9 +171,7 @@ impl Catalog {
         target: &ProjectId,
     ) -> ApiResult<()> {
         self.write(|tx, model| {
-            let record = model
-                .bucket(project, bucket)
-                .ok_or_else(|| not_found_bucket(project, bucket))?;
+            let record = model.existing_bucket(project, bucket)?;
             if !record.shared_with.contains(target) {
                 return Err(ApiError::new(
                     ErrorCode::ShareNotFound,
@@ -211,9 +200,7 @@ impl Catalog {
         readonly: bool,
     ) -> ApiResult<BucketRecord> {
         self.write(|tx, model| {
-            let record = model
-                .bucket(project, bucket)
-                .ok_or_else(|| not_found_bucket(project, bucket))?;
+            let record = model.existing_bucket(project, bucket)?;
             let (p, b) = (project.as_str(), bucket.as_str());
             tx.execute(
                 "DELETE FROM readonly_grants WHERE project_id = ? AND bucket = ?",

@@ -1,7 +1,7 @@
 //! Catalog writes for table records (name, primary key, creation time).
 //! Column definitions live in the table file itself; the engine reads them from there.
 
-use super::{micros, not_found_bucket, Apply, Catalog, TableRecord};
+use super::{micros, Apply, Catalog, TableRecord};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::{BucketName, ColumnName, ProjectId, TableName};
 
@@ -15,9 +15,7 @@ impl Catalog {
         primary_key: Vec<ColumnName>,
     ) -> ApiResult<TableRecord> {
         self.write(|tx, model| {
-            let b = model
-                .bucket(project, bucket)
-                .ok_or_else(|| not_found_bucket(project, bucket))?;
+            let b = model.existing_bucket(project, bucket)?;
             if b.tables.contains_key(&name) {
                 return Err(table_exists(bucket, &name));
             }

@@ -2,7 +2,7 @@
 //! A non-empty bucket is deleted only when the caller asks for cascade; otherwise 409.
 
 use super::{blocking_locked, read_only};
-use crate::catalog::{not_found_bucket, not_found_project, BucketRecord};
+use crate::catalog::{not_found_project, BucketRecord};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::{BucketName, ProjectId};
 use crate::state::AppState;
@@ -18,8 +18,7 @@ pub fn list(state: &AppState, project: &ProjectId) -> ApiResult<Vec<BucketRecord
 pub fn get(state: &AppState, project: &ProjectId, bucket: &BucketName) -> ApiResult<BucketRecord> {
     state
         .catalog
-        .read(|m| m.bucket(project, bucket).cloned())
-        .ok_or_else(|| not_found_bucket(project, bucket))
+        .read(|m| m.existing_bucket(project, bucket).cloned())
 }
 
 /// Number of tables a bucket shows: its own, or its live source's for a link.

@@ -10,7 +10,7 @@ pub mod sharing;
 pub mod table_data;
 pub mod tables;
 
-use crate::catalog::{not_found_bucket, BucketRecord};
+use crate::catalog::BucketRecord;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::{BucketName, ProjectId};
 use crate::state::AppState;
@@ -36,10 +36,7 @@ pub fn resolve_read(
     bucket: &BucketName,
 ) -> ApiResult<ReadTarget> {
     state.catalog.read(|m| {
-        let record = m
-            .bucket(project, bucket)
-            .cloned()
-            .ok_or_else(|| not_found_bucket(project, bucket))?;
+        let record = m.existing_bucket(project, bucket)?.clone();
         match record.link.clone() {
             None => Ok(ReadTarget {
                 source: record.clone(),
@@ -62,9 +59,8 @@ pub fn resolve_read(
                     })));
                 }
                 let source = m
-                    .bucket(&link.source_project, &link.source_bucket)
-                    .cloned()
-                    .ok_or_else(|| not_found_bucket(&link.source_project, &link.source_bucket))?;
+                    .existing_bucket(&link.source_project, &link.source_bucket)?
+                    .clone();
                 Ok(ReadTarget {
                     bucket: record,
                     project: link.source_project,

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use super::{blocking_locked, require_writable, resolve_read};
 use crate::catalog::tables::{table_exists, table_not_found};
-use crate::catalog::{not_found_bucket, TableRecord};
+use crate::catalog::TableRecord;
 use crate::engine::ddl::ColumnDef;
 use crate::engine::export::RowSelection;
 use crate::engine::preview::Preview;
@@ -80,8 +80,7 @@ pub async fn create(
     blocking_locked(guard, move || {
         let record = state
             .catalog
-            .read(|m| m.bucket(&project, &bucket).cloned())
-            .ok_or_else(|| not_found_bucket(&project, &bucket))?;
+            .read(|m| m.existing_bucket(&project, &bucket).cloned())?;
         require_writable(&record)?;
         if record.tables.contains_key(&name) {
             return Err(table_exists(&bucket, &name));
@@ -210,9 +209,7 @@ pub(crate) async fn writable_locked(
     let key = TableKey::new(project, bucket, table);
     let guard = state.engine.locks.table_exclusive(&key).await;
     state.catalog.read(|m| {
-        let record = m
-            .bucket(project, bucket)
-            .ok_or_else(|| not_found_bucket(project, bucket))?;
+        let record = m.existing_bucket(project, bucket)?;
         require_writable(record)?;
         if !record.tables.contains_key(table) {
             return Err(table_not_found(bucket, table));
@@ -254,8 +251,7 @@ pub async fn delete(
         let (state, key) = (st, k);
         let record = state
             .catalog
-            .read(|m| m.bucket(&project, &bucket).cloned())
-            .ok_or_else(|| not_found_bucket(&project, &bucket))?;
+            .read(|m| m.existing_bucket(&project, &bucket).cloned())?;
         require_writable(&record)?;
         // Catalog first: once the row is gone nobody can reach the file; a crash before
         // the file is removed leaves an orphan that the start-up sweep deletes.

@@ -3,7 +3,6 @@
 
 use serde_json::json;
 
-use crate::catalog::not_found_bucket;
 use crate::catalog::tables::table_exists;
 use crate::engine::ddl::ColumnDef;
 use crate::engine::import::{CsvOptions, DedupMode, Format, ImportOutcome, ImportRequest, Source};
@@ -80,8 +79,7 @@ pub async fn create_from_file(
         let state = st;
         let record = state
             .catalog
-            .read(|m| m.bucket(&project, &bucket).cloned())
-            .ok_or_else(|| not_found_bucket(&project, &bucket))?;
+            .read(|m| m.existing_bucket(&project, &bucket).cloned())?;
         require_writable(&record)?;
         if record.tables.contains_key(&spec.name) {
             return Err(table_exists(&bucket, &spec.name));
