@@ -154,6 +154,13 @@ impl FromRequestParts<AppState> for ProjectAccess {
 }
 
 impl ProjectAccess {
+    /// The project the path names; 404 unless it exists (for routes whose service does not
+    /// look it up).
+    pub fn existing_project(self, state: &AppState) -> Result<ProjectId, ApiError> {
+        require_project_exists(state, &self.scope.project)?;
+        Ok(self.scope.project)
+    }
+
     /// The bucket the path names (it must name one) and the table, if it names one too.
     fn into_bucket(self) -> Result<(BucketAccess, Option<TableName>), ApiError> {
         let Self { principal, scope } = self;
