@@ -43,9 +43,7 @@ pub async fn create(
     name: BucketName,
     description: Option<String>,
 ) -> ApiResult<BucketRecord> {
-    let guard = state.engine.locks.bucket_exclusive(&project, &name).await;
-    let state = state.clone();
-    blocking_locked(guard, move || {
+    super::bucket_exclusive(state, project, name, move |state, project, name| {
         // Directory first: a crash before the catalog commit leaves only an empty
         // directory, which the start-up sweep removes.
         // Checked before touching the disk so a refused create leaves nothing behind;

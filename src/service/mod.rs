@@ -101,6 +101,19 @@ pub fn read_only(record: &BucketRecord, reason: &str) -> ApiError {
     }))
 }
 
+/// Runs blocking work on `bucket` while holding the bucket's exclusive lock; the work gets
+/// its own handle on the state and the names back.
+pub async fn bucket_exclusive<T: Send + 'static>(
+    state: &AppState,
+    project: ProjectId,
+    bucket: BucketName,
+    f: impl FnOnce(AppState, ProjectId, BucketName) -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    let guard = state.engine.locks.bucket_exclusive(&project, &bucket).await;
+    let state = state.clone();
+    blocking_locked(guard, move || f(state, project, bucket)).await
+}
+
 /// Runs blocking work while holding `guard`. The guard moves into the task, so a client
 /// that disconnects cannot release the lock while the work is still running.
 pub async fn blocking_locked<G: Send + 'static, T: Send + 'static>(
