@@ -234,9 +234,7 @@ fn missing_segment(segment: &'static str) -> impl FnOnce() -> ApiError {
 
 /// 404 unless the project exists (for routes whose service does not look it up).
 pub fn require_project_exists(state: &AppState, project: &ProjectId) -> Result<(), ApiError> {
-    if state.catalog.read(|m| m.project(project).is_some()) {
-        Ok(())
-    } else {
-        Err(crate::catalog::not_found_project(project))
-    }
+    state
+        .catalog
+        .read(|m| m.existing_project(project).map(|_| ()))
 }

@@ -1,7 +1,7 @@
 //! Catalog writes for buckets and the sharing relations between them: shares, links, read-only grants.
 //! Links are buckets whose reads resolve to another project's bucket while it stays shared.
 
-use super::{micros, not_found_project, Apply, BucketLink, BucketRecord, Catalog};
+use super::{micros, Apply, BucketLink, BucketRecord, Catalog};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::{BucketName, ProjectId};
 
@@ -16,9 +16,7 @@ impl Catalog {
         link: Option<BucketLink>,
     ) -> ApiResult<BucketRecord> {
         self.write(|tx, model| {
-            let p = model
-                .project(project)
-                .ok_or_else(|| not_found_project(project))?;
+            let p = model.existing_project(project)?;
             if p.buckets.contains_key(&name) {
                 return Err(ApiError::new(
                     ErrorCode::BucketExists,
@@ -32,9 +30,7 @@ impl Catalog {
                         "a project cannot link its own bucket",
                     ));
                 }
-                if model.project(&link.source_project).is_none() {
-                    return Err(not_found_project(&link.source_project));
-                }
+                model.existing_project(&link.source_project)?;
                 let source = model.existing_bucket(&link.source_project, &link.source_bucket)?;
                 if source.link.is_some() {
                     return Err(ApiError::new(
@@ -133,9 +129,7 @@ impl Catalog {
                     "a bucket cannot be shared with its own project",
                 ));
             }
-            if model.project(target).is_none() {
-                return Err(not_found_project(target));
-            }
+            model.existing_project(target)?;
             if record.shared_with.contains(target) {
                 return Err(ApiError::new(
                     ErrorCode::AlreadyShared,

@@ -72,6 +72,11 @@ impl Model {
         self.projects.get(project)?.buckets.get(bucket)
     }
 
+    /// The project, or the 404 naming it.
+    pub fn existing_project(&self, id: &ProjectId) -> ApiResult<&ProjectRecord> {
+        self.project(id).ok_or_else(|| super::not_found_project(id))
+    }
+
     /// The bucket, or the 404 naming it and its project.
     pub fn existing_bucket(
         &self,

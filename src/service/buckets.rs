@@ -9,9 +9,8 @@ use crate::state::AppState;
 
 pub fn list(state: &AppState, project: &ProjectId) -> ApiResult<Vec<BucketRecord>> {
     state.catalog.read(|m| {
-        m.project(project)
+        m.existing_project(project)
             .map(|p| p.buckets.values().cloned().collect())
-            .ok_or_else(|| not_found_project(project))
     })
 }
 

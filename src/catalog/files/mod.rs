@@ -78,9 +78,7 @@ impl Catalog {
     /// Adds a file record, refusing it when the project's quota would be exceeded (507).
     pub fn insert_file(&self, rec: &FileRecord, quota: Quota) -> ApiResult<()> {
         self.write(|tx, model| {
-            if model.project(&rec.project_id).is_none() {
-                return Err(super::not_found_project(&rec.project_id));
-            }
+            model.existing_project(&rec.project_id)?;
             check_quota(tx, &rec.project_id, rec.size_bytes, quota)?;
             if let Some(client_id) = &rec.client_id {
                 let taken: i64 = tx.query_row(

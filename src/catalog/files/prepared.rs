@@ -6,7 +6,7 @@ use duckdb::{params, Connection, OptionalExt};
 use serde_json::Value;
 
 use super::{blob_referenced, check_quota, insert_file_row, FileRecord, Quota};
-use crate::catalog::{from_micros, micros, no_model_change, not_found_project, Catalog};
+use crate::catalog::{from_micros, micros, no_model_change, Catalog};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::ProjectId;
 
@@ -36,9 +36,7 @@ fn staged_file_not_found(key: &str) -> ApiError {
 impl Catalog {
     pub fn insert_prepared(&self, up: &PreparedUpload) -> ApiResult<()> {
         self.write(|tx, model| {
-            if model.project(&up.project_id).is_none() {
-                return Err(not_found_project(&up.project_id));
-            }
+            model.existing_project(&up.project_id)?;
             tx.execute(
                 "INSERT INTO file_uploads VALUES (?, ?, ?, ?, ?, ?::JSON, NULL, NULL, make_timestamp(?), make_timestamp(?))",
                 params![

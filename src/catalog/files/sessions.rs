@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use duckdb::{params, OptionalExt};
 
 use super::{check_quota, insert_file_row, FileRecord, Quota};
-use crate::catalog::{from_micros, micros, no_model_change, not_found_project, Catalog};
+use crate::catalog::{from_micros, micros, no_model_change, Catalog};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::ProjectId;
 
@@ -56,9 +56,7 @@ fn session_not_found(key: &str) -> ApiError {
 impl Catalog {
     pub fn insert_session(&self, s: &UploadSession) -> ApiResult<()> {
         self.write(|tx, model| {
-            if model.project(&s.project_id).is_none() {
-                return Err(not_found_project(&s.project_id));
-            }
+            model.existing_project(&s.project_id)?;
             tx.execute(
                 "INSERT INTO upload_sessions VALUES (?, ?, ?, ?, ?, ?, ?, make_timestamp(?), make_timestamp(?))",
                 params![
