@@ -1,7 +1,7 @@
 //! Catalog writes for buckets and the sharing relations between them: shares, links, read-only grants.
 //! Links are buckets whose reads resolve to another project's bucket while it stays shared.
 
-use super::{micros, Apply, BucketLink, BucketRecord, Catalog};
+use super::{apply_to_bucket, micros, Apply, BucketLink, BucketRecord, Catalog};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::{BucketName, ProjectId};
 
@@ -147,11 +147,9 @@ impl Catalog {
             )?;
             let mut out = record.clone();
             out.shared_with.insert(target.clone());
-            let (project, bucket, target) = (project.clone(), bucket.clone(), target.clone());
-            let apply: Apply = Box::new(move |m| {
-                if let Some(b) = m.bucket_mut(&project, &bucket) {
-                    b.shared_with.insert(target);
-                }
+            let target = target.clone();
+            let apply = apply_to_bucket(project, bucket, move |b| {
+                b.shared_with.insert(target);
             });
             Ok((out, apply))
         })
@@ -176,11 +174,9 @@ impl Catalog {
                 "DELETE FROM bucket_shares WHERE project_id = ? AND bucket = ? AND target_project_id = ?",
                 [project.as_str(), bucket.as_str(), target.as_str()],
             )?;
-            let (project, bucket, target) = (project.clone(), bucket.clone(), target.clone());
-            let apply: Apply = Box::new(move |m| {
-                if let Some(b) = m.bucket_mut(&project, &bucket) {
-                    b.shared_with.remove(&target);
-                }
+            let target = target.clone();
+            let apply = apply_to_bucket(project, bucket, move |b| {
+                b.shared_with.remove(&target);
             });
             Ok(((), apply))
         })
@@ -208,12 +204,7 @@ impl Catalog {
             }
             let mut out = record.clone();
             out.readonly = readonly;
-            let (project, bucket) = (project.clone(), bucket.clone());
-            let apply: Apply = Box::new(move |m| {
-                if let Some(b) = m.bucket_mut(&project, &bucket) {
-                    b.readonly = readonly;
-                }
-            });
+            let apply = apply_to_bucket(project, bucket, move |b| b.readonly = readonly);
             Ok((out, apply))
         })
     }
