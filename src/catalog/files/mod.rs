@@ -213,6 +213,23 @@ fn insert_file_row(tx: &Connection, rec: &FileRecord) -> ApiResult<()> {
     Ok(())
 }
 
+impl Catalog {
+    /// Inserts one row owned by `project` (404 unless it exists); the read model keeps no
+    /// such rows.
+    fn insert_project_row(
+        &self,
+        project: &ProjectId,
+        sql: &str,
+        params: impl duckdb::Params,
+    ) -> ApiResult<()> {
+        self.write(|tx, model| {
+            model.existing_project(project)?;
+            tx.execute(sql, params)?;
+            Ok(((), no_model_change()))
+        })
+    }
+}
+
 fn check_quota(tx: &Connection, project: &ProjectId, adding: u64, quota: Quota) -> ApiResult<()> {
     if quota.max_bytes == 0 && quota.max_files == 0 {
         return Ok(());

@@ -35,23 +35,20 @@ fn staged_file_not_found(key: &str) -> ApiError {
 
 impl Catalog {
     pub fn insert_prepared(&self, up: &PreparedUpload) -> ApiResult<()> {
-        self.write(|tx, model| {
-            model.existing_project(&up.project_id)?;
-            tx.execute(
-                "INSERT INTO file_uploads VALUES (?, ?, ?, ?, ?, ?::JSON, NULL, NULL, make_timestamp(?), make_timestamp(?))",
-                params![
-                    up.upload_key,
-                    up.project_id.as_str(),
-                    up.filename,
-                    up.content_type,
-                    up.expected_size.map(|s| s as i64),
-                    up.tags.as_ref().map(Value::to_string),
-                    micros(up.created_at),
-                    micros(up.expires_at)
-                ],
-            )?;
-            Ok(((), no_model_change()))
-        })
+        self.insert_project_row(
+            &up.project_id,
+            "INSERT INTO file_uploads VALUES (?, ?, ?, ?, ?, ?::JSON, NULL, NULL, make_timestamp(?), make_timestamp(?))",
+            params![
+                up.upload_key,
+                up.project_id.as_str(),
+                up.filename,
+                up.content_type,
+                up.expected_size.map(|s| s as i64),
+                up.tags.as_ref().map(Value::to_string),
+                micros(up.created_at),
+                micros(up.expires_at)
+            ],
+        )
     }
 
     pub fn prepared(&self, project: &ProjectId, key: &str) -> ApiResult<Option<PreparedUpload>> {

@@ -55,24 +55,21 @@ fn session_not_found(key: &str) -> ApiError {
 
 impl Catalog {
     pub fn insert_session(&self, s: &UploadSession) -> ApiResult<()> {
-        self.write(|tx, model| {
-            model.existing_project(&s.project_id)?;
-            tx.execute(
-                "INSERT INTO upload_sessions VALUES (?, ?, ?, ?, ?, ?, ?, make_timestamp(?), make_timestamp(?))",
-                params![
-                    s.id,
-                    s.project_id.as_str(),
-                    s.name,
-                    s.content_type,
-                    s.total_size as i64,
-                    s.chunk_size as i64,
-                    s.expected_sha256,
-                    micros(s.created_at),
-                    micros(s.expires_at)
-                ],
-            )?;
-            Ok(((), no_model_change()))
-        })
+        self.insert_project_row(
+            &s.project_id,
+            "INSERT INTO upload_sessions VALUES (?, ?, ?, ?, ?, ?, ?, make_timestamp(?), make_timestamp(?))",
+            params![
+                s.id,
+                s.project_id.as_str(),
+                s.name,
+                s.content_type,
+                s.total_size as i64,
+                s.chunk_size as i64,
+                s.expected_sha256,
+                micros(s.created_at),
+                micros(s.expires_at)
+            ],
+        )
     }
 
     /// A session of `project` with the chunks received so far (in index order).
