@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use duckdb::{params, OptionalExt};
 
-use super::{check_quota, insert_file_row, FileRecord, Quota};
+use super::{check_quota, count_rows, insert_file_row, FileRecord, Quota};
 use crate::catalog::{from_micros, micros, no_model_change, Catalog};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::ProjectId;
@@ -151,10 +151,10 @@ impl Catalog {
                 };
                 return Ok((Some(stored), no_model_change()));
             }
-            let live: i64 = tx.query_row(
+            let live = count_rows(
+                tx,
                 "SELECT count(*) FROM upload_sessions WHERE id = ?",
                 [session_id],
-                |r| r.get(0),
             )?;
             if live == 0 {
                 return Err(session_not_found(session_id));
