@@ -153,6 +153,28 @@ impl FromRequestParts<AppState> for ProjectAccess {
     }
 }
 
+impl ProjectAccess {
+    /// The project the path names; 404 unless it exists (for routes whose service does not
+    /// look it up).
+    pub fn existing_project(self, state: &AppState) -> Result<ProjectId, ApiError> {
+        require_project_exists(state, &self.scope.project)?;
+        Ok(self.scope.project)
+    }
+
+    /// The bucket the path names (it must name one) and the table, if it names one too.
+    fn into_bucket(self) -> Result<(BucketAccess, Option<TableName>), ApiError> {
+        let Self { principal, scope } = self;
+        let bucket = scope.bucket.ok_or_else(missing_segment("bucket"))?;
+        let access = BucketAccess {
+            principal,
+            project: scope.project,
+            bucket,
+            style: scope.style,
+        };
+        Ok((access, scope.table))
+    }
+}
+
 /// A `ProjectAccess` on a route whose path names a bucket.
 pub struct BucketAccess {
     pub principal: Principal,
@@ -168,15 +190,10 @@ impl FromRequestParts<AppState> for BucketAccess {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let ProjectAccess { principal, scope } =
-            ProjectAccess::from_request_parts(parts, state).await?;
-        let bucket = scope.bucket.ok_or_else(missing_segment("bucket"))?;
-        Ok(Self {
-            principal,
-            project: scope.project,
-            bucket,
-            style: scope.style,
-        })
+        let (access, _table) = ProjectAccess::from_request_parts(parts, state)
+            .await?
+            .into_bucket()?;
+        Ok(access)
     }
 }
 
@@ -196,16 +213,16 @@ impl FromRequestParts<AppState> for TableAccess {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let ProjectAccess { principal, scope } =
-            ProjectAccess::from_request_parts(parts, state).await?;
-        let bucket = scope.bucket.ok_or_else(missing_segment("bucket"))?;
-        let table = scope.table.ok_or_else(missing_segment("table"))?;
+        let (access, table) = ProjectAccess::from_request_parts(parts, state)
+            .await?
+            .into_bucket()?;
+        let table = table.ok_or_else(missing_segment("table"))?;
         Ok(Self {
-            principal,
-            project: scope.project,
-            bucket,
+            principal: access.principal,
+            project: access.project,
+            bucket: access.bucket,
             table,
-            style: scope.style,
+            style: access.style,
         })
     }
 }
@@ -217,9 +234,7 @@ fn missing_segment(segment: &'static str) -> impl FnOnce() -> ApiError {
 
 /// 404 unless the project exists (for routes whose service does not look it up).
 pub fn require_project_exists(state: &AppState, project: &ProjectId) -> Result<(), ApiError> {
-    if state.catalog.read(|m| m.project(project).is_some()) {
-        Ok(())
-    } else {
-        Err(crate::catalog::not_found_project(project))
-    }
+    state
+        .catalog
+        .read(|m| m.existing_project(project).map(|_| ()))
 }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::download;
-use super::extract::{require_project_exists, ApiJson, ApiQuery, ProjectAccess};
+use super::extract::{ApiJson, ApiQuery, ProjectAccess};
 use super::responses::{blob_path, FileList, FileResponse};
 use crate::catalog::files::FileRecord;
 use crate::error::{ApiError, ApiResult};
@@ -89,8 +89,7 @@ pub async fn prepare(
     access: ProjectAccess,
     ApiJson(body): ApiJson<PrepareBody>,
 ) -> ApiResult<Json<Value>> {
-    let project = access.scope.project;
-    require_project_exists(&state, &project)?;
+    let project = access.existing_project(&state)?;
     let name = check_file_name(&body.filename)?;
     let up = state
         .files
@@ -220,8 +219,7 @@ pub async fn list(
     access: ProjectAccess,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<FileList>> {
-    let project = access.scope.project;
-    require_project_exists(&state, &project)?;
+    let project = access.existing_project(&state)?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::unprocessable(format!(
@@ -288,8 +286,7 @@ pub async fn upload_content(
     headers: HeaderMap,
     request: axum::extract::Request,
 ) -> ApiResult<impl IntoResponse> {
-    let project = access.scope.project;
-    require_project_exists(&state, &project)?;
+    let project = access.existing_project(&state)?;
     let rec = create_from_request(
         &state,
         &project,

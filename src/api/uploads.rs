@@ -9,7 +9,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::{require_project_exists, ApiJson, ProjectAccess};
+use super::extract::{ApiJson, ProjectAccess};
 use super::files::check_file_name;
 use super::responses::FileResponse;
 use crate::catalog::files::{ChunkRecord, UploadSession};
@@ -70,8 +70,7 @@ pub async fn create(
     access: ProjectAccess,
     ApiJson(body): ApiJson<CreateBody>,
 ) -> ApiResult<impl IntoResponse> {
-    let project = access.scope.project;
-    require_project_exists(&state, &project)?;
+    let project = access.existing_project(&state)?;
     let name = check_file_name(&body.name)?;
     let session = state
         .files

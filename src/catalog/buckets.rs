@@ -1,9 +1,7 @@
 //! Catalog writes for buckets and the sharing relations between them: shares, links, read-only grants.
 //! Links are buckets whose reads resolve to another project's bucket while it stays shared.
 
-use super::{
-    micros, not_found_bucket, not_found_project, Apply, BucketLink, BucketRecord, Catalog,
-};
+use super::{apply_to_bucket, micros, Apply, BucketLink, BucketRecord, Catalog};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::{BucketName, ProjectId};
 
@@ -18,9 +16,7 @@ impl Catalog {
         link: Option<BucketLink>,
     ) -> ApiResult<BucketRecord> {
         self.write(|tx, model| {
-            let p = model
-                .project(project)
-                .ok_or_else(|| not_found_project(project))?;
+            let p = model.existing_project(project)?;
             if p.buckets.contains_key(&name) {
                 return Err(ApiError::new(
                     ErrorCode::BucketExists,
@@ -34,12 +30,8 @@ impl Catalog {
                         "a project cannot link its own bucket",
                     ));
                 }
-                if model.project(&link.source_project).is_none() {
-                    return Err(not_found_project(&link.source_project));
-                }
-                let source = model
-                    .bucket(&link.source_project, &link.source_bucket)
-                    .ok_or_else(|| not_found_bucket(&link.source_project, &link.source_bucket))?;
+                model.existing_project(&link.source_project)?;
+                let source = model.existing_bucket(&link.source_project, &link.source_bucket)?;
                 if source.link.is_some() {
                     return Err(ApiError::new(
                         ErrorCode::OperationNotAllowed,
@@ -88,10 +80,7 @@ impl Catalog {
     /// Removes a bucket with its table rows, shares and grant. The caller removes the files.
     pub fn delete_bucket(&self, project: &ProjectId, name: &BucketName) -> ApiResult<BucketRecord> {
         self.write(|tx, model| {
-            let record = model
-                .bucket(project, name)
-                .cloned()
-                .ok_or_else(|| not_found_bucket(project, name))?;
+            let record = model.existing_bucket(project, name)?.clone();
             let (p, b) = (project.as_str(), name.as_str());
             tx.execute(
                 "DELETE FROM tables WHERE project_id = ? AND bucket = ?",
@@ -127,9 +116,7 @@ impl Catalog {
         target: &ProjectId,
     ) -> ApiResult<BucketRecord> {
         self.write(|tx, model| {
-            let record = model
-                .bucket(project, bucket)
-                .ok_or_else(|| not_found_bucket(project, bucket))?;
+            let record = model.existing_bucket(project, bucket)?;
             if record.link.is_some() {
                 return Err(ApiError::new(
                     ErrorCode::OperationNotAllowed,
@@ -142,9 +129,7 @@ impl Catalog {
                     "a bucket cannot be shared with its own project",
                 ));
             }
-            if model.project(target).is_none() {
-                return Err(not_found_project(target));
-            }
+            model.existing_project(target)?;
             if record.shared_with.contains(target) {
                 return Err(ApiError::new(
                     ErrorCode::AlreadyShared,
@@ -162,11 +147,9 @@ impl Catalog {
             )?;
             let mut out = record.clone();
             out.shared_with.insert(target.clone());
-            let (project, bucket, target) = (project.clone(), bucket.clone(), target.clone());
-            let apply: Apply = Box::new(move |m| {
-                if let Some(b) = m.bucket_mut(&project, &bucket) {
-                    b.shared_with.insert(target);
-                }
+            let target = target.clone();
+            let apply = apply_to_bucket(project, bucket, move |b| {
+                b.shared_with.insert(target);
             });
             Ok((out, apply))
         })
@@ -180,9 +163,7 @@ impl Catalog {
         target: &ProjectId,
     ) -> ApiResult<()> {
         self.write(|tx, model| {
-            let record = model
-                .bucket(project, bucket)
-                .ok_or_else(|| not_found_bucket(project, bucket))?;
+            let record = model.existing_bucket(project, bucket)?;
             if !record.shared_with.contains(target) {
                 return Err(ApiError::new(
                     ErrorCode::ShareNotFound,
@@ -193,11 +174,9 @@ impl Catalog {
                 "DELETE FROM bucket_shares WHERE project_id = ? AND bucket = ? AND target_project_id = ?",
                 [project.as_str(), bucket.as_str(), target.as_str()],
             )?;
-            let (project, bucket, target) = (project.clone(), bucket.clone(), target.clone());
-            let apply: Apply = Box::new(move |m| {
-                if let Some(b) = m.bucket_mut(&project, &bucket) {
-                    b.shared_with.remove(&target);
-                }
+            let target = target.clone();
+            let apply = apply_to_bucket(project, bucket, move |b| {
+                b.shared_with.remove(&target);
             });
             Ok(((), apply))
         })
@@ -211,9 +190,7 @@ impl Catalog {
         readonly: bool,
     ) -> ApiResult<BucketRecord> {
         self.write(|tx, model| {
-            let record = model
-                .bucket(project, bucket)
-                .ok_or_else(|| not_found_bucket(project, bucket))?;
+            let record = model.existing_bucket(project, bucket)?;
             let (p, b) = (project.as_str(), bucket.as_str());
             tx.execute(
                 "DELETE FROM readonly_grants WHERE project_id = ? AND bucket = ?",
@@ -227,12 +204,7 @@ impl Catalog {
             }
             let mut out = record.clone();
             out.readonly = readonly;
-            let (project, bucket) = (project.clone(), bucket.clone());
-            let apply: Apply = Box::new(move |m| {
-                if let Some(b) = m.bucket_mut(&project, &bucket) {
-                    b.readonly = readonly;
-                }
-            });
+            let apply = apply_to_bucket(project, bucket, move |b| b.readonly = readonly);
             Ok((out, apply))
         })
     }

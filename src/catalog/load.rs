@@ -3,31 +3,33 @@
 
 use std::collections::BTreeMap;
 
-use duckdb::Connection;
+use duckdb::{Connection, Row};
 
 use super::from_micros;
 use super::model::*;
 use crate::error::ApiResult;
 use crate::names::{BucketName, ColumnName, ProjectId, TableName};
 
+/// `projects`: id, name, settings, status, created and updated (µs).
+type ProjectRow = (String, Option<String>, Option<String>, String, i64, i64);
+/// `buckets`: project, name, description, created (µs), linked project and bucket.
+type BucketRow = (
+    String,
+    String,
+    Option<String>,
+    i64,
+    Option<String>,
+    Option<String>,
+);
+
 pub fn load_model(conn: &Connection) -> ApiResult<Model> {
     let mut model = Model::default();
 
-    let mut stmt = conn.prepare(
+    let projects: Vec<ProjectRow> = read_rows(
+        conn,
         "SELECT id, name, settings::VARCHAR, status, epoch_us(created_at), epoch_us(updated_at) FROM projects",
     )?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, Option<String>>(1)?,
-            r.get::<_, Option<String>>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, i64>(4)?,
-            r.get::<_, i64>(5)?,
-        ))
-    })?;
-    for row in rows {
-        let (id, name, settings, status, created, updated) = row?;
+    for (id, name, settings, status, created, updated) in projects {
         let Ok(id) = ProjectId::parse(&id) else {
             tracing::warn!(id, "skipping catalog project with an invalid id");
             continue;
@@ -48,21 +50,11 @@ pub fn load_model(conn: &Connection) -> ApiResult<Model> {
         );
     }
 
-    let mut stmt = conn.prepare(
+    let keys: Vec<(String, String, String, String, String, i64)> = read_rows(
+        conn,
         "SELECT id, project_id, scope, prefix, hash, epoch_us(created_at) FROM api_keys WHERE revoked_at IS NULL",
     )?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, String>(4)?,
-            r.get::<_, i64>(5)?,
-        ))
-    })?;
-    for row in rows {
-        let (id, project, scope, prefix, hash, created) = row?;
+    for (id, project, scope, prefix, hash, created) in keys {
         if let Some(p) = project_mut(&mut model, &project) {
             p.keys.push(KeyRecord {
                 id,
@@ -74,21 +66,11 @@ pub fn load_model(conn: &Connection) -> ApiResult<Model> {
         }
     }
 
-    let mut stmt = conn.prepare(
+    let buckets: Vec<BucketRow> = read_rows(
+        conn,
         "SELECT project_id, name, description, epoch_us(created_at), linked_project_id, linked_bucket FROM buckets",
     )?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, Option<String>>(2)?,
-            r.get::<_, i64>(3)?,
-            r.get::<_, Option<String>>(4)?,
-            r.get::<_, Option<String>>(5)?,
-        ))
-    })?;
-    for row in rows {
-        let (project, name, description, created, linked_project, linked_bucket) = row?;
+    for (project, name, description, created, linked_project, linked_bucket) in buckets {
         let Ok(name) = BucketName::parse(&name) else {
             tracing::warn!(
                 project,
@@ -124,20 +106,11 @@ pub fn load_model(conn: &Connection) -> ApiResult<Model> {
         }
     }
 
-    let mut stmt = conn.prepare(
+    let tables: Vec<(String, String, String, String, i64)> = read_rows(
+        conn,
         "SELECT project_id, bucket, name, primary_key::VARCHAR, epoch_us(created_at) FROM tables",
     )?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, i64>(4)?,
-        ))
-    })?;
-    for row in rows {
-        let (project, bucket, name, pk, created) = row?;
+    for (project, bucket, name, pk, created) in tables {
         let Some(b) = bucket_mut(&mut model, &project, &bucket) else {
             continue;
         };
@@ -165,17 +138,11 @@ pub fn load_model(conn: &Connection) -> ApiResult<Model> {
         );
     }
 
-    let mut stmt =
-        conn.prepare("SELECT project_id, bucket, target_project_id FROM bucket_shares")?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-        ))
-    })?;
-    for row in rows {
-        let (project, bucket, target) = row?;
+    let shares: Vec<(String, String, String)> = read_rows(
+        conn,
+        "SELECT project_id, bucket, target_project_id FROM bucket_shares",
+    )?;
+    for (project, bucket, target) in shares {
         if let (Some(b), Ok(target)) = (
             bucket_mut(&mut model, &project, &bucket),
             ProjectId::parse(&target),
@@ -184,15 +151,24 @@ pub fn load_model(conn: &Connection) -> ApiResult<Model> {
         }
     }
 
-    let mut stmt = conn.prepare("SELECT project_id, bucket FROM readonly_grants")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-    for row in rows {
-        let (project, bucket) = row?;
+    let grants: Vec<(String, String)> =
+        read_rows(conn, "SELECT project_id, bucket FROM readonly_grants")?;
+    for (project, bucket) in grants {
         if let Some(b) = bucket_mut(&mut model, &project, &bucket) {
             b.readonly = true;
         }
     }
     Ok(model)
+}
+
+/// Every row of `sql`, each read as the tuple `T` (one element per selected column).
+fn read_rows<T>(conn: &Connection, sql: &str) -> ApiResult<Vec<T>>
+where
+    T: for<'r> TryFrom<&'r Row<'r>, Error = duckdb::Error>,
+{
+    let mut stmt = conn.prepare(sql)?;
+    let rows = stmt.query_map([], |r| T::try_from(r))?;
+    Ok(rows.collect::<duckdb::Result<Vec<T>>>()?)
 }
 
 fn project_mut<'m>(model: &'m mut Model, id: &str) -> Option<&'m mut ProjectRecord> {

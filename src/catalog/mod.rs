@@ -22,6 +22,20 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 /// A change to apply to the read model once its transaction has committed.
 pub type Apply = Box<dyn FnOnce(&mut Model) + Send>;
 
+/// The model change that applies `change` to one bucket once the write has committed.
+pub(crate) fn apply_to_bucket(
+    project: &crate::names::ProjectId,
+    bucket: &crate::names::BucketName,
+    change: impl FnOnce(&mut BucketRecord) + Send + 'static,
+) -> Apply {
+    let (project, bucket) = (project.clone(), bucket.clone());
+    Box::new(move |m| {
+        if let Some(b) = m.bucket_mut(&project, &bucket) {
+            change(b);
+        }
+    })
+}
+
 pub struct Catalog {
     writer: Mutex<Connection>,
     /// Idle connections for read queries (file records), so reads never wait for the writer.

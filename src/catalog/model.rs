@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::error::ApiResult;
 use crate::names::{BucketName, ColumnName, ProjectId, TableName};
 
 #[derive(Debug, Default, Clone)]
@@ -69,6 +70,21 @@ impl Model {
 
     pub fn bucket(&self, project: &ProjectId, bucket: &BucketName) -> Option<&BucketRecord> {
         self.projects.get(project)?.buckets.get(bucket)
+    }
+
+    /// The project, or the 404 naming it.
+    pub fn existing_project(&self, id: &ProjectId) -> ApiResult<&ProjectRecord> {
+        self.project(id).ok_or_else(|| super::not_found_project(id))
+    }
+
+    /// The bucket, or the 404 naming it and its project.
+    pub fn existing_bucket(
+        &self,
+        project: &ProjectId,
+        bucket: &BucketName,
+    ) -> ApiResult<&BucketRecord> {
+        self.bucket(project, bucket)
+            .ok_or_else(|| super::not_found_bucket(project, bucket))
     }
 
     pub fn bucket_mut(

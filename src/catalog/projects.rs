@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{micros, not_found_project, Apply, Catalog, KeyRecord, ProjectRecord};
+use super::{micros, Apply, Catalog, KeyRecord, ProjectRecord};
 use crate::auth::keys::NewKey;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::ProjectId;
@@ -67,7 +67,7 @@ impl Catalog {
         settings: Option<Value>,
     ) -> ApiResult<ProjectRecord> {
         self.write(|tx, model| {
-            let mut record = model.project(id).cloned().ok_or_else(|| not_found_project(id))?;
+            let mut record = model.existing_project(id)?.clone();
             if let Some(name) = name {
                 record.name = Some(name);
             }
@@ -101,10 +101,7 @@ impl Catalog {
     /// shares to it. Links other projects hold to its buckets stay and answer 403 (not live).
     pub fn delete_project(&self, id: &ProjectId) -> ApiResult<ProjectRecord> {
         self.write(|tx, model| {
-            let record = model
-                .project(id)
-                .cloned()
-                .ok_or_else(|| not_found_project(id))?;
+            let record = model.existing_project(id)?.clone();
             let p = id.as_str();
             tx.execute("DELETE FROM api_keys WHERE project_id = ?", [p])?;
             tx.execute("DELETE FROM tables WHERE project_id = ?", [p])?;

@@ -1,7 +1,7 @@
 //! Catalog writes for table records (name, primary key, creation time).
 //! Column definitions live in the table file itself; the engine reads them from there.
 
-use super::{micros, not_found_bucket, Apply, Catalog, TableRecord};
+use super::{apply_to_bucket, micros, Catalog, TableRecord};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::{BucketName, ColumnName, ProjectId, TableName};
 
@@ -15,9 +15,7 @@ impl Catalog {
         primary_key: Vec<ColumnName>,
     ) -> ApiResult<TableRecord> {
         self.write(|tx, model| {
-            let b = model
-                .bucket(project, bucket)
-                .ok_or_else(|| not_found_bucket(project, bucket))?;
+            let b = model.existing_bucket(project, bucket)?;
             if b.tables.contains_key(&name) {
                 return Err(table_exists(bucket, &name));
             }
@@ -41,11 +39,8 @@ impl Catalog {
                 created_at: now,
             };
             let out = record.clone();
-            let (project, bucket) = (project.clone(), bucket.clone());
-            let apply: Apply = Box::new(move |m| {
-                if let Some(b) = m.bucket_mut(&project, &bucket) {
-                    b.tables.insert(name, record);
-                }
+            let apply = apply_to_bucket(project, bucket, move |b| {
+                b.tables.insert(name, record);
             });
             Ok((out, apply))
         })
@@ -68,11 +63,9 @@ impl Catalog {
                 "DELETE FROM tables WHERE project_id = ? AND bucket = ? AND name = ?",
                 [project.as_str(), bucket.as_str(), name.as_str()],
             )?;
-            let (project, bucket, name) = (project.clone(), bucket.clone(), name.clone());
-            let apply: Apply = Box::new(move |m| {
-                if let Some(b) = m.bucket_mut(&project, &bucket) {
-                    b.tables.remove(&name);
-                }
+            let name = name.clone();
+            let apply = apply_to_bucket(project, bucket, move |b| {
+                b.tables.remove(&name);
             });
             Ok((record, apply))
         })
@@ -111,12 +104,9 @@ impl Catalog {
                 "UPDATE tables SET primary_key = ?::JSON WHERE project_id = ? AND bucket = ? AND name = ?",
                 duckdb::params![pk_json, project.as_str(), bucket.as_str(), name.as_str()],
             )?;
-            let (project, bucket, name) = (project.clone(), bucket.clone(), name.clone());
-            let apply: Apply = Box::new(move |m| {
-                if let Some(t) = m
-                    .bucket_mut(&project, &bucket)
-                    .and_then(|b| b.tables.get_mut(&name))
-                {
+            let name = name.clone();
+            let apply = apply_to_bucket(project, bucket, move |b| {
+                if let Some(t) = b.tables.get_mut(&name) {
                     t.primary_key = primary_key;
                 }
             });

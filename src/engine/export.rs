@@ -20,6 +20,15 @@ pub struct RowSelection {
 }
 
 impl RowSelection {
+    /// The selected columns and the SQL tail, both checked against the table's `columns`.
+    pub fn resolve(
+        &self,
+        key: &TableKey,
+        columns: &[ColumnInfo],
+    ) -> ApiResult<(Vec<ColumnInfo>, String)> {
+        Ok((self.pick(key, columns)?, self.tail_sql(columns)?))
+    }
+
     /// The selected columns in the requested order (400 naming an unknown one).
     pub fn pick(&self, key: &TableKey, columns: &[ColumnInfo]) -> ApiResult<Vec<ColumnInfo>> {
         let Some(names) = &self.columns else {
@@ -168,8 +177,7 @@ impl TableEngine {
         out: &Path,
     ) -> ApiResult<u64> {
         let info = self.describe(key)?;
-        let columns = selection.pick(key, &info.columns)?;
-        let tail = selection.tail_sql(&info.columns)?;
+        let (columns, tail) = selection.resolve(key, &info.columns)?;
         let conn = self.conn()?;
         let alias = self.ensure_attached(&conn, key)?;
         let select = select_list(&columns);

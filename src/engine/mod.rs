@@ -287,33 +287,34 @@ impl TableEngine {
     /// They can only be left by a crash between a file operation and its catalog commit,
     /// and no client was ever told they exist.
     pub fn sweep_orphans(&self, known: &dyn Fn(&Path) -> bool) {
-        let Ok(projects) = std::fs::read_dir(self.tables_root()) else {
-            return;
-        };
-        for entry in projects.flatten() {
-            let path = entry.path();
-            if !known(&path) {
-                tracing::warn!(path = %path.display(), "removing orphan project directory");
-                let _ = std::fs::remove_dir_all(&path);
-                continue;
-            }
-            for bucket in std::fs::read_dir(&path).into_iter().flatten().flatten() {
-                let bpath = bucket.path();
-                if !known(&bpath) {
-                    tracing::warn!(path = %bpath.display(), "removing orphan bucket directory");
-                    let _ = std::fs::remove_dir_all(&bpath);
-                    continue;
-                }
-                for file in std::fs::read_dir(&bpath).into_iter().flatten().flatten() {
-                    let fpath = file.path();
-                    if !known(&fpath) {
-                        tracing::warn!(path = %fpath.display(), "removing orphan table file");
-                        let _ = std::fs::remove_file(&fpath);
-                    }
-                }
+        let dir_all = |p: &Path| std::fs::remove_dir_all(p);
+        for project in known_entries(&self.tables_root(), known, "project directory", dir_all) {
+            for bucket in known_entries(&project, known, "bucket directory", dir_all) {
+                known_entries(&bucket, known, "table file", |p| std::fs::remove_file(p));
             }
         }
     }
+}
+
+/// The entries of `dir` that `known` accepts; every other one is removed with `remove`
+/// (a directory that cannot be read has no entries).
+fn known_entries(
+    dir: &Path,
+    known: &dyn Fn(&Path) -> bool,
+    what: &str,
+    remove: impl Fn(&Path) -> std::io::Result<()>,
+) -> Vec<PathBuf> {
+    let mut kept = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if known(&path) {
+            kept.push(path);
+        } else {
+            tracing::warn!(path = %path.display(), "removing orphan {what}");
+            let _ = remove(&path);
+        }
+    }
+    kept
 }
 
 fn read_columns(conn: &Connection, alias: &str) -> ApiResult<Vec<ColumnInfo>> {

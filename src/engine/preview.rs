@@ -24,8 +24,7 @@ impl TableEngine {
         selection: &RowSelection,
     ) -> ApiResult<Preview> {
         let info = self.describe(key)?;
-        let columns = selection.pick(key, &info.columns)?;
-        let tail = selection.tail_sql(&info.columns)?;
+        let (columns, tail) = selection.resolve(key, &info.columns)?;
         let kinds: Vec<ValueKind> = columns
             .iter()
             .map(|c| ValueKind::of(&c.data_type))

@@ -7,7 +7,7 @@ use super::ddl::{check_default, create_like_sql, swap_in_sql, table_in, ColumnDe
 use super::filter::Filter;
 use super::transaction::in_transaction;
 use super::{find_column, first_line};
-use super::{quote_ident, ColumnInfo, TableEngine, TableKey};
+use super::{quote_ident, ColumnInfo, TableEngine, TableInfo, TableKey};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::types::{ColumnType, DefaultValue};
 
@@ -51,10 +51,18 @@ impl TableEngine {
         })
     }
 
+    /// The table's description and its column `name` (404 when there is none).
+    fn describe_column(&self, key: &TableKey, name: &str) -> ApiResult<(TableInfo, ColumnInfo)> {
+        let info = self.describe(key)?;
+        let col = find_column(&info.columns, name)
+            .ok_or_else(|| column_not_found(key, name))?
+            .clone();
+        Ok((info, col))
+    }
+
     /// Drops a column; not a primary-key column, nor the last one.
     pub fn drop_column(&self, key: &TableKey, name: &str) -> ApiResult<()> {
-        let info = self.describe(key)?;
-        let col = find_column(&info.columns, name).ok_or_else(|| column_not_found(key, name))?;
+        let (info, col) = self.describe_column(key, name)?;
         if info.primary_key.iter().any(|p| p == &col.name) {
             return Err(ApiError::new(
                 ErrorCode::ColumnInPrimaryKey,
@@ -85,10 +93,7 @@ impl TableEngine {
 
     /// Renames a column, changes its type, nullability or default, all in one transaction.
     pub fn alter_column(&self, key: &TableKey, name: &str, change: &AlterColumn) -> ApiResult<()> {
-        let info = self.describe(key)?;
-        let col = find_column(&info.columns, name)
-            .ok_or_else(|| column_not_found(key, name))?
-            .clone();
+        let (info, col) = self.describe_column(key, name)?;
         if let Some(new) = &change.new_name {
             let taken = find_column(&info.columns, new.as_str())
                 .is_some_and(|c| !c.name.eq_ignore_ascii_case(&col.name));

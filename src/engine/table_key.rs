@@ -10,3 +10,14 @@ pub struct TableKey {
     pub bucket: BucketName,
     pub table: TableName,
 }
+
+impl TableKey {
+    /// The key of `table` in `bucket` of `project` (copies the names).
+    pub fn new(project: &ProjectId, bucket: &BucketName, table: &TableName) -> Self {
+        Self {
+            project: project.clone(),
+            bucket: bucket.clone(),
+            table: table.clone(),
+        }
+    }
+}

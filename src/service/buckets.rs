@@ -2,24 +2,22 @@
 //! A non-empty bucket is deleted only when the caller asks for cascade; otherwise 409.
 
 use super::{blocking_locked, read_only};
-use crate::catalog::{not_found_bucket, not_found_project, BucketRecord};
+use crate::catalog::{not_found_project, BucketRecord};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::{BucketName, ProjectId};
 use crate::state::AppState;
 
 pub fn list(state: &AppState, project: &ProjectId) -> ApiResult<Vec<BucketRecord>> {
     state.catalog.read(|m| {
-        m.project(project)
+        m.existing_project(project)
             .map(|p| p.buckets.values().cloned().collect())
-            .ok_or_else(|| not_found_project(project))
     })
 }
 
 pub fn get(state: &AppState, project: &ProjectId, bucket: &BucketName) -> ApiResult<BucketRecord> {
     state
         .catalog
-        .read(|m| m.bucket(project, bucket).cloned())
-        .ok_or_else(|| not_found_bucket(project, bucket))
+        .read(|m| m.existing_bucket(project, bucket).cloned())
 }
 
 /// Number of tables a bucket shows: its own, or its live source's for a link.
@@ -44,9 +42,7 @@ pub async fn create(
     name: BucketName,
     description: Option<String>,
 ) -> ApiResult<BucketRecord> {
-    let guard = state.engine.locks.bucket_exclusive(&project, &name).await;
-    let state = state.clone();
-    blocking_locked(guard, move || {
+    super::bucket_exclusive(state, project, name, move |state, project, name| {
         // Directory first: a crash before the catalog commit leaves only an empty
         // directory, which the start-up sweep removes.
         // Checked before touching the disk so a refused create leaves nothing behind;

@@ -10,7 +10,7 @@ pub mod sharing;
 pub mod table_data;
 pub mod tables;
 
-use crate::catalog::{not_found_bucket, BucketRecord};
+use crate::catalog::BucketRecord;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::{BucketName, ProjectId};
 use crate::state::AppState;
@@ -36,10 +36,7 @@ pub fn resolve_read(
     bucket: &BucketName,
 ) -> ApiResult<ReadTarget> {
     state.catalog.read(|m| {
-        let record = m
-            .bucket(project, bucket)
-            .cloned()
-            .ok_or_else(|| not_found_bucket(project, bucket))?;
+        let record = m.existing_bucket(project, bucket)?.clone();
         match record.link.clone() {
             None => Ok(ReadTarget {
                 source: record.clone(),
@@ -62,9 +59,8 @@ pub fn resolve_read(
                     })));
                 }
                 let source = m
-                    .bucket(&link.source_project, &link.source_bucket)
-                    .cloned()
-                    .ok_or_else(|| not_found_bucket(&link.source_project, &link.source_bucket))?;
+                    .existing_bucket(&link.source_project, &link.source_bucket)?
+                    .clone();
                 Ok(ReadTarget {
                     bucket: record,
                     project: link.source_project,
@@ -103,6 +99,19 @@ pub fn read_only(record: &BucketRecord, reason: &str) -> ApiError {
         "linked": record.link.is_some(),
         "readonly": record.readonly,
     }))
+}
+
+/// Runs blocking work on `bucket` while holding the bucket's exclusive lock; the work gets
+/// its own handle on the state and the names back.
+pub async fn bucket_exclusive<T: Send + 'static>(
+    state: &AppState,
+    project: ProjectId,
+    bucket: BucketName,
+    f: impl FnOnce(AppState, ProjectId, BucketName) -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    let guard = state.engine.locks.bucket_exclusive(&project, &bucket).await;
+    let state = state.clone();
+    blocking_locked(guard, move || f(state, project, bucket)).await
 }
 
 /// Runs blocking work while holding `guard`. The guard moves into the task, so a client

@@ -40,9 +40,7 @@ pub async fn link(
     source: BucketLink,
     by_operator: bool,
 ) -> ApiResult<BucketRecord> {
-    let guard = state.engine.locks.bucket_exclusive(&project, &name).await;
-    let state = state.clone();
-    blocking_locked(guard, move || {
+    super::bucket_exclusive(state, project, name, move |state, project, name| {
         let catalog = &state.catalog;
         let share_first =
             by_operator && catalog.read(|m| link_lacks_only_the_share(m, &project, &name, &source));
@@ -114,9 +112,7 @@ pub async fn set_readonly(
     readonly: bool,
 ) -> ApiResult<BucketRecord> {
     // Exclusive: a grant must not land in the middle of a write to one of its tables.
-    let guard = state.engine.locks.bucket_exclusive(&project, &bucket).await;
-    let state = state.clone();
-    blocking_locked(guard, move || {
+    super::bucket_exclusive(state, project, bucket, move |state, project, bucket| {
         state.catalog.set_readonly(&project, &bucket, readonly)
     })
     .await

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use super::{blocking_locked, require_writable, resolve_read};
 use crate::catalog::tables::{table_exists, table_not_found};
-use crate::catalog::{not_found_bucket, TableRecord};
+use crate::catalog::TableRecord;
 use crate::engine::ddl::ColumnDef;
 use crate::engine::export::RowSelection;
 use crate::engine::preview::Preview;
@@ -74,18 +74,13 @@ pub async fn create(
     primary_key: Vec<ColumnName>,
 ) -> ApiResult<TableView> {
     validate_definition(&columns, &primary_key)?;
-    let key = TableKey {
-        project: project.clone(),
-        bucket: bucket.clone(),
-        table: name.clone(),
-    };
+    let key = TableKey::new(&project, &bucket, &name);
     let guard = state.engine.locks.table_exclusive(&key).await;
     let state = state.clone();
     blocking_locked(guard, move || {
         let record = state
             .catalog
-            .read(|m| m.bucket(&project, &bucket).cloned())
-            .ok_or_else(|| not_found_bucket(&project, &bucket))?;
+            .read(|m| m.existing_bucket(&project, &bucket).cloned())?;
         require_writable(&record)?;
         if record.tables.contains_key(&name) {
             return Err(table_exists(&bucket, &name));
@@ -126,11 +121,7 @@ pub async fn list(
         .tables
         .values()
         .map(|record| {
-            let key = TableKey {
-                project: target.project.clone(),
-                bucket: target.source.name.clone(),
-                table: record.name.clone(),
-            };
+            let key = TableKey::new(&target.project, &target.source.name, &record.name);
             (key, record.clone())
         })
         .collect();
@@ -215,16 +206,10 @@ pub(crate) async fn writable_locked(
     bucket: &BucketName,
     table: &TableName,
 ) -> ApiResult<(LockGuard, TableKey)> {
-    let key = TableKey {
-        project: project.clone(),
-        bucket: bucket.clone(),
-        table: table.clone(),
-    };
+    let key = TableKey::new(project, bucket, table);
     let guard = state.engine.locks.table_exclusive(&key).await;
     state.catalog.read(|m| {
-        let record = m
-            .bucket(project, bucket)
-            .ok_or_else(|| not_found_bucket(project, bucket))?;
+        let record = m.existing_bucket(project, bucket)?;
         require_writable(record)?;
         if !record.tables.contains_key(table) {
             return Err(table_not_found(bucket, table));
@@ -258,11 +243,7 @@ pub async fn delete(
     bucket: BucketName,
     table: TableName,
 ) -> ApiResult<()> {
-    let key = TableKey {
-        project: project.clone(),
-        bucket: bucket.clone(),
-        table: table.clone(),
-    };
+    let key = TableKey::new(&project, &bucket, &table);
     let guard = state.engine.locks.table_exclusive(&key).await;
     let st = state.clone();
     let k = key.clone();
@@ -270,8 +251,7 @@ pub async fn delete(
         let (state, key) = (st, k);
         let record = state
             .catalog
-            .read(|m| m.bucket(&project, &bucket).cloned())
-            .ok_or_else(|| not_found_bucket(&project, &bucket))?;
+            .read(|m| m.existing_bucket(&project, &bucket).cloned())?;
         require_writable(&record)?;
         // Catalog first: once the row is gone nobody can reach the file; a crash before
         // the file is removed leaves an orphan that the start-up sweep deletes.

@@ -9,11 +9,10 @@ use serde::Deserialize;
 
 use crate::api::extract::{ApiJson, TableAccess};
 use crate::api::query::{check_limit, BodyFilters, QueryParams};
-use crate::api::responses::{job_run, TableJobResponse};
 use crate::engine::export::{ExportFormat, RowSelection};
 use crate::engine::filter::OrderBy;
 use crate::error::ApiResult;
-use crate::service::table_data::{self, TableJob};
+use crate::service::table_data::{self, ExportRequest, TableJob};
 use crate::state::AppState;
 
 #[derive(Deserialize, Default)]
@@ -41,11 +40,11 @@ impl ExportBody {
                 .transpose()?,
             limit: check_limit(self.limit)?,
         };
-        Ok(TableJob::Export {
+        Ok(TableJob::Export(ExportRequest {
             selection,
             format,
             compression,
-        })
+        }))
     }
 }
 
@@ -57,17 +56,7 @@ pub async fn export(
 ) -> ApiResult<Response> {
     let queued = QueryParams::parse(query).wants_async()?;
     let job = body.unwrap_or_default().into_job()?;
-    let project = access.project;
-    let run = table_data::run_job::<TableJobResponse>(
-        &state,
-        project.clone(),
-        access.bucket,
-        access.table,
-        job,
-        queued,
-    )
-    .await?;
-    Ok(job_run(&project, run))
+    super::run_table_job(&state, access, job, queued).await
 }
 
 /// `GET …/export?format=csv|parquet`: the rows streamed from DuckDB's writer, no file kept.
@@ -90,9 +79,11 @@ pub async fn export_stream(
         &access.project,
         &access.bucket,
         &access.table,
-        selection,
-        format,
-        compression,
+        ExportRequest {
+            selection,
+            format,
+            compression,
+        },
     )
     .await?;
     let name = format.file_name(access.table.as_str(), compression);

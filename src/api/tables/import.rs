@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::api::extract::{ApiJson, BucketAccess, TableAccess};
 use crate::api::query::QueryParams;
-use crate::api::responses::{job_run, CreatedFromFile, TableJobResponse};
+use crate::api::responses::CreatedFromFile;
 use crate::engine::import::{CsvOptions, DedupMode, Format, ImportRequest};
 use crate::error::ApiResult;
 use crate::names::{ColumnName, TableName};
@@ -86,17 +86,7 @@ pub async fn import_file(
 ) -> ApiResult<Response> {
     let queued = QueryParams::parse(query).wants_async()?;
     let job = body.into_job()?;
-    let project = access.project;
-    let run = table_data::run_job::<TableJobResponse>(
-        &state,
-        project.clone(),
-        access.bucket,
-        access.table,
-        job,
-        queued,
-    )
-    .await?;
-    Ok(job_run(&project, run))
+    super::run_table_job(&state, access, job, queued).await
 }
 
 #[derive(Deserialize)]

@@ -9,18 +9,19 @@ pub mod schema;
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::extract::{ApiJson, BucketAccess, PathStyle, TableAccess};
 use super::query::QueryParams;
-use super::responses::{PreviewResponse, TableList, TableResponse};
+use super::responses::{job_run, PreviewResponse, TableJobResponse, TableList, TableResponse};
 use crate::engine::ddl::ColumnDef;
 use crate::engine::export::RowSelection;
 use crate::error::{ApiError, ApiResult};
 use crate::names::{ColumnName, TableName};
+use crate::service::table_data::{self, TableJob};
 use crate::service::tables;
 use crate::state::AppState;
 use crate::types::{ColumnType, DefaultValue};
@@ -151,4 +152,25 @@ pub async fn preview(
     )
     .await?;
     Ok(Json(PreviewResponse::from(preview)))
+}
+
+/// Runs `job` on the addressed table now (200 with its result) or, `queued`, as a job
+/// (202 with the job and where to poll it): the import and export routes answer alike.
+async fn run_table_job(
+    state: &AppState,
+    access: TableAccess,
+    job: TableJob,
+    queued: bool,
+) -> ApiResult<Response> {
+    let project = access.project;
+    let run = table_data::run_job::<TableJobResponse>(
+        state,
+        project.clone(),
+        access.bucket,
+        access.table,
+        job,
+        queued,
+    )
+    .await?;
+    Ok(job_run(&project, run))
 }

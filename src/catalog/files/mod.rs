@@ -78,15 +78,13 @@ impl Catalog {
     /// Adds a file record, refusing it when the project's quota would be exceeded (507).
     pub fn insert_file(&self, rec: &FileRecord, quota: Quota) -> ApiResult<()> {
         self.write(|tx, model| {
-            if model.project(&rec.project_id).is_none() {
-                return Err(super::not_found_project(&rec.project_id));
-            }
+            model.existing_project(&rec.project_id)?;
             check_quota(tx, &rec.project_id, rec.size_bytes, quota)?;
             if let Some(client_id) = &rec.client_id {
-                let taken: i64 = tx.query_row(
+                let taken = count_rows(
+                    tx,
                     "SELECT count(*) FROM files WHERE project_id = ? AND client_id = ?",
                     params![rec.project_id.as_str(), client_id],
-                    |r| r.get(0),
                 )?;
                 if taken > 0 {
                     return Err(ApiError::new(
@@ -149,10 +147,10 @@ impl Catalog {
                 "project_id = ? ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
                 &[&project.as_str(), &(limit as i64), &(offset as i64)],
             )?;
-            let total: i64 = c.query_row(
+            let total = count_rows(
+                c,
                 "SELECT count(*) FROM files WHERE project_id = ?",
                 [project.as_str()],
-                |r| r.get(0),
             )?;
             Ok((page, total.max(0) as u64))
         })
@@ -215,6 +213,23 @@ fn insert_file_row(tx: &Connection, rec: &FileRecord) -> ApiResult<()> {
     Ok(())
 }
 
+impl Catalog {
+    /// Inserts one row owned by `project` (404 unless it exists); the read model keeps no
+    /// such rows.
+    fn insert_project_row(
+        &self,
+        project: &ProjectId,
+        sql: &str,
+        params: impl duckdb::Params,
+    ) -> ApiResult<()> {
+        self.write(|tx, model| {
+            model.existing_project(project)?;
+            tx.execute(sql, params)?;
+            Ok(((), no_model_change()))
+        })
+    }
+}
+
 fn check_quota(tx: &Connection, project: &ProjectId, adding: u64, quota: Quota) -> ApiResult<()> {
     if quota.max_bytes == 0 && quota.max_files == 0 {
         return Ok(());
@@ -247,11 +262,11 @@ fn check_quota(tx: &Connection, project: &ProjectId, adding: u64, quota: Quota) 
     Ok(())
 }
 
+/// The single number a `SELECT count(*) …` answers.
+fn count_rows(c: &Connection, sql: &str, params: impl duckdb::Params) -> ApiResult<i64> {
+    Ok(c.query_row(sql, params, |r| r.get(0))?)
+}
+
 fn blob_referenced(c: &Connection, sha256: &str) -> ApiResult<bool> {
-    let n: i64 = c.query_row(
-        "SELECT (SELECT count(*) FROM files WHERE sha256 = ?) + (SELECT count(*) FROM file_uploads WHERE sha256 = ?)",
-        [sha256, sha256],
-        |r| r.get(0),
-    )?;
-    Ok(n > 0)
+    Ok(count_rows(c, "SELECT (SELECT count(*) FROM files WHERE sha256 = ?) + (SELECT count(*) FROM file_uploads WHERE sha256 = ?)", [sha256, sha256])? > 0)
 }

@@ -6,7 +6,7 @@ use duckdb::{params, Connection, OptionalExt};
 use serde_json::Value;
 
 use super::{blob_referenced, check_quota, insert_file_row, FileRecord, Quota};
-use crate::catalog::{from_micros, micros, no_model_change, not_found_project, Catalog};
+use crate::catalog::{from_micros, micros, no_model_change, Catalog};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::ProjectId;
 
@@ -35,25 +35,20 @@ fn staged_file_not_found(key: &str) -> ApiError {
 
 impl Catalog {
     pub fn insert_prepared(&self, up: &PreparedUpload) -> ApiResult<()> {
-        self.write(|tx, model| {
-            if model.project(&up.project_id).is_none() {
-                return Err(not_found_project(&up.project_id));
-            }
-            tx.execute(
-                "INSERT INTO file_uploads VALUES (?, ?, ?, ?, ?, ?::JSON, NULL, NULL, make_timestamp(?), make_timestamp(?))",
-                params![
-                    up.upload_key,
-                    up.project_id.as_str(),
-                    up.filename,
-                    up.content_type,
-                    up.expected_size.map(|s| s as i64),
-                    up.tags.as_ref().map(Value::to_string),
-                    micros(up.created_at),
-                    micros(up.expires_at)
-                ],
-            )?;
-            Ok(((), no_model_change()))
-        })
+        self.insert_project_row(
+            &up.project_id,
+            "INSERT INTO file_uploads VALUES (?, ?, ?, ?, ?, ?::JSON, NULL, NULL, make_timestamp(?), make_timestamp(?))",
+            params![
+                up.upload_key,
+                up.project_id.as_str(),
+                up.filename,
+                up.content_type,
+                up.expected_size.map(|s| s as i64),
+                up.tags.as_ref().map(Value::to_string),
+                micros(up.created_at),
+                micros(up.expires_at)
+            ],
+        )
     }
 
     pub fn prepared(&self, project: &ProjectId, key: &str) -> ApiResult<Option<PreparedUpload>> {
@@ -86,14 +81,7 @@ impl Catalog {
         size: u64,
     ) -> ApiResult<Option<String>> {
         self.write(|tx, _| {
-            let previous: Option<Option<String>> = tx
-                .query_row(
-                    "SELECT sha256 FROM file_uploads WHERE upload_key = ?",
-                    [key],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let Some(previous) = previous else {
+            let Some(previous) = prepared_sha256(tx, key)? else {
                 return Err(staged_file_not_found(key));
             };
             tx.execute(
@@ -122,13 +110,7 @@ impl Catalog {
         self.write(|tx, _| {
             let mut released = Vec::new();
             for key in keys {
-                let sha: Option<Option<String>> = tx
-                    .query_row(
-                        "SELECT sha256 FROM file_uploads WHERE upload_key = ?",
-                        [key],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
+                let sha = prepared_sha256(tx, key)?;
                 tx.execute("DELETE FROM file_uploads WHERE upload_key = ?", [key])?;
                 if let Some(Some(sha)) = sha {
                     if !blob_referenced(tx, &sha)? {
@@ -149,6 +131,17 @@ impl Catalog {
             rows.collect::<Result<Vec<_>, _>>().map_err(Into::into)
         })
     }
+}
+
+/// The content hash a prepared upload holds: `None` for an unknown key, `Some(None)` while
+/// nothing was uploaded.
+fn prepared_sha256(c: &Connection, key: &str) -> ApiResult<Option<Option<String>>> {
+    Ok(c.query_row(
+        "SELECT sha256 FROM file_uploads WHERE upload_key = ?",
+        [key],
+        |r| r.get(0),
+    )
+    .optional()?)
 }
 
 fn query_prepared(

@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use duckdb::{params, OptionalExt};
 
-use super::{check_quota, insert_file_row, FileRecord, Quota};
-use crate::catalog::{from_micros, micros, no_model_change, not_found_project, Catalog};
+use super::{check_quota, count_rows, insert_file_row, FileRecord, Quota};
+use crate::catalog::{from_micros, micros, no_model_change, Catalog};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::ProjectId;
 
@@ -55,26 +55,21 @@ fn session_not_found(key: &str) -> ApiError {
 
 impl Catalog {
     pub fn insert_session(&self, s: &UploadSession) -> ApiResult<()> {
-        self.write(|tx, model| {
-            if model.project(&s.project_id).is_none() {
-                return Err(not_found_project(&s.project_id));
-            }
-            tx.execute(
-                "INSERT INTO upload_sessions VALUES (?, ?, ?, ?, ?, ?, ?, make_timestamp(?), make_timestamp(?))",
-                params![
-                    s.id,
-                    s.project_id.as_str(),
-                    s.name,
-                    s.content_type,
-                    s.total_size as i64,
-                    s.chunk_size as i64,
-                    s.expected_sha256,
-                    micros(s.created_at),
-                    micros(s.expires_at)
-                ],
-            )?;
-            Ok(((), no_model_change()))
-        })
+        self.insert_project_row(
+            &s.project_id,
+            "INSERT INTO upload_sessions VALUES (?, ?, ?, ?, ?, ?, ?, make_timestamp(?), make_timestamp(?))",
+            params![
+                s.id,
+                s.project_id.as_str(),
+                s.name,
+                s.content_type,
+                s.total_size as i64,
+                s.chunk_size as i64,
+                s.expected_sha256,
+                micros(s.created_at),
+                micros(s.expires_at)
+            ],
+        )
     }
 
     /// A session of `project` with the chunks received so far (in index order).
@@ -156,10 +151,10 @@ impl Catalog {
                 };
                 return Ok((Some(stored), no_model_change()));
             }
-            let live: i64 = tx.query_row(
+            let live = count_rows(
+                tx,
                 "SELECT count(*) FROM upload_sessions WHERE id = ?",
                 [session_id],
-                |r| r.get(0),
             )?;
             if live == 0 {
                 return Err(session_not_found(session_id));

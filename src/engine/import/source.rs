@@ -222,46 +222,45 @@ impl<'a> Source<'a> {
             mapped
                 .iter()
                 .find(|m| m.file == file)
-                .map(|m| m.column.data_type.clone())
+                .map(|m| m.column.data_type.as_str())
         };
         match self.format {
             Format::Csv => {
                 // Every file column must be listed (CSV is positional); the ones not imported
                 // stay text so they cannot fail a cast.
-                let columns: Vec<String> = file_columns
-                    .iter()
-                    .map(|f| {
-                        let ty = type_of(f).unwrap_or_else(|| "VARCHAR".into());
-                        format!("{}: {}", sql_string(f), sql_string(&ty))
-                    })
-                    .collect();
+                let columns = columns_arg(
+                    file_columns
+                        .iter()
+                        .map(|f| (f.as_str(), type_of(f).unwrap_or("VARCHAR"))),
+                );
                 format!(
-                    "read_csv({}, {}, auto_detect=false, compression={}, columns={{{}}}{extra})",
+                    "read_csv({}, {}, auto_detect=false, compression={}, columns={{{columns}}}{extra})",
                     self.path,
                     self.csv.reader_options(),
                     self.compression(),
-                    columns.join(", ")
                 )
             }
             Format::Parquet => format!("read_parquet({}{extra})", self.path),
             Format::Jsonl => {
-                let columns: Vec<String> = mapped
-                    .iter()
-                    .map(|m| {
-                        format!(
-                            "{}: {}",
-                            sql_string(&m.file),
-                            sql_string(&m.column.data_type)
-                        )
-                    })
-                    .collect();
+                let columns = columns_arg(
+                    mapped
+                        .iter()
+                        .map(|m| (m.file.as_str(), m.column.data_type.as_str())),
+                );
                 format!(
-                    "read_json({}, format='newline_delimited', records=true, compression={}, columns={{{}}}{extra})",
+                    "read_json({}, format='newline_delimited', records=true, compression={}, columns={{{columns}}}{extra})",
                     self.path,
                     self.compression(),
-                    columns.join(", ")
                 )
             }
         }
     }
+}
+
+/// The body of a reader's `columns={…}` argument: `'name': 'TYPE'` per column, in order.
+fn columns_arg<'a>(columns: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    columns
+        .map(|(name, ty)| format!("{}: {}", sql_string(name), sql_string(ty)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -12,6 +12,13 @@ use crate::service::files::NewFile;
 use crate::service::tables::resolve_locked;
 use crate::state::AppState;
 
+/// What to export: which rows and columns, in which file format.
+pub struct ExportRequest {
+    pub selection: RowSelection,
+    pub format: ExportFormat,
+    pub compression: Compression,
+}
+
 /// A finished export: the new file record and how many rows it holds.
 pub struct Exported {
     pub file: FileRecord,
@@ -27,10 +34,13 @@ pub async fn export(
     project: &ProjectId,
     bucket: &BucketName,
     table: &TableName,
-    selection: RowSelection,
-    format: ExportFormat,
-    compression: Compression,
+    request: ExportRequest,
 ) -> ApiResult<Exported> {
+    let ExportRequest {
+        selection,
+        format,
+        compression,
+    } = request;
     let (guard, key, _) = resolve_locked(state, project, bucket, table).await?;
     state.files.admit(None)?;
     let out = state.files.work_file("");
@@ -70,10 +80,13 @@ pub async fn export_stream(
     project: &ProjectId,
     bucket: &BucketName,
     table: &TableName,
-    selection: RowSelection,
-    format: ExportFormat,
-    compression: Compression,
+    request: ExportRequest,
 ) -> ApiResult<impl futures_util::Stream<Item = Result<Bytes, std::io::Error>>> {
+    let ExportRequest {
+        selection,
+        format,
+        compression,
+    } = request;
     if !format.through_pipe(compression) {
         return Err(ApiError::new(
             ErrorCode::InvalidCompression,

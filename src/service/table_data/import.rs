@@ -3,7 +3,6 @@
 
 use serde_json::json;
 
-use crate::catalog::not_found_bucket;
 use crate::catalog::tables::table_exists;
 use crate::engine::ddl::ColumnDef;
 use crate::engine::import::{CsvOptions, DedupMode, Format, ImportOutcome, ImportRequest, Source};
@@ -72,11 +71,7 @@ pub async fn create_from_file(
 ) -> ApiResult<(TableView, ImportOutcome)> {
     let file = state.files.get(project, &spec.file_id).await?;
     let local = state.files.local_copy(&file).await?;
-    let key = TableKey {
-        project: project.clone(),
-        bucket: bucket.clone(),
-        table: spec.name.clone(),
-    };
+    let key = TableKey::new(project, bucket, &spec.name);
     let guard = state.engine.locks.table_exclusive(&key).await;
     let st = state.clone();
     let (project, bucket) = (project.clone(), bucket.clone());
@@ -84,8 +79,7 @@ pub async fn create_from_file(
         let state = st;
         let record = state
             .catalog
-            .read(|m| m.bucket(&project, &bucket).cloned())
-            .ok_or_else(|| not_found_bucket(&project, &bucket))?;
+            .read(|m| m.existing_bucket(&project, &bucket).cloned())?;
         require_writable(&record)?;
         if record.tables.contains_key(&spec.name) {
             return Err(table_exists(&bucket, &spec.name));

@@ -4,10 +4,9 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::export::{export, Exported};
+use super::export::{export, ExportRequest, Exported};
 use super::import::{import, Imported};
 use crate::catalog::jobs::JobRecord;
-use crate::engine::export::{Compression, ExportFormat, RowSelection};
 use crate::engine::import::ImportRequest;
 use crate::error::{ApiError, ApiResult};
 use crate::names::{BucketName, ProjectId, TableName};
@@ -21,11 +20,7 @@ pub enum TableJob {
         request: ImportRequest,
     },
     /// Writes the selected rows to a new file of the project.
-    Export {
-        selection: RowSelection,
-        format: ExportFormat,
-        compression: Compression,
-    },
+    Export(ExportRequest),
 }
 
 /// What a table job produced.
@@ -48,9 +43,9 @@ impl TableJob {
                 "import",
                 json!({ "bucket": bucket, "table": table, "file_id": file_id }),
             ),
-            Self::Export { format, .. } => (
+            Self::Export(request) => (
                 "export",
-                json!({ "bucket": bucket, "table": table, "format": format!("{format:?}").to_lowercase() }),
+                json!({ "bucket": bucket, "table": table, "format": format!("{:?}", request.format).to_lowercase() }),
             ),
         }
     }
@@ -68,21 +63,9 @@ impl TableJob {
                     .await
                     .map(TableJobOutcome::Imported)
             }
-            Self::Export {
-                selection,
-                format,
-                compression,
-            } => export(
-                state,
-                project,
-                bucket,
-                table,
-                selection,
-                format,
-                compression,
-            )
-            .await
-            .map(|e| TableJobOutcome::Exported(Box::new(e))),
+            Self::Export(request) => export(state, project, bucket, table, request)
+                .await
+                .map(|e| TableJobOutcome::Exported(Box::new(e))),
         }
     }
 }

@@ -7,7 +7,7 @@ mod job;
 mod rows;
 mod schema;
 
-pub use export::{export, export_stream, Exported};
+pub use export::{export, export_stream, ExportRequest, Exported};
 pub use import::{create_from_file, import, FromFile, Imported};
 pub use job::{run_job, JobRun, TableJob, TableJobOutcome};
 pub use rows::{delete_rows, profile};
