@@ -317,54 +317,46 @@ mod tests {
         assert_eq!(format!("{s:?}"), "Secret(***)");
     }
 
-    #[test]
+    /// Loads the configuration with exactly `env` set: figment's jail isolates the process
+    /// environment and the working directory, so tests cannot see each other's variables.
     #[allow(clippy::result_large_err)] // figment's Jail API fixes the closure's error type
+    fn load_with(env: &[(&str, &str)]) -> Result<Config, String> {
+        let mut loaded = None;
+        figment::Jail::expect_with(|jail| {
+            for (name, value) in env {
+                jail.set_env(name, value);
+            }
+            loaded = Some(Config::load(None).map_err(|e| e.to_string()));
+            Ok(())
+        });
+        loaded.expect("the jail runs its closure")
+    }
+
+    #[test]
     fn numeric_secrets_from_the_environment_are_accepted() {
-        figment::Jail::expect_with(|jail| {
-            jail.set_env("ADMIN_API_KEY", "12345");
-            jail.set_env("DUCKBANK_PORT", "9000");
-            let c = Config::load(None).expect("config loads");
-            assert_eq!(c.admin_api_key.unwrap().expose(), "12345");
-            assert_eq!(c.port, 9000);
-            Ok(())
-        });
+        let c = load_with(&[("ADMIN_API_KEY", "12345"), ("DUCKBANK_PORT", "9000")])
+            .expect("config loads");
+        assert_eq!(c.admin_api_key.unwrap().expose(), "12345");
+        assert_eq!(c.port, 9000);
     }
 
     #[test]
-    #[allow(clippy::result_large_err)] // figment's Jail API fixes the closure's error type
     fn choices_are_read_in_any_case() {
-        figment::Jail::expect_with(|jail| {
-            jail.set_env("STORAGE_BACKEND", "S3");
-            jail.set_env("DUCKBANK_LOG_FORMAT", "Json");
-            let c = Config::load(None).expect("config loads");
-            assert_eq!(c.storage_backend, StorageBackend::S3);
-            assert_eq!(c.log_format, LogFormat::Json);
-            Ok(())
-        });
+        let c = load_with(&[("STORAGE_BACKEND", "S3"), ("DUCKBANK_LOG_FORMAT", "Json")])
+            .expect("config loads");
+        assert_eq!(c.storage_backend, StorageBackend::S3);
+        assert_eq!(c.log_format, LogFormat::Json);
     }
 
     #[test]
-    #[allow(clippy::result_large_err)] // figment's Jail API fixes the closure's error type
     fn an_unknown_choice_names_the_variable_and_the_allowed_values() {
-        figment::Jail::expect_with(|jail| {
-            jail.set_env("STORAGE_BACKEND", "floppy");
-            let err = Config::load(None)
-                .expect_err("floppy is no backend")
-                .to_string();
-            assert!(err.contains("STORAGE_BACKEND"), "{err}");
-            assert!(err.contains("\"floppy\""), "{err}");
-            assert!(err.contains("local, database, s3"), "{err}");
-            Ok(())
-        });
-        figment::Jail::expect_with(|jail| {
-            jail.set_env("LOG_FORMAT", "xml");
-            let err = Config::load(None)
-                .expect_err("xml is no log format")
-                .to_string();
-            assert!(err.contains("LOG_FORMAT"), "{err}");
-            assert!(err.contains("text, json"), "{err}");
-            Ok(())
-        });
+        let err = load_with(&[("STORAGE_BACKEND", "floppy")]).expect_err("floppy is no backend");
+        assert!(err.contains("STORAGE_BACKEND"), "{err}");
+        assert!(err.contains("\"floppy\""), "{err}");
+        assert!(err.contains("local, database, s3"), "{err}");
+        let err = load_with(&[("LOG_FORMAT", "xml")]).expect_err("xml is no log format");
+        assert!(err.contains("LOG_FORMAT"), "{err}");
+        assert!(err.contains("text, json"), "{err}");
     }
 
     #[test]
