@@ -5,7 +5,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, Reply, TestApp, ADMIN_KEY};
+use crate::helpers::{spawn_app, JsonClient, Reply, TestApp, ADMIN_KEY};
 
 /// A key with the project-key shape for project 1 that was never issued.
 fn forged_key() -> String {

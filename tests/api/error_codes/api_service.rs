@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::helpers::*;
@@ -50,34 +50,6 @@ async fn linked() -> (TestApp, String, String) {
     (app, key_a, key_b)
 }
 
-/// Sends `body` as raw bytes (with optional headers) and answers a `Reply`.
-async fn send_raw(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    key: &str,
-    headers: &[(&str, &str)],
-    body: Vec<u8>,
-) -> Reply {
-    let mut req = app
-        .client
-        .request(method, app.url(path))
-        .bearer_auth(key)
-        .body(body);
-    for (name, value) in headers {
-        req = req.header(*name, *value);
-    }
-    let res = req.send().await.expect("request failed");
-    let status = res.status();
-    let headers = res.headers().clone();
-    let text = res.text().await.unwrap_or_default();
-    Reply {
-        status,
-        headers,
-        body: serde_json::from_str(&text).unwrap_or(Value::Null),
-    }
-}
-
 /// Creates an upload session of project 1 and returns its id.
 async fn new_session(
     app: &TestApp,
@@ -96,7 +68,8 @@ async fn new_session(
 
 async fn put_chunk(app: &TestApp, key: &str, id: &str, n: u64, data: &[u8]) -> Reply {
     let path = format!("/projects/1/uploads/{id}/chunks/{n}");
-    send_raw(app, Method::PUT, &path, key, &[], data.to_vec()).await
+    app.send_raw(Method::PUT, &path, key, &[], data.to_vec())
+        .await
 }
 
 async fn complete(app: &TestApp, key: &str, id: &str) -> Reply {
@@ -211,14 +184,9 @@ async fn a_primary_key_naming_an_unknown_or_repeated_column_is_400_invalid_prima
 #[tokio::test]
 async fn a_column_change_that_changes_nothing_is_400_no_changes_specified() {
     let (app, key) = with_table().await;
-    app.call(
-        Method::PUT,
-        &format!("{T}/t/columns/v"),
-        Some(&key),
-        Some(json!({})),
-    )
-    .await
-    .expect_code(400, "no_changes_specified");
+    app.put(&format!("{T}/t/columns/v"), &key, json!({}))
+        .await
+        .expect_code(400, "no_changes_specified");
 }
 
 #[tokio::test]
@@ -425,8 +393,7 @@ async fn a_chunk_or_file_whose_checksum_differs_is_422_checksum_mismatch() {
     let (app, key) = setup().await;
     let id = new_session(&app, &key, 5, 5, None).await;
     let path = format!("/projects/1/uploads/{id}/chunks/0");
-    send_raw(
-        &app,
+    app.send_raw(
         Method::PUT,
         &path,
         &key,
@@ -475,15 +442,15 @@ async fn completing_a_session_another_request_is_completing_is_409_upload_sessio
 async fn an_unsatisfiable_range_is_416_range_not_satisfiable_with_the_size() {
     let (app, key) = setup().await;
     let id = upload(&app, &key, "a.bin", &[1u8; 100]).await;
-    let reply = send_raw(
-        &app,
-        Method::GET,
-        &format!("/projects/1/files/{id}/download"),
-        &key,
-        &[("range", "bytes=1000-")],
-        Vec::new(),
-    )
-    .await;
+    let reply = app
+        .send_raw(
+            Method::GET,
+            &format!("/projects/1/files/{id}/download"),
+            &key,
+            &[("range", "bytes=1000-")],
+            Vec::new(),
+        )
+        .await;
     let header = |name: &str| {
         reply
             .headers
@@ -507,8 +474,7 @@ async fn an_unsatisfiable_range_is_416_range_not_satisfiable_with_the_size() {
 #[tokio::test]
 async fn a_body_that_is_not_json_is_400_invalid_request() {
     let (app, key) = setup().await;
-    send_raw(
-        &app,
+    app.send_raw(
         Method::POST,
         "/projects/1/buckets",
         &key,

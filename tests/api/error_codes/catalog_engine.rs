@@ -1,29 +1,29 @@
 //! Error-code tests for failures detected in catalog engine.
 //! Each test provokes one failure over HTTP and checks status, `error` and `detail.error`.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::helpers::*;
-use crate::table_data::{setup, upload, T};
+use crate::table_data::{import, setup, upload, T};
 
 /// Uploads a file through the raw-body route and returns the reply.
 async fn upload_reply(app: &TestApp, key: &str, name: &str, data: &[u8]) -> Reply {
-    let res = app
-        .client
-        .post(app.url(&format!("/projects/1/files/content?name={}", enc(name))))
-        .bearer_auth(key)
-        .body(data.to_vec())
-        .send()
+    let path = format!("/projects/1/files/content?name={}", enc(name));
+    app.send_raw(reqwest::Method::POST, &path, key, &[], data.to_vec())
         .await
-        .expect("upload request");
-    let status = res.status();
-    let headers = res.headers().clone();
-    let text = res.text().await.unwrap_or_default();
-    Reply {
-        status,
-        headers,
-        body: serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
-    }
+}
+
+/// POSTs `body` to `route` under table `table` of bucket b.
+async fn post_to(app: &TestApp, key: &str, table: &str, route: &str, body: Value) -> Reply {
+    app.post(&format!("{T}/{table}/{route}"), key, body).await
+}
+
+/// Uploads `csv` and imports it into `table`; the import must succeed.
+async fn load(app: &TestApp, key: &str, table: &str, csv: &[u8]) {
+    let id = upload(app, key, "d.csv", csv).await;
+    import(app, key, table, json!({ "file_id": id }))
+        .await
+        .expect(200);
 }
 
 /// Project 1 with bucket b and table t (id BIGINT primary key, v VARCHAR) holding two rows.
@@ -38,14 +38,7 @@ async fn with_table() -> (TestApp, String) {
         &["id"],
     )
     .await;
-    let id = upload(&app, &key, "t.csv", b"id,v\n1,a\n2,\n").await;
-    app.post(
-        &format!("{T}/t/import/file"),
-        &key,
-        json!({ "file_id": id }),
-    )
-    .await
-    .expect(200);
+    load(&app, &key, "t", b"id,v\n1,a\n2,\n").await;
     (app, key)
 }
 
@@ -138,9 +131,11 @@ async fn dropping_an_unknown_column_is_column_not_found() {
 #[tokio::test]
 async fn adding_a_column_that_exists_is_column_exists() {
     let (app, key) = with_table().await;
-    app.post(
-        &format!("{T}/t/columns"),
+    post_to(
+        &app,
         &key,
+        "t",
+        "columns",
         json!({ "name": "v", "type": "VARCHAR" }),
     )
     .await
@@ -168,13 +163,9 @@ async fn dropping_the_only_column_is_cannot_drop_last_column() {
 #[tokio::test]
 async fn adding_a_second_primary_key_is_primary_key_exists() {
     let (app, key) = with_table().await;
-    app.post(
-        &format!("{T}/t/primary-key"),
-        &key,
-        json!({ "columns": ["v"] }),
-    )
-    .await
-    .expect_code(409, "primary_key_exists");
+    post_to(&app, &key, "t", "primary-key", json!({ "columns": ["v"] }))
+        .await
+        .expect_code(409, "primary_key_exists");
 }
 
 #[tokio::test]
@@ -192,9 +183,11 @@ async fn a_primary_key_on_an_unknown_column_is_invalid_primary_key() {
     let (app, key) = setup().await;
     app.create_table("1", &key, "b", "plain", &[("id", "BIGINT")], &[])
         .await;
-    app.post(
-        &format!("{T}/plain/primary-key"),
+    post_to(
+        &app,
         &key,
+        "plain",
+        "primary-key",
         json!({ "columns": ["nope"] }),
     )
     .await
@@ -206,17 +199,12 @@ async fn a_primary_key_over_repeated_values_is_duplicate_key() {
     let (app, key) = setup().await;
     app.create_table("1", &key, "b", "plain", &[("id", "BIGINT")], &[])
         .await;
-    let id = upload(&app, &key, "d.csv", b"id\n1\n1\n").await;
-    app.post(
-        &format!("{T}/plain/import/file"),
+    load(&app, &key, "plain", b"id\n1\n1\n").await;
+    post_to(
+        &app,
         &key,
-        json!({ "file_id": id }),
-    )
-    .await
-    .expect(200);
-    app.post(
-        &format!("{T}/plain/primary-key"),
-        &key,
+        "plain",
+        "primary-key",
         json!({ "columns": ["id"] }),
     )
     .await
@@ -235,17 +223,12 @@ async fn a_primary_key_over_null_values_is_null_primary_key() {
         &[],
     )
     .await;
-    let id = upload(&app, &key, "n.csv", b"id,v\n1,a\n2,\n").await;
-    app.post(
-        &format!("{T}/plain/import/file"),
+    load(&app, &key, "plain", b"id,v\n1,a\n2,\n").await;
+    post_to(
+        &app,
         &key,
-        json!({ "file_id": id }),
-    )
-    .await
-    .expect(200);
-    app.post(
-        &format!("{T}/plain/primary-key"),
-        &key,
+        "plain",
+        "primary-key",
         json!({ "columns": ["v"] }),
     )
     .await
@@ -255,11 +238,10 @@ async fn a_primary_key_over_null_values_is_null_primary_key() {
 #[tokio::test]
 async fn making_a_column_with_nulls_not_null_is_invalid_data() {
     let (app, key) = with_table().await;
-    app.call(
-        reqwest::Method::PUT,
+    app.put(
         &format!("{T}/t/columns/v"),
-        Some(&key),
-        Some(json!({ "set_not_null": true })),
+        &key,
+        json!({ "set_not_null": true }),
     )
     .await
     .expect_code(400, "invalid_data");
@@ -268,9 +250,11 @@ async fn making_a_column_with_nulls_not_null_is_invalid_data() {
 #[tokio::test]
 async fn exporting_an_unknown_column_is_invalid_columns() {
     let (app, key) = with_table().await;
-    app.post(
-        &format!("{T}/t/export"),
+    post_to(
+        &app,
         &key,
+        "t",
+        "export",
         json!({ "format": "csv", "columns": ["id", "nope"] }),
     )
     .await
@@ -281,22 +265,20 @@ async fn exporting_an_unknown_column_is_invalid_columns() {
 async fn importing_a_file_with_unknown_columns_is_invalid_columns() {
     let (app, key) = with_table().await;
     let id = upload(&app, &key, "x.csv", b"id,v,extra\n3,c,x\n").await;
-    app.post(
-        &format!("{T}/t/import/file"),
-        &key,
-        json!({ "file_id": id }),
-    )
-    .await
-    .expect_code(400, "invalid_columns");
+    post_to(&app, &key, "t", "import/file", json!({ "file_id": id }))
+        .await
+        .expect_code(400, "invalid_columns");
 }
 
 #[tokio::test]
 async fn importing_a_csv_file_as_parquet_is_unreadable_file() {
     let (app, key) = with_table().await;
     let id = upload(&app, &key, "x.csv", b"id,v\n3,c\n").await;
-    app.post(
-        &format!("{T}/t/import/file"),
+    post_to(
+        &app,
         &key,
+        "t",
+        "import/file",
         json!({ "file_id": id, "format": "parquet" }),
     )
     .await
@@ -306,7 +288,7 @@ async fn importing_a_csv_file_as_parquet_is_unreadable_file() {
 #[tokio::test]
 async fn exporting_in_an_unknown_format_is_invalid_format() {
     let (app, key) = with_table().await;
-    app.post(&format!("{T}/t/export"), &key, json!({ "format": "xml" }))
+    post_to(&app, &key, "t", "export", json!({ "format": "xml" }))
         .await
         .expect_code(400, "invalid_format");
 }
@@ -314,9 +296,11 @@ async fn exporting_in_an_unknown_format_is_invalid_format() {
 #[tokio::test]
 async fn exporting_csv_with_zstd_is_invalid_compression() {
     let (app, key) = with_table().await;
-    app.post(
-        &format!("{T}/t/export"),
+    post_to(
+        &app,
         &key,
+        "t",
+        "export",
         json!({ "format": "csv", "compression": "zstd" }),
     )
     .await

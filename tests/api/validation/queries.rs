@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use super::{assert_rejected, bad_bucket_or_table_names, post_raw, world, BUCKET, P, TABLE};
-use crate::helpers::ADMIN_KEY;
+use crate::helpers::{JsonClient, ADMIN_KEY};
 
 // ---------------------------------------------------------------------------------------------
 // Query strings, branches, routes
