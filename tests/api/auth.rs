@@ -119,13 +119,9 @@ async fn world() -> World {
     app.create_table("1", &key_a, "in_c_main", "t", &[("id", "INTEGER")], &["id"])
         .await;
     app.create_bucket("3", &key_c, "in_c_src").await;
-    app.post(
-        "/projects/3/buckets/in_c_src/share",
-        &key_c,
-        json!({ "target_project_id": "1" }),
-    )
-    .await
-    .expect(200);
+    app.share_bucket("3", &key_c, "in_c_src", "1")
+        .await
+        .expect(200);
     World { app, key_a, key_b }
 }
 

@@ -278,6 +278,33 @@ impl TestApp {
         .expect(201);
     }
 
+    /// Shares `bucket` of `project` with project `target`.
+    pub async fn share_bucket(
+        &self,
+        project: &str,
+        key: &str,
+        bucket: &str,
+        target: &str,
+    ) -> Reply {
+        let path = format!("/projects/{project}/buckets/{bucket}/share");
+        self.post(&path, key, json!({ "target_project_id": target }))
+            .await
+    }
+
+    /// Links bucket `source_bucket` of `source_project` into `project` as bucket `name`.
+    pub async fn link_bucket(
+        &self,
+        project: &str,
+        key: &str,
+        name: &str,
+        (source_project, source_bucket): (&str, &str),
+    ) -> Reply {
+        let path = format!("/projects/{project}/buckets/{name}/link");
+        let source =
+            json!({ "source_project_id": source_project, "source_bucket_name": source_bucket });
+        self.post(&path, key, source).await
+    }
+
     /// Creates a table with the given (name, type) columns and primary key.
     pub async fn create_table(
         &self,

@@ -96,20 +96,10 @@ async fn linked_and_read_only_buckets_export_but_refuse_writes() {
     app.create_bucket("1", &key_a, "b").await;
     kv(&app, "1", &key_a, "b", "t").await;
     seed(&app, &key_a, "t", &kv_csv(1..=5, "a")).await;
-    app.post(
-        "/projects/1/buckets/b/share",
-        &key_a,
-        json!({ "target_project_id": "2" }),
-    )
-    .await
-    .expect(200);
-    app.post(
-        "/projects/2/buckets/linked/link",
-        &key_b,
-        json!({ "source_project_id": "1", "source_bucket_name": "b" }),
-    )
-    .await
-    .expect(201);
+    app.share_bucket("1", &key_a, "b", "2").await.expect(200);
+    app.link_bucket("2", &key_b, "linked", ("1", "b"))
+        .await
+        .expect(201);
 
     // B exports through its link: the file is B's, with A's rows.
     let exported = app

@@ -33,20 +33,12 @@ async fn linked() -> (TestApp, String, String) {
     app.create_bucket("100", &key_a, "src").await;
     app.create_table("100", &key_a, "src", "t", &[("id", "INTEGER")], &[])
         .await;
-    app.post(
-        "/projects/100/buckets/src/share",
-        &key_a,
-        json!({ "target_project_id": "200" }),
-    )
-    .await
-    .expect(200);
-    app.post(
-        "/projects/200/buckets/lnk/link",
-        &key_b,
-        json!({ "source_project_id": "100", "source_bucket_name": "src" }),
-    )
-    .await
-    .expect(201);
+    app.share_bucket("100", &key_a, "src", "200")
+        .await
+        .expect(200);
+    app.link_bucket("200", &key_b, "lnk", ("100", "src"))
+        .await
+        .expect(201);
     (app, key_a, key_b)
 }
 

@@ -48,13 +48,9 @@ async fn with_share() -> (TestApp, String, String) {
     let key1 = app.create_project("1").await;
     let key2 = app.create_project("2").await;
     app.create_bucket("1", &key1, "shared").await;
-    app.post(
-        "/projects/1/buckets/shared/share",
-        &key1,
-        json!({ "target_project_id": "2" }),
-    )
-    .await
-    .expect(200);
+    app.share_bucket("1", &key1, "shared", "2")
+        .await
+        .expect(200);
     (app, key1, key2)
 }
 
@@ -89,13 +85,9 @@ async fn an_unknown_bucket_is_bucket_not_found() {
 async fn linking_under_a_taken_bucket_name_is_bucket_exists() {
     let (app, _key1, key2) = with_share().await;
     app.create_bucket("2", &key2, "taken").await;
-    app.post(
-        "/projects/2/buckets/taken/link",
-        &key2,
-        json!({ "source_project_id": "1", "source_bucket_name": "shared" }),
-    )
-    .await
-    .expect_code(409, "bucket_exists");
+    app.link_bucket("2", &key2, "taken", ("1", "shared"))
+        .await
+        .expect_code(409, "bucket_exists");
 }
 
 #[tokio::test]
@@ -310,13 +302,9 @@ async fn exporting_csv_with_zstd_is_invalid_compression() {
 #[tokio::test]
 async fn sharing_a_bucket_twice_is_already_shared() {
     let (app, key1, _key2) = with_share().await;
-    app.post(
-        "/projects/1/buckets/shared/share",
-        &key1,
-        json!({ "target_project_id": "2" }),
-    )
-    .await
-    .expect_code(409, "already_shared");
+    app.share_bucket("1", &key1, "shared", "2")
+        .await
+        .expect_code(409, "already_shared");
 }
 
 #[tokio::test]
@@ -334,26 +322,18 @@ async fn unsharing_a_bucket_that_is_not_shared_is_share_not_found() {
 #[tokio::test]
 async fn sharing_a_bucket_with_its_own_project_is_operation_not_allowed() {
     let (app, key1, _key2) = with_share().await;
-    app.post(
-        "/projects/1/buckets/shared/share",
-        &key1,
-        json!({ "target_project_id": "1" }),
-    )
-    .await
-    .expect_code(400, "operation_not_allowed");
+    app.share_bucket("1", &key1, "shared", "1")
+        .await
+        .expect_code(400, "operation_not_allowed");
 }
 
 #[tokio::test]
 async fn linking_a_bucket_that_is_not_shared_is_forbidden() {
     let (app, key1, key2) = with_share().await;
     app.create_bucket("1", &key1, "private").await;
-    app.post(
-        "/projects/2/buckets/mine/link",
-        &key2,
-        json!({ "source_project_id": "1", "source_bucket_name": "private" }),
-    )
-    .await
-    .expect_code(403, "forbidden");
+    app.link_bucket("2", &key2, "mine", ("1", "private"))
+        .await
+        .expect_code(403, "forbidden");
 }
 
 #[tokio::test]

@@ -13,20 +13,11 @@ async fn another_projects_key_is_403_on_project_files() {
         .await
         .reply()
         .expect_error(403);
-    app.post(
-        "/projects/1/files/prepare",
-        &key2,
-        json!({"filename": "x.csv"}),
-    )
-    .await
-    .expect_error(403);
-    app.post(
-        "/projects/1/uploads",
-        &key2,
-        json!({"name": "x", "total_size": 10, "chunk_size": 5}),
-    )
-    .await
-    .expect_error(403);
+    prepare_with(&app, &key2, json!({"filename": "x.csv"}))
+        .await
+        .expect_error(403);
+    let body = json!({"name": "x", "total_size": 10, "chunk_size": 5});
+    open_session(&app, &key2, body).await.expect_error(403);
 }
 
 #[tokio::test]
@@ -77,12 +68,9 @@ async fn a_file_of_one_project_is_not_visible_to_another() {
         0
     );
     let sha = sha256_hex(data);
-    app.get(&format!("/files/{sha}"), &key2)
-        .await
-        .expect_error(404);
-    app.get(&format!("/files/{sha}/info"), &key2)
-        .await
-        .expect_error(404);
+    for path in [format!("/files/{sha}"), format!("/files/{sha}/info")] {
+        app.get(&path, &key2).await.expect_error(404);
+    }
     // Project 1 still has it.
     app.get(&format!("/projects/1/files/{id}"), &key1)
         .await
@@ -96,12 +84,9 @@ async fn an_upload_session_of_one_project_is_not_visible_to_another() {
     let key2 = app.create_project("2").await;
     let s = create_session(&app, &key1, "f.bin", TOTAL, CHUNK, None).await;
     let id = s["upload_id"].as_str().unwrap();
-    app.get(&format!("/projects/2/uploads/{id}"), &key2)
-        .await
-        .expect_error(404);
-    app.delete(&format!("/projects/2/uploads/{id}"), &key2)
-        .await
-        .expect_error(404);
+    let theirs = format!("/projects/2/uploads/{id}");
+    app.get(&theirs, &key2).await.expect_error(404);
+    app.delete(&theirs, &key2).await.expect_error(404);
     app.get(&format!("/projects/1/uploads/{id}"), &key1)
         .await
         .expect(200);

@@ -167,13 +167,18 @@ async fn download(
 }
 
 async fn prepare(app: &TestApp, key: &str, filename: &str) -> Value {
-    app.post(
-        "/projects/1/files/prepare",
-        key,
-        json!({"filename": filename, "content_type": "text/csv"}),
-    )
-    .await
-    .expect(200)
+    let body = json!({"filename": filename, "content_type": "text/csv"});
+    prepare_with(app, key, body).await.expect(200)
+}
+
+/// Asks project 1 to prepare an upload described by `body` exactly as given.
+async fn prepare_with(app: &TestApp, key: &str, body: Value) -> Reply {
+    app.post("/projects/1/files/prepare", key, body).await
+}
+
+/// Opens an upload session of project 1 described by `body` exactly as given.
+async fn open_session(app: &TestApp, key: &str, body: Value) -> Reply {
+    app.post("/projects/1/uploads", key, body).await
 }
 
 async fn upload_prepared(
@@ -208,7 +213,7 @@ async fn create_session(
     if let Some(sha) = sha {
         body["sha256"] = json!(sha);
     }
-    app.post("/projects/1/uploads", key, body).await.expect(201)
+    open_session(app, key, body).await.expect(201)
 }
 
 async fn put_chunk(

@@ -219,14 +219,8 @@ async fn a_second_upload_to_a_prepared_key_replaces_the_staged_content() {
 #[tokio::test]
 async fn an_upload_that_differs_from_the_prepared_size_is_400() {
     let (app, key) = app_with_project().await;
-    let prep = app
-        .post(
-            "/projects/1/files/prepare",
-            &key,
-            json!({"filename": "sized.csv", "size_bytes": 10}),
-        )
-        .await
-        .expect(200);
+    let body = json!({"filename": "sized.csv", "size_bytes": 10});
+    let prep = prepare_with(&app, &key, body).await.expect(200);
     upload_prepared(
         &app,
         &key,

@@ -187,20 +187,11 @@ async fn a_name_with_nul_is_400() {
         .await
         .reply()
         .expect_error(400);
-    app.post(
-        "/projects/1/files/prepare",
-        &key,
-        json!({"filename": "a\u{0}b.txt"}),
-    )
-    .await
-    .expect_error(400);
-    app.post(
-        "/projects/1/uploads",
-        &key,
-        json!({"name": "a\u{0}b", "total_size": 10, "chunk_size": 5}),
-    )
-    .await
-    .expect_error(400);
+    prepare_with(&app, &key, json!({"filename": "a\u{0}b.txt"}))
+        .await
+        .expect_error(400);
+    let body = json!({"name": "a\u{0}b", "total_size": 10, "chunk_size": 5});
+    open_session(&app, &key, body).await.expect_error(400);
     assert_eq!(file_total(&app, &key).await, 0);
     assert!(blob_files(&app).is_empty());
 }
