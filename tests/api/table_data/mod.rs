@@ -123,6 +123,16 @@ fn incremental(mode: &str) -> Value {
     json!({"incremental": true, "dedup_mode": mode})
 }
 
+/// Incremental load of `csv` into table t that updates the rows whose key repeats.
+pub(crate) async fn upsert(app: &TestApp, key: &str, csv: &str) -> Reply {
+    load_csv(app, key, "t", csv, incremental("update_duplicates")).await
+}
+
+/// Incremental load of `csv` into table t that refuses keys already present or repeated.
+pub(crate) async fn load_unique(app: &TestApp, key: &str, csv: &str) -> Reply {
+    load_csv(app, key, "t", csv, incremental("fail_on_duplicates")).await
+}
+
 /// A preview cell as text: numbers keep their exact JSON text, NULL is "NULL".
 /// The keys a refused import or primary-key change names in `details.duplicate_keys`.
 pub(crate) fn duplicate_keys(err: &Value) -> &Vec<Value> {
