@@ -7,7 +7,7 @@ use crate::helpers::*;
 #[tokio::test]
 async fn health_reports_healthy_storage_in_the_reference_shape() {
     let app = spawn_app().await;
-    let res = app.call(reqwest::Method::GET, "/health", None, None).await;
+    let res = app.get_without_key("/health").await;
     let body = res.expect(200);
     assert_eq!(body["status"], "healthy");
     assert_eq!(body["storage_available"], true);
@@ -18,20 +18,14 @@ async fn health_reports_healthy_storage_in_the_reference_shape() {
 #[tokio::test]
 async fn healthz_answers_without_a_key() {
     let app = spawn_app().await;
-    let body = app
-        .call(reqwest::Method::GET, "/healthz", None, None)
-        .await
-        .expect(200);
+    let body = app.get_without_key("/healthz").await.expect(200);
     assert_eq!(body["status"], "ok");
 }
 
 #[tokio::test]
 async fn readyz_is_ready_when_free_space_is_above_the_minimum() {
     let app = spawn_app().await;
-    let body = app
-        .call(reqwest::Method::GET, "/readyz", None, None)
-        .await
-        .expect(200);
+    let body = app.get_without_key("/readyz").await.expect(200);
     assert_eq!(body["status"], "ready");
     assert!(body["free_bytes"].as_u64().unwrap() > 0);
 }
@@ -39,10 +33,7 @@ async fn readyz_is_ready_when_free_space_is_above_the_minimum() {
 #[tokio::test]
 async fn readyz_answers_503_with_the_reason_when_free_space_is_below_the_minimum() {
     let app = spawn_app_configured(|c| c.min_free_bytes = u64::MAX).await;
-    let body = app
-        .call(reqwest::Method::GET, "/readyz", None, None)
-        .await
-        .expect_error(503);
+    let body = app.get_without_key("/readyz").await.expect_error(503);
     assert!(body["message"].as_str().unwrap().contains("MIN_FREE_BYTES"));
 }
 
@@ -111,10 +102,7 @@ async fn backend_init_reports_the_reference_storage_paths_and_what_it_created() 
 #[tokio::test]
 async fn root_answers_with_the_service_name_version_and_links_without_a_key() {
     let app = spawn_app().await;
-    let body = app
-        .call(reqwest::Method::GET, "/", None, None)
-        .await
-        .expect(200);
+    let body = app.get_without_key("/").await.expect(200);
     assert_eq!(body["name"], "duckbank");
     assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
     let links = body["links"].as_object().expect("links");
@@ -122,10 +110,7 @@ async fn root_answers_with_the_service_name_version_and_links_without_a_key() {
     // Every link leads somewhere real.
     for (name, link) in links {
         let path = link.as_str().expect("link path");
-        let status = app
-            .call(reqwest::Method::GET, path, None, None)
-            .await
-            .status;
+        let status = app.get_without_key(path).await.status;
         assert_eq!(status, 200, "link {name} -> {path}");
     }
 }
@@ -133,7 +118,7 @@ async fn root_answers_with_the_service_name_version_and_links_without_a_key() {
 #[tokio::test]
 async fn every_response_carries_a_request_id() {
     let app = spawn_app().await;
-    let res = app.call(reqwest::Method::GET, "/nope", None, None).await;
+    let res = app.get_without_key("/nope").await;
     assert!(res.headers.get("x-request-id").is_some());
     res.expect_error(404);
 }

@@ -120,6 +120,11 @@ pub trait JsonClient {
         self.call(Method::GET, path, Some(key), None).await
     }
 
+    /// GETs `path` with no key at all.
+    async fn get_without_key(&self, path: &str) -> Reply {
+        self.call(Method::GET, path, None, None).await
+    }
+
     async fn post(&self, path: &str, key: &str, body: Value) -> Reply {
         self.call(Method::POST, path, Some(key), Some(body)).await
     }

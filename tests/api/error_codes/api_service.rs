@@ -8,20 +8,13 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::helpers::*;
-use crate::table_data::{setup, upload, T};
+use crate::table_data::{one_job_at_a_time, setup, setup_configured, upload, T};
 
 /// A server with project 1 and bucket b holding table t (id INTEGER, v VARCHAR).
 async fn with_table() -> (TestApp, String) {
     let (app, key) = setup().await;
-    app.create_table(
-        "1",
-        &key,
-        "b",
-        "t",
-        &[("id", "INTEGER"), ("v", "VARCHAR")],
-        &[],
-    )
-    .await;
+    app.create_table_t(&key, &[("id", "INTEGER"), ("v", "VARCHAR")], &[])
+        .await;
     (app, key)
 }
 
@@ -226,22 +219,9 @@ async fn an_unknown_job_is_404_job_not_found() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_submit_to_a_full_job_queue_is_429_rate_limited() {
-    let app = spawn_app_configured(|c| {
-        c.job_queue_capacity = 1;
-        c.job_workers = 1;
-    })
-    .await;
-    let key = app.create_project("1").await;
-    app.create_bucket("1", &key, "b").await;
-    app.create_table(
-        "1",
-        &key,
-        "b",
-        "t",
-        &[("id", "INTEGER"), ("v", "VARCHAR")],
-        &[],
-    )
-    .await;
+    let (app, key) = setup_configured(one_job_at_a_time).await;
+    app.create_table_t(&key, &[("id", "INTEGER"), ("v", "VARCHAR")], &[])
+        .await;
     let mut csv = String::from("id,v\n");
     for i in 0..200_000 {
         writeln!(csv, "{i},value-{i}-abcdefgh").unwrap();
@@ -528,7 +508,7 @@ async fn a_method_the_path_does_not_take_is_405_method_not_allowed() {
 async fn readyz_below_the_free_space_minimum_is_503_storage_unavailable() {
     let app = spawn_app_configured(|c| c.min_free_bytes = u64::MAX).await;
     let body = app
-        .call(Method::GET, "/readyz", None, None)
+        .get_without_key("/readyz")
         .await
         .expect_code(503, "storage_unavailable");
     assert_eq!(body["details"]["not_ready"], "free_space", "{body}");
@@ -539,7 +519,7 @@ async fn health_with_a_missing_duckdb_dir_is_503_storage_unavailable_naming_it()
     let app = spawn_app().await;
     std::fs::remove_dir_all(app.data_dir.join("duckdb")).unwrap();
     let body = app
-        .call(Method::GET, "/health", None, None)
+        .get_without_key("/health")
         .await
         .expect_code(503, "storage_unavailable");
     assert_eq!(

@@ -339,7 +339,7 @@ async fn linking_a_bucket_that_is_not_shared_is_forbidden() {
 #[tokio::test]
 async fn a_request_without_a_key_is_unauthorized() {
     let app = spawn_app().await;
-    app.call(reqwest::Method::GET, "/projects/1/buckets", None, None)
+    app.get_without_key("/projects/1/buckets")
         .await
         .expect_code(401, "unauthorized");
 }

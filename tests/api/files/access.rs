@@ -24,7 +24,7 @@ async fn another_projects_key_is_403_on_project_files() {
 async fn project_files_without_a_key_are_401() {
     let app = spawn_app().await;
     app.create_project("1").await;
-    app.call(Method::GET, "/projects/1/files", None, None)
+    app.get_without_key("/projects/1/files")
         .await
         .expect_error(401);
 }

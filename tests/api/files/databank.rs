@@ -116,13 +116,10 @@ async fn data_bank_delete_removes_the_file() {
     databank_upload(&app, &key, "d.txt", data)
         .await
         .expect_status(201);
-    app.delete(&format!("/files/{sha}"), &key).await.expect(204);
-    app.get(&format!("/files/{sha}"), &key)
-        .await
-        .expect_error(404);
-    app.delete(&format!("/files/{sha}"), &key)
-        .await
-        .expect_error(404);
+    let path = format!("/files/{sha}");
+    app.delete(&path, &key).await.expect(204);
+    app.get(&path, &key).await.expect_error(404);
+    app.delete(&path, &key).await.expect_error(404);
     assert!(blob_files(&app).is_empty());
 }
 
@@ -174,10 +171,10 @@ async fn data_bank_paths_without_a_key_are_401() {
     .await
     .reply()
     .expect_error(401);
-    app.call(Method::GET, &format!("/files/{sha}"), None, None)
+    app.get_without_key(&format!("/files/{sha}"))
         .await
         .expect_error(401);
-    app.call(Method::GET, &format!("/files/{sha}/info"), None, None)
+    app.get_without_key(&format!("/files/{sha}/info"))
         .await
         .expect_error(401);
     app.call(Method::DELETE, &format!("/files/{sha}"), None, None)

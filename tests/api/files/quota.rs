@@ -52,13 +52,7 @@ async fn an_upload_without_enough_free_space_is_507() {
         .reply()
         .expect_error(507);
     assert!(blob_files(&app).is_empty());
-    assert_eq!(
-        app.call(Method::GET, "/readyz", None, None)
-            .await
-            .status
-            .as_u16(),
-        503
-    );
+    assert_eq!(app.get_without_key("/readyz").await.status.as_u16(), 503);
 }
 
 #[tokio::test]

@@ -217,15 +217,10 @@ async fn aborting_a_session_removes_it_and_its_chunks() {
         .await
         .expect_status(200);
     assert!(!files_under(&app.data_dir.join("files/uploads")).is_empty());
-    app.delete(&format!("/projects/1/uploads/{id}"), &key)
-        .await
-        .expect(204);
-    app.get(&format!("/projects/1/uploads/{id}"), &key)
-        .await
-        .expect_error(404);
-    app.delete(&format!("/projects/1/uploads/{id}"), &key)
-        .await
-        .expect_error(404);
+    let path = format!("/projects/1/uploads/{id}");
+    app.delete(&path, &key).await.expect(204);
+    app.get(&path, &key).await.expect_error(404);
+    app.delete(&path, &key).await.expect_error(404);
     put_chunk(&app, &key, id, 1, chunk_of(&data, CHUNK, 1), None)
         .await
         .reply()

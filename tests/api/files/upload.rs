@@ -85,12 +85,9 @@ async fn deleting_a_file_answers_204_and_then_404() {
     let (app, key) = app_with_project().await;
     let file = upload(&app, "1", &key, "gone.txt", b"short lived").await;
     let id = file["id"].as_str().unwrap();
-    app.delete(&format!("/projects/1/files/{id}"), &key)
-        .await
-        .expect(204);
-    app.get(&format!("/projects/1/files/{id}"), &key)
-        .await
-        .expect_error(404);
+    let path = format!("/projects/1/files/{id}");
+    app.delete(&path, &key).await.expect(204);
+    app.get(&path, &key).await.expect_error(404);
     download(&app, "1", &key, id, &[])
         .await
         .reply()
