@@ -5,7 +5,9 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, JsonClient, Reply, TestApp, ADMIN_KEY};
+use crate::helpers::{
+    spawn_app, spawn_app_with_two_projects, JsonClient, Reply, TestApp, ADMIN_KEY,
+};
 
 /// A key with the project-key shape for project 1 that was never issued.
 fn forged_key() -> String {
@@ -111,9 +113,7 @@ struct World {
 }
 
 async fn world() -> World {
-    let app = spawn_app().await;
-    let key_a = app.create_project("1").await;
-    let key_b = app.create_project("2").await;
+    let (app, key_a, key_b) = spawn_app_with_two_projects().await;
     let key_c = app.create_project("3").await;
     app.create_bucket("1", &key_a, "in_c_main").await;
     app.create_table("1", &key_a, "in_c_main", "t", &[("id", "INTEGER")], &["id"])

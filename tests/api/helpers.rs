@@ -204,6 +204,20 @@ pub async fn spawn_app() -> TestApp {
     app
 }
 
+/// A server with project `1`; the server and the project key.
+pub async fn spawn_app_with_project() -> (TestApp, String) {
+    let app = spawn_app().await;
+    let key = app.create_project("1").await;
+    (app, key)
+}
+
+/// A server with projects `1` and `2`; the server and both project keys.
+pub async fn spawn_app_with_two_projects() -> (TestApp, String, String) {
+    let (app, key1) = spawn_app_with_project().await;
+    let key2 = app.create_project("2").await;
+    (app, key1, key2)
+}
+
 /// Starts a server on a fresh temp data dir with the test config changed by `change`.
 pub async fn spawn_app_configured(change: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -90,9 +90,7 @@ async fn another_projects_file_cannot_be_imported() {
 
 #[tokio::test]
 async fn linked_and_read_only_buckets_export_but_refuse_writes() {
-    let app = spawn_app().await;
-    let key_a = app.create_project("1").await;
-    let key_b = app.create_project("2").await;
+    let (app, key_a, key_b) = spawn_app_with_two_projects().await;
     app.create_bucket("1", &key_a, "b").await;
     kv(&app, "1", &key_a, "b", "t").await;
     seed(&app, &key_a, "t", &kv_csv(1..=5, "a")).await;

@@ -44,9 +44,7 @@ async fn with_table() -> (TestApp, String) {
 
 /// Projects 1 and 2; project 1's bucket `shared` is shared with project 2.
 async fn with_share() -> (TestApp, String, String) {
-    let app = spawn_app().await;
-    let key1 = app.create_project("1").await;
-    let key2 = app.create_project("2").await;
+    let (app, key1, key2) = spawn_app_with_two_projects().await;
     app.create_bucket("1", &key1, "shared").await;
     app.share_bucket("1", &key1, "shared", "2")
         .await
@@ -385,8 +383,7 @@ async fn a_file_over_the_database_backend_limit_is_file_too_large() {
 
 #[tokio::test]
 async fn a_blob_id_that_exists_is_blob_exists() {
-    let app = spawn_app().await;
-    let key = app.create_project("1").await;
+    let (app, key) = spawn_app_with_project().await;
     let body = json!({ "id": "greeting", "data": "aGVsbG8=" });
     app.post("/v1/blobs", &key, body.clone()).await.expect(201);
     app.post("/v1/blobs", &key, body)

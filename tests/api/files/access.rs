@@ -5,9 +5,7 @@ use super::*;
 
 #[tokio::test]
 async fn another_projects_key_is_403_on_project_files() {
-    let app = spawn_app().await;
-    let _key1 = app.create_project("1").await;
-    let key2 = app.create_project("2").await;
+    let (app, _key1, key2) = spawn_app_with_two_projects().await;
     app.get("/projects/1/files", &key2).await.expect_error(403);
     upload_raw(&app, "1", &key2, "x.bin", b"x")
         .await
@@ -31,7 +29,7 @@ async fn project_files_without_a_key_are_401() {
 
 #[tokio::test]
 async fn the_admin_key_may_use_project_files_of_an_existing_project_only() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     upload(&app, "1", &key, "a.txt", b"a").await;
     let list = app.get("/projects/1/files", ADMIN_KEY).await.expect(200);
     assert_eq!(list["total"], 1);
@@ -47,9 +45,7 @@ async fn the_admin_key_may_use_project_files_of_an_existing_project_only() {
 
 #[tokio::test]
 async fn a_file_of_one_project_is_not_visible_to_another() {
-    let app = spawn_app().await;
-    let key1 = app.create_project("1").await;
-    let key2 = app.create_project("2").await;
+    let (app, key1, key2) = spawn_app_with_two_projects().await;
     let data = b"private to project 1";
     let file = upload(&app, "1", &key1, "secret.txt", data).await;
     let id = file["id"].as_str().unwrap();
@@ -79,9 +75,7 @@ async fn a_file_of_one_project_is_not_visible_to_another() {
 
 #[tokio::test]
 async fn an_upload_session_of_one_project_is_not_visible_to_another() {
-    let app = spawn_app().await;
-    let key1 = app.create_project("1").await;
-    let key2 = app.create_project("2").await;
+    let (app, key1, key2) = spawn_app_with_two_projects().await;
     let s = create_session(&app, &key1, "f.bin", TOTAL, CHUNK, None).await;
     let id = s["upload_id"].as_str().unwrap();
     let theirs = format!("/projects/2/uploads/{id}");

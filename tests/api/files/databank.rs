@@ -16,7 +16,7 @@ async fn databank_upload(app: &TestApp, key: &str, name: &str, data: &[u8]) -> R
 
 #[tokio::test]
 async fn the_data_bank_upload_answers_the_sha256_as_file_id() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let data = b"data bank content";
     let body = databank_upload(&app, &key, "bank.txt", data)
         .await
@@ -31,7 +31,7 @@ async fn the_data_bank_upload_answers_the_sha256_as_file_id() {
 
 #[tokio::test]
 async fn the_data_bank_accepts_a_raw_body_with_a_name() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let data = b"raw data bank body";
     let res =
         send(request(&app, Method::POST, "/files?name=raw.txt", Some(&key)).body(data.to_vec()))
@@ -52,7 +52,7 @@ async fn the_data_bank_accepts_a_raw_body_with_a_name() {
 
 #[tokio::test]
 async fn data_bank_files_are_downloaded_by_sha256_with_ranges_and_head() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let data = b"0123456789abcdef";
     let sha = sha256_hex(data);
     databank_upload(&app, &key, "bank.txt", data)
@@ -89,7 +89,7 @@ async fn data_bank_files_are_downloaded_by_sha256_with_ranges_and_head() {
 
 #[tokio::test]
 async fn data_bank_info_describes_the_file() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let data = b"info please";
     let sha = sha256_hex(data);
     databank_upload(&app, &key, "info.txt", data)
@@ -110,7 +110,7 @@ async fn data_bank_info_describes_the_file() {
 
 #[tokio::test]
 async fn data_bank_delete_removes_the_file() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let data = b"delete me";
     let sha = sha256_hex(data);
     databank_upload(&app, &key, "d.txt", data)
@@ -125,7 +125,7 @@ async fn data_bank_delete_removes_the_file() {
 
 #[tokio::test]
 async fn a_data_bank_delete_removes_every_record_of_that_content() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let data = b"twice";
     upload(&app, "1", &key, "a.txt", data).await;
     upload(&app, "1", &key, "b.txt", data).await;
@@ -138,7 +138,7 @@ async fn a_data_bank_delete_removes_every_record_of_that_content() {
 
 #[tokio::test]
 async fn data_bank_paths_refuse_the_admin_key_with_400() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let data = b"admin cannot";
     let sha = sha256_hex(data);
     databank_upload(&app, &key, "a.txt", data)
@@ -188,7 +188,7 @@ fn b64(data: &[u8]) -> String {
 
 #[tokio::test]
 async fn a_json_blob_round_trips_through_base64() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let data = bytes_of(300, 21);
     let created = app
         .post(
@@ -208,7 +208,7 @@ async fn a_json_blob_round_trips_through_base64() {
 
 #[tokio::test]
 async fn a_blob_with_bad_base64_is_400() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     app.post(
         "/v1/blobs",
         &key,
@@ -221,7 +221,7 @@ async fn a_blob_with_bad_base64_is_400() {
 
 #[tokio::test]
 async fn a_duplicate_blob_id_is_409() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     app.post(
         "/v1/blobs",
         &key,
@@ -242,7 +242,7 @@ async fn a_duplicate_blob_id_is_409() {
 
 #[tokio::test]
 async fn a_missing_blob_is_404() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     app.get("/v1/blobs/nothing-here", &key)
         .await
         .expect_error(404);
@@ -250,7 +250,7 @@ async fn a_missing_blob_is_404() {
 
 #[tokio::test]
 async fn a_blob_id_with_path_characters_is_400() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     app.post(
         "/v1/blobs",
         &key,

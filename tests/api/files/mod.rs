@@ -323,13 +323,6 @@ async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     panic!("timed out waiting until {what}");
 }
 
-/// A server with project 1; returns it and the project key.
-async fn app_with_project() -> (TestApp, String) {
-    let app = spawn_app().await;
-    let key = app.create_project("1").await;
-    (app, key)
-}
-
 /// A server whose test config `change` adjusts, with project 1.
 async fn app_with_project_configured(change: impl FnOnce(&mut Config)) -> (TestApp, String) {
     let app = spawn_app_configured(change).await;
