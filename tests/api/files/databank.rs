@@ -182,6 +182,12 @@ async fn data_bank_paths_without_a_key_are_401() {
         .expect_error(401);
 }
 
+/// Stores a JSON blob of project 1's key with base64 `data` sent as given.
+async fn post_blob(app: &TestApp, key: &str, id: &str, data: &str) -> Reply {
+    app.post("/v1/blobs", key, json!({"id": id, "data": data}))
+        .await
+}
+
 fn b64(data: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(data)
 }
@@ -190,12 +196,7 @@ fn b64(data: &[u8]) -> String {
 async fn a_json_blob_round_trips_through_base64() {
     let (app, key) = spawn_app_with_project().await;
     let data = bytes_of(300, 21);
-    let created = app
-        .post(
-            "/v1/blobs",
-            &key,
-            json!({"id": "blob-1", "data": b64(&data)}),
-        )
+    let created = post_blob(&app, &key, "blob-1", &b64(&data))
         .await
         .expect(201);
     assert_eq!(created["id"], "blob-1");
@@ -209,33 +210,21 @@ async fn a_json_blob_round_trips_through_base64() {
 #[tokio::test]
 async fn a_blob_with_bad_base64_is_400() {
     let (app, key) = spawn_app_with_project().await;
-    app.post(
-        "/v1/blobs",
-        &key,
-        json!({"id": "bad", "data": "!!! not base64 !!!"}),
-    )
-    .await
-    .expect_error(400);
+    post_blob(&app, &key, "bad", "!!! not base64 !!!")
+        .await
+        .expect_error(400);
     app.get("/v1/blobs/bad", &key).await.expect_error(404);
 }
 
 #[tokio::test]
 async fn a_duplicate_blob_id_is_409() {
     let (app, key) = spawn_app_with_project().await;
-    app.post(
-        "/v1/blobs",
-        &key,
-        json!({"id": "dup", "data": b64(b"first")}),
-    )
-    .await
-    .expect(201);
-    app.post(
-        "/v1/blobs",
-        &key,
-        json!({"id": "dup", "data": b64(b"second")}),
-    )
-    .await
-    .expect_error(409);
+    post_blob(&app, &key, "dup", &b64(b"first"))
+        .await
+        .expect(201);
+    post_blob(&app, &key, "dup", &b64(b"second"))
+        .await
+        .expect_error(409);
     let got = app.get("/v1/blobs/dup", &key).await.expect(200);
     assert_eq!(got["data"], b64(b"first"));
 }
@@ -251,14 +240,10 @@ async fn a_missing_blob_is_404() {
 #[tokio::test]
 async fn a_blob_id_with_path_characters_is_400() {
     let (app, key) = spawn_app_with_project().await;
-    app.post(
-        "/v1/blobs",
-        &key,
-        json!({"id": "../escape", "data": b64(b"x")}),
-    )
-    .await
-    .expect_error(400);
-    app.post("/v1/blobs", &key, json!({"id": "", "data": b64(b"x")}))
+    post_blob(&app, &key, "../escape", &b64(b"x"))
+        .await
+        .expect_error(400);
+    post_blob(&app, &key, "", &b64(b"x"))
         .await
         .expect_error(400);
 }
