@@ -7,6 +7,7 @@ use reqwest::Method;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use crate::files::complete;
 use crate::helpers::*;
 use crate::table_data::{one_job_at_a_time, setup, setup_configured, upload, T};
 
@@ -55,15 +56,6 @@ async fn put_chunk(app: &TestApp, key: &str, id: &str, n: u64, data: &[u8]) -> R
     let path = format!("/projects/1/uploads/{id}/chunks/{n}");
     app.send_raw(Method::PUT, &path, key, &[], data.to_vec())
         .await
-}
-
-async fn complete(app: &TestApp, key: &str, id: &str) -> Reply {
-    app.post(
-        &format!("/projects/1/uploads/{id}/complete"),
-        key,
-        json!({}),
-    )
-    .await
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -265,7 +265,7 @@ async fn session(app: &TestApp, key: &str, id: &str) -> Value {
 }
 
 /// Completes an upload session of project 1.
-async fn complete(app: &TestApp, key: &str, id: &str) -> Reply {
+pub(crate) async fn complete(app: &TestApp, key: &str, id: &str) -> Reply {
     app.post(
         &format!("/projects/1/uploads/{id}/complete"),
         key,
