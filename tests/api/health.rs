@@ -1,8 +1,15 @@
 //! Health endpoints and the admin backend endpoints.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::helpers::*;
+
+/// Runs the admin backend action `action` (init, remove); it must succeed.
+async fn backend(app: &TestApp, action: &str) -> Value {
+    app.post(&format!("/backend/{action}"), ADMIN_KEY, json!({}))
+        .await
+        .expect(200)
+}
 
 #[tokio::test]
 async fn health_reports_healthy_storage_in_the_reference_shape() {
@@ -41,16 +48,10 @@ async fn readyz_answers_503_with_the_reason_when_free_space_is_below_the_minimum
 async fn backend_init_creates_the_layout_and_reports_paths() {
     let app = spawn_app().await;
     std::fs::remove_dir_all(app.data_dir.join("snapshots")).unwrap();
-    let body = app
-        .post("/backend/init", ADMIN_KEY, json!({}))
-        .await
-        .expect(200);
+    let body = backend(&app, "init").await;
     assert_eq!(body["success"], true);
     assert!(app.data_dir.join("snapshots").is_dir());
-    let body = app
-        .post("/backend/remove", ADMIN_KEY, json!({}))
-        .await
-        .expect(200);
+    let body = backend(&app, "remove").await;
     assert_eq!(body["success"], true);
 }
 
@@ -58,10 +59,7 @@ async fn backend_init_creates_the_layout_and_reports_paths() {
 async fn backend_init_reports_the_reference_storage_paths_and_what_it_created() {
     let app = spawn_app().await;
     std::fs::remove_dir_all(app.data_dir.join("snapshots")).unwrap();
-    let body = app
-        .post("/backend/init", ADMIN_KEY, json!({}))
-        .await
-        .expect(200);
+    let body = backend(&app, "init").await;
     let paths = body["storage_paths"].as_object().expect("storage_paths");
     let keys: Vec<&str> = paths.keys().map(String::as_str).collect();
     assert_eq!(
@@ -87,10 +85,7 @@ async fn backend_init_reports_the_reference_storage_paths_and_what_it_created() 
     );
 
     // A second call creates nothing and says so.
-    let again = app
-        .post("/backend/init", ADMIN_KEY, json!({}))
-        .await
-        .expect(200);
+    let again = backend(&app, "init").await;
     let message = again["message"].as_str().expect("message");
     assert!(
         message.contains("all directories were already present") && !message.contains("created"),
