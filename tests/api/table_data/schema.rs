@@ -12,6 +12,20 @@ fn column<'a>(table: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("column {name} missing: {table}"))
 }
 
+/// Table t keyed by `id BIGINT` with two VARCHAR columns, holding the rows of `csv`.
+async fn keyed_text_table(text_columns: [&str; 2], csv: &str) -> (TestApp, String) {
+    let (app, key) = setup().await;
+    let [a, b] = text_columns;
+    app.create_table_t(
+        &key,
+        &[("id", "BIGINT"), (a, "VARCHAR"), (b, "VARCHAR")],
+        &["id"],
+    )
+    .await;
+    seed(&app, &key, "t", csv).await;
+    (app, key)
+}
+
 /// Changes column `column` of table t as `body` says.
 async fn alter(app: &TestApp, key: &str, column: &str, body: Value) -> Reply {
     app.put(&format!("{T}/t/columns/{column}"), key, body).await
@@ -19,14 +33,7 @@ async fn alter(app: &TestApp, key: &str, column: &str, body: Value) -> Reply {
 
 #[tokio::test]
 async fn columns_can_be_added_renamed_retyped_constrained_and_dropped() {
-    let (app, key) = setup().await;
-    app.create_table_t(
-        &key,
-        &[("id", "BIGINT"), ("name", "VARCHAR"), ("code", "VARCHAR")],
-        &["id"],
-    )
-    .await;
-    seed(&app, &key, "t", "id,name,code\n1,a,10\n2,b,20\n").await;
+    let (app, key) = keyed_text_table(["name", "code"], "id,name,code\n1,a,10\n2,b,20\n").await;
     let cols = format!("{T}/t/columns");
 
     let body = app
@@ -141,14 +148,7 @@ async fn columns_can_be_added_renamed_retyped_constrained_and_dropped() {
 
 #[tokio::test]
 async fn failed_schema_changes_leave_the_table_unchanged() {
-    let (app, key) = setup().await;
-    app.create_table_t(
-        &key,
-        &[("id", "BIGINT"), ("code", "VARCHAR"), ("note", "VARCHAR")],
-        &["id"],
-    )
-    .await;
-    seed(&app, &key, "t", "id,code,note\n1,10,x\n2,abc,\n").await;
+    let (app, key) = keyed_text_table(["code", "note"], "id,code,note\n1,10,x\n2,abc,\n").await;
     let before = snapshot(&app, &key, "t").await;
     assert_eq!(before.1, rows(&["1|10|x", "2|abc|NULL"]));
     let cols = format!("{T}/t/columns");
