@@ -5,7 +5,9 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, Reply, TestApp, ADMIN_KEY};
+use crate::helpers::{
+    spawn_app, spawn_app_with_two_projects, JsonClient, Reply, TestApp, ADMIN_KEY,
+};
 
 /// A key with the project-key shape for project 1 that was never issued.
 fn forged_key() -> String {
@@ -111,21 +113,15 @@ struct World {
 }
 
 async fn world() -> World {
-    let app = spawn_app().await;
-    let key_a = app.create_project("1").await;
-    let key_b = app.create_project("2").await;
+    let (app, key_a, key_b) = spawn_app_with_two_projects().await;
     let key_c = app.create_project("3").await;
     app.create_bucket("1", &key_a, "in_c_main").await;
     app.create_table("1", &key_a, "in_c_main", "t", &[("id", "INTEGER")], &["id"])
         .await;
     app.create_bucket("3", &key_c, "in_c_src").await;
-    app.post(
-        "/projects/3/buckets/in_c_src/share",
-        &key_c,
-        json!({ "target_project_id": "1" }),
-    )
-    .await
-    .expect(200);
+    app.share_bucket("3", &key_c, "in_c_src", "1")
+        .await
+        .expect(200);
     World { app, key_a, key_b }
 }
 
@@ -465,10 +461,7 @@ async fn project_deleting_itself_with_its_own_key_invalidates_that_key() {
 #[tokio::test]
 async fn auth_errors_have_the_reference_body_and_a_request_id() {
     let w = world().await;
-    let r = w
-        .app
-        .call(Method::GET, "/projects/1/buckets", None, None)
-        .await;
+    let r = w.app.get_without_key("/projects/1/buckets").await;
     assert_error(&r, 401, "unauthorized", "GET /projects/1/buckets", "no key");
     let r = w.app.get("/projects/1/buckets", &w.key_b).await;
     assert_error(
@@ -522,7 +515,7 @@ async fn auth_is_checked_before_the_path_is_validated() {
         "/projects/nope!/buckets",
         "/projects/1/buckets/information_schema/tables",
     ] {
-        let r = w.app.call(Method::GET, path, None, None).await;
+        let r = w.app.get_without_key(path).await;
         assert_error(&r, 401, "unauthorized", path, "no key");
         let r = w.app.get(path, RANDOM_KEY).await;
         assert_error(&r, 401, "unauthorized", path, "a random string");

@@ -6,8 +6,7 @@ use crate::helpers::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_creates_of_different_tables_all_succeed() {
-    let app = spawn_app().await;
-    let key = app.create_project("1").await;
+    let (app, key) = spawn_app_with_project().await;
     app.create_bucket("1", &key, "b").await;
     let creates = (0..16).map(|i| {
         let (app, key) = (&app, &key);
@@ -33,8 +32,7 @@ async fn concurrent_creates_of_different_tables_all_succeed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_creates_of_the_same_table_succeed_exactly_once() {
-    let app = spawn_app().await;
-    let key = app.create_project("1").await;
+    let (app, key) = spawn_app_with_project().await;
     app.create_bucket("1", &key, "b").await;
     let creates = (0..12).map(|i| {
         let (app, key) = (&app, &key);
@@ -69,8 +67,7 @@ async fn concurrent_creates_of_the_same_table_succeed_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_previews_of_one_and_many_tables_agree() {
-    let app = spawn_app().await;
-    let key = app.create_project("1").await;
+    let (app, key) = spawn_app_with_project().await;
     app.create_bucket("1", &key, "b").await;
     for t in ["t0", "t1", "t2"] {
         app.create_table("1", &key, "b", t, &[("id", "INTEGER")], &[])
@@ -113,8 +110,7 @@ async fn concurrent_previews_of_one_and_many_tables_agree() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn previews_during_creates_and_deletes_never_fail_with_500() {
-    let app = spawn_app().await;
-    let key = app.create_project("1").await;
+    let (app, key) = spawn_app_with_project().await;
     app.create_bucket("1", &key, "b").await;
     app.create_table("1", &key, "b", "stable", &[("id", "INTEGER")], &[])
         .await;

@@ -1,13 +1,20 @@
 //! Health endpoints and the admin backend endpoints.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::helpers::*;
+
+/// Runs the admin backend action `action` (init, remove); it must succeed.
+async fn backend(app: &TestApp, action: &str) -> Value {
+    app.post(&format!("/backend/{action}"), ADMIN_KEY, json!({}))
+        .await
+        .expect(200)
+}
 
 #[tokio::test]
 async fn health_reports_healthy_storage_in_the_reference_shape() {
     let app = spawn_app().await;
-    let res = app.call(reqwest::Method::GET, "/health", None, None).await;
+    let res = app.get_without_key("/health").await;
     let body = res.expect(200);
     assert_eq!(body["status"], "healthy");
     assert_eq!(body["storage_available"], true);
@@ -18,20 +25,14 @@ async fn health_reports_healthy_storage_in_the_reference_shape() {
 #[tokio::test]
 async fn healthz_answers_without_a_key() {
     let app = spawn_app().await;
-    let body = app
-        .call(reqwest::Method::GET, "/healthz", None, None)
-        .await
-        .expect(200);
+    let body = app.get_without_key("/healthz").await.expect(200);
     assert_eq!(body["status"], "ok");
 }
 
 #[tokio::test]
 async fn readyz_is_ready_when_free_space_is_above_the_minimum() {
     let app = spawn_app().await;
-    let body = app
-        .call(reqwest::Method::GET, "/readyz", None, None)
-        .await
-        .expect(200);
+    let body = app.get_without_key("/readyz").await.expect(200);
     assert_eq!(body["status"], "ready");
     assert!(body["free_bytes"].as_u64().unwrap() > 0);
 }
@@ -39,10 +40,7 @@ async fn readyz_is_ready_when_free_space_is_above_the_minimum() {
 #[tokio::test]
 async fn readyz_answers_503_with_the_reason_when_free_space_is_below_the_minimum() {
     let app = spawn_app_configured(|c| c.min_free_bytes = u64::MAX).await;
-    let body = app
-        .call(reqwest::Method::GET, "/readyz", None, None)
-        .await
-        .expect_error(503);
+    let body = app.get_without_key("/readyz").await.expect_error(503);
     assert!(body["message"].as_str().unwrap().contains("MIN_FREE_BYTES"));
 }
 
@@ -50,16 +48,10 @@ async fn readyz_answers_503_with_the_reason_when_free_space_is_below_the_minimum
 async fn backend_init_creates_the_layout_and_reports_paths() {
     let app = spawn_app().await;
     std::fs::remove_dir_all(app.data_dir.join("snapshots")).unwrap();
-    let body = app
-        .post("/backend/init", ADMIN_KEY, json!({}))
-        .await
-        .expect(200);
+    let body = backend(&app, "init").await;
     assert_eq!(body["success"], true);
     assert!(app.data_dir.join("snapshots").is_dir());
-    let body = app
-        .post("/backend/remove", ADMIN_KEY, json!({}))
-        .await
-        .expect(200);
+    let body = backend(&app, "remove").await;
     assert_eq!(body["success"], true);
 }
 
@@ -67,10 +59,7 @@ async fn backend_init_creates_the_layout_and_reports_paths() {
 async fn backend_init_reports_the_reference_storage_paths_and_what_it_created() {
     let app = spawn_app().await;
     std::fs::remove_dir_all(app.data_dir.join("snapshots")).unwrap();
-    let body = app
-        .post("/backend/init", ADMIN_KEY, json!({}))
-        .await
-        .expect(200);
+    let body = backend(&app, "init").await;
     let paths = body["storage_paths"].as_object().expect("storage_paths");
     let keys: Vec<&str> = paths.keys().map(String::as_str).collect();
     assert_eq!(
@@ -96,10 +85,7 @@ async fn backend_init_reports_the_reference_storage_paths_and_what_it_created() 
     );
 
     // A second call creates nothing and says so.
-    let again = app
-        .post("/backend/init", ADMIN_KEY, json!({}))
-        .await
-        .expect(200);
+    let again = backend(&app, "init").await;
     let message = again["message"].as_str().expect("message");
     assert!(
         message.contains("all directories were already present") && !message.contains("created"),
@@ -111,10 +97,7 @@ async fn backend_init_reports_the_reference_storage_paths_and_what_it_created() 
 #[tokio::test]
 async fn root_answers_with_the_service_name_version_and_links_without_a_key() {
     let app = spawn_app().await;
-    let body = app
-        .call(reqwest::Method::GET, "/", None, None)
-        .await
-        .expect(200);
+    let body = app.get_without_key("/").await.expect(200);
     assert_eq!(body["name"], "duckbank");
     assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
     let links = body["links"].as_object().expect("links");
@@ -122,10 +105,7 @@ async fn root_answers_with_the_service_name_version_and_links_without_a_key() {
     // Every link leads somewhere real.
     for (name, link) in links {
         let path = link.as_str().expect("link path");
-        let status = app
-            .call(reqwest::Method::GET, path, None, None)
-            .await
-            .status;
+        let status = app.get_without_key(path).await.status;
         assert_eq!(status, 200, "link {name} -> {path}");
     }
 }
@@ -133,7 +113,7 @@ async fn root_answers_with_the_service_name_version_and_links_without_a_key() {
 #[tokio::test]
 async fn every_response_carries_a_request_id() {
     let app = spawn_app().await;
-    let res = app.call(reqwest::Method::GET, "/nope", None, None).await;
+    let res = app.get_without_key("/nope").await;
     assert!(res.headers.get("x-request-id").is_some());
     res.expect_error(404);
 }

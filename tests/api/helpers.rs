@@ -83,7 +83,11 @@ async fn send_json(
     if let Some(b) = body {
         req = req.json(&b);
     }
-    let res = req.send().await.expect("request failed");
+    reply_of(req.send().await.expect("request failed")).await
+}
+
+/// Reads a response whole: status, headers, and the body as JSON (`Null` when it is not JSON).
+pub async fn reply_of(res: reqwest::Response) -> Reply {
     let status = res.status();
     let headers = res.headers().clone();
     let text = res.text().await.unwrap_or_default();
@@ -91,6 +95,66 @@ async fn send_json(
         status,
         headers,
         body: serde_json::from_str(&text).unwrap_or(Value::Null),
+    }
+}
+
+/// The JSON requests every server handle (in-process or its own process) answers the same way.
+// Only this test crate implements and calls it, so the futures need no `Send` bound.
+#[allow(async_fn_in_trait)]
+pub trait JsonClient {
+    fn http(&self) -> &reqwest::Client;
+    fn url(&self, path: &str) -> String;
+
+    /// Sends a request with an optional key and JSON body.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        send_json(self.http(), method, self.url(path), key, body).await
+    }
+
+    async fn get(&self, path: &str, key: &str) -> Reply {
+        self.call(Method::GET, path, Some(key), None).await
+    }
+
+    /// GETs `path` with no key at all.
+    async fn get_without_key(&self, path: &str) -> Reply {
+        self.call(Method::GET, path, None, None).await
+    }
+
+    async fn post(&self, path: &str, key: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(key), Some(body)).await
+    }
+
+    async fn put(&self, path: &str, key: &str, body: Value) -> Reply {
+        self.call(Method::PUT, path, Some(key), Some(body)).await
+    }
+
+    async fn delete(&self, path: &str, key: &str) -> Reply {
+        self.call(Method::DELETE, path, Some(key), None).await
+    }
+
+    /// Sends raw bytes with the key and extra headers (no JSON encoding).
+    async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        key: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Reply {
+        let mut req = self
+            .http()
+            .request(method, self.url(path))
+            .bearer_auth(key)
+            .body(body);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        reply_of(req.send().await.expect("request failed")).await
     }
 }
 
@@ -140,6 +204,20 @@ pub async fn spawn_app() -> TestApp {
     app
 }
 
+/// A server with project `1`; the server and the project key.
+pub async fn spawn_app_with_project() -> (TestApp, String) {
+    let app = spawn_app().await;
+    let key = app.create_project("1").await;
+    (app, key)
+}
+
+/// A server with projects `1` and `2`; the server and both project keys.
+pub async fn spawn_app_with_two_projects() -> (TestApp, String, String) {
+    let (app, key1) = spawn_app_with_project().await;
+    let key2 = app.create_project("2").await;
+    (app, key1, key2)
+}
+
 /// Starts a server on a fresh temp data dir with the test config changed by `change`.
 pub async fn spawn_app_configured(change: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -185,34 +263,17 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
     panic!("server did not become healthy");
 }
 
-impl TestApp {
-    pub fn url(&self, path: &str) -> String {
+impl JsonClient for TestApp {
+    fn http(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
+}
 
-    /// Sends a request with an optional key and JSON body.
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        key: Option<&str>,
-        body: Option<Value>,
-    ) -> Reply {
-        send_json(&self.client, method, self.url(path), key, body).await
-    }
-
-    pub async fn get(&self, path: &str, key: &str) -> Reply {
-        self.call(Method::GET, path, Some(key), None).await
-    }
-
-    pub async fn post(&self, path: &str, key: &str, body: Value) -> Reply {
-        self.call(Method::POST, path, Some(key), Some(body)).await
-    }
-
-    pub async fn delete(&self, path: &str, key: &str) -> Reply {
-        self.call(Method::DELETE, path, Some(key), None).await
-    }
-
+impl TestApp {
     /// Creates a project as admin and returns its project key.
     pub async fn create_project(&self, id: &str) -> String {
         let body = self
@@ -234,6 +295,33 @@ impl TestApp {
         )
         .await
         .expect(201);
+    }
+
+    /// Shares `bucket` of `project` with project `target`.
+    pub async fn share_bucket(
+        &self,
+        project: &str,
+        key: &str,
+        bucket: &str,
+        target: &str,
+    ) -> Reply {
+        let path = format!("/projects/{project}/buckets/{bucket}/share");
+        self.post(&path, key, json!({ "target_project_id": target }))
+            .await
+    }
+
+    /// Links bucket `source_bucket` of `source_project` into `project` as bucket `name`.
+    pub async fn link_bucket(
+        &self,
+        project: &str,
+        key: &str,
+        name: &str,
+        (source_project, source_bucket): (&str, &str),
+    ) -> Reply {
+        let path = format!("/projects/{project}/buckets/{name}/link");
+        let source =
+            json!({ "source_project_id": source_project, "source_bucket_name": source_bucket });
+        self.post(&path, key, source).await
     }
 
     /// Creates a table with the given (name, type) columns and primary key.
@@ -481,6 +569,16 @@ pub struct ServerProcess {
     _tmp: Option<tempfile::TempDir>,
 }
 
+impl JsonClient for ServerProcess {
+    fn http(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    fn url(&self, path: &str) -> String {
+        ServerProcess::url(self, path)
+    }
+}
+
 impl ServerProcess {
     /// Starts the binary in a fresh temp dir.
     pub async fn start(env: &[(&str, &str)]) -> Self {
@@ -563,25 +661,6 @@ impl ServerProcess {
     /// Everything the server wrote to stdout and stderr so far.
     pub fn logs(&self) -> String {
         std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
-    }
-
-    /// Sends a request with an optional key and JSON body.
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        key: Option<&str>,
-        body: Option<Value>,
-    ) -> Reply {
-        send_json(&self.client, method, self.url(path), key, body).await
-    }
-
-    pub async fn get(&self, path: &str, key: &str) -> Reply {
-        self.call(Method::GET, path, Some(key), None).await
-    }
-
-    pub async fn post(&self, path: &str, key: &str, body: Value) -> Reply {
-        self.call(Method::POST, path, Some(key), Some(body)).await
     }
 
     /// Kills the process with SIGKILL, like a crash or an OOM kill.

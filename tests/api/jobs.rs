@@ -5,12 +5,12 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
 use crate::table_data::{
-    download, kv_csv, kv_rows, kv_table, seed, setup, setup_kv_table, table_rows, upload, BT, T,
+    download, kv_csv, kv_rows, kv_table, one_job_at_a_time, seed, setup, setup_configured,
+    setup_kv_table, table_rows, upload, BT, T,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -171,16 +171,14 @@ async fn an_async_import_runs_as_a_job_that_reports_the_import_result() {
         .await
         .expect_error(404);
     let key2 = app.create_project("2").await;
-    app.get(&format!("/projects/2/jobs/{id}"), &key2)
-        .await
-        .expect_error(404);
+    let (ours, theirs) = (
+        format!("/projects/1/jobs/{id}"),
+        format!("/projects/2/jobs/{id}"),
+    );
+    app.get(&theirs, &key2).await.expect_error(404);
     // Another project's key on this project's path is refused like any foreign key.
-    app.get(&format!("/projects/1/jobs/{id}"), &key2)
-        .await
-        .expect_error(403);
-    app.call(Method::GET, &format!("/projects/1/jobs/{id}"), None, None)
-        .await
-        .expect_error(401);
+    app.get(&ours, &key2).await.expect_error(403);
+    app.get_without_key(&ours).await.expect_error(401);
 
     // Finished jobs survive a restart with their results.
     let app = app.restart().await;
@@ -267,13 +265,7 @@ async fn an_async_export_produces_a_downloadable_file() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_job_queue_answers_429_with_retry_after() {
-    let app = spawn_app_configured(|c| {
-        c.job_queue_capacity = 1;
-        c.job_workers = 1;
-    })
-    .await;
-    let key = app.create_project("1").await;
-    app.create_bucket("1", &key, "b").await;
+    let (app, key) = setup_configured(one_job_at_a_time).await;
     kv_table(&app, &key, "t", true).await;
     let file = upload(&app, &key, "big.csv", &big_csv(1, 200_000)).await;
 
@@ -550,13 +542,11 @@ async fn a_kill_9_during_an_import_keeps_the_old_rows_and_marks_the_job_interrup
 
 #[tokio::test]
 async fn finished_jobs_are_removed_after_their_retention() {
-    let app = spawn_app_configured(|c| {
+    let (app, key) = setup_configured(|c| {
         c.job_retention_secs = 0;
         c.cleanup_interval_secs = 1;
     })
     .await;
-    let key = app.create_project("1").await;
-    app.create_bucket("1", &key, "b").await;
     kv_table(&app, &key, "t", true).await;
     let file = upload(&app, &key, "a.csv", &big_csv(1, 10)).await;
     let id = accepted(

@@ -108,8 +108,7 @@ async fn listing_projects_pages_in_id_order_with_a_total() {
 
 #[tokio::test]
 async fn updating_a_project_changes_name_and_settings() {
-    let app = spawn_app().await;
-    let key = app.create_project("1").await;
+    let (app, key) = spawn_app_with_project().await;
     let body = app
         .call(
             reqwest::Method::PUT,
@@ -136,8 +135,7 @@ async fn creating_a_project_twice_is_a_conflict() {
 
 #[tokio::test]
 async fn stats_count_buckets_and_tables_and_measure_bytes() {
-    let app = spawn_app().await;
-    let key = app.create_project("1").await;
+    let (app, key) = spawn_app_with_project().await;
     app.create_bucket("1", &key, "b1").await;
     app.create_bucket("1", &key, "b2").await;
     app.create_table("1", &key, "b1", "t", &[("id", "INTEGER")], &[])

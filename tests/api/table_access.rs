@@ -90,26 +90,14 @@ async fn another_projects_file_cannot_be_imported() {
 
 #[tokio::test]
 async fn linked_and_read_only_buckets_export_but_refuse_writes() {
-    let app = spawn_app().await;
-    let key_a = app.create_project("1").await;
-    let key_b = app.create_project("2").await;
+    let (app, key_a, key_b) = spawn_app_with_two_projects().await;
     app.create_bucket("1", &key_a, "b").await;
     kv(&app, "1", &key_a, "b", "t").await;
     seed(&app, &key_a, "t", &kv_csv(1..=5, "a")).await;
-    app.post(
-        "/projects/1/buckets/b/share",
-        &key_a,
-        json!({ "target_project_id": "2" }),
-    )
-    .await
-    .expect(200);
-    app.post(
-        "/projects/2/buckets/linked/link",
-        &key_b,
-        json!({ "source_project_id": "1", "source_bucket_name": "b" }),
-    )
-    .await
-    .expect(201);
+    app.share_bucket("1", &key_a, "b", "2").await.expect(200);
+    app.link_bucket("2", &key_b, "linked", ("1", "b"))
+        .await
+        .expect(201);
 
     // B exports through its link: the file is B's, with A's rows.
     let exported = app

@@ -6,8 +6,7 @@ use crate::helpers::*;
 
 #[tokio::test]
 async fn buckets_can_be_created_listed_fetched_and_deleted() {
-    let app = spawn_app().await;
-    let key = app.create_project("1").await;
+    let (app, key) = spawn_app_with_project().await;
     let body = app
         .post(
             "/projects/1/buckets",
@@ -90,8 +89,7 @@ async fn a_table_is_one_duckdb_file_with_its_rows_in_main_data() {
 
 #[tokio::test]
 async fn tables_are_listed_and_deleted_with_their_files() {
-    let app = spawn_app().await;
-    let key = app.create_project("1").await;
+    let (app, key) = spawn_app_with_project().await;
     app.create_bucket("1", &key, "b").await;
     app.create_table("1", &key, "b", "t1", &[("id", "BIGINT")], &[])
         .await;
@@ -140,8 +138,7 @@ async fn a_non_empty_bucket_is_deleted_only_when_forced_on_seed_paths() {
 
 #[tokio::test]
 async fn branch_first_paths_address_the_same_buckets_and_cascade_like_the_reference() {
-    let app = spawn_app().await;
-    let key = app.create_project("1").await;
+    let (app, key) = spawn_app_with_project().await;
     app.post(
         "/projects/1/branches/default/buckets",
         &key,
@@ -309,8 +306,7 @@ async fn row_count_reflects_rows_written_to_the_file() {
 
 #[tokio::test]
 async fn a_default_that_does_not_convert_is_a_400_and_leaves_no_file() {
-    let app = spawn_app().await;
-    let key = app.create_project("1").await;
+    let (app, key) = spawn_app_with_project().await;
     app.create_bucket("1", &key, "b").await;
     let err = app
         .post(

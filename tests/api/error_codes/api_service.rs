@@ -4,24 +4,18 @@
 use std::fmt::Write as _;
 
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use crate::files::complete;
 use crate::helpers::*;
-use crate::table_data::{setup, upload, T};
+use crate::table_data::{one_job_at_a_time, setup, setup_configured, upload, T};
 
 /// A server with project 1 and bucket b holding table t (id INTEGER, v VARCHAR).
 async fn with_table() -> (TestApp, String) {
     let (app, key) = setup().await;
-    app.create_table(
-        "1",
-        &key,
-        "b",
-        "t",
-        &[("id", "INTEGER"), ("v", "VARCHAR")],
-        &[],
-    )
-    .await;
+    app.create_table_t(&key, &[("id", "INTEGER"), ("v", "VARCHAR")], &[])
+        .await;
     (app, key)
 }
 
@@ -33,49 +27,13 @@ async fn linked() -> (TestApp, String, String) {
     app.create_bucket("100", &key_a, "src").await;
     app.create_table("100", &key_a, "src", "t", &[("id", "INTEGER")], &[])
         .await;
-    app.post(
-        "/projects/100/buckets/src/share",
-        &key_a,
-        json!({ "target_project_id": "200" }),
-    )
-    .await
-    .expect(200);
-    app.post(
-        "/projects/200/buckets/lnk/link",
-        &key_b,
-        json!({ "source_project_id": "100", "source_bucket_name": "src" }),
-    )
-    .await
-    .expect(201);
+    app.share_bucket("100", &key_a, "src", "200")
+        .await
+        .expect(200);
+    app.link_bucket("200", &key_b, "lnk", ("100", "src"))
+        .await
+        .expect(201);
     (app, key_a, key_b)
-}
-
-/// Sends `body` as raw bytes (with optional headers) and answers a `Reply`.
-async fn send_raw(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    key: &str,
-    headers: &[(&str, &str)],
-    body: Vec<u8>,
-) -> Reply {
-    let mut req = app
-        .client
-        .request(method, app.url(path))
-        .bearer_auth(key)
-        .body(body);
-    for (name, value) in headers {
-        req = req.header(*name, *value);
-    }
-    let res = req.send().await.expect("request failed");
-    let status = res.status();
-    let headers = res.headers().clone();
-    let text = res.text().await.unwrap_or_default();
-    Reply {
-        status,
-        headers,
-        body: serde_json::from_str(&text).unwrap_or(Value::Null),
-    }
 }
 
 /// Creates an upload session of project 1 and returns its id.
@@ -96,16 +54,8 @@ async fn new_session(
 
 async fn put_chunk(app: &TestApp, key: &str, id: &str, n: u64, data: &[u8]) -> Reply {
     let path = format!("/projects/1/uploads/{id}/chunks/{n}");
-    send_raw(app, Method::PUT, &path, key, &[], data.to_vec()).await
-}
-
-async fn complete(app: &TestApp, key: &str, id: &str) -> Reply {
-    app.post(
-        &format!("/projects/1/uploads/{id}/complete"),
-        key,
-        json!({}),
-    )
-    .await
+    app.send_raw(Method::PUT, &path, key, &[], data.to_vec())
+        .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -211,14 +161,9 @@ async fn a_primary_key_naming_an_unknown_or_repeated_column_is_400_invalid_prima
 #[tokio::test]
 async fn a_column_change_that_changes_nothing_is_400_no_changes_specified() {
     let (app, key) = with_table().await;
-    app.call(
-        Method::PUT,
-        &format!("{T}/t/columns/v"),
-        Some(&key),
-        Some(json!({})),
-    )
-    .await
-    .expect_code(400, "no_changes_specified");
+    app.put(&format!("{T}/t/columns/v"), &key, json!({}))
+        .await
+        .expect_code(400, "no_changes_specified");
 }
 
 #[tokio::test]
@@ -266,22 +211,9 @@ async fn an_unknown_job_is_404_job_not_found() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_submit_to_a_full_job_queue_is_429_rate_limited() {
-    let app = spawn_app_configured(|c| {
-        c.job_queue_capacity = 1;
-        c.job_workers = 1;
-    })
-    .await;
-    let key = app.create_project("1").await;
-    app.create_bucket("1", &key, "b").await;
-    app.create_table(
-        "1",
-        &key,
-        "b",
-        "t",
-        &[("id", "INTEGER"), ("v", "VARCHAR")],
-        &[],
-    )
-    .await;
+    let (app, key) = setup_configured(one_job_at_a_time).await;
+    app.create_table_t(&key, &[("id", "INTEGER"), ("v", "VARCHAR")], &[])
+        .await;
     let mut csv = String::from("id,v\n");
     for i in 0..200_000 {
         writeln!(csv, "{i},value-{i}-abcdefgh").unwrap();
@@ -425,8 +357,7 @@ async fn a_chunk_or_file_whose_checksum_differs_is_422_checksum_mismatch() {
     let (app, key) = setup().await;
     let id = new_session(&app, &key, 5, 5, None).await;
     let path = format!("/projects/1/uploads/{id}/chunks/0");
-    send_raw(
-        &app,
+    app.send_raw(
         Method::PUT,
         &path,
         &key,
@@ -475,15 +406,15 @@ async fn completing_a_session_another_request_is_completing_is_409_upload_sessio
 async fn an_unsatisfiable_range_is_416_range_not_satisfiable_with_the_size() {
     let (app, key) = setup().await;
     let id = upload(&app, &key, "a.bin", &[1u8; 100]).await;
-    let reply = send_raw(
-        &app,
-        Method::GET,
-        &format!("/projects/1/files/{id}/download"),
-        &key,
-        &[("range", "bytes=1000-")],
-        Vec::new(),
-    )
-    .await;
+    let reply = app
+        .send_raw(
+            Method::GET,
+            &format!("/projects/1/files/{id}/download"),
+            &key,
+            &[("range", "bytes=1000-")],
+            Vec::new(),
+        )
+        .await;
     let header = |name: &str| {
         reply
             .headers
@@ -507,8 +438,7 @@ async fn an_unsatisfiable_range_is_416_range_not_satisfiable_with_the_size() {
 #[tokio::test]
 async fn a_body_that_is_not_json_is_400_invalid_request() {
     let (app, key) = setup().await;
-    send_raw(
-        &app,
+    app.send_raw(
         Method::POST,
         "/projects/1/buckets",
         &key,
@@ -570,7 +500,7 @@ async fn a_method_the_path_does_not_take_is_405_method_not_allowed() {
 async fn readyz_below_the_free_space_minimum_is_503_storage_unavailable() {
     let app = spawn_app_configured(|c| c.min_free_bytes = u64::MAX).await;
     let body = app
-        .call(Method::GET, "/readyz", None, None)
+        .get_without_key("/readyz")
         .await
         .expect_code(503, "storage_unavailable");
     assert_eq!(body["details"]["not_ready"], "free_space", "{body}");
@@ -581,7 +511,7 @@ async fn health_with_a_missing_duckdb_dir_is_503_storage_unavailable_naming_it()
     let app = spawn_app().await;
     std::fs::remove_dir_all(app.data_dir.join("duckdb")).unwrap();
     let body = app
-        .call(Method::GET, "/health", None, None)
+        .get_without_key("/health")
         .await
         .expect_code(503, "storage_unavailable");
     assert_eq!(

@@ -1,29 +1,29 @@
 //! Error-code tests for failures detected in catalog engine.
 //! Each test provokes one failure over HTTP and checks status, `error` and `detail.error`.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::helpers::*;
-use crate::table_data::{setup, upload, T};
+use crate::table_data::{import, setup, upload, T};
 
 /// Uploads a file through the raw-body route and returns the reply.
 async fn upload_reply(app: &TestApp, key: &str, name: &str, data: &[u8]) -> Reply {
-    let res = app
-        .client
-        .post(app.url(&format!("/projects/1/files/content?name={}", enc(name))))
-        .bearer_auth(key)
-        .body(data.to_vec())
-        .send()
+    let path = format!("/projects/1/files/content?name={}", enc(name));
+    app.send_raw(reqwest::Method::POST, &path, key, &[], data.to_vec())
         .await
-        .expect("upload request");
-    let status = res.status();
-    let headers = res.headers().clone();
-    let text = res.text().await.unwrap_or_default();
-    Reply {
-        status,
-        headers,
-        body: serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
-    }
+}
+
+/// POSTs `body` to `route` under table `table` of bucket b.
+async fn post_to(app: &TestApp, key: &str, table: &str, route: &str, body: Value) -> Reply {
+    app.post(&format!("{T}/{table}/{route}"), key, body).await
+}
+
+/// Uploads `csv` and imports it into `table`; the import must succeed.
+async fn load(app: &TestApp, key: &str, table: &str, csv: &[u8]) {
+    let id = upload(app, key, "d.csv", csv).await;
+    import(app, key, table, json!({ "file_id": id }))
+        .await
+        .expect(200);
 }
 
 /// Project 1 with bucket b and table t (id BIGINT primary key, v VARCHAR) holding two rows.
@@ -38,30 +38,17 @@ async fn with_table() -> (TestApp, String) {
         &["id"],
     )
     .await;
-    let id = upload(&app, &key, "t.csv", b"id,v\n1,a\n2,\n").await;
-    app.post(
-        &format!("{T}/t/import/file"),
-        &key,
-        json!({ "file_id": id }),
-    )
-    .await
-    .expect(200);
+    load(&app, &key, "t", b"id,v\n1,a\n2,\n").await;
     (app, key)
 }
 
 /// Projects 1 and 2; project 1's bucket `shared` is shared with project 2.
 async fn with_share() -> (TestApp, String, String) {
-    let app = spawn_app().await;
-    let key1 = app.create_project("1").await;
-    let key2 = app.create_project("2").await;
+    let (app, key1, key2) = spawn_app_with_two_projects().await;
     app.create_bucket("1", &key1, "shared").await;
-    app.post(
-        "/projects/1/buckets/shared/share",
-        &key1,
-        json!({ "target_project_id": "2" }),
-    )
-    .await
-    .expect(200);
+    app.share_bucket("1", &key1, "shared", "2")
+        .await
+        .expect(200);
     (app, key1, key2)
 }
 
@@ -96,13 +83,9 @@ async fn an_unknown_bucket_is_bucket_not_found() {
 async fn linking_under_a_taken_bucket_name_is_bucket_exists() {
     let (app, _key1, key2) = with_share().await;
     app.create_bucket("2", &key2, "taken").await;
-    app.post(
-        "/projects/2/buckets/taken/link",
-        &key2,
-        json!({ "source_project_id": "1", "source_bucket_name": "shared" }),
-    )
-    .await
-    .expect_code(409, "bucket_exists");
+    app.link_bucket("2", &key2, "taken", ("1", "shared"))
+        .await
+        .expect_code(409, "bucket_exists");
 }
 
 #[tokio::test]
@@ -138,9 +121,11 @@ async fn dropping_an_unknown_column_is_column_not_found() {
 #[tokio::test]
 async fn adding_a_column_that_exists_is_column_exists() {
     let (app, key) = with_table().await;
-    app.post(
-        &format!("{T}/t/columns"),
+    post_to(
+        &app,
         &key,
+        "t",
+        "columns",
         json!({ "name": "v", "type": "VARCHAR" }),
     )
     .await
@@ -168,13 +153,9 @@ async fn dropping_the_only_column_is_cannot_drop_last_column() {
 #[tokio::test]
 async fn adding_a_second_primary_key_is_primary_key_exists() {
     let (app, key) = with_table().await;
-    app.post(
-        &format!("{T}/t/primary-key"),
-        &key,
-        json!({ "columns": ["v"] }),
-    )
-    .await
-    .expect_code(409, "primary_key_exists");
+    post_to(&app, &key, "t", "primary-key", json!({ "columns": ["v"] }))
+        .await
+        .expect_code(409, "primary_key_exists");
 }
 
 #[tokio::test]
@@ -192,9 +173,11 @@ async fn a_primary_key_on_an_unknown_column_is_invalid_primary_key() {
     let (app, key) = setup().await;
     app.create_table("1", &key, "b", "plain", &[("id", "BIGINT")], &[])
         .await;
-    app.post(
-        &format!("{T}/plain/primary-key"),
+    post_to(
+        &app,
         &key,
+        "plain",
+        "primary-key",
         json!({ "columns": ["nope"] }),
     )
     .await
@@ -206,17 +189,12 @@ async fn a_primary_key_over_repeated_values_is_duplicate_key() {
     let (app, key) = setup().await;
     app.create_table("1", &key, "b", "plain", &[("id", "BIGINT")], &[])
         .await;
-    let id = upload(&app, &key, "d.csv", b"id\n1\n1\n").await;
-    app.post(
-        &format!("{T}/plain/import/file"),
+    load(&app, &key, "plain", b"id\n1\n1\n").await;
+    post_to(
+        &app,
         &key,
-        json!({ "file_id": id }),
-    )
-    .await
-    .expect(200);
-    app.post(
-        &format!("{T}/plain/primary-key"),
-        &key,
+        "plain",
+        "primary-key",
         json!({ "columns": ["id"] }),
     )
     .await
@@ -235,17 +213,12 @@ async fn a_primary_key_over_null_values_is_null_primary_key() {
         &[],
     )
     .await;
-    let id = upload(&app, &key, "n.csv", b"id,v\n1,a\n2,\n").await;
-    app.post(
-        &format!("{T}/plain/import/file"),
+    load(&app, &key, "plain", b"id,v\n1,a\n2,\n").await;
+    post_to(
+        &app,
         &key,
-        json!({ "file_id": id }),
-    )
-    .await
-    .expect(200);
-    app.post(
-        &format!("{T}/plain/primary-key"),
-        &key,
+        "plain",
+        "primary-key",
         json!({ "columns": ["v"] }),
     )
     .await
@@ -255,11 +228,10 @@ async fn a_primary_key_over_null_values_is_null_primary_key() {
 #[tokio::test]
 async fn making_a_column_with_nulls_not_null_is_invalid_data() {
     let (app, key) = with_table().await;
-    app.call(
-        reqwest::Method::PUT,
+    app.put(
         &format!("{T}/t/columns/v"),
-        Some(&key),
-        Some(json!({ "set_not_null": true })),
+        &key,
+        json!({ "set_not_null": true }),
     )
     .await
     .expect_code(400, "invalid_data");
@@ -268,9 +240,11 @@ async fn making_a_column_with_nulls_not_null_is_invalid_data() {
 #[tokio::test]
 async fn exporting_an_unknown_column_is_invalid_columns() {
     let (app, key) = with_table().await;
-    app.post(
-        &format!("{T}/t/export"),
+    post_to(
+        &app,
         &key,
+        "t",
+        "export",
         json!({ "format": "csv", "columns": ["id", "nope"] }),
     )
     .await
@@ -281,22 +255,20 @@ async fn exporting_an_unknown_column_is_invalid_columns() {
 async fn importing_a_file_with_unknown_columns_is_invalid_columns() {
     let (app, key) = with_table().await;
     let id = upload(&app, &key, "x.csv", b"id,v,extra\n3,c,x\n").await;
-    app.post(
-        &format!("{T}/t/import/file"),
-        &key,
-        json!({ "file_id": id }),
-    )
-    .await
-    .expect_code(400, "invalid_columns");
+    post_to(&app, &key, "t", "import/file", json!({ "file_id": id }))
+        .await
+        .expect_code(400, "invalid_columns");
 }
 
 #[tokio::test]
 async fn importing_a_csv_file_as_parquet_is_unreadable_file() {
     let (app, key) = with_table().await;
     let id = upload(&app, &key, "x.csv", b"id,v\n3,c\n").await;
-    app.post(
-        &format!("{T}/t/import/file"),
+    post_to(
+        &app,
         &key,
+        "t",
+        "import/file",
         json!({ "file_id": id, "format": "parquet" }),
     )
     .await
@@ -306,7 +278,7 @@ async fn importing_a_csv_file_as_parquet_is_unreadable_file() {
 #[tokio::test]
 async fn exporting_in_an_unknown_format_is_invalid_format() {
     let (app, key) = with_table().await;
-    app.post(&format!("{T}/t/export"), &key, json!({ "format": "xml" }))
+    post_to(&app, &key, "t", "export", json!({ "format": "xml" }))
         .await
         .expect_code(400, "invalid_format");
 }
@@ -314,9 +286,11 @@ async fn exporting_in_an_unknown_format_is_invalid_format() {
 #[tokio::test]
 async fn exporting_csv_with_zstd_is_invalid_compression() {
     let (app, key) = with_table().await;
-    app.post(
-        &format!("{T}/t/export"),
+    post_to(
+        &app,
         &key,
+        "t",
+        "export",
         json!({ "format": "csv", "compression": "zstd" }),
     )
     .await
@@ -326,13 +300,9 @@ async fn exporting_csv_with_zstd_is_invalid_compression() {
 #[tokio::test]
 async fn sharing_a_bucket_twice_is_already_shared() {
     let (app, key1, _key2) = with_share().await;
-    app.post(
-        "/projects/1/buckets/shared/share",
-        &key1,
-        json!({ "target_project_id": "2" }),
-    )
-    .await
-    .expect_code(409, "already_shared");
+    app.share_bucket("1", &key1, "shared", "2")
+        .await
+        .expect_code(409, "already_shared");
 }
 
 #[tokio::test]
@@ -350,32 +320,24 @@ async fn unsharing_a_bucket_that_is_not_shared_is_share_not_found() {
 #[tokio::test]
 async fn sharing_a_bucket_with_its_own_project_is_operation_not_allowed() {
     let (app, key1, _key2) = with_share().await;
-    app.post(
-        "/projects/1/buckets/shared/share",
-        &key1,
-        json!({ "target_project_id": "1" }),
-    )
-    .await
-    .expect_code(400, "operation_not_allowed");
+    app.share_bucket("1", &key1, "shared", "1")
+        .await
+        .expect_code(400, "operation_not_allowed");
 }
 
 #[tokio::test]
 async fn linking_a_bucket_that_is_not_shared_is_forbidden() {
     let (app, key1, key2) = with_share().await;
     app.create_bucket("1", &key1, "private").await;
-    app.post(
-        "/projects/2/buckets/mine/link",
-        &key2,
-        json!({ "source_project_id": "1", "source_bucket_name": "private" }),
-    )
-    .await
-    .expect_code(403, "forbidden");
+    app.link_bucket("2", &key2, "mine", ("1", "private"))
+        .await
+        .expect_code(403, "forbidden");
 }
 
 #[tokio::test]
 async fn a_request_without_a_key_is_unauthorized() {
     let app = spawn_app().await;
-    app.call(reqwest::Method::GET, "/projects/1/buckets", None, None)
+    app.get_without_key("/projects/1/buckets")
         .await
         .expect_code(401, "unauthorized");
 }
@@ -421,8 +383,7 @@ async fn a_file_over_the_database_backend_limit_is_file_too_large() {
 
 #[tokio::test]
 async fn a_blob_id_that_exists_is_blob_exists() {
-    let app = spawn_app().await;
-    let key = app.create_project("1").await;
+    let (app, key) = spawn_app_with_project().await;
     let body = json!({ "id": "greeting", "data": "aGVsbG8=" });
     app.post("/v1/blobs", &key, body.clone()).await.expect(201);
     app.post("/v1/blobs", &key, body)

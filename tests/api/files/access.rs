@@ -5,42 +5,31 @@ use super::*;
 
 #[tokio::test]
 async fn another_projects_key_is_403_on_project_files() {
-    let app = spawn_app().await;
-    let _key1 = app.create_project("1").await;
-    let key2 = app.create_project("2").await;
+    let (app, _key1, key2) = spawn_app_with_two_projects().await;
     app.get("/projects/1/files", &key2).await.expect_error(403);
     upload_raw(&app, "1", &key2, "x.bin", b"x")
         .await
         .reply()
         .expect_error(403);
-    app.post(
-        "/projects/1/files/prepare",
-        &key2,
-        json!({"filename": "x.csv"}),
-    )
-    .await
-    .expect_error(403);
-    app.post(
-        "/projects/1/uploads",
-        &key2,
-        json!({"name": "x", "total_size": 10, "chunk_size": 5}),
-    )
-    .await
-    .expect_error(403);
+    prepare_with(&app, &key2, json!({"filename": "x.csv"}))
+        .await
+        .expect_error(403);
+    let body = json!({"name": "x", "total_size": 10, "chunk_size": 5});
+    open_session(&app, &key2, body).await.expect_error(403);
 }
 
 #[tokio::test]
 async fn project_files_without_a_key_are_401() {
     let app = spawn_app().await;
     app.create_project("1").await;
-    app.call(Method::GET, "/projects/1/files", None, None)
+    app.get_without_key("/projects/1/files")
         .await
         .expect_error(401);
 }
 
 #[tokio::test]
 async fn the_admin_key_may_use_project_files_of_an_existing_project_only() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     upload(&app, "1", &key, "a.txt", b"a").await;
     let list = app.get("/projects/1/files", ADMIN_KEY).await.expect(200);
     assert_eq!(list["total"], 1);
@@ -56,9 +45,7 @@ async fn the_admin_key_may_use_project_files_of_an_existing_project_only() {
 
 #[tokio::test]
 async fn a_file_of_one_project_is_not_visible_to_another() {
-    let app = spawn_app().await;
-    let key1 = app.create_project("1").await;
-    let key2 = app.create_project("2").await;
+    let (app, key1, key2) = spawn_app_with_two_projects().await;
     let data = b"private to project 1";
     let file = upload(&app, "1", &key1, "secret.txt", data).await;
     let id = file["id"].as_str().unwrap();
@@ -77,12 +64,9 @@ async fn a_file_of_one_project_is_not_visible_to_another() {
         0
     );
     let sha = sha256_hex(data);
-    app.get(&format!("/files/{sha}"), &key2)
-        .await
-        .expect_error(404);
-    app.get(&format!("/files/{sha}/info"), &key2)
-        .await
-        .expect_error(404);
+    for path in [format!("/files/{sha}"), format!("/files/{sha}/info")] {
+        app.get(&path, &key2).await.expect_error(404);
+    }
     // Project 1 still has it.
     app.get(&format!("/projects/1/files/{id}"), &key1)
         .await
@@ -91,17 +75,12 @@ async fn a_file_of_one_project_is_not_visible_to_another() {
 
 #[tokio::test]
 async fn an_upload_session_of_one_project_is_not_visible_to_another() {
-    let app = spawn_app().await;
-    let key1 = app.create_project("1").await;
-    let key2 = app.create_project("2").await;
+    let (app, key1, key2) = spawn_app_with_two_projects().await;
     let s = create_session(&app, &key1, "f.bin", TOTAL, CHUNK, None).await;
     let id = s["upload_id"].as_str().unwrap();
-    app.get(&format!("/projects/2/uploads/{id}"), &key2)
-        .await
-        .expect_error(404);
-    app.delete(&format!("/projects/2/uploads/{id}"), &key2)
-        .await
-        .expect_error(404);
+    let theirs = format!("/projects/2/uploads/{id}");
+    app.get(&theirs, &key2).await.expect_error(404);
+    app.delete(&theirs, &key2).await.expect_error(404);
     app.get(&format!("/projects/1/uploads/{id}"), &key1)
         .await
         .expect(200);

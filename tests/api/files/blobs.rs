@@ -7,9 +7,7 @@ use super::*;
 
 #[tokio::test]
 async fn identical_content_in_two_projects_is_stored_as_one_blob() {
-    let app = spawn_app().await;
-    let key1 = app.create_project("1").await;
-    let key2 = app.create_project("2").await;
+    let (app, key1, key2) = spawn_app_with_two_projects().await;
     let data = bytes_of(3000, 1);
     let f1 = upload(&app, "1", &key1, "one.bin", &data).await;
     let f2 = upload(&app, "2", &key2, "two.bin", &data).await;
@@ -29,9 +27,7 @@ async fn identical_content_in_two_projects_is_stored_as_one_blob() {
 
 #[tokio::test]
 async fn a_blob_is_removed_only_when_its_last_file_record_is_deleted() {
-    let app = spawn_app().await;
-    let key1 = app.create_project("1").await;
-    let key2 = app.create_project("2").await;
+    let (app, key1, key2) = spawn_app_with_two_projects().await;
     let data = bytes_of(3000, 2);
     let f1 = upload(&app, "1", &key1, "one.bin", &data).await;
     let f2 = upload(&app, "2", &key2, "two.bin", &data).await;
@@ -56,7 +52,7 @@ async fn a_blob_is_removed_only_when_its_last_file_record_is_deleted() {
 
 #[tokio::test]
 async fn two_records_of_the_same_content_in_one_project_share_the_blob() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let data = bytes_of(1000, 3);
     let a = upload(&app, "1", &key, "a.bin", &data).await;
     let _b = upload(&app, "1", &key, "b.bin", &data).await;
@@ -73,9 +69,7 @@ async fn two_records_of_the_same_content_in_one_project_share_the_blob() {
 
 #[tokio::test]
 async fn deleting_a_project_releases_its_blobs() {
-    let app = spawn_app().await;
-    let key1 = app.create_project("1").await;
-    let key2 = app.create_project("2").await;
+    let (app, key1, key2) = spawn_app_with_two_projects().await;
     let shared = bytes_of(2000, 4);
     let own = bytes_of(2000, 5);
     let f1 = upload(&app, "1", &key1, "shared.bin", &shared).await;
@@ -93,7 +87,7 @@ async fn deleting_a_project_releases_its_blobs() {
 
 #[tokio::test]
 async fn deleting_a_project_releases_its_staged_uploads() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     staged_upload(&app, &key, "staged.csv", b"s\n").await;
     assert_eq!(blob_files(&app).len(), 1);
     app.delete("/projects/1", ADMIN_KEY).await.expect(204);
@@ -102,7 +96,7 @@ async fn deleting_a_project_releases_its_staged_uploads() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_uploads_and_a_delete_of_the_same_content_keep_the_blob() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let data = bytes_of(50_000, 31);
     let first = upload(&app, "1", &key, "first.bin", &data).await;
     let first_id = first["id"].as_str().unwrap().to_string();

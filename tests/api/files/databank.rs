@@ -16,7 +16,7 @@ async fn databank_upload(app: &TestApp, key: &str, name: &str, data: &[u8]) -> R
 
 #[tokio::test]
 async fn the_data_bank_upload_answers_the_sha256_as_file_id() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let data = b"data bank content";
     let body = databank_upload(&app, &key, "bank.txt", data)
         .await
@@ -31,7 +31,7 @@ async fn the_data_bank_upload_answers_the_sha256_as_file_id() {
 
 #[tokio::test]
 async fn the_data_bank_accepts_a_raw_body_with_a_name() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let data = b"raw data bank body";
     let res =
         send(request(&app, Method::POST, "/files?name=raw.txt", Some(&key)).body(data.to_vec()))
@@ -52,7 +52,7 @@ async fn the_data_bank_accepts_a_raw_body_with_a_name() {
 
 #[tokio::test]
 async fn data_bank_files_are_downloaded_by_sha256_with_ranges_and_head() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let data = b"0123456789abcdef";
     let sha = sha256_hex(data);
     databank_upload(&app, &key, "bank.txt", data)
@@ -89,7 +89,7 @@ async fn data_bank_files_are_downloaded_by_sha256_with_ranges_and_head() {
 
 #[tokio::test]
 async fn data_bank_info_describes_the_file() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let data = b"info please";
     let sha = sha256_hex(data);
     databank_upload(&app, &key, "info.txt", data)
@@ -110,25 +110,22 @@ async fn data_bank_info_describes_the_file() {
 
 #[tokio::test]
 async fn data_bank_delete_removes_the_file() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let data = b"delete me";
     let sha = sha256_hex(data);
     databank_upload(&app, &key, "d.txt", data)
         .await
         .expect_status(201);
-    app.delete(&format!("/files/{sha}"), &key).await.expect(204);
-    app.get(&format!("/files/{sha}"), &key)
-        .await
-        .expect_error(404);
-    app.delete(&format!("/files/{sha}"), &key)
-        .await
-        .expect_error(404);
+    let path = format!("/files/{sha}");
+    app.delete(&path, &key).await.expect(204);
+    app.get(&path, &key).await.expect_error(404);
+    app.delete(&path, &key).await.expect_error(404);
     assert!(blob_files(&app).is_empty());
 }
 
 #[tokio::test]
 async fn a_data_bank_delete_removes_every_record_of_that_content() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let data = b"twice";
     upload(&app, "1", &key, "a.txt", data).await;
     upload(&app, "1", &key, "b.txt", data).await;
@@ -141,7 +138,7 @@ async fn a_data_bank_delete_removes_every_record_of_that_content() {
 
 #[tokio::test]
 async fn data_bank_paths_refuse_the_admin_key_with_400() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let data = b"admin cannot";
     let sha = sha256_hex(data);
     databank_upload(&app, &key, "a.txt", data)
@@ -174,15 +171,21 @@ async fn data_bank_paths_without_a_key_are_401() {
     .await
     .reply()
     .expect_error(401);
-    app.call(Method::GET, &format!("/files/{sha}"), None, None)
+    app.get_without_key(&format!("/files/{sha}"))
         .await
         .expect_error(401);
-    app.call(Method::GET, &format!("/files/{sha}/info"), None, None)
+    app.get_without_key(&format!("/files/{sha}/info"))
         .await
         .expect_error(401);
     app.call(Method::DELETE, &format!("/files/{sha}"), None, None)
         .await
         .expect_error(401);
+}
+
+/// Stores a JSON blob of project 1's key with base64 `data` sent as given.
+async fn post_blob(app: &TestApp, key: &str, id: &str, data: &str) -> Reply {
+    app.post("/v1/blobs", key, json!({"id": id, "data": data}))
+        .await
 }
 
 fn b64(data: &[u8]) -> String {
@@ -191,14 +194,9 @@ fn b64(data: &[u8]) -> String {
 
 #[tokio::test]
 async fn a_json_blob_round_trips_through_base64() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let data = bytes_of(300, 21);
-    let created = app
-        .post(
-            "/v1/blobs",
-            &key,
-            json!({"id": "blob-1", "data": b64(&data)}),
-        )
+    let created = post_blob(&app, &key, "blob-1", &b64(&data))
         .await
         .expect(201);
     assert_eq!(created["id"], "blob-1");
@@ -211,41 +209,29 @@ async fn a_json_blob_round_trips_through_base64() {
 
 #[tokio::test]
 async fn a_blob_with_bad_base64_is_400() {
-    let (app, key) = app_with_project().await;
-    app.post(
-        "/v1/blobs",
-        &key,
-        json!({"id": "bad", "data": "!!! not base64 !!!"}),
-    )
-    .await
-    .expect_error(400);
+    let (app, key) = spawn_app_with_project().await;
+    post_blob(&app, &key, "bad", "!!! not base64 !!!")
+        .await
+        .expect_error(400);
     app.get("/v1/blobs/bad", &key).await.expect_error(404);
 }
 
 #[tokio::test]
 async fn a_duplicate_blob_id_is_409() {
-    let (app, key) = app_with_project().await;
-    app.post(
-        "/v1/blobs",
-        &key,
-        json!({"id": "dup", "data": b64(b"first")}),
-    )
-    .await
-    .expect(201);
-    app.post(
-        "/v1/blobs",
-        &key,
-        json!({"id": "dup", "data": b64(b"second")}),
-    )
-    .await
-    .expect_error(409);
+    let (app, key) = spawn_app_with_project().await;
+    post_blob(&app, &key, "dup", &b64(b"first"))
+        .await
+        .expect(201);
+    post_blob(&app, &key, "dup", &b64(b"second"))
+        .await
+        .expect_error(409);
     let got = app.get("/v1/blobs/dup", &key).await.expect(200);
     assert_eq!(got["data"], b64(b"first"));
 }
 
 #[tokio::test]
 async fn a_missing_blob_is_404() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     app.get("/v1/blobs/nothing-here", &key)
         .await
         .expect_error(404);
@@ -253,15 +239,11 @@ async fn a_missing_blob_is_404() {
 
 #[tokio::test]
 async fn a_blob_id_with_path_characters_is_400() {
-    let (app, key) = app_with_project().await;
-    app.post(
-        "/v1/blobs",
-        &key,
-        json!({"id": "../escape", "data": b64(b"x")}),
-    )
-    .await
-    .expect_error(400);
-    app.post("/v1/blobs", &key, json!({"id": "", "data": b64(b"x")}))
+    let (app, key) = spawn_app_with_project().await;
+    post_blob(&app, &key, "../escape", &b64(b"x"))
+        .await
+        .expect_error(400);
+    post_blob(&app, &key, "", &b64(b"x"))
         .await
         .expect_error(400);
 }

@@ -5,7 +5,7 @@ use super::*;
 
 /// A project with one 100-byte file; returns (app, key, file id, bytes).
 async fn app_with_file() -> (TestApp, String, String, Vec<u8>) {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let data = bytes_of(100, 9);
     let file = upload(&app, "1", &key, "r.bin", &data).await;
     let id = file["id"].as_str().unwrap().to_string();
@@ -14,7 +14,7 @@ async fn app_with_file() -> (TestApp, String, String, Vec<u8>) {
 
 #[tokio::test]
 async fn a_download_returns_the_same_bytes_with_etag_ranges_disposition_and_type() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let data = b"col\nvalue\n";
     let file = upload(&app, "1", &key, "a.csv", data).await;
     let dl = download(&app, "1", &key, file["id"].as_str().unwrap(), &[]).await;

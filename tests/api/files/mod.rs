@@ -167,13 +167,18 @@ async fn download(
 }
 
 async fn prepare(app: &TestApp, key: &str, filename: &str) -> Value {
-    app.post(
-        "/projects/1/files/prepare",
-        key,
-        json!({"filename": filename, "content_type": "text/csv"}),
-    )
-    .await
-    .expect(200)
+    let body = json!({"filename": filename, "content_type": "text/csv"});
+    prepare_with(app, key, body).await.expect(200)
+}
+
+/// Asks project 1 to prepare an upload described by `body` exactly as given.
+async fn prepare_with(app: &TestApp, key: &str, body: Value) -> Reply {
+    app.post("/projects/1/files/prepare", key, body).await
+}
+
+/// Opens an upload session of project 1 described by `body` exactly as given.
+async fn open_session(app: &TestApp, key: &str, body: Value) -> Reply {
+    app.post("/projects/1/uploads", key, body).await
 }
 
 async fn upload_prepared(
@@ -208,7 +213,7 @@ async fn create_session(
     if let Some(sha) = sha {
         body["sha256"] = json!(sha);
     }
-    app.post("/projects/1/uploads", key, body).await.expect(201)
+    open_session(app, key, body).await.expect(201)
 }
 
 async fn put_chunk(
@@ -260,7 +265,7 @@ async fn session(app: &TestApp, key: &str, id: &str) -> Value {
 }
 
 /// Completes an upload session of project 1.
-async fn complete(app: &TestApp, key: &str, id: &str) -> Reply {
+pub(crate) async fn complete(app: &TestApp, key: &str, id: &str) -> Reply {
     app.post(
         &format!("/projects/1/uploads/{id}/complete"),
         key,
@@ -316,13 +321,6 @@ async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
     panic!("timed out waiting until {what}");
-}
-
-/// A server with project 1; returns it and the project key.
-async fn app_with_project() -> (TestApp, String) {
-    let app = spawn_app().await;
-    let key = app.create_project("1").await;
-    (app, key)
 }
 
 /// A server whose test config `change` adjusts, with project 1.

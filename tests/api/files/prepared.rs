@@ -5,7 +5,7 @@ use super::*;
 
 #[tokio::test]
 async fn prepare_returns_an_upload_key_an_upload_url_and_an_expiry() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let prep = prepare(&app, &key, "data.csv").await;
     let upload_key = prep["upload_key"].as_str().unwrap();
     assert!(!upload_key.is_empty());
@@ -22,7 +22,7 @@ async fn prepare_returns_an_upload_key_an_upload_url_and_an_expiry() {
 
 #[tokio::test]
 async fn an_uploaded_prepared_file_reports_its_real_sha256_and_is_listed_as_staged() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let prep = prepare(&app, &key, "data.csv").await;
     let staged = app
         .get("/projects/1/files?include_staged=true", &key)
@@ -65,7 +65,7 @@ async fn an_uploaded_prepared_file_reports_its_real_sha256_and_is_listed_as_stag
 
 #[tokio::test]
 async fn registering_an_upload_creates_a_file_record_with_the_reference_fields() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let prep = prepare(&app, &key, "data.csv").await;
     let data = b"a,b\n1,2\n";
     upload_prepared(
@@ -113,7 +113,7 @@ async fn registering_an_upload_creates_a_file_record_with_the_reference_fields()
 
 #[tokio::test]
 async fn a_registered_file_is_listed_fetched_and_downloaded() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let prep = prepare(&app, &key, "data.csv").await;
     let data = b"x,y\n3,4\n";
     upload_prepared(
@@ -148,7 +148,7 @@ async fn a_registered_file_is_listed_fetched_and_downloaded() {
 
 #[tokio::test]
 async fn registering_the_same_upload_key_twice_is_404() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let prep = staged_upload(&app, &key, "once.csv", b"1\n").await;
     let body = json!({"upload_key": prep["upload_key"]});
     app.post("/projects/1/files", &key, body.clone())
@@ -162,7 +162,7 @@ async fn registering_the_same_upload_key_twice_is_404() {
 
 #[tokio::test]
 async fn registering_an_unknown_upload_key_is_404() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     app.post(
         "/projects/1/files",
         &key,
@@ -174,7 +174,7 @@ async fn registering_an_unknown_upload_key_is_404() {
 
 #[tokio::test]
 async fn uploading_to_an_unknown_upload_key_is_404() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     upload_prepared(
         &app,
         &key,
@@ -190,14 +190,14 @@ async fn uploading_to_an_unknown_upload_key_is_404() {
 
 #[tokio::test]
 async fn registering_before_uploading_is_400() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let prep = prepare(&app, &key, "early.csv").await;
     register(&app, &key, &prep).await.expect_error(400);
 }
 
 #[tokio::test]
 async fn a_second_upload_to_a_prepared_key_replaces_the_staged_content() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let prep = prepare(&app, &key, "v.csv").await;
     let url = prep["upload_url"].as_str().unwrap();
     upload_prepared(&app, &key, url, "v.csv", b"version 1\n")
@@ -218,15 +218,9 @@ async fn a_second_upload_to_a_prepared_key_replaces_the_staged_content() {
 
 #[tokio::test]
 async fn an_upload_that_differs_from_the_prepared_size_is_400() {
-    let (app, key) = app_with_project().await;
-    let prep = app
-        .post(
-            "/projects/1/files/prepare",
-            &key,
-            json!({"filename": "sized.csv", "size_bytes": 10}),
-        )
-        .await
-        .expect(200);
+    let (app, key) = spawn_app_with_project().await;
+    let body = json!({"filename": "sized.csv", "size_bytes": 10});
+    let prep = prepare_with(&app, &key, body).await.expect(200);
     upload_prepared(
         &app,
         &key,
@@ -247,9 +241,7 @@ async fn an_upload_that_differs_from_the_prepared_size_is_400() {
 
 #[tokio::test]
 async fn an_upload_key_of_another_project_cannot_be_registered() {
-    let app = spawn_app().await;
-    let key1 = app.create_project("1").await;
-    let key2 = app.create_project("2").await;
+    let (app, key1, key2) = spawn_app_with_two_projects().await;
     let prep = staged_upload(&app, &key1, "mine.csv", b"m\n").await;
     app.post(
         "/projects/2/files",
@@ -282,7 +274,7 @@ async fn an_expired_upload_key_is_410() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_prepared_upload_survives_a_server_restart() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let prep = staged_upload(&app, &key, "kept.csv", b"k\n1\n").await;
     let app = app.restart().await;
     let file = register(&app, &key, &prep).await.expect(201);

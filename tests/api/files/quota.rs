@@ -40,13 +40,8 @@ async fn a_multipart_upload_over_max_file_bytes_is_413_while_streaming() {
 #[tokio::test]
 async fn a_resumable_session_larger_than_max_file_bytes_is_413() {
     let (app, key) = app_with_project_configured(|c| c.max_file_bytes = 1000).await;
-    app.post(
-        "/projects/1/uploads",
-        &key,
-        json!({"name": "big.bin", "total_size": 2000, "chunk_size": 500}),
-    )
-    .await
-    .expect_error(413);
+    let body = json!({"name": "big.bin", "total_size": 2000, "chunk_size": 500});
+    open_session(&app, &key, body).await.expect_error(413);
 }
 
 #[tokio::test]
@@ -57,13 +52,7 @@ async fn an_upload_without_enough_free_space_is_507() {
         .reply()
         .expect_error(507);
     assert!(blob_files(&app).is_empty());
-    assert_eq!(
-        app.call(Method::GET, "/readyz", None, None)
-            .await
-            .status
-            .as_u16(),
-        503
-    );
+    assert_eq!(app.get_without_key("/readyz").await.status.as_u16(), 503);
 }
 
 #[tokio::test]

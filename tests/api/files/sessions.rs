@@ -7,7 +7,7 @@ use super::*;
 
 #[tokio::test]
 async fn creating_an_upload_session_reports_its_chunks() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let s = create_session(&app, &key, "big.bin", TOTAL, CHUNK, None).await;
     assert!(s["upload_id"].as_str().is_some_and(|s| !s.is_empty()));
     assert_eq!(s["chunk_count"], 10);
@@ -17,7 +17,7 @@ async fn creating_an_upload_session_reports_its_chunks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn chunks_in_reverse_and_concurrent_order_complete_to_the_original_bytes() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let data = bytes_of(TOTAL, 11);
     let sha = sha256_hex(&data);
     let s = create_session(&app, &key, "big.bin", TOTAL, CHUNK, Some(&sha)).await;
@@ -57,7 +57,7 @@ async fn chunks_in_reverse_and_concurrent_order_complete_to_the_original_bytes()
 
 #[tokio::test]
 async fn a_retried_identical_chunk_is_a_no_op() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let data = bytes_of(TOTAL, 12);
     let s = create_session(&app, &key, "f.bin", TOTAL, CHUNK, None).await;
     let id = s["upload_id"].as_str().unwrap();
@@ -78,7 +78,7 @@ async fn a_retried_identical_chunk_is_a_no_op() {
 
 #[tokio::test]
 async fn a_different_body_for_a_stored_chunk_is_409() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let data = bytes_of(TOTAL, 13);
     let s = create_session(&app, &key, "f.bin", TOTAL, CHUNK, None).await;
     let id = s["upload_id"].as_str().unwrap();
@@ -98,7 +98,7 @@ async fn a_different_body_for_a_stored_chunk_is_409() {
 
 #[tokio::test]
 async fn a_wrong_chunk_checksum_is_422_and_the_chunk_is_not_recorded() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let data = bytes_of(TOTAL, 14);
     let s = create_session(&app, &key, "f.bin", TOTAL, CHUNK, None).await;
     let id = s["upload_id"].as_str().unwrap();
@@ -125,7 +125,7 @@ async fn a_wrong_chunk_checksum_is_422_and_the_chunk_is_not_recorded() {
 
 #[tokio::test]
 async fn a_chunk_index_out_of_range_is_400() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let s = create_session(&app, &key, "f.bin", TOTAL, CHUNK, None).await;
     let id = s["upload_id"].as_str().unwrap();
     put_chunk(&app, &key, id, 10, &bytes_of(500, 1), None)
@@ -136,7 +136,7 @@ async fn a_chunk_index_out_of_range_is_400() {
 
 #[tokio::test]
 async fn a_chunk_of_the_wrong_size_is_400_unless_it_is_the_shorter_last_chunk() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let s = create_session(&app, &key, "f.bin", TOTAL, CHUNK, None).await;
     let id = s["upload_id"].as_str().unwrap();
     put_chunk(&app, &key, id, 0, &bytes_of(CHUNK - 1, 1), None)
@@ -160,7 +160,7 @@ async fn a_chunk_of_the_wrong_size_is_400_unless_it_is_the_shorter_last_chunk() 
 
 #[tokio::test]
 async fn the_session_status_lists_received_and_missing_chunks() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let data = bytes_of(TOTAL, 15);
     let s = create_session(&app, &key, "f.bin", TOTAL, CHUNK, None).await;
     let id = s["upload_id"].as_str().unwrap();
@@ -174,7 +174,7 @@ async fn the_session_status_lists_received_and_missing_chunks() {
 
 #[tokio::test]
 async fn completing_with_missing_chunks_is_409_listing_them() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let data = bytes_of(TOTAL, 16);
     let s = create_session(&app, &key, "f.bin", TOTAL, CHUNK, None).await;
     let id = s["upload_id"].as_str().unwrap();
@@ -193,7 +193,7 @@ async fn completing_with_missing_chunks_is_409_listing_them() {
 
 #[tokio::test]
 async fn a_whole_file_checksum_mismatch_at_complete_is_422() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let data = bytes_of(TOTAL, 17);
     let claimed = sha256_hex(b"not the content");
     let s = create_session(&app, &key, "f.bin", TOTAL, CHUNK, Some(&claimed)).await;
@@ -209,7 +209,7 @@ async fn a_whole_file_checksum_mismatch_at_complete_is_422() {
 
 #[tokio::test]
 async fn aborting_a_session_removes_it_and_its_chunks() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let data = bytes_of(TOTAL, 18);
     let s = create_session(&app, &key, "f.bin", TOTAL, CHUNK, None).await;
     let id = s["upload_id"].as_str().unwrap();
@@ -217,15 +217,10 @@ async fn aborting_a_session_removes_it_and_its_chunks() {
         .await
         .expect_status(200);
     assert!(!files_under(&app.data_dir.join("files/uploads")).is_empty());
-    app.delete(&format!("/projects/1/uploads/{id}"), &key)
-        .await
-        .expect(204);
-    app.get(&format!("/projects/1/uploads/{id}"), &key)
-        .await
-        .expect_error(404);
-    app.delete(&format!("/projects/1/uploads/{id}"), &key)
-        .await
-        .expect_error(404);
+    let path = format!("/projects/1/uploads/{id}");
+    app.delete(&path, &key).await.expect(204);
+    app.get(&path, &key).await.expect_error(404);
+    app.delete(&path, &key).await.expect_error(404);
     put_chunk(&app, &key, id, 1, chunk_of(&data, CHUNK, 1), None)
         .await
         .reply()
@@ -235,7 +230,7 @@ async fn aborting_a_session_removes_it_and_its_chunks() {
 
 #[tokio::test]
 async fn an_unknown_upload_session_is_404() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     app.get("/projects/1/uploads/nosuchsession", &key)
         .await
         .expect_error(404);
@@ -250,7 +245,7 @@ async fn an_unknown_upload_session_is_404() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_completes_of_one_session_let_exactly_one_succeed() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let data = bytes_of(TOTAL, 19);
     let s = create_session(&app, &key, "f.bin", TOTAL, CHUNK, None).await;
     let id = s["upload_id"].as_str().unwrap();
@@ -276,7 +271,7 @@ async fn concurrent_completes_of_one_session_let_exactly_one_succeed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_resumes_after_a_server_restart() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let data = bytes_of(TOTAL, 20);
     let s = create_session(
         &app,
@@ -318,7 +313,7 @@ async fn an_expired_upload_session_is_410() {
 
 #[tokio::test]
 async fn an_empty_file_can_be_uploaded_as_one_empty_chunk() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let s = create_session(&app, &key, "empty.bin", 0, 1000, None).await;
     assert_eq!(s["chunk_count"], 1);
     let id = s["upload_id"].as_str().unwrap();
@@ -332,19 +327,11 @@ async fn an_empty_file_can_be_uploaded_as_one_empty_chunk() {
 
 #[tokio::test]
 async fn a_session_with_an_invalid_sha256_or_chunk_size_is_400() {
-    let (app, key) = app_with_project().await;
-    app.post(
-        "/projects/1/uploads",
-        &key,
+    let (app, key) = spawn_app_with_project().await;
+    for body in [
         json!({"name": "f", "total_size": 10, "chunk_size": 5, "sha256": "xyz"}),
-    )
-    .await
-    .expect_error(400);
-    app.post(
-        "/projects/1/uploads",
-        &key,
         json!({"name": "f", "total_size": 10, "chunk_size": 0}),
-    )
-    .await
-    .expect_error(400);
+    ] {
+        open_session(&app, &key, body).await.expect_error(400);
+    }
 }

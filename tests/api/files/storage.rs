@@ -5,7 +5,7 @@ use super::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_64_mib_file_round_trips_with_a_matching_sha256() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let data = bytes_of(64 * 1024 * 1024, 64);
     let sha = sha256_hex(&data);
     let file = upload(&app, "1", &key, "big.bin", &data).await;

@@ -5,7 +5,7 @@ use super::*;
 
 #[tokio::test]
 async fn a_raw_body_upload_creates_a_file_at_once() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let data = b"id,amount\n1,10\n2,20\n";
     let res = send(
         request(
@@ -30,7 +30,7 @@ async fn a_raw_body_upload_creates_a_file_at_once() {
 
 #[tokio::test]
 async fn a_multipart_upload_creates_a_file_named_after_the_part() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let data = bytes_of(5000, 7);
     let res = send(
         request(&app, Method::POST, "/projects/1/files/content", Some(&key))
@@ -50,7 +50,7 @@ async fn a_multipart_upload_creates_a_file_named_after_the_part() {
 
 #[tokio::test]
 async fn a_raw_upload_without_a_name_is_400() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     send(request(&app, Method::POST, "/projects/1/files/content", Some(&key)).body(b"x".to_vec()))
         .await
         .reply()
@@ -60,7 +60,7 @@ async fn a_raw_upload_without_a_name_is_400() {
 
 #[tokio::test]
 async fn a_multipart_body_without_a_file_part_is_422() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let body = format!(
         "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nvalue\r\n--{BOUNDARY}--\r\n"
     );
@@ -82,15 +82,12 @@ async fn a_multipart_body_without_a_file_part_is_422() {
 
 #[tokio::test]
 async fn deleting_a_file_answers_204_and_then_404() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let file = upload(&app, "1", &key, "gone.txt", b"short lived").await;
     let id = file["id"].as_str().unwrap();
-    app.delete(&format!("/projects/1/files/{id}"), &key)
-        .await
-        .expect(204);
-    app.get(&format!("/projects/1/files/{id}"), &key)
-        .await
-        .expect_error(404);
+    let path = format!("/projects/1/files/{id}");
+    app.delete(&path, &key).await.expect(204);
+    app.get(&path, &key).await.expect_error(404);
     download(&app, "1", &key, id, &[])
         .await
         .reply()
@@ -103,7 +100,7 @@ async fn deleting_a_file_answers_204_and_then_404() {
 
 #[tokio::test]
 async fn the_file_list_pages_with_limit_and_offset() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     for i in 0..3u64 {
         upload(&app, "1", &key, &format!("f{i}.txt"), &bytes_of(10, i)).await;
     }
@@ -120,7 +117,7 @@ async fn the_file_list_pages_with_limit_and_offset() {
 
 #[tokio::test]
 async fn an_empty_file_can_be_uploaded_and_downloaded() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let file = upload(&app, "1", &key, "empty.txt", b"").await;
     assert_eq!(file["size_bytes"], 0);
     assert_eq!(file["checksum_sha256"], sha256_hex(b""));
@@ -136,7 +133,7 @@ async fn an_empty_file_can_be_uploaded_and_downloaded() {
 
 #[tokio::test]
 async fn a_name_with_path_separators_is_kept_for_display_but_not_used_as_a_path() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let escape_target = app.data_dir.join("files/../../etc/passwd");
     let existed_before = escape_target.exists();
     let data = b"root:x:0:0\n";
@@ -168,7 +165,7 @@ async fn a_name_with_path_separators_is_kept_for_display_but_not_used_as_a_path(
 
 #[tokio::test]
 async fn a_name_with_control_characters_cannot_inject_headers() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let name = "evil\r\nX-Injected: 1.txt";
     let file = upload(&app, "1", &key, name, b"payload").await;
     assert_eq!(file["name"], name, "the name is kept for display");
@@ -182,32 +179,23 @@ async fn a_name_with_control_characters_cannot_inject_headers() {
 
 #[tokio::test]
 async fn a_name_with_nul_is_400() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     upload_raw(&app, "1", &key, "a\0b.txt", b"x")
         .await
         .reply()
         .expect_error(400);
-    app.post(
-        "/projects/1/files/prepare",
-        &key,
-        json!({"filename": "a\u{0}b.txt"}),
-    )
-    .await
-    .expect_error(400);
-    app.post(
-        "/projects/1/uploads",
-        &key,
-        json!({"name": "a\u{0}b", "total_size": 10, "chunk_size": 5}),
-    )
-    .await
-    .expect_error(400);
+    prepare_with(&app, &key, json!({"filename": "a\u{0}b.txt"}))
+        .await
+        .expect_error(400);
+    let body = json!({"name": "a\u{0}b", "total_size": 10, "chunk_size": 5});
+    open_session(&app, &key, body).await.expect_error(400);
     assert_eq!(file_total(&app, &key).await, 0);
     assert!(blob_files(&app).is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_disconnects_mid_upload_leaves_nothing_behind() {
-    let (app, key) = app_with_project().await;
+    let (app, key) = spawn_app_with_project().await;
     let mut stream = RawHttp::connect(&app.base).await;
     stream
         .send_head(

@@ -3,6 +3,8 @@
 
 use serde_json::json;
 
+use crate::helpers::JsonClient;
+
 use super::{
     assert_reads, bucket_names, link_reads, new_table_body, source_of_a, table_names, world, A, B,
     LINK, SHARED, TABLE,

@@ -7,7 +7,7 @@ use super::{
     assert_reads, bucket_names, link, link_reads, linked_world, listed_link, share, share_path,
     source_of_a, table_names, world, A, B, LINK, SHARED, TABLE,
 };
-use crate::helpers::ADMIN_KEY;
+use crate::helpers::{JsonClient, ADMIN_KEY};
 
 #[tokio::test]
 async fn shared_bucket_can_be_linked_and_read_through_the_link() {

@@ -11,7 +11,7 @@ mod revocation;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, Reply, TestApp};
+use crate::helpers::{spawn_app, JsonClient, Reply, TestApp};
 
 const A: &str = "100";
 const B: &str = "200";

@@ -6,7 +6,7 @@ use serde_json::json;
 use super::{
     assert_reads, link_reads, linked_world, readonly_path, table_names, world, A, SHARED, TABLE,
 };
-use crate::helpers::ADMIN_KEY;
+use crate::helpers::{JsonClient, ADMIN_KEY};
 
 #[tokio::test]
 async fn grant_readonly_blocks_table_writes_but_not_reads_until_revoked() {

@@ -8,7 +8,7 @@ use super::{
     assert_reads, bucket_names, link_reads, linked_world, listed_link, share, share_path,
     source_of_a, A, B, LINK, SHARED, TABLE,
 };
-use crate::helpers::ADMIN_KEY;
+use crate::helpers::{JsonClient, ADMIN_KEY};
 
 #[tokio::test]
 async fn unsharing_cuts_off_reads_through_the_link_and_resharing_restores_them() {

@@ -181,15 +181,7 @@ async fn a_csv_line_with_too_many_fields_is_a_problem_on_its_line() {
 async fn an_empty_csv_imports_zero_rows_and_a_full_load_of_it_empties_the_table() {
     let (app, key) = setup().await;
     let before = typed_table(&app, &key).await;
-    let res = load_csv(
-        &app,
-        &key,
-        "t",
-        "id,amount,day\n",
-        incremental("update_duplicates"),
-    )
-    .await
-    .expect(200);
+    let res = upsert(&app, &key, "id,amount,day\n").await.expect(200);
     assert_eq!(res["imported_rows"], 0, "{res}");
     assert_eq!(res["table_rows_after"], 1, "{res}");
     assert_eq!(snapshot(&app, &key, "t").await, before);

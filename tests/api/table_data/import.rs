@@ -19,15 +19,7 @@ async fn an_incremental_upsert_updates_overlapping_keys_and_appends_new_ones() {
     let res = seed(&app, &key, "t", &kv_csv(1..=10, "old")).await;
     assert_eq!(res["imported_rows"], 10, "{res}");
     assert_eq!(res["table_rows_after"], 10, "{res}");
-    let res = load_csv(
-        &app,
-        &key,
-        "t",
-        &kv_csv(6..=15, "new"),
-        incremental("update_duplicates"),
-    )
-    .await
-    .expect(200);
+    let res = upsert(&app, &key, &kv_csv(6..=15, "new")).await.expect(200);
     assert_eq!(res["imported_rows"], 10, "{res}");
     assert_eq!(res["table_rows_after"], 15, "{res}");
     let mut expected = kv_rows(1..=5, "old");
@@ -43,15 +35,9 @@ async fn an_incremental_upsert_updates_overlapping_keys_and_appends_new_ones() {
 async fn keys_repeated_within_a_file_keep_the_last_occurrence_with_a_warning() {
     let (app, key) = setup_kv_table(true).await;
     seed(&app, &key, "t", "id,v\n1,a0\n2,b0\n").await;
-    let res = load_csv(
-        &app,
-        &key,
-        "t",
-        "id,v\n1,x\n3,y\n1,z\n3,w\n4,q\n",
-        incremental("update_duplicates"),
-    )
-    .await
-    .expect(200);
+    let res = upsert(&app, &key, "id,v\n1,x\n3,y\n1,z\n3,w\n4,q\n")
+        .await
+        .expect(200);
     assert_eq!(res["table_rows_after"], 4, "{res}");
     let warnings = res["warnings"].as_array().expect("warnings list");
     let text = res["warnings"].to_string().to_lowercase();
@@ -72,45 +58,27 @@ async fn fail_on_duplicates_is_409_listing_the_keys_and_changes_nothing() {
     let before = snapshot(&app, &key, "t").await;
 
     // A key already in the table.
-    let err = load_csv(
-        &app,
-        &key,
-        "t",
-        "id,v\n31,new\n3,dup\n",
-        incremental("fail_on_duplicates"),
-    )
-    .await
-    .expect_error(409);
+    let err = load_unique(&app, &key, "id,v\n31,new\n3,dup\n")
+        .await
+        .expect_error(409);
     let dups = duplicate_keys(&err);
     assert_eq!(dups.len(), 1, "{err}");
     assert!(dups[0].to_string().contains('3'), "{err}");
     assert_eq!(snapshot(&app, &key, "t").await, before);
 
     // A key repeated within the file (not in the table).
-    let err = load_csv(
-        &app,
-        &key,
-        "t",
-        "id,v\n40,a\n41,b\n40,c\n",
-        incremental("fail_on_duplicates"),
-    )
-    .await
-    .expect_error(409);
+    let err = load_unique(&app, &key, "id,v\n40,a\n41,b\n40,c\n")
+        .await
+        .expect_error(409);
     let dups = err["details"]["duplicate_keys"].as_array().unwrap();
     assert_eq!(dups.len(), 1, "{err}");
     assert!(dups[0].to_string().contains("40"), "{err}");
     assert_eq!(snapshot(&app, &key, "t").await, before);
 
     // At most ten keys are listed.
-    let err = load_csv(
-        &app,
-        &key,
-        "t",
-        &kv_csv(1..=30, "again"),
-        incremental("fail_on_duplicates"),
-    )
-    .await
-    .expect_error(409);
+    let err = load_unique(&app, &key, &kv_csv(1..=30, "again"))
+        .await
+        .expect_error(409);
     assert_eq!(
         err["details"]["duplicate_keys"].as_array().unwrap().len(),
         10,
@@ -119,15 +87,9 @@ async fn fail_on_duplicates_is_409_listing_the_keys_and_changes_nothing() {
     assert_eq!(snapshot(&app, &key, "t").await, before);
 
     // Without duplicates the mode appends.
-    let res = load_csv(
-        &app,
-        &key,
-        "t",
-        "id,v\n31,x\n32,y\n",
-        incremental("fail_on_duplicates"),
-    )
-    .await
-    .expect(200);
+    let res = load_unique(&app, &key, "id,v\n31,x\n32,y\n")
+        .await
+        .expect(200);
     assert_eq!(res["table_rows_after"], 32, "{res}");
 }
 

@@ -65,15 +65,7 @@ async fn unknown_file_columns_and_missing_required_columns_are_400() {
     assert_eq!(err["details"]["missing_columns"], json!(["req"]), "{err}");
     assert_eq!(snapshot(&app, &key, "t").await, before);
 
-    let err = load_csv(
-        &app,
-        &key,
-        "t",
-        "id,opt\n2,o\n",
-        incremental("update_duplicates"),
-    )
-    .await
-    .expect_error(400);
+    let err = upsert(&app, &key, "id,opt\n2,o\n").await.expect_error(400);
     assert_eq!(err["details"]["missing_columns"], json!(["req"]), "{err}");
     assert_eq!(snapshot(&app, &key, "t").await, before);
 }

@@ -27,10 +27,23 @@ pub(crate) const BT: &str = "/projects/1/branches/default/buckets/b/tables";
 
 /// A server with project 1 and bucket b.
 pub(crate) async fn setup() -> (TestApp, String) {
-    let app = spawn_app().await;
+    setup_configured(|_| {}).await
+}
+
+/// A server whose test config `change` adjusts, with project 1 and bucket b.
+pub(crate) async fn setup_configured(
+    change: impl FnOnce(&mut duckbank::config::Config),
+) -> (TestApp, String) {
+    let app = spawn_app_configured(change).await;
     let key = app.create_project("1").await;
     app.create_bucket("1", &key, "b").await;
     (app, key)
+}
+
+/// A job queue that holds one job and one worker: the second submit in a row is refused.
+pub(crate) fn one_job_at_a_time(c: &mut duckbank::config::Config) {
+    c.job_queue_capacity = 1;
+    c.job_workers = 1;
 }
 
 /// Uploads raw bytes as a project file and returns its id.
@@ -121,6 +134,16 @@ pub(crate) async fn seed(app: &TestApp, key: &str, table: &str, csv: &str) -> Va
 
 fn incremental(mode: &str) -> Value {
     json!({"incremental": true, "dedup_mode": mode})
+}
+
+/// Incremental load of `csv` into table t that updates the rows whose key repeats.
+pub(crate) async fn upsert(app: &TestApp, key: &str, csv: &str) -> Reply {
+    load_csv(app, key, "t", csv, incremental("update_duplicates")).await
+}
+
+/// Incremental load of `csv` into table t that refuses keys already present or repeated.
+pub(crate) async fn load_unique(app: &TestApp, key: &str, csv: &str) -> Reply {
+    load_csv(app, key, "t", csv, incremental("fail_on_duplicates")).await
 }
 
 /// A preview cell as text: numbers keep their exact JSON text, NULL is "NULL".

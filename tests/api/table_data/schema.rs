@@ -12,20 +12,28 @@ fn column<'a>(table: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("column {name} missing: {table}"))
 }
 
-async fn put(app: &TestApp, key: &str, path: &str, body: Value) -> Reply {
-    app.call(Method::PUT, path, Some(key), Some(body)).await
+/// Table t keyed by `id BIGINT` with two VARCHAR columns, holding the rows of `csv`.
+async fn keyed_text_table(text_columns: [&str; 2], csv: &str) -> (TestApp, String) {
+    let (app, key) = setup().await;
+    let [a, b] = text_columns;
+    app.create_table_t(
+        &key,
+        &[("id", "BIGINT"), (a, "VARCHAR"), (b, "VARCHAR")],
+        &["id"],
+    )
+    .await;
+    seed(&app, &key, "t", csv).await;
+    (app, key)
+}
+
+/// Changes column `column` of table t as `body` says.
+async fn alter(app: &TestApp, key: &str, column: &str, body: Value) -> Reply {
+    app.put(&format!("{T}/t/columns/{column}"), key, body).await
 }
 
 #[tokio::test]
 async fn columns_can_be_added_renamed_retyped_constrained_and_dropped() {
-    let (app, key) = setup().await;
-    app.create_table_t(
-        &key,
-        &[("id", "BIGINT"), ("name", "VARCHAR"), ("code", "VARCHAR")],
-        &["id"],
-    )
-    .await;
-    seed(&app, &key, "t", "id,name,code\n1,a,10\n2,b,20\n").await;
+    let (app, key) = keyed_text_table(["name", "code"], "id,name,code\n1,a,10\n2,b,20\n").await;
     let cols = format!("{T}/t/columns");
 
     let body = app
@@ -58,24 +66,14 @@ async fn columns_can_be_added_renamed_retyped_constrained_and_dropped() {
         .expect_error(409);
 
     // Type change with convertible data.
-    let body = put(
-        &app,
-        &key,
-        &format!("{cols}/code"),
-        json!({"new_type": "INTEGER"}),
-    )
-    .await
-    .expect(200);
+    let body = alter(&app, &key, "code", json!({"new_type": "INTEGER"}))
+        .await
+        .expect(200);
     assert_eq!(column(&body, "code")["type"], "INTEGER");
     // Rename.
-    let body = put(
-        &app,
-        &key,
-        &format!("{cols}/name"),
-        json!({"new_name": "label"}),
-    )
-    .await
-    .expect(200);
+    let body = alter(&app, &key, "name", json!({"new_name": "label"}))
+        .await
+        .expect(200);
     assert_eq!(
         column_types(&body),
         [
@@ -102,67 +100,34 @@ async fn columns_can_be_added_renamed_retyped_constrained_and_dropped() {
         rows(&["1|a|10|new", "2|b|20|new"])
     );
     // The default fills a column missing from an import…
-    load_csv(
-        &app,
-        &key,
-        "t",
-        "id,label,code\n3,c,30\n",
-        incremental("update_duplicates"),
-    )
-    .await
-    .expect(200);
+    upsert(&app, &key, "id,label,code\n3,c,30\n")
+        .await
+        .expect(200);
     // …until it is dropped.
-    put(
-        &app,
-        &key,
-        &format!("{cols}/status"),
-        json!({"set_default": ""}),
-    )
-    .await
-    .expect(200);
-    load_csv(
-        &app,
-        &key,
-        "t",
-        "id,label,code\n4,d,40\n",
-        incremental("update_duplicates"),
-    )
-    .await
-    .expect(200);
+    alter(&app, &key, "status", json!({"set_default": ""}))
+        .await
+        .expect(200);
+    upsert(&app, &key, "id,label,code\n4,d,40\n")
+        .await
+        .expect(200);
     assert_eq!(
         table_rows(&app, &key, "t").await,
         rows(&["1|a|10|new", "2|b|20|new", "3|c|30|new", "4|d|40|NULL"])
     );
     // A new default applies to later imports.
-    put(
-        &app,
-        &key,
-        &format!("{cols}/status"),
-        json!({"set_default": "'fresh'"}),
-    )
-    .await
-    .expect(200);
-    load_csv(
-        &app,
-        &key,
-        "t",
-        "id,label,code\n5,e,50\n",
-        incremental("update_duplicates"),
-    )
-    .await
-    .expect(200);
+    alter(&app, &key, "status", json!({"set_default": "'fresh'"}))
+        .await
+        .expect(200);
+    upsert(&app, &key, "id,label,code\n5,e,50\n")
+        .await
+        .expect(200);
     assert!(table_rows(&app, &key, "t")
         .await
         .contains(&"5|e|50|fresh".to_string()));
     // NOT NULL when no NULLs are present.
-    let body = put(
-        &app,
-        &key,
-        &format!("{cols}/label"),
-        json!({"set_not_null": true}),
-    )
-    .await
-    .expect(200);
+    let body = alter(&app, &key, "label", json!({"set_not_null": true}))
+        .await
+        .expect(200);
     assert_eq!(column(&body, "label")["nullable"], false);
     let t = app.get(&format!("{T}/t"), &key).await.expect(200);
     assert_eq!(column(&t, "label")["nullable"], false);
@@ -183,47 +148,30 @@ async fn columns_can_be_added_renamed_retyped_constrained_and_dropped() {
 
 #[tokio::test]
 async fn failed_schema_changes_leave_the_table_unchanged() {
-    let (app, key) = setup().await;
-    app.create_table_t(
-        &key,
-        &[("id", "BIGINT"), ("code", "VARCHAR"), ("note", "VARCHAR")],
-        &["id"],
-    )
-    .await;
-    seed(&app, &key, "t", "id,code,note\n1,10,x\n2,abc,\n").await;
+    let (app, key) = keyed_text_table(["code", "note"], "id,code,note\n1,10,x\n2,abc,\n").await;
     let before = snapshot(&app, &key, "t").await;
     assert_eq!(before.1, rows(&["1|10|x", "2|abc|NULL"]));
     let cols = format!("{T}/t/columns");
 
-    let err = put(
-        &app,
-        &key,
-        &format!("{cols}/code"),
-        json!({"new_type": "INTEGER"}),
-    )
-    .await
-    .expect_error(400);
+    let err = alter(&app, &key, "code", json!({"new_type": "INTEGER"}))
+        .await
+        .expect_error(400);
     assert!(
         err["message"].as_str().unwrap().contains("abc"),
         "the message names the value: {err}"
     );
     assert_eq!(snapshot(&app, &key, "t").await, before);
 
-    put(
-        &app,
-        &key,
-        &format!("{cols}/note"),
-        json!({"set_not_null": true}),
-    )
-    .await
-    .expect_error(400);
+    alter(&app, &key, "note", json!({"set_not_null": true}))
+        .await
+        .expect_error(400);
     assert_eq!(snapshot(&app, &key, "t").await, before);
 
     // A rename combined with a failing type change changes neither.
-    put(
+    alter(
         &app,
         &key,
-        &format!("{cols}/code"),
+        "code",
         json!({"new_name": "renamed", "new_type": "INTEGER"}),
     )
     .await
@@ -296,15 +244,7 @@ async fn a_primary_key_can_be_added_and_dropped() {
         .await
         .expect_error(409);
     // The key is real: an upsert updates, insert_duplicates is refused.
-    load_csv(
-        &app,
-        &key,
-        "t",
-        "id,v\n2,z\n",
-        incremental("update_duplicates"),
-    )
-    .await
-    .expect(200);
+    upsert(&app, &key, "id,v\n2,z\n").await.expect(200);
     assert_eq!(table_rows(&app, &key, "t").await, rows(&["1|a", "2|z"]));
     load_csv(
         &app,

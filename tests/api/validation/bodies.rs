@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use super::{assert_rejected, id_column, post_raw, table_body, world, BUCKET, P, TABLE};
-use crate::helpers::ADMIN_KEY;
+use crate::helpers::{JsonClient, ADMIN_KEY};
 
 // ---------------------------------------------------------------------------------------------
 // Bodies

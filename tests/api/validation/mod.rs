@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, Reply, TestApp, ADMIN_KEY};
+use crate::helpers::{spawn_app, JsonClient, Reply, TestApp, ADMIN_KEY};
 
 const P: &str = "1";
 const BUCKET: &str = "in_c_ok";

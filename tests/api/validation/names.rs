@@ -8,7 +8,7 @@ use super::{
     assert_rejected, bad_bucket_or_table_names, bad_project_ids, id_column, spawn_app, table_body,
     world, BUCKET, P, TABLE,
 };
-use crate::helpers::{enc, RawHttp, ADMIN_KEY};
+use crate::helpers::{enc, JsonClient, RawHttp, ADMIN_KEY};
 
 // ---------------------------------------------------------------------------------------------
 // Names in request bodies

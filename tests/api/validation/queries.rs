@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use super::{assert_rejected, bad_bucket_or_table_names, post_raw, world, BUCKET, P, TABLE};
-use crate::helpers::ADMIN_KEY;
+use crate::helpers::{JsonClient, ADMIN_KEY};
 
 // ---------------------------------------------------------------------------------------------
 // Query strings, branches, routes
@@ -113,7 +113,7 @@ async fn unknown_routes_answer_404_json_and_wrong_methods_405_json() {
         assert_rejected(r.status.as_u16(), &r.body, 404, path);
         assert_eq!(r.body["error"], "not_found", "{path}");
         // Unauthenticated callers get the same JSON 404 for routes that do not exist.
-        let r = w.app.call(Method::GET, path, None, None).await;
+        let r = w.app.get_without_key(path).await;
         assert_rejected(r.status.as_u16(), &r.body, 404, path);
         assert_eq!(r.body["error"], "not_found", "{path}");
     }
