@@ -207,6 +207,15 @@ async fn health_endpoints_are_public() {
     }
 }
 
+/// The callers every route turns away with 401: no key, a forged key, a random string.
+fn keyless_and_forged(forged: &str) -> Vec<(Option<&str>, u16, &'static str, &'static str)> {
+    vec![
+        (None, 401, "unauthorized", "no key"),
+        (Some(forged), 401, "unauthorized", "a forged project-1 key"),
+        (Some(RANDOM_KEY), 401, "unauthorized", "a random string"),
+    ]
+}
+
 #[tokio::test]
 async fn every_project_route_rejects_missing_unknown_and_foreign_keys_and_admits_owner_and_admin() {
     let w = world().await;
@@ -216,19 +225,20 @@ async fn every_project_route_rejects_missing_unknown_and_foreign_keys_and_admits
     for case in &cases {
         let name = case.name();
 
-        let r = send(&w.app, case, None).await;
-        assert_error(&r, 401, "unauthorized", &name, "no key");
-        let r = send(&w.app, case, Some(forged.as_str())).await;
-        assert_error(&r, 401, "unauthorized", &name, "a forged project-1 key");
-        let r = send(&w.app, case, Some(RANDOM_KEY)).await;
-        assert_error(&r, 401, "unauthorized", &name, "a random string");
-        let r = send(&w.app, case, Some(w.key_b.as_str())).await;
-        assert_error(&r, 403, "forbidden", &name, "project 2's key");
+        let mut rejected = keyless_and_forged(&forged);
+        rejected.extend([(Some(w.key_b.as_str()), 403, "forbidden", "project 2's key")]);
+        for (key, status, code, who) in rejected {
+            let r = send(&w.app, case, key).await;
+            assert_error(&r, status, code, &name, who);
+        }
 
-        let r = send(&w.app, case, Some(w.key_a.as_str())).await;
-        assert_allowed(&r, &name, "project 1's own key");
-        let r = send(&w.app, case, Some(ADMIN_KEY)).await;
-        assert_allowed(&r, &name, "the admin key");
+        for (key, who) in [
+            (w.key_a.as_str(), "project 1's own key"),
+            (ADMIN_KEY, "the admin key"),
+        ] {
+            let r = send(&w.app, case, Some(key)).await;
+            assert_allowed(&r, &name, who);
+        }
     }
 }
 
@@ -239,16 +249,15 @@ async fn admin_only_routes_reject_project_keys_and_admit_the_admin() {
     for case in &admin_cases() {
         let name = case.name();
 
-        let r = send(&w.app, case, None).await;
-        assert_error(&r, 401, "unauthorized", &name, "no key");
-        let r = send(&w.app, case, Some(forged.as_str())).await;
-        assert_error(&r, 401, "unauthorized", &name, "a forged project-1 key");
-        let r = send(&w.app, case, Some(RANDOM_KEY)).await;
-        assert_error(&r, 401, "unauthorized", &name, "a random string");
-        let r = send(&w.app, case, Some(w.key_a.as_str())).await;
-        assert_error(&r, 403, "forbidden", &name, "project 1's key");
-        let r = send(&w.app, case, Some(w.key_b.as_str())).await;
-        assert_error(&r, 403, "forbidden", &name, "project 2's key");
+        let mut rejected = keyless_and_forged(&forged);
+        rejected.extend([
+            (Some(w.key_a.as_str()), 403, "forbidden", "project 1's key"),
+            (Some(w.key_b.as_str()), 403, "forbidden", "project 2's key"),
+        ]);
+        for (key, status, code, who) in rejected {
+            let r = send(&w.app, case, key).await;
+            assert_error(&r, status, code, &name, who);
+        }
 
         let r = send(&w.app, case, Some(ADMIN_KEY)).await;
         assert_allowed(&r, &name, "the admin key");

@@ -3,7 +3,10 @@
 
 use serde_json::{json, Value};
 
-use super::{assert_rejected, id_column, post_raw, table_body, world, BUCKET, P, TABLE};
+use super::{
+    assert_rejected, assert_reply_rejected, id_column, post_raw, table_body, world, BUCKET, P,
+    TABLE,
+};
 use crate::helpers::{JsonClient, ADMIN_KEY};
 
 // ---------------------------------------------------------------------------------------------
@@ -96,7 +99,7 @@ async fn json_of_the_wrong_shape_is_rejected_with_422() {
     ];
     for (label, path, body) in cases {
         let r = w.app.post(path, ADMIN_KEY, body).await;
-        assert_rejected(r.status.as_u16(), &r.body, 422, label);
+        assert_reply_rejected(&r, 422, label);
         assert_eq!(r.body["error"], "validation_error", "{label}");
         w.assert_untouched(label).await;
     }
@@ -127,7 +130,7 @@ async fn bodies_over_max_body_bytes_are_rejected_with_413() {
     for (path, body) in cases {
         let case = format!("POST {path} with a 70 KiB body");
         let r = w.app.post(&path, ADMIN_KEY, body).await;
-        assert_rejected(r.status.as_u16(), &r.body, 413, &case);
+        assert_reply_rejected(&r, 413, &case);
         assert_eq!(r.body["error"], "payload_too_large", "{case}");
         w.assert_untouched(&case).await;
     }
@@ -154,7 +157,7 @@ async fn creating_an_existing_project_bucket_or_table_answers_409_and_changes_no
         .app
         .post("/projects", ADMIN_KEY, json!({ "id": P, "name": "again" }))
         .await;
-    assert_rejected(r.status.as_u16(), &r.body, 409, "existing project");
+    assert_reply_rejected(&r, 409, "existing project");
     assert_eq!(r.body["error"], "project_exists");
     // The existing project's key still works and its name is unchanged.
     let project = w
@@ -167,7 +170,7 @@ async fn creating_an_existing_project_bucket_or_table_answers_409_and_changes_no
     let r = w
         .post_bucket(json!({ "name": BUCKET, "description": "again" }))
         .await;
-    assert_rejected(r.status.as_u16(), &r.body, 409, "existing bucket");
+    assert_reply_rejected(&r, 409, "existing bucket");
 
     let r = w
         .post_table(table_body(
@@ -175,7 +178,7 @@ async fn creating_an_existing_project_bucket_or_table_answers_409_and_changes_no
             json!([{ "name": "other", "type": "VARCHAR" }]),
         ))
         .await;
-    assert_rejected(r.status.as_u16(), &r.body, 409, "existing table");
+    assert_reply_rejected(&r, 409, "existing table");
     // Same through the branch-first style.
     let r = w
         .app
@@ -185,12 +188,7 @@ async fn creating_an_existing_project_bucket_or_table_answers_409_and_changes_no
             table_body(TABLE, id_column()),
         )
         .await;
-    assert_rejected(
-        r.status.as_u16(),
-        &r.body,
-        409,
-        "existing table (branch path)",
-    );
+    assert_reply_rejected(&r, 409, "existing table (branch path)");
     w.assert_untouched("conflicts").await;
 }
 
@@ -205,17 +203,12 @@ async fn creating_under_a_missing_parent_answers_404() {
             table_body("t", id_column()),
         )
         .await;
-    assert_rejected(r.status.as_u16(), &r.body, 404, "table in a missing bucket");
+    assert_reply_rejected(&r, 404, "table in a missing bucket");
     let r = w
         .app
         .post("/projects/404/buckets", ADMIN_KEY, json!({ "name": "b" }))
         .await;
-    assert_rejected(
-        r.status.as_u16(),
-        &r.body,
-        404,
-        "bucket in a missing project",
-    );
+    assert_reply_rejected(&r, 404, "bucket in a missing project");
     w.assert_untouched("missing parents").await;
     assert!(
         !w.app.data_dir.join("duckdb/project_404").exists(),

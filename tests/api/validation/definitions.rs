@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{assert_rejected, id_column, table_body, world};
+use super::{assert_reply_rejected, id_column, table_body, world};
 
 // ---------------------------------------------------------------------------------------------
 // Table definitions
@@ -27,7 +27,7 @@ async fn unknown_or_malicious_column_types_are_rejected_with_400() {
         let r = w
             .post_table(table_body("t_types", json!([{ "name": "id", "type": ty }])))
             .await;
-        assert_rejected(r.status.as_u16(), &r.body, 400, &case);
+        assert_reply_rejected(&r, 400, &case);
         assert_eq!(r.body["error"], "invalid_request", "{case}");
         w.assert_untouched(&case).await;
     }
@@ -44,8 +44,7 @@ async fn duplicate_columns_are_rejected_with_400_even_when_case_differs() {
                 json!([{ "name": a, "type": "INTEGER" }, { "name": b, "type": "VARCHAR" }]),
             ))
             .await;
-        assert_rejected(r.status.as_u16(), &r.body, 400, &case);
-        w.assert_untouched(&case).await;
+        w.assert_rejected_untouched(&r, 400, &case).await;
     }
 }
 
@@ -61,8 +60,7 @@ async fn primary_key_must_name_existing_columns_once() {
         let mut body = table_body("t_pk", id_column());
         body["primary_key"] = pk;
         let r = w.post_table(body).await;
-        assert_rejected(r.status.as_u16(), &r.body, 400, &case);
-        w.assert_untouched(&case).await;
+        w.assert_rejected_untouched(&r, 400, &case).await;
     }
 }
 
@@ -70,7 +68,7 @@ async fn primary_key_must_name_existing_columns_once() {
 async fn a_table_without_columns_is_rejected_with_400() {
     let w = world().await;
     let r = w.post_table(table_body("t_empty", json!([]))).await;
-    assert_rejected(r.status.as_u16(), &r.body, 400, "no columns");
+    assert_reply_rejected(&r, 400, "no columns");
     w.assert_untouched("no columns").await;
 }
 
@@ -91,7 +89,6 @@ async fn unsafe_column_defaults_are_rejected_with_400() {
                 json!([{ "name": "id", "type": "INTEGER", "default": default }]),
             ))
             .await;
-        assert_rejected(r.status.as_u16(), &r.body, 400, &case);
-        w.assert_untouched(&case).await;
+        w.assert_rejected_untouched(&r, 400, &case).await;
     }
 }

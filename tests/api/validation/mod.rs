@@ -163,6 +163,18 @@ impl World {
         let files = tree(&self.app);
         self.assert_untouched_sync(&files, &state, case);
     }
+
+    /// A rejected request (see `assert_rejected`) that also left no trace behind.
+    async fn assert_rejected_untouched(&self, reply: &Reply, expected: u16, case: &str) {
+        assert_reply_rejected(reply, expected, case);
+        self.assert_untouched(case).await;
+    }
+}
+
+/// `assert_rejected` for a whole reply.
+#[track_caller]
+fn assert_reply_rejected(reply: &Reply, expected: u16, case: &str) {
+    assert_rejected(reply.status.as_u16(), &reply.body, expected, case);
 }
 
 /// Checks a rejection: the `expected` status, the reference error body, never 5xx.

@@ -5,8 +5,8 @@ use reqwest::Method;
 use serde_json::json;
 
 use super::{
-    assert_rejected, bad_bucket_or_table_names, bad_project_ids, id_column, spawn_app, table_body,
-    world, BUCKET, P, TABLE,
+    assert_rejected, assert_reply_rejected, bad_bucket_or_table_names, bad_project_ids, id_column,
+    spawn_app, table_body, world, BUCKET, P, TABLE,
 };
 use crate::helpers::{enc, JsonClient, RawHttp, ADMIN_KEY};
 
@@ -20,7 +20,7 @@ async fn bad_bucket_names_in_the_body_are_rejected_with_400_and_create_nothing()
     for (label, name) in bad_bucket_or_table_names() {
         let r = w.post_bucket(json!({ "name": name })).await;
         let case = format!("create bucket named {label} ({name:?})");
-        assert_rejected(r.status.as_u16(), &r.body, 400, &case);
+        assert_reply_rejected(&r, 400, &case);
         assert_eq!(r.body["error"], "invalid_request", "{case}: {}", r.body);
         w.assert_untouched(&case).await;
     }
@@ -32,8 +32,7 @@ async fn bad_table_names_in_the_body_are_rejected_with_400_and_create_nothing() 
     for (label, name) in bad_bucket_or_table_names() {
         let r = w.post_table(table_body(&name, id_column())).await;
         let case = format!("create table named {label} ({name:?})");
-        assert_rejected(r.status.as_u16(), &r.body, 400, &case);
-        w.assert_untouched(&case).await;
+        w.assert_rejected_untouched(&r, 400, &case).await;
     }
 }
 
@@ -46,8 +45,7 @@ async fn bad_project_ids_in_the_body_are_rejected_with_400_and_create_nothing() 
             .post("/projects", ADMIN_KEY, json!({ "id": id, "name": "x" }))
             .await;
         let case = format!("create project with id {label} ({id:?})");
-        assert_rejected(r.status.as_u16(), &r.body, 400, &case);
-        w.assert_untouched(&case).await;
+        w.assert_rejected_untouched(&r, 400, &case).await;
     }
 }
 
@@ -64,8 +62,7 @@ async fn bad_project_display_names_are_rejected_with_400() {
             .app
             .post("/projects", ADMIN_KEY, json!({ "id": "2", "name": name }))
             .await;
-        assert_rejected(r.status.as_u16(), &r.body, 400, &case);
-        w.assert_untouched(&case).await;
+        w.assert_rejected_untouched(&r, 400, &case).await;
 
         let case = format!("rename project to {label}");
         let r = w
@@ -77,7 +74,7 @@ async fn bad_project_display_names_are_rejected_with_400() {
                 Some(json!({ "name": name })),
             )
             .await;
-        assert_rejected(r.status.as_u16(), &r.body, 400, &case);
+        assert_reply_rejected(&r, 400, &case);
         let project = w
             .app
             .get(&format!("/projects/{P}"), ADMIN_KEY)
@@ -109,8 +106,7 @@ async fn bad_column_names_are_rejected_with_400() {
                 json!([{ "name": name, "type": "INTEGER" }]),
             ))
             .await;
-        assert_rejected(r.status.as_u16(), &r.body, 400, &case);
-        w.assert_untouched(&case).await;
+        w.assert_rejected_untouched(&r, 400, &case).await;
     }
 }
 

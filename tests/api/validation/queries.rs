@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::json;
 
-use super::{assert_rejected, bad_bucket_or_table_names, post_raw, world, BUCKET, P, TABLE};
+use super::{assert_reply_rejected, bad_bucket_or_table_names, post_raw, world, BUCKET, P, TABLE};
 use crate::helpers::{JsonClient, ADMIN_KEY};
 
 // ---------------------------------------------------------------------------------------------
@@ -28,7 +28,7 @@ async fn preview_limit_out_of_range_or_unparsable_answers_422() {
         ] {
             let path = format!("{prefix}/buckets/{BUCKET}/tables/{TABLE}/preview?{q}");
             let r = w.app.get(&path, &w.key).await;
-            assert_rejected(r.status.as_u16(), &r.body, 422, &path);
+            assert_reply_rejected(&r, 422, &path);
             assert_eq!(r.body["error"], "validation_error", "{path}");
         }
         // The edges are accepted.
@@ -49,7 +49,7 @@ async fn preview_of_an_unknown_column_answers_400() {
     ] {
         let path = format!("/projects/{P}/buckets/{BUCKET}/tables/{TABLE}/preview?{q}");
         let r = w.app.get(&path, &w.key).await;
-        assert_rejected(r.status.as_u16(), &r.body, 400, &path);
+        assert_reply_rejected(&r, 400, &path);
     }
     // The table is still there and readable.
     let ok = w
@@ -74,7 +74,7 @@ async fn unknown_branch_answers_404() {
         format!("/projects/{P}/branches/123/buckets/{BUCKET}/tables/{TABLE}/preview"),
     ] {
         let r = w.app.get(&path, &w.key).await;
-        assert_rejected(r.status.as_u16(), &r.body, 404, &path);
+        assert_reply_rejected(&r, 404, &path);
     }
     let r = w
         .app
@@ -84,12 +84,7 @@ async fn unknown_branch_answers_404() {
             json!({ "name": "in_c_branch" }),
         )
         .await;
-    assert_rejected(
-        r.status.as_u16(),
-        &r.body,
-        404,
-        "create bucket on an unknown branch",
-    );
+    assert_reply_rejected(&r, 404, "create bucket on an unknown branch");
     w.assert_untouched("unknown branch").await;
     // The main branch is reachable under both of its names.
     for branch in ["default", "main"] {
@@ -110,11 +105,11 @@ async fn unknown_routes_answer_404_json_and_wrong_methods_405_json() {
         "/v2/storage",
     ] {
         let r = w.app.get(path, ADMIN_KEY).await;
-        assert_rejected(r.status.as_u16(), &r.body, 404, path);
+        assert_reply_rejected(&r, 404, path);
         assert_eq!(r.body["error"], "not_found", "{path}");
         // Unauthenticated callers get the same JSON 404 for routes that do not exist.
         let r = w.app.get_without_key(path).await;
-        assert_rejected(r.status.as_u16(), &r.body, 404, path);
+        assert_reply_rejected(&r, 404, path);
         assert_eq!(r.body["error"], "not_found", "{path}");
     }
     for (method, path) in [
@@ -126,7 +121,7 @@ async fn unknown_routes_answer_404_json_and_wrong_methods_405_json() {
             .app
             .call(method.clone(), path, Some(ADMIN_KEY), None)
             .await;
-        assert_rejected(r.status.as_u16(), &r.body, 405, &format!("{method} {path}"));
+        assert_reply_rejected(&r, 405, &format!("{method} {path}"));
         assert_eq!(r.body["error"], "method_not_allowed", "{method} {path}");
     }
 }
@@ -136,11 +131,11 @@ async fn project_list_paging_out_of_range_is_rejected() {
     let w = world().await;
     // An unknown status value is a bad request.
     let r = w.app.get("/projects?status=weird", ADMIN_KEY).await;
-    assert_rejected(r.status.as_u16(), &r.body, 400, "status=weird");
+    assert_reply_rejected(&r, 400, "status=weird");
     // Out-of-range or unparsable paging is a validation error, like preview's limit.
     for q in ["limit=0", "limit=1001", "limit=-1", "offset=abc"] {
         let r = w.app.get(&format!("/projects?{q}"), ADMIN_KEY).await;
-        assert_rejected(r.status.as_u16(), &r.body, 422, q);
+        assert_reply_rejected(&r, 422, q);
     }
 }
 
@@ -151,7 +146,7 @@ async fn unshare_without_a_target_answers_400() {
         .app
         .delete(&format!("/projects/{P}/buckets/{BUCKET}/share"), &w.key)
         .await;
-    assert_rejected(r.status.as_u16(), &r.body, 400, "unshare without target");
+    assert_reply_rejected(&r, 400, "unshare without target");
     let r = w
         .app
         .delete(
@@ -159,7 +154,7 @@ async fn unshare_without_a_target_answers_400() {
             &w.key,
         )
         .await;
-    assert_rejected(r.status.as_u16(), &r.body, 400, "unshare with a bad target");
+    assert_reply_rejected(&r, 400, "unshare with a bad target");
 }
 
 #[tokio::test]
