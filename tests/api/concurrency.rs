@@ -8,20 +8,7 @@ use crate::helpers::*;
 async fn concurrent_creates_of_different_tables_all_succeed() {
     let (app, key) = spawn_app_with_project().await;
     app.create_bucket("1", &key, "b").await;
-    let creates = (0..16).map(|i| {
-        let (app, key) = (&app, &key);
-        async move {
-            app.post(
-                "/projects/1/buckets/b/tables",
-                key,
-                serde_json::json!({"name": format!("t{i}"), "columns": [{"name": "id", "type": "INTEGER"}]}),
-            )
-            .await
-            .status
-            .as_u16()
-        }
-    });
-    let statuses = join_all(creates).await;
+    let statuses = create_all(&app, &key, (0..16).map(|i| serde_json::json!({"name": format!("t{i}"), "columns": [{"name": "id", "type": "INTEGER"}]}))).await;
     assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
     let list = app
         .get("/projects/1/buckets/b/tables", &key)
@@ -34,20 +21,7 @@ async fn concurrent_creates_of_different_tables_all_succeed() {
 async fn concurrent_creates_of_the_same_table_succeed_exactly_once() {
     let (app, key) = spawn_app_with_project().await;
     app.create_bucket("1", &key, "b").await;
-    let creates = (0..12).map(|i| {
-        let (app, key) = (&app, &key);
-        async move {
-            app.post(
-                "/projects/1/buckets/b/tables",
-                key,
-                serde_json::json!({"name": "same", "columns": [{"name": format!("c{i}"), "type": "INTEGER"}]}),
-            )
-            .await
-            .status
-            .as_u16()
-        }
-    });
-    let statuses = join_all(creates).await;
+    let statuses = create_all(&app, &key, (0..12).map(|i| serde_json::json!({"name": "same", "columns": [{"name": format!("c{i}"), "type": "INTEGER"}]}))).await;
     assert_eq!(
         statuses.iter().filter(|s| **s == 201).count(),
         1,
@@ -134,4 +108,19 @@ async fn previews_during_creates_and_deletes_never_fail_with_500() {
         }
     };
     tokio::join!(churn, reads);
+}
+
+/// Sends one table create per body, all at once, and returns the statuses.
+async fn create_all(
+    app: &TestApp,
+    key: &str,
+    bodies: impl Iterator<Item = serde_json::Value>,
+) -> Vec<u16> {
+    join_all(bodies.map(|body| async move {
+        app.post("/projects/1/buckets/b/tables", key, body)
+            .await
+            .status
+            .as_u16()
+    }))
+    .await
 }

@@ -175,16 +175,7 @@ async fn large_blobs_go_to_s3_as_multipart_uploads_and_deduplicate() {
     assert_eq!(first["checksum_sha256"], hash);
     assert_eq!(second["checksum_sha256"], hash);
     let id = first["id"].as_str().unwrap();
-    let got = app
-        .client
-        .get(app.url(&format!("/projects/1/files/{id}/download")))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let got = download(&app, &key, id).await;
     assert_eq!(sha(&got), hash);
     let object =
         s3.root
@@ -236,16 +227,7 @@ async fn imports_read_from_and_exports_write_to_the_s3_backend() {
             .join(format!("blobs/{}/{}/{hash}", &hash[..2], &hash[2..4]));
     assert!(object.exists(), "the export is an object in the S3 bucket");
     let id = exported["file_id"].as_str().expect("file id");
-    let bytes = app
-        .client
-        .get(app.url(&format!("/projects/1/files/{id}/download")))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let bytes = download(&app, &key, id).await;
     assert_eq!(String::from_utf8_lossy(&bytes), csv);
     // Nothing of either stays in the work directory.
     let work = app.data_dir.join("files/work");
@@ -253,4 +235,18 @@ async fn imports_read_from_and_exports_write_to_the_s3_backend() {
         .map(|d| d.flatten().map(|e| e.file_name()).collect())
         .unwrap_or_default();
     assert!(left.is_empty(), "left in files/work: {left:?}");
+}
+
+/// Downloads the content of file `id`.
+async fn download(app: &TestApp, key: &str, id: &str) -> Vec<u8> {
+    app.client
+        .get(app.url(&format!("/projects/1/files/{id}/download")))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec()
 }

@@ -7,15 +7,7 @@ use super::*;
 async fn another_projects_key_is_403_on_project_files() {
     let (app, _key1, key2) = spawn_app_with_two_projects().await;
     app.get("/projects/1/files", &key2).await.expect_error(403);
-    upload_raw(&app, "1", &key2, "x.bin", b"x")
-        .await
-        .reply()
-        .expect_error(403);
-    prepare_with(&app, &key2, json!({"filename": "x.csv"}))
-        .await
-        .expect_error(403);
-    let body = json!({"name": "x", "total_size": 10, "chunk_size": 5});
-    open_session(&app, &key2, body).await.expect_error(403);
+    assert_every_way_in_is(&app, &key2, ("x.bin", "x.csv", "x"), 403).await;
 }
 
 #[tokio::test]

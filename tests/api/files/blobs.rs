@@ -9,8 +9,7 @@ use super::*;
 async fn identical_content_in_two_projects_is_stored_as_one_blob() {
     let (app, key1, key2) = spawn_app_with_two_projects().await;
     let data = bytes_of(3000, 1);
-    let f1 = upload(&app, "1", &key1, "one.bin", &data).await;
-    let f2 = upload(&app, "2", &key2, "two.bin", &data).await;
+    let (f1, f2) = upload_to_both(&app, &key1, &key2, &data).await;
     assert_ne!(f1["id"], f2["id"]);
     let sha = sha256_hex(&data);
     assert_eq!(f1["checksum_sha256"], sha);
@@ -29,8 +28,7 @@ async fn identical_content_in_two_projects_is_stored_as_one_blob() {
 async fn a_blob_is_removed_only_when_its_last_file_record_is_deleted() {
     let (app, key1, key2) = spawn_app_with_two_projects().await;
     let data = bytes_of(3000, 2);
-    let f1 = upload(&app, "1", &key1, "one.bin", &data).await;
-    let f2 = upload(&app, "2", &key2, "two.bin", &data).await;
+    let (f1, f2) = upload_to_both(&app, &key1, &key2, &data).await;
     app.delete(
         &format!("/projects/1/files/{}", f1["id"].as_str().unwrap()),
         &key1,
@@ -80,9 +78,7 @@ async fn deleting_a_project_releases_its_blobs() {
     let blobs = blob_files(&app);
     assert_eq!(blobs.len(), 1, "{blobs:?}");
     assert!(blobs[0].ends_with(sha256_hex(&shared)), "{blobs:?}");
-    let dl = download(&app, "1", &key1, f1["id"].as_str().unwrap(), &[]).await;
-    dl.expect_status(200);
-    assert_eq!(dl.bytes, shared);
+    assert_downloads(&app, "1", &key1, &f1, &shared).await;
 }
 
 #[tokio::test]

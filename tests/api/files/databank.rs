@@ -75,13 +75,7 @@ async fn data_bank_files_are_downloaded_by_sha256_with_ranges_and_head() {
     .await;
     part.expect_status(206);
     assert_eq!(part.bytes, b"2345");
-    let head = send(request(
-        &app,
-        Method::HEAD,
-        &format!("/files/{sha}"),
-        Some(&key),
-    ))
-    .await;
+    let head = head(&app, &format!("/files/{sha}"), &key).await;
     head.expect_status(200);
     assert!(head.bytes.is_empty());
     assert_eq!(head.header("content-length"), data.len().to_string());

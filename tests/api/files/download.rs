@@ -36,7 +36,7 @@ async fn a_download_returns_the_same_bytes_with_etag_ranges_disposition_and_type
 #[tokio::test]
 async fn a_single_range_is_answered_with_206_and_the_exact_bytes() {
     let (app, key, id, data) = app_with_file().await;
-    let res = download(&app, "1", &key, &id, &[("range", "bytes=0-9")]).await;
+    let res = download_range(&app, &key, &id, "bytes=0-9").await;
     res.expect_status(206);
     assert_eq!(res.header("content-range"), "bytes 0-9/100");
     assert_eq!(res.header("content-length"), "10");
@@ -46,7 +46,7 @@ async fn a_single_range_is_answered_with_206_and_the_exact_bytes() {
 #[tokio::test]
 async fn a_suffix_range_returns_the_last_bytes() {
     let (app, key, id, data) = app_with_file().await;
-    let res = download(&app, "1", &key, &id, &[("range", "bytes=-5")]).await;
+    let res = download_range(&app, &key, &id, "bytes=-5").await;
     res.expect_status(206);
     assert_eq!(res.header("content-range"), "bytes 95-99/100");
     assert_eq!(res.bytes, &data[95..]);
@@ -55,7 +55,7 @@ async fn a_suffix_range_returns_the_last_bytes() {
 #[tokio::test]
 async fn an_open_range_returns_the_rest_of_the_file() {
     let (app, key, id, data) = app_with_file().await;
-    let res = download(&app, "1", &key, &id, &[("range", "bytes=10-")]).await;
+    let res = download_range(&app, &key, &id, "bytes=10-").await;
     res.expect_status(206);
     assert_eq!(res.header("content-range"), "bytes 10-99/100");
     assert_eq!(res.bytes, &data[10..]);
@@ -64,7 +64,7 @@ async fn an_open_range_returns_the_rest_of_the_file() {
 #[tokio::test]
 async fn multiple_ranges_are_answered_as_multipart_byteranges() {
     let (app, key, id, data) = app_with_file().await;
-    let res = download(&app, "1", &key, &id, &[("range", "bytes=0-1,4-5")]).await;
+    let res = download_range(&app, &key, &id, "bytes=0-1,4-5").await;
     res.expect_status(206);
     let ct = res.header("content-type").to_string();
     let boundary = ct
@@ -93,7 +93,7 @@ async fn multiple_ranges_are_answered_as_multipart_byteranges() {
 #[tokio::test]
 async fn an_unsatisfiable_range_is_416_with_the_size() {
     let (app, key, id, _) = app_with_file().await;
-    let res = download(&app, "1", &key, &id, &[("range", "bytes=1000-")]).await;
+    let res = download_range(&app, &key, &id, "bytes=1000-").await;
     assert_eq!(res.header("content-range"), "bytes */100");
     res.reply().expect_error(416);
 }
@@ -101,7 +101,7 @@ async fn an_unsatisfiable_range_is_416_with_the_size() {
 #[tokio::test]
 async fn a_malformed_range_is_ignored_and_the_full_body_sent() {
     let (app, key, id, data) = app_with_file().await;
-    let res = download(&app, "1", &key, &id, &[("range", "bytes=abc")]).await;
+    let res = download_range(&app, &key, &id, "bytes=abc").await;
     res.expect_status(200);
     assert_eq!(res.bytes, data);
     assert!(res.headers.get("content-range").is_none());
@@ -110,13 +110,7 @@ async fn a_malformed_range_is_ignored_and_the_full_body_sent() {
 #[tokio::test]
 async fn head_returns_the_headers_without_a_body() {
     let (app, key, id, data) = app_with_file().await;
-    let res = send(request(
-        &app,
-        Method::HEAD,
-        &format!("/projects/1/files/{id}/download"),
-        Some(&key),
-    ))
-    .await;
+    let res = head(&app, &format!("/projects/1/files/{id}/download"), &key).await;
     res.expect_status(200);
     assert!(res.bytes.is_empty());
     assert_eq!(res.header("content-length"), "100");

@@ -354,3 +354,51 @@ async fn register(app: &TestApp, key: &str, prep: &Value) -> Reply {
     )
     .await
 }
+
+/// A HEAD request to `path`, sent with `key`.
+async fn head(app: &TestApp, path: &str, key: &str) -> Raw {
+    send(request(app, Method::HEAD, path, Some(key))).await
+}
+
+/// Downloads file `id` of project 1 asking for the byte `range`.
+async fn download_range(app: &TestApp, key: &str, id: &str, range: &str) -> Raw {
+    download(app, "1", key, id, &[("range", range)]).await
+}
+
+/// Downloads `file` of `project` in full and checks it answers 200 with `data`.
+async fn assert_downloads(app: &TestApp, project: &str, key: &str, file: &Value, data: &[u8]) {
+    let dl = download(app, project, key, file["id"].as_str().unwrap(), &[]).await;
+    dl.expect_status(200);
+    assert_eq!(dl.bytes, data);
+}
+
+/// Uploads `data` as `one.bin` to project 1 and as `two.bin` to project 2.
+async fn upload_to_both(app: &TestApp, key1: &str, key2: &str, data: &[u8]) -> (Value, Value) {
+    let f1 = upload(app, "1", key1, "one.bin", data).await;
+    let f2 = upload(app, "2", key2, "two.bin", data).await;
+    (f1, f2)
+}
+
+/// Checks `raw` was refused with `status` and that no blob was left behind.
+fn assert_refused_without_blob(app: &TestApp, raw: Raw, status: u16) {
+    raw.reply().expect_error(status);
+    assert!(blob_files(app).is_empty());
+}
+
+/// Checks that a raw upload, a prepare and a session open of project 1 each answer `status`.
+async fn assert_every_way_in_is(
+    app: &TestApp,
+    key: &str,
+    (upload_name, prepare_name, session_name): (&str, &str, &str),
+    status: u16,
+) {
+    upload_raw(app, "1", key, upload_name, b"x")
+        .await
+        .reply()
+        .expect_error(status);
+    prepare_with(app, key, json!({"filename": prepare_name}))
+        .await
+        .expect_error(status);
+    let body = json!({"name": session_name, "total_size": 10, "chunk_size": 5});
+    open_session(app, key, body).await.expect_error(status);
+}

@@ -66,17 +66,8 @@ async fn an_uploaded_prepared_file_reports_its_real_sha256_and_is_listed_as_stag
 #[tokio::test]
 async fn registering_an_upload_creates_a_file_record_with_the_reference_fields() {
     let (app, key) = spawn_app_with_project().await;
-    let prep = prepare(&app, &key, "data.csv").await;
     let data = b"a,b\n1,2\n";
-    upload_prepared(
-        &app,
-        &key,
-        prep["upload_url"].as_str().unwrap(),
-        "data.csv",
-        data,
-    )
-    .await
-    .expect_status(200);
+    let prep = staged_upload(&app, &key, "data.csv", data).await;
     let file = app
         .post(
             "/projects/1/files",
@@ -114,17 +105,8 @@ async fn registering_an_upload_creates_a_file_record_with_the_reference_fields()
 #[tokio::test]
 async fn a_registered_file_is_listed_fetched_and_downloaded() {
     let (app, key) = spawn_app_with_project().await;
-    let prep = prepare(&app, &key, "data.csv").await;
     let data = b"x,y\n3,4\n";
-    upload_prepared(
-        &app,
-        &key,
-        prep["upload_url"].as_str().unwrap(),
-        "data.csv",
-        data,
-    )
-    .await
-    .expect_status(200);
+    let prep = staged_upload(&app, &key, "data.csv", data).await;
     let file = register(&app, &key, &prep).await.expect(201);
     let id = file["id"].as_str().unwrap();
     assert_eq!(
@@ -175,17 +157,9 @@ async fn registering_an_unknown_upload_key_is_404() {
 #[tokio::test]
 async fn uploading_to_an_unknown_upload_key_is_404() {
     let (app, key) = spawn_app_with_project().await;
-    upload_prepared(
-        &app,
-        &key,
-        "/projects/1/files/upload/doesnotexist",
-        "x.csv",
-        b"1\n",
-    )
-    .await
-    .reply()
-    .expect_error(404);
-    assert!(blob_files(&app).is_empty());
+    let url = "/projects/1/files/upload/doesnotexist";
+    let raw = upload_prepared(&app, &key, url, "x.csv", b"1\n").await;
+    assert_refused_without_blob(&app, raw, 404);
 }
 
 #[tokio::test]

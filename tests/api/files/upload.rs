@@ -43,19 +43,17 @@ async fn a_multipart_upload_creates_a_file_named_after_the_part() {
     assert_eq!(file["size_bytes"], data.len());
     assert_eq!(file["checksum_sha256"], sha256_hex(&data));
     assert_eq!(file["content_type"], "application/x-test");
-    let dl = download(&app, "1", &key, file["id"].as_str().unwrap(), &[]).await;
-    dl.expect_status(200);
-    assert_eq!(dl.bytes, data);
+    assert_downloads(&app, "1", &key, &file, &data).await;
 }
 
 #[tokio::test]
 async fn a_raw_upload_without_a_name_is_400() {
     let (app, key) = spawn_app_with_project().await;
-    send(request(&app, Method::POST, "/projects/1/files/content", Some(&key)).body(b"x".to_vec()))
-        .await
-        .reply()
-        .expect_error(400);
-    assert!(blob_files(&app).is_empty());
+    let raw = send(
+        request(&app, Method::POST, "/projects/1/files/content", Some(&key)).body(b"x".to_vec()),
+    )
+    .await;
+    assert_refused_without_blob(&app, raw, 400);
 }
 
 #[tokio::test]
@@ -64,20 +62,14 @@ async fn a_multipart_body_without_a_file_part_is_422() {
     let body = format!(
         "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nvalue\r\n--{BOUNDARY}--\r\n"
     );
-    send(
-        request(
-            &app,
-            Method::POST,
-            "/projects/1/files/content?name=x.txt",
-            Some(&key),
-        )
-        .header("content-type", multipart_type())
-        .body(body),
-    )
-    .await
-    .reply()
-    .expect_error(422);
-    assert!(blob_files(&app).is_empty());
+    let req = request(
+        &app,
+        Method::POST,
+        "/projects/1/files/content?name=x.txt",
+        Some(&key),
+    );
+    let raw = send(req.header("content-type", multipart_type()).body(body)).await;
+    assert_refused_without_blob(&app, raw, 422);
 }
 
 #[tokio::test]
@@ -180,15 +172,7 @@ async fn a_name_with_control_characters_cannot_inject_headers() {
 #[tokio::test]
 async fn a_name_with_nul_is_400() {
     let (app, key) = spawn_app_with_project().await;
-    upload_raw(&app, "1", &key, "a\0b.txt", b"x")
-        .await
-        .reply()
-        .expect_error(400);
-    prepare_with(&app, &key, json!({"filename": "a\u{0}b.txt"}))
-        .await
-        .expect_error(400);
-    let body = json!({"name": "a\u{0}b", "total_size": 10, "chunk_size": 5});
-    open_session(&app, &key, body).await.expect_error(400);
+    assert_every_way_in_is(&app, &key, ("a\0b.txt", "a\u{0}b.txt", "a\u{0}b"), 400).await;
     assert_eq!(file_total(&app, &key).await, 0);
     assert!(blob_files(&app).is_empty());
 }

@@ -44,14 +44,14 @@ async fn jsonl_is_imported_by_key_with_missing_keys_as_null() {
 {\"name\": \"b \\\"q\\\" ü\", \"id\": 2}\n\
 {\"id\": 3, \"amount\": 2.25, \"flag\": null, \"name\": null}\n";
     let id = upload(&app, &key, "data.jsonl", data.as_bytes()).await;
-    let res = import(&app, &key, "t", json!({"file_id": id, "format": "jsonl"}))
-        .await
-        .expect(200);
-    assert_eq!(res["imported_rows"], 3, "{res}");
-    assert_eq!(
-        table_rows(&app, &key, "t").await,
-        rows(&["1|a|1.50|true", "2|b \"q\" ü|NULL|NULL", "3|NULL|2.25|NULL"])
-    );
+    import_three(
+        &app,
+        &key,
+        &id,
+        "jsonl",
+        &["1|a|1.50|true", "2|b \"q\" ü|NULL|NULL", "3|NULL|2.25|NULL"],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -136,14 +136,14 @@ async fn parquet_is_imported_by_column_name_and_uncastable_values_are_400() {
         sql_path(&good)
     ));
     let id = upload(&app, &key, "good.parquet", &std::fs::read(&good).unwrap()).await;
-    let res = import(&app, &key, "t", json!({"file_id": id, "format": "parquet"}))
-        .await
-        .expect(200);
-    assert_eq!(res["imported_rows"], 3, "{res}");
-    assert_eq!(
-        table_rows(&app, &key, "t").await,
-        rows(&["1|p1|1.50", "2|p2|3.00", "3|p3|4.50"])
-    );
+    import_three(
+        &app,
+        &key,
+        &id,
+        "parquet",
+        &["1|p1|1.50", "2|p2|3.00", "3|p3|4.50"],
+    )
+    .await;
     let before = snapshot(&app, &key, "t").await;
 
     let bad = dir.path().join("bad.parquet");
@@ -173,4 +173,13 @@ async fn parquet_is_imported_by_column_name_and_uncastable_values_are_400() {
         .await
         .expect_error(400);
     assert_eq!(snapshot(&app, &key, "t").await, before);
+}
+
+/// Imports file `id` in `format` into `t`, expecting three rows that read `expected`.
+async fn import_three(app: &TestApp, key: &str, id: &str, format: &str, expected: &[&str]) {
+    let res = import(app, key, "t", json!({"file_id": id, "format": format}))
+        .await
+        .expect(200);
+    assert_eq!(res["imported_rows"], 3, "{res}");
+    assert_eq!(table_rows(app, key, "t").await, rows(expected));
 }

@@ -13,17 +13,21 @@ async fn from_file(app: &TestApp, key: &str, body: Value) -> Reply {
         .await
 }
 
+/// Creates a table from a file, expecting 201.
+async fn created(app: &TestApp, key: &str, body: Value) -> Value {
+    from_file(app, key, body).await.expect(201)
+}
+
 #[tokio::test]
 async fn a_table_created_from_a_csv_has_inferred_types_and_the_rows() {
     let (app, key) = setup().await;
     let id = upload(&app, &key, "infer.csv", INFER_CSV.as_bytes()).await;
-    let body = from_file(
+    let body = created(
         &app,
         &key,
         json!({"name": "inferred", "file_id": id, "format": "csv", "primary_key": ["id"]}),
     )
-    .await
-    .expect(201);
+    .await;
     assert_eq!(body["name"], "inferred", "{body}");
     assert_eq!(body["bucket"], "b", "{body}");
     assert_eq!(body["row_count"], 2, "{body}");
@@ -111,13 +115,12 @@ async fn a_table_can_be_created_from_parquet_and_jsonl() {
         sql_path(&path)
     ));
     let id = upload(&app, &key, "x.parquet", &std::fs::read(&path).unwrap()).await;
-    let body = from_file(
+    let body = created(
         &app,
         &key,
         json!({"name": "pq", "file_id": id, "format": "parquet"}),
     )
-    .await
-    .expect(201);
+    .await;
     assert_eq!(
         column_types(&body),
         ["id INTEGER", "name VARCHAR", "half DOUBLE"]
@@ -135,13 +138,12 @@ async fn a_table_can_be_created_from_parquet_and_jsonl() {
         b"{\"id\": 1, \"tag\": \"a\"}\n{\"id\": 2, \"tag\": \"b\"}\n",
     )
     .await;
-    let body = from_file(
+    let body = created(
         &app,
         &key,
         json!({"name": "js", "file_id": id, "format": "jsonl", "primary_key": ["id"]}),
     )
-    .await
-    .expect(201);
+    .await;
     assert_eq!(column_types(&body), ["id BIGINT", "tag VARCHAR"]);
     assert_eq!(table_rows(&app, &key, "js").await, rows(&["1|a", "2|b"]));
 }

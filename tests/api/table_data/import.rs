@@ -138,14 +138,9 @@ async fn validate_only_reports_would_be_counts_and_changes_nothing() {
     let files_before = app.get("/projects/1/files", &key).await.expect(200)["total"].clone();
 
     let id = upload(&app, &key, "up.csv", kv_csv(6..=15, "new").as_bytes()).await;
-    let res = import(
-        &app,
-        &key,
-        "t",
-        json!({"file_id": id, "import_options": incremental("update_duplicates"), "validate_only": true}),
-    )
-    .await
-    .expect(200);
+    let res = dry_run(&app, &key, &id, "update_duplicates")
+        .await
+        .expect(200);
     assert_eq!(res["validate_only"], true, "{res}");
     assert_eq!(res["imported_rows"], 10, "{res}");
     assert_eq!(res["table_rows_after"], 15, "{res}");
@@ -184,18 +179,24 @@ async fn validate_only_reports_would_be_counts_and_changes_nothing() {
     assert_eq!(snapshot(&app, &key, "t").await, before);
 
     // fail_on_duplicates conflicts are found by a dry run too.
-    let dup = import(
-        &app,
-        &key,
-        "t",
-        json!({"file_id": id, "import_options": incremental("fail_on_duplicates"), "validate_only": true}),
-    )
-    .await
-    .expect_error(409);
+    let dup = dry_run(&app, &key, &id, "fail_on_duplicates")
+        .await
+        .expect_error(409);
     assert!(dup["details"]["duplicate_keys"].is_array(), "{dup}");
     assert_eq!(snapshot(&app, &key, "t").await, before);
     assert_eq!(
         app.get("/projects/1/files", &key).await.expect(200)["total"],
         json!(files_before.as_u64().unwrap() + 2)
     );
+}
+
+/// A `validate_only` incremental import of file `id` into `t` with the given dedup mode.
+async fn dry_run(app: &TestApp, key: &str, id: &str, mode: &str) -> Reply {
+    import(
+        app,
+        key,
+        "t",
+        json!({"file_id": id, "import_options": incremental(mode), "validate_only": true}),
+    )
+    .await
 }

@@ -8,48 +8,40 @@ async fn the_csv_header_maps_columns_by_name_in_any_order_and_case() {
     let (app, key) = setup_three_col_table(true).await;
     let res = seed(&app, &key, "t", "AMOUNT,Name,id\n1.5,a,1\n2,b,2\n").await;
     assert_eq!(res["imported_rows"], 2, "{res}");
-    assert_eq!(
-        table_rows(&app, &key, "t").await,
-        rows(&["1|a|1.50", "2|b|2.00"])
-    );
+    assert_t_rows(&app, &key, &["1|a|1.50", "2|b|2.00"]).await;
 }
 
 #[tokio::test]
 async fn missing_columns_get_their_default_or_null() {
     let (app, key) = setup().await;
-    app.post(
-        T,
+    create_t(
+        &app,
         &key,
-        json!({"name": "t", "primary_key": ["id"], "columns": [
+        json!([
             {"name": "id", "type": "BIGINT", "nullable": false},
             {"name": "name", "type": "VARCHAR"},
             {"name": "amount", "type": "DECIMAL(12,2)", "default": "0"},
             {"name": "status", "type": "VARCHAR", "nullable": false, "default": "'new'"}
-        ]}),
+        ]),
     )
-    .await
-    .expect(201);
+    .await;
     seed(&app, &key, "t", "id\n1\n2\n").await;
-    assert_eq!(
-        table_rows(&app, &key, "t").await,
-        rows(&["1|NULL|0.00|new", "2|NULL|0.00|new"])
-    );
+    assert_t_rows(&app, &key, &["1|NULL|0.00|new", "2|NULL|0.00|new"]).await;
 }
 
 #[tokio::test]
 async fn unknown_file_columns_and_missing_required_columns_are_400() {
     let (app, key) = setup().await;
-    app.post(
-        T,
+    create_t(
+        &app,
         &key,
-        json!({"name": "t", "primary_key": ["id"], "columns": [
+        json!([
             {"name": "id", "type": "BIGINT", "nullable": false},
             {"name": "req", "type": "VARCHAR", "nullable": false},
             {"name": "opt", "type": "VARCHAR"}
-        ]}),
+        ]),
     )
-    .await
-    .expect(201);
+    .await;
     seed(&app, &key, "t", "id,req,opt\n1,r,o\n").await;
     let before = snapshot(&app, &key, "t").await;
 
@@ -83,10 +75,7 @@ async fn import_options_columns_import_only_the_listed_file_columns() {
     .await
     .expect(200);
     assert_eq!(res["imported_rows"], 2, "{res}");
-    assert_eq!(
-        table_rows(&app, &key, "t").await,
-        rows(&["1|a|NULL", "2|b|NULL"])
-    );
+    assert_t_rows(&app, &key, &["1|a|NULL", "2|b|NULL"]).await;
 }
 
 #[tokio::test]
@@ -128,10 +117,7 @@ async fn without_a_header_columns_are_positional_and_must_match_in_count() {
     assert_eq!(snapshot(&app, &key, "t").await, before);
 
     headerless("3,c\n", json!(["id", "name"])).await.expect(200);
-    assert_eq!(
-        table_rows(&app, &key, "t").await,
-        rows(&["1|a|1.50", "2|b|2.00", "3|c|NULL"])
-    );
+    assert_t_rows(&app, &key, &["1|a|1.50", "2|b|2.00", "3|c|NULL"]).await;
     let before = snapshot(&app, &key, "t").await;
     headerless("4,d,9\n", json!(["id", "name"]))
         .await
@@ -158,10 +144,7 @@ async fn csv_options_set_delimiter_quote_escape_and_null_string() {
     )
     .await
     .expect(200);
-    assert_eq!(
-        table_rows(&app, &key, "t").await,
-        rows(&["1|a;b|NULL", "2|x\"y|3.50"])
-    );
+    assert_t_rows(&app, &key, &["1|a;b|NULL", "2|x\"y|3.50"]).await;
     let id = upload(&app, &key, "single.csv", b"id|name|amount\n3|'q|r'|1\n").await;
     import(
         &app,
@@ -172,10 +155,7 @@ async fn csv_options_set_delimiter_quote_escape_and_null_string() {
     )
     .await
     .expect(200);
-    assert_eq!(
-        table_rows(&app, &key, "t").await,
-        rows(&["1|a;b|NULL", "2|x\"y|3.50", "3|q|r|1.00"])
-    );
+    assert_t_rows(&app, &key, &["1|a;b|NULL", "2|x\"y|3.50", "3|q|r|1.00"]).await;
 }
 
 #[tokio::test]
@@ -192,8 +172,21 @@ async fn a_csv_with_a_byte_order_mark_and_crlf_line_ends_imports_cleanly() {
         .await
         .expect(200);
     assert_eq!(res["imported_rows"], 2, "{res}");
-    assert_eq!(
-        table_rows(&app, &key, "t").await,
-        rows(&["1|a\r\nb|1.50", "2|ü|2.00"])
-    );
+    assert_t_rows(&app, &key, &["1|a\r\nb|1.50", "2|ü|2.00"]).await;
+}
+
+/// Creates table `t` keyed by `id` with the given columns.
+async fn create_t(app: &TestApp, key: &str, columns: Value) {
+    app.post(
+        T,
+        key,
+        json!({"name": "t", "primary_key": ["id"], "columns": columns}),
+    )
+    .await
+    .expect(201);
+}
+
+/// Asserts the rows of table `t`.
+async fn assert_t_rows(app: &TestApp, key: &str, expected: &[&str]) {
+    assert_eq!(table_rows(app, key, "t").await, rows(expected));
 }

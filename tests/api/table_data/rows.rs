@@ -8,50 +8,46 @@ async fn rows_are_deleted_by_every_filter_form() {
     let (app, key) = setup_people().await;
     let rows_path = format!("{T}/p/rows");
 
-    let res = delete_json(
+    delete_and_check(
         &app,
         &key,
         &rows_path,
         json!({"where_clause": "status = 'deleted'"}),
+        (2, 4),
+        &[1, 3, 4, 6],
     )
-    .await
-    .expect(200);
-    assert_eq!(res, json!({"deleted_rows": 2, "table_rows_after": 4}));
-    assert_eq!(ids(&app, &key).await, [1, 3, 4, 6]);
+    .await;
 
-    let res = delete_json(
+    delete_and_check(
         &app,
         &key,
         &rows_path,
         json!({"where_filters": [{"column": "age", "operator": "gt", "values": [30]}]}),
+        (2, 2),
+        &[1, 6],
     )
-    .await
-    .expect(200);
-    assert_eq!(res, json!({"deleted_rows": 2, "table_rows_after": 2}));
-    assert_eq!(ids(&app, &key).await, [1, 6]);
+    .await;
 
     seed(&app, &key, "p", PEOPLE_CSV).await;
-    let res = delete_json(
+    delete_and_check(
         &app,
         &key,
         &rows_path,
         json!({"whereColumn": "status", "whereValues": ["a", "b"], "whereOperator": "eq"}),
+        (2, 4),
+        &[1, 2, 5, 6],
     )
-    .await
-    .expect(200);
-    assert_eq!(res, json!({"deleted_rows": 2, "table_rows_after": 4}));
-    assert_eq!(ids(&app, &key).await, [1, 2, 5, 6]);
+    .await;
 
-    let res = delete_json(
+    delete_and_check(
         &app,
         &key,
         &rows_path,
         json!({"whereColumn": "status", "whereValues": ["active"], "whereOperator": "ne"}),
+        (2, 2),
+        &[1, 6],
     )
-    .await
-    .expect(200);
-    assert_eq!(res, json!({"deleted_rows": 2, "table_rows_after": 2}));
-    assert_eq!(ids(&app, &key).await, [1, 6]);
+    .await;
 
     // Nothing matches: zero deleted.
     let res = delete_json(&app, &key, &rows_path, json!({"where_clause": "id > 100"}))
@@ -100,4 +96,21 @@ async fn a_row_delete_without_a_filter_is_400() {
         .await
         .expect_error(400);
     assert_eq!(snapshot(&app, &key, "p").await, before);
+}
+
+/// Deletes by `body` and checks the reply's `(deleted_rows, table_rows_after)` and the ids left.
+async fn delete_and_check(
+    app: &TestApp,
+    key: &str,
+    path: &str,
+    body: Value,
+    (deleted, after): (u64, u64),
+    expected_ids: &[i64],
+) {
+    let res = delete_json(app, key, path, body).await.expect(200);
+    assert_eq!(
+        res,
+        json!({"deleted_rows": deleted, "table_rows_after": after})
+    );
+    assert_eq!(ids(app, key).await, expected_ids);
 }

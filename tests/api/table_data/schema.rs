@@ -246,29 +246,13 @@ async fn a_primary_key_can_be_added_and_dropped() {
     // The key is real: an upsert updates, insert_duplicates is refused.
     upsert(&app, &key, "id,v\n2,z\n").await.expect(200);
     assert_eq!(table_rows(&app, &key, "t").await, rows(&["1|a", "2|z"]));
-    load_csv(
-        &app,
-        &key,
-        "t",
-        "id,v\n2,y\n",
-        incremental("insert_duplicates"),
-    )
-    .await
-    .expect_error(400);
+    insert_dup_y(&app, &key).await.expect_error(400);
 
     let body = app.delete(&pk, &key).await.expect(200);
     assert_eq!(body["primary_key"], json!([]), "{body}");
     app.delete(&pk, &key).await.expect_error(400);
     // Without the key, duplicates may be inserted.
-    load_csv(
-        &app,
-        &key,
-        "t",
-        "id,v\n2,y\n",
-        incremental("insert_duplicates"),
-    )
-    .await
-    .expect(200);
+    insert_dup_y(&app, &key).await.expect(200);
     assert_eq!(
         table_rows(&app, &key, "t").await,
         rows(&["1|a", "2|y", "2|z"])
@@ -283,4 +267,16 @@ async fn a_primary_key_can_be_added_and_dropped() {
         .await
         .expect(201);
     assert_eq!(body["primary_key"], json!(["id", "v"]), "{body}");
+}
+
+/// Loads the row `2,y` into `t` with `insert_duplicates`.
+async fn insert_dup_y(app: &TestApp, key: &str) -> Reply {
+    load_csv(
+        app,
+        key,
+        "t",
+        "id,v\n2,y\n",
+        incremental("insert_duplicates"),
+    )
+    .await
 }
