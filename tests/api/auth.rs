@@ -426,22 +426,16 @@ async fn deleted_projects_key_answers_401_even_after_the_id_is_reused() {
     // Use the key first so any cache of verified keys holds it.
     app.get("/projects/8/buckets", &key).await.expect(200);
     app.delete("/projects/8", ADMIN_KEY).await.expect(204);
-    let r = app.get("/projects/8/buckets", &key).await;
-    assert_error(
-        &r,
-        401,
-        "unauthorized",
-        "GET /projects/8/buckets",
-        "a deleted project's key",
-    );
-    let r = app.get("/projects/8", &key).await;
-    assert_error(
-        &r,
-        401,
-        "unauthorized",
-        "GET /projects/8",
-        "a deleted project's key",
-    );
+    for path in ["/projects/8/buckets", "/projects/8"] {
+        let r = app.get(path, &key).await;
+        assert_error(
+            &r,
+            401,
+            "unauthorized",
+            &format!("GET {path}"),
+            "a deleted project's key",
+        );
+    }
 
     // A new project with the same id gets a new key; the old one stays dead.
     let new_key = app.create_project("8").await;

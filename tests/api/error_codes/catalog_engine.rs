@@ -18,6 +18,13 @@ async fn post_to(app: &TestApp, key: &str, table: &str, route: &str, body: Value
     app.post(&format!("{T}/{table}/{route}"), key, body).await
 }
 
+/// POSTs `body` to `route` of table `t`, expecting the refusal `status` with `code`.
+async fn refused_on_t(app: &TestApp, key: &str, route: &str, body: Value, status: u16, code: &str) {
+    post_to(app, key, "t", route, body)
+        .await
+        .expect_code(status, code);
+}
+
 /// Uploads `csv` and imports it into `table`; the import must succeed.
 async fn load(app: &TestApp, key: &str, table: &str, csv: &[u8]) {
     let id = upload(app, key, "d.csv", csv).await;
@@ -121,15 +128,15 @@ async fn dropping_an_unknown_column_is_column_not_found() {
 #[tokio::test]
 async fn adding_a_column_that_exists_is_column_exists() {
     let (app, key) = with_table().await;
-    post_to(
+    refused_on_t(
         &app,
         &key,
-        "t",
         "columns",
         json!({ "name": "v", "type": "VARCHAR" }),
+        409,
+        "column_exists",
     )
-    .await
-    .expect_code(409, "column_exists");
+    .await;
 }
 
 #[tokio::test]
@@ -153,9 +160,15 @@ async fn dropping_the_only_column_is_cannot_drop_last_column() {
 #[tokio::test]
 async fn adding_a_second_primary_key_is_primary_key_exists() {
     let (app, key) = with_table().await;
-    post_to(&app, &key, "t", "primary-key", json!({ "columns": ["v"] }))
-        .await
-        .expect_code(409, "primary_key_exists");
+    refused_on_t(
+        &app,
+        &key,
+        "primary-key",
+        json!({ "columns": ["v"] }),
+        409,
+        "primary_key_exists",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -240,61 +253,73 @@ async fn making_a_column_with_nulls_not_null_is_invalid_data() {
 #[tokio::test]
 async fn exporting_an_unknown_column_is_invalid_columns() {
     let (app, key) = with_table().await;
-    post_to(
+    refused_on_t(
         &app,
         &key,
-        "t",
         "export",
         json!({ "format": "csv", "columns": ["id", "nope"] }),
+        400,
+        "invalid_columns",
     )
-    .await
-    .expect_code(400, "invalid_columns");
+    .await;
 }
 
 #[tokio::test]
 async fn importing_a_file_with_unknown_columns_is_invalid_columns() {
     let (app, key) = with_table().await;
     let id = upload(&app, &key, "x.csv", b"id,v,extra\n3,c,x\n").await;
-    post_to(&app, &key, "t", "import/file", json!({ "file_id": id }))
-        .await
-        .expect_code(400, "invalid_columns");
+    refused_on_t(
+        &app,
+        &key,
+        "import/file",
+        json!({ "file_id": id }),
+        400,
+        "invalid_columns",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn importing_a_csv_file_as_parquet_is_unreadable_file() {
     let (app, key) = with_table().await;
     let id = upload(&app, &key, "x.csv", b"id,v\n3,c\n").await;
-    post_to(
+    refused_on_t(
         &app,
         &key,
-        "t",
         "import/file",
         json!({ "file_id": id, "format": "parquet" }),
+        400,
+        "unreadable_file",
     )
-    .await
-    .expect_code(400, "unreadable_file");
+    .await;
 }
 
 #[tokio::test]
 async fn exporting_in_an_unknown_format_is_invalid_format() {
     let (app, key) = with_table().await;
-    post_to(&app, &key, "t", "export", json!({ "format": "xml" }))
-        .await
-        .expect_code(400, "invalid_format");
+    refused_on_t(
+        &app,
+        &key,
+        "export",
+        json!({ "format": "xml" }),
+        400,
+        "invalid_format",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn exporting_csv_with_zstd_is_invalid_compression() {
     let (app, key) = with_table().await;
-    post_to(
+    refused_on_t(
         &app,
         &key,
-        "t",
         "export",
         json!({ "format": "csv", "compression": "zstd" }),
+        400,
+        "invalid_compression",
     )
-    .await
-    .expect_code(400, "invalid_compression");
+    .await;
 }
 
 #[tokio::test]

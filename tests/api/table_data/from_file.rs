@@ -153,25 +153,11 @@ async fn create_from_file_failures_leave_no_table_behind() {
     let (app, key) = setup().await;
     let id = upload(&app, &key, "infer.csv", INFER_CSV.as_bytes()).await;
     let dup = upload(&app, &key, "dup.csv", b"id,v\n1,a\n2,b\n1,c\n").await;
-    let err = from_file(
-        &app,
-        &key,
-        json!({"name": "t1", "file_id": id, "primary_key": ["nope"]}),
-    )
-    .await
-    .expect_error(400);
+    let err = refused_leaving_no_table(&app, &key, "t1", &id, "nope", 400).await;
     assert!(message(&err).contains("nope"), "{err}");
-    app.get(&format!("{T}/t1"), &key).await.expect_error(404);
 
-    let err = from_file(
-        &app,
-        &key,
-        json!({"name": "t2", "file_id": dup, "primary_key": ["id"]}),
-    )
-    .await
-    .expect_error(409);
+    let err = refused_leaving_no_table(&app, &key, "t2", &dup, "id", 409).await;
     assert!(err["details"].to_string().contains('1'), "{err}");
-    app.get(&format!("{T}/t2"), &key).await.expect_error(404);
     assert!(!app.data_dir.join("duckdb/project_1/b/t2.duckdb").exists());
     // The name is free: the same file without a primary key works.
     let body = from_file(&app, &key, json!({"name": "t2", "file_id": dup}))
@@ -194,4 +180,20 @@ async fn create_from_file_failures_leave_no_table_behind() {
     .expect_error(404);
     let list = app.get(T, &key).await.expect(200);
     assert_eq!(list["total"], 1, "{list}");
+}
+
+/// Creates table `name` from `file_id` with primary key `pk`, expects the refusal `status`, and
+/// checks that no table of that name was left behind; the error body.
+async fn refused_leaving_no_table(
+    app: &TestApp,
+    key: &str,
+    name: &str,
+    file_id: &str,
+    pk: &str,
+    status: u16,
+) -> Value {
+    let body = json!({"name": name, "file_id": file_id, "primary_key": [pk]});
+    let err = from_file(app, key, body).await.expect_error(status);
+    app.get(&format!("{T}/{name}"), key).await.expect_error(404);
+    err
 }

@@ -8,46 +8,39 @@ async fn rows_are_deleted_by_every_filter_form() {
     let (app, key) = setup_people().await;
     let rows_path = format!("{T}/p/rows");
 
-    delete_and_check(
-        &app,
-        &key,
-        &rows_path,
-        json!({"where_clause": "status = 'deleted'"}),
-        (2, 4),
-        &[1, 3, 4, 6],
-    )
-    .await;
-
-    delete_and_check(
-        &app,
-        &key,
-        &rows_path,
-        json!({"where_filters": [{"column": "age", "operator": "gt", "values": [30]}]}),
-        (2, 2),
-        &[1, 6],
-    )
-    .await;
-
-    seed(&app, &key, "p", PEOPLE_CSV).await;
-    delete_and_check(
-        &app,
-        &key,
-        &rows_path,
-        json!({"whereColumn": "status", "whereValues": ["a", "b"], "whereOperator": "eq"}),
-        (2, 4),
-        &[1, 2, 5, 6],
-    )
-    .await;
-
-    delete_and_check(
-        &app,
-        &key,
-        &rows_path,
-        json!({"whereColumn": "status", "whereValues": ["active"], "whereOperator": "ne"}),
-        (2, 2),
-        &[1, 6],
-    )
-    .await;
+    // (re-seed first, filter, (deleted, rows after), ids left), in order.
+    let steps = [
+        (
+            false,
+            json!({"where_clause": "status = 'deleted'"}),
+            (2, 4),
+            &[1, 3, 4, 6][..],
+        ),
+        (
+            false,
+            json!({"where_filters": [{"column": "age", "operator": "gt", "values": [30]}]}),
+            (2, 2),
+            &[1, 6],
+        ),
+        (
+            true,
+            json!({"whereColumn": "status", "whereValues": ["a", "b"], "whereOperator": "eq"}),
+            (2, 4),
+            &[1, 2, 5, 6],
+        ),
+        (
+            false,
+            json!({"whereColumn": "status", "whereValues": ["active"], "whereOperator": "ne"}),
+            (2, 2),
+            &[1, 6],
+        ),
+    ];
+    for (reseed, body, counts, ids) in steps {
+        if reseed {
+            seed(&app, &key, "p", PEOPLE_CSV).await;
+        }
+        delete_and_check(&app, &key, &rows_path, body, counts, ids).await;
+    }
 
     // Nothing matches: zero deleted.
     let res = delete_json(&app, &key, &rows_path, json!({"where_clause": "id > 100"}))

@@ -219,30 +219,30 @@ async fn bad_bucket_and_table_names_in_the_path_answer_400_or_404() {
             continue;
         }
         let seg = enc(&name);
-        let body = serde_json::to_vec(&table_body("fine", id_column())).unwrap();
-        let case = format!("create table in bucket {label}");
-        let (status, reply) = RawHttp::request(
-            &w.app.base,
-            "POST",
-            &format!("/projects/{P}/buckets/{seg}/tables"),
-            Some(w.key.as_str()),
-            &body,
-        )
-        .await;
-        assert_rejected(status, &reply, 400, &case);
-        let case = format!("link bucket named {label}");
-        let body =
-            serde_json::to_vec(&json!({ "source_project_id": "2", "source_bucket_name": "x" }))
-                .unwrap();
-        let (status, reply) = RawHttp::request(
-            &w.app.base,
-            "POST",
-            &format!("/projects/{P}/buckets/{seg}/link"),
-            Some(w.key.as_str()),
-            &body,
-        )
-        .await;
-        assert_rejected(status, &reply, 400, &case);
+        let posts = [
+            (
+                "tables",
+                table_body("fine", id_column()),
+                "create table in bucket",
+            ),
+            (
+                "link",
+                json!({ "source_project_id": "2", "source_bucket_name": "x" }),
+                "link bucket named",
+            ),
+        ];
+        for (route, body, what) in posts {
+            let body = serde_json::to_vec(&body).unwrap();
+            let (status, reply) = RawHttp::request(
+                &w.app.base,
+                "POST",
+                &format!("/projects/{P}/buckets/{seg}/{route}"),
+                Some(w.key.as_str()),
+                &body,
+            )
+            .await;
+            assert_rejected(status, &reply, 400, &format!("{what} {label}"));
+        }
     }
     w.assert_untouched("bad names in paths").await;
 }
