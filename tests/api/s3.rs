@@ -125,11 +125,7 @@ async fn the_s3_backend_stores_reads_ranges_and_deletes_blobs_on_a_real_s3_serve
     let file = upload(&app, &key, "small.bin", body.clone()).await;
     let hash = sha(&body);
     assert_eq!(file["checksum_sha256"], hash);
-    let object =
-        s3.root
-            .path()
-            .join(BUCKET)
-            .join(format!("blobs/{}/{}/{hash}", &hash[..2], &hash[2..4]));
+    let object = blob_object(s3.root.path(), &hash);
     assert!(object.exists(), "the blob is an object in the S3 bucket");
     assert!(
         !app.data_dir.join("files/blobs").exists()
@@ -177,11 +173,7 @@ async fn large_blobs_go_to_s3_as_multipart_uploads_and_deduplicate() {
     let id = first["id"].as_str().unwrap();
     let got = download(&app, &key, id).await;
     assert_eq!(sha(&got), hash);
-    let object =
-        s3.root
-            .path()
-            .join(BUCKET)
-            .join(format!("blobs/{}/{}/{hash}", &hash[..2], &hash[2..4]));
+    let object = blob_object(s3.root.path(), &hash);
     assert_eq!(std::fs::metadata(&object).unwrap().len(), body.len() as u64);
     app.delete(&format!("/projects/1/files/{id}"), &key)
         .await
@@ -220,11 +212,7 @@ async fn imports_read_from_and_exports_write_to_the_s3_backend() {
         .await
         .expect(200);
     let hash = exported["file"]["checksum_sha256"].as_str().expect("sha");
-    let object =
-        s3.root
-            .path()
-            .join(BUCKET)
-            .join(format!("blobs/{}/{}/{hash}", &hash[..2], &hash[2..4]));
+    let object = blob_object(s3.root.path(), hash);
     assert!(object.exists(), "the export is an object in the S3 bucket");
     let id = exported["file_id"].as_str().expect("file id");
     let bytes = download(&app, &key, id).await;
@@ -249,4 +237,11 @@ async fn download(app: &TestApp, key: &str, id: &str) -> Vec<u8> {
         .await
         .unwrap()
         .to_vec()
+}
+
+/// Where the S3 backend keeps the blob with this SHA-256 inside the server's bucket directory.
+fn blob_object(bucket_root: &std::path::Path, hash: &str) -> std::path::PathBuf {
+    bucket_root
+        .join(BUCKET)
+        .join(format!("blobs/{}/{}/{hash}", &hash[..2], &hash[2..4]))
 }
