@@ -704,3 +704,18 @@ impl Drop for ServerProcess {
         self.kill();
     }
 }
+
+/// Deterministic incompressible bytes (xorshift), different per seed: test files and the
+/// benchmark's payload, so runs are comparable.
+pub fn bytes_of(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}

@@ -27,20 +27,6 @@ fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
 
-/// Deterministic pseudo-random bytes (xorshift), different per seed.
-fn bytes_of(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
 /// A multipart/form-data body with one file part named `file`.
 fn multipart_body(filename: &str, content_type: &str, data: &[u8]) -> Vec<u8> {
     let mut body = Vec::with_capacity(data.len() + 256);
