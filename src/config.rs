@@ -207,6 +207,25 @@ pub struct Config {
     pub job_queue_capacity: usize,
     /// How long finished jobs stay visible before the cleaner removes them.
     pub job_retention_secs: u64,
+    /// Argon2 key verifications running at once (0 = number of cores).
+    pub key_verify_concurrency: usize,
+    /// Key verifications waiting for a slot at most; more get 503 with Retry-After.
+    pub key_verify_queue: usize,
+    /// Failed key checks per minute allowed per client address and per claimed project;
+    /// beyond it further unverified attempts get 429 with Retry-After.
+    pub auth_failures_per_minute: u32,
+    /// A connection that has not sent its request headers within this many seconds is closed.
+    pub header_read_timeout_secs: u64,
+    /// A request body that sends nothing for this many seconds ends with 408.
+    pub body_idle_timeout_secs: u64,
+    /// Open client connections at most; further ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// Idle keep-alive connections are closed after this many seconds.
+    pub idle_connection_timeout_secs: u64,
+    /// Largest preview response body in bytes; longer previews stop early with `truncated: true`.
+    pub max_preview_bytes: u64,
+    /// How often `/health` state (disk writable, free space, catalog) is refreshed, in seconds.
+    pub health_check_interval_secs: u64,
 }
 
 impl Default for Config {
@@ -241,6 +260,15 @@ impl Default for Config {
             bulk_threads: 8,
             job_queue_capacity: 64,
             job_retention_secs: 7 * 24 * 3600,
+            key_verify_concurrency: 0,
+            key_verify_queue: 64,
+            auth_failures_per_minute: 60,
+            header_read_timeout_secs: 10,
+            body_idle_timeout_secs: 30,
+            max_connections: 4096,
+            idle_connection_timeout_secs: 60,
+            max_preview_bytes: 64 * 1024 * 1024,
+            health_check_interval_secs: 5,
         }
     }
 }
@@ -276,6 +304,15 @@ const PLAIN_ENV: &[&str] = &[
     "BULK_THREADS",
     "JOB_QUEUE_CAPACITY",
     "JOB_RETENTION_SECS",
+    "KEY_VERIFY_CONCURRENCY",
+    "KEY_VERIFY_QUEUE",
+    "AUTH_FAILURES_PER_MINUTE",
+    "HEADER_READ_TIMEOUT_SECS",
+    "BODY_IDLE_TIMEOUT_SECS",
+    "MAX_CONNECTIONS",
+    "IDLE_CONNECTION_TIMEOUT_SECS",
+    "MAX_PREVIEW_BYTES",
+    "HEALTH_CHECK_INTERVAL_SECS",
 ];
 
 impl Config {
