@@ -393,6 +393,8 @@ async fn api_bench(root: &Path) {
     // 1. Authenticated bucket list vs unauthenticated liveness, same server, same client.
     let (base_rps, base_p50, base_p99) = load(&b, "/healthz", None, secs).await;
     let (rps, p50, p99) = load(&b, "/projects/1/buckets", Some(&key), secs).await;
+    // /health answers from background checks: it should cost about what /healthz does.
+    let (health_rps, health_p50, _) = load(&b, "/health", None, secs).await;
 
     let wrk_figures =
         wrk(&b, "/healthz", None, secs).zip(wrk(&b, "/projects/1/buckets", Some(&key), secs));
@@ -484,6 +486,20 @@ async fn api_bench(root: &Path) {
         ms(p99),
         ms(base_p99),
         ms(p99) / ms(base_p99)
+    );
+    println!(
+        "{:<44} {:>12.0} {:>12.0} {:>12.2}",
+        "/health req/s (baseline: GET /healthz)",
+        health_rps,
+        base_rps,
+        health_rps / base_rps
+    );
+    println!(
+        "{:<44} {:>12.2} {:>12.2} {:>12.2}",
+        "/health p50 ms",
+        ms(health_p50),
+        ms(base_p50),
+        ms(health_p50) / ms(base_p50)
     );
     if let Some(((brps, bp50, bp99), (rps, p50, p99))) = wrk_figures {
         println!(

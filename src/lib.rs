@@ -62,6 +62,8 @@ pub async fn serve_on(
             ))
         })?;
     spawn_cleaner(state.clone());
+    let every = std::time::Duration::from_secs(state.config.health_check_interval_secs.max(1));
+    state.health.clone().spawn_refresher(every);
     let app = api::router(state);
     let addr = listener
         .local_addr()

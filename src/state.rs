@@ -16,6 +16,7 @@ use crate::files::{BlobStore, DatabaseBlobStore, LocalBlobStore, S3BlobStore};
 use crate::names::{BucketName, ProjectId, TableName};
 use crate::service::bulk::BulkPool;
 use crate::service::files::FileService;
+use crate::service::health::HealthMonitor;
 use crate::service::jobs::JobService;
 
 #[derive(Clone)]
@@ -27,6 +28,7 @@ pub struct AppState {
     pub files: Arc<FileService>,
     pub jobs: Arc<JobService>,
     pub bulk: Arc<BulkPool>,
+    pub health: Arc<HealthMonitor>,
     pub started: Instant,
 }
 
@@ -77,6 +79,7 @@ impl AppState {
             Duration::from_secs(config.key_cache_ttl_secs),
             config.key_cache_capacity,
         );
+        let health = HealthMonitor::new(data_dir, catalog.clone());
         Ok(Self {
             config: Arc::new(config),
             catalog,
@@ -85,6 +88,7 @@ impl AppState {
             files: Arc::new(files),
             jobs: Arc::new(jobs),
             bulk: Arc::new(bulk),
+            health: Arc::new(health),
             started: Instant::now(),
         })
     }

@@ -227,10 +227,17 @@ pub async fn list(
         ))
         .with_details(json!({ "limit": limit })));
     }
-    let (page, total) = state
-        .files
-        .list(&project, q.offset.unwrap_or(0), limit)
-        .await?;
+    let offset = q.offset.unwrap_or(0);
+    // The catalog counts in signed 64-bit; a larger offset can only be past the end anyway,
+    // but saying so beats a failed query.
+    if offset > i64::MAX as u64 {
+        return Err(ApiError::unprocessable(format!(
+            "offset must be at most {}, got {offset}",
+            i64::MAX
+        ))
+        .with_details(json!({ "offset": offset })));
+    }
+    let (page, total) = state.files.list(&project, offset, limit).await?;
     let mut files: Vec<FileResponse> = page.iter().map(FileResponse::from).collect();
     let mut total = total;
     if q.include_staged.unwrap_or(false) {

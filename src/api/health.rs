@@ -1,5 +1,5 @@
 //! Public health endpoints: `/health` (reference shape), `/healthz` (liveness), `/readyz`
-//! (data dir writable and enough free space). They never touch table files.
+//! (data dir writable and enough free space). They read state checked in the background.
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -7,46 +7,33 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use crate::error::{ApiError, ErrorCode};
-use crate::state::{AppState, DATA_SUBDIRS};
+use crate::service::health::HealthSnapshot;
+use crate::state::AppState;
 
 /// 200 with the reference's `{status, version, storage_available, details}`; when a check
 /// fails, 503 `storage_unavailable` naming the failed checks, with those fields kept beside
-/// the error's so clients of either shape read it.
+/// the error's so clients of either shape read it. Answers from the background snapshot.
 pub async fn health(State(state): State<AppState>) -> Response {
-    let data_dir = state.config.data_dir.clone();
-    let catalog = state.catalog.clone();
-    let checks = tokio::task::spawn_blocking(move || {
-        let mut checks = serde_json::Map::new();
-        checks.insert("data_dir".into(), data_dir.is_dir().into());
-        for sub in DATA_SUBDIRS {
-            checks.insert(format!("{sub}_dir"), data_dir.join(sub).is_dir().into());
-        }
-        checks.insert("metadata_db".into(), catalog.ping().into());
-        checks
-    })
-    .await
-    .unwrap_or_default();
-    let failed: Vec<String> = checks
+    let snapshot = state.health.latest();
+    let checks: serde_json::Map<String, Value> = snapshot
+        .checks
         .iter()
-        .filter(|(_, ok)| ok.as_bool() != Some(true))
-        .map(|(name, _)| name.clone())
+        .map(|(name, ok)| (name.clone(), Value::Bool(*ok)))
         .collect();
-    let ok = !checks.is_empty() && failed.is_empty();
+    let failed = snapshot.failed();
     let version = env!("CARGO_PKG_VERSION");
-    if ok {
+    let checked_at = snapshot.checked_at.to_rfc3339();
+    if failed.is_empty() {
         return Json(json!({
             "status": "healthy",
             "version": version,
             "storage_available": true,
             "details": checks,
+            "checked_at": checked_at,
         }))
         .into_response();
     }
-    let message = if failed.is_empty() {
-        "storage is unavailable: the health checks could not run".to_string()
-    } else {
-        format!("storage is unavailable: {} failed", failed.join(", "))
-    };
+    let message = format!("storage is unavailable: {} failed", failed.join(", "));
     let mut details = checks;
     details.insert("unavailable".into(), json!(failed));
     let err =
@@ -56,6 +43,7 @@ pub async fn health(State(state): State<AppState>) -> Response {
         fields.insert("status".into(), json!("unhealthy"));
         fields.insert("version".into(), json!(version));
         fields.insert("storage_available".into(), json!(false));
+        fields.insert("checked_at".into(), json!(checked_at));
     }
     (err.status(), Json(body)).into_response()
 }
@@ -65,23 +53,17 @@ pub async fn healthz() -> impl IntoResponse {
 }
 
 /// 200 when ready; else 503 `storage_unavailable` whose details name the failed check.
+/// Answers from the background snapshot, like `/health`.
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    let data_dir = state.config.data_dir.clone();
-    let min_free = state.config.min_free_bytes;
-    let verdict = tokio::task::spawn_blocking(move || readiness(&data_dir, min_free))
-        .await
-        .unwrap_or_else(|e| {
-            Err(not_ready(
-                "readiness_check",
-                format!("readiness check failed: {e}"),
-                min_free,
-            ))
-        });
-    match verdict {
-        Ok(free) => {
-            Json(json!({ "status": "ready", "free_bytes": free, "min_free_bytes": min_free }))
-                .into_response()
-        }
+    let snapshot = state.health.latest();
+    match readiness(&snapshot, state.config.min_free_bytes) {
+        Ok(free) => Json(json!({
+            "status": "ready",
+            "free_bytes": free,
+            "min_free_bytes": state.config.min_free_bytes,
+            "checked_at": snapshot.checked_at.to_rfc3339(),
+        }))
+        .into_response(),
         Err(err) => err.into_response(),
     }
 }
@@ -92,18 +74,16 @@ fn not_ready(check: &str, reason: String, min_free: u64) -> ApiError {
         .with_details(json!({ "not_ready": check, "min_free_bytes": min_free }))
 }
 
-/// Free bytes when the data dir is writable and has at least `min_free` bytes free.
-fn readiness(data_dir: &std::path::Path, min_free: u64) -> Result<u64, ApiError> {
-    let probe = data_dir.join(format!(".readyz-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::write(&probe, b"ok").map_err(|e| {
-        not_ready(
+/// Free bytes when the data dir was writable and had at least `min_free` bytes free.
+fn readiness(snapshot: &HealthSnapshot, min_free: u64) -> Result<u64, ApiError> {
+    if let Err(e) = &snapshot.writable {
+        return Err(not_ready(
             "data_dir_writable",
             format!("data dir is not writable: {e}"),
             min_free,
-        )
-    })?;
-    let _ = std::fs::remove_file(&probe);
-    let free = crate::files::disk::available_space(data_dir).map_err(|e| {
+        ));
+    }
+    let free = snapshot.free_bytes.clone().map_err(|e| {
         not_ready(
             "free_space",
             format!("cannot read free space: {e}"),

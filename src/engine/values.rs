@@ -73,9 +73,7 @@ pub fn to_json(kind: ValueKind, value: ValueRef<'_>) -> Value {
         ValueRef::Timestamp(unit, v) => {
             timestamp(unit, v, matches!(kind, ValueKind::Timestamp { tz: true }))
         }
-        ValueRef::Date32(days) => NaiveDate::from_num_days_from_ce_opt(days + 719_163)
-            .map(|d| Value::String(d.format("%Y-%m-%d").to_string()))
-            .unwrap_or(Value::Null),
+        ValueRef::Date32(days) => date(days),
         ValueRef::Text(bytes) => {
             let text = String::from_utf8_lossy(bytes);
             if kind == ValueKind::Json {
@@ -122,7 +120,29 @@ fn float(v: f64) -> Value {
     }
 }
 
+/// DuckDB's `infinity` / `-infinity` dates are the extreme day numbers (spelled as DuckDB
+/// does); days outside chrono's range (beyond about ±262 000 years) are null, never a panic.
+fn date(days: i32) -> Value {
+    match days {
+        i32::MAX => Value::String("infinity".into()),
+        d if d <= -i32::MAX => Value::String("-infinity".into()),
+        d => d
+            .checked_add(719_163)
+            .and_then(NaiveDate::from_num_days_from_ce_opt)
+            .map_or(Value::Null, |d| {
+                Value::String(d.format("%Y-%m-%d").to_string())
+            }),
+    }
+}
+
+/// Timestamps like dates: DuckDB's infinities are the extreme values of the unit.
 fn timestamp(unit: TimeUnit, v: i64, tz: bool) -> Value {
+    if v == i64::MAX {
+        return Value::String("infinity".into());
+    }
+    if v <= -i64::MAX {
+        return Value::String("-infinity".into());
+    }
     let micros = match unit {
         TimeUnit::Second => v.saturating_mul(1_000_000),
         TimeUnit::Millisecond => v.saturating_mul(1_000),
@@ -192,5 +212,24 @@ mod tests {
             to_json(ValueKind::Direct, ValueRef::Date32(0)),
             Value::String("1970-01-01".into())
         );
+    }
+
+    #[test]
+    fn special_dates_and_timestamps_convert_without_overflow() {
+        let text = |s: &str| Value::String(s.into());
+        assert_eq!(date(i32::MAX), text("infinity"));
+        assert_eq!(date(-i32::MAX), text("-infinity"));
+        assert_eq!(date(i32::MIN), text("-infinity"));
+        assert_eq!(date(i32::MAX - 1), Value::Null);
+        assert_eq!(date(-100_000_000), Value::Null);
+        for unit in [
+            TimeUnit::Second,
+            TimeUnit::Millisecond,
+            TimeUnit::Microsecond,
+        ] {
+            assert_eq!(timestamp(unit, i64::MAX, false), text("infinity"));
+            assert_eq!(timestamp(unit, -i64::MAX, true), text("-infinity"));
+            assert_eq!(timestamp(unit, i64::MAX - 1, false), Value::Null);
+        }
     }
 }

@@ -90,7 +90,27 @@ pub fn parse(header: Option<&str>, length: u64) -> RangeRequest {
     if ranges.is_empty() {
         RangeRequest::Unsatisfiable
     } else {
-        RangeRequest::Partial(ranges)
+        RangeRequest::Partial(coalesce(ranges))
+    }
+}
+
+/// Merges ranges that overlap or touch (RFC 9110 §14.3 allows it), so a header repeating
+/// the same bytes cannot make us send them many times. Disjoint ranges keep the client's
+/// order; once any merge happens the result is in ascending order.
+fn coalesce(ranges: Vec<ByteRange>) -> Vec<ByteRange> {
+    let mut sorted = ranges.clone();
+    sorted.sort_by_key(|r| r.start);
+    let mut merged: Vec<ByteRange> = Vec::with_capacity(sorted.len());
+    for r in sorted {
+        match merged.last_mut() {
+            Some(last) if r.start <= last.end.saturating_add(1) => last.end = last.end.max(r.end),
+            _ => merged.push(r),
+        }
+    }
+    if merged.len() == ranges.len() {
+        ranges
+    } else {
+        merged
     }
 }
 
@@ -145,6 +165,27 @@ mod tests {
         for (header, len, expected) in cases {
             assert_eq!(&parse(*header, *len), expected, "{header:?} of {len}");
         }
+    }
+
+    #[test]
+    fn overlapping_and_touching_ranges_are_merged_disjoint_ones_keep_their_order() {
+        let header = format!("bytes={}", vec!["0-"; 16].join(","));
+        assert_eq!(
+            parse(Some(&header), 10),
+            RangeRequest::Partial(vec![r(0, 9)])
+        );
+        assert_eq!(
+            parse(Some("bytes=5-9,0-4,20-29"), 100),
+            RangeRequest::Partial(vec![r(0, 9), r(20, 29)])
+        );
+        assert_eq!(
+            parse(Some("bytes=50-59,0-1,3-4"), 100),
+            RangeRequest::Partial(vec![r(50, 59), r(0, 1), r(3, 4)])
+        );
+        assert_eq!(
+            parse(Some("bytes=-10,95-"), 100),
+            RangeRequest::Partial(vec![r(90, 99)])
+        );
     }
 
     #[test]

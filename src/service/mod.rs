@@ -4,6 +4,7 @@
 pub mod buckets;
 pub mod bulk;
 pub mod files;
+pub mod health;
 pub mod jobs;
 pub mod projects;
 pub mod sharing;

@@ -117,3 +117,41 @@ async fn every_response_carries_a_request_id() {
     assert!(res.headers.get("x-request-id").is_some());
     res.expect_error(404);
 }
+
+#[tokio::test]
+async fn health_answers_from_background_checks_and_sees_a_repaired_layout() {
+    let app = spawn_app_configured(|c| c.health_check_interval_secs = 1).await;
+    let first = app.get_without_key("/health").await.expect(200);
+    let checked_at = first["checked_at"]
+        .as_str()
+        .expect("checked_at")
+        .to_string();
+    // Probes between two rounds are served from the same snapshot: no disk or DuckDB work.
+    let again = app.get_without_key("/health").await.expect(200);
+    assert!(again["checked_at"].as_str() >= Some(checked_at.as_str()));
+
+    std::fs::remove_dir_all(app.data_dir.join("files")).unwrap();
+    let body = wait_for_status(&app, "/health", 503)
+        .await
+        .expect_code(503, "storage_unavailable");
+    assert_eq!(
+        body["details"]["unavailable"],
+        json!(["files_dir"]),
+        "{body}"
+    );
+
+    std::fs::create_dir_all(app.data_dir.join("files")).unwrap();
+    let body = wait_for_status(&app, "/health", 200).await.expect(200);
+    assert!(
+        body["checked_at"].as_str() > Some(checked_at.as_str()),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn readyz_reports_when_its_answer_was_checked() {
+    let app = spawn_app().await;
+    let body = app.get_without_key("/readyz").await.expect(200);
+    assert!(body["checked_at"].as_str().is_some(), "{body}");
+    assert!(body["free_bytes"].as_u64().is_some(), "{body}");
+}

@@ -273,6 +273,19 @@ impl JsonClient for TestApp {
     }
 }
 
+/// Polls `path` without a key until it answers `status` (state refreshed in the background,
+/// such as `/health`), for at most 15 s; returns that reply or the last one.
+pub async fn wait_for_status(app: &TestApp, path: &str, status: u16) -> Reply {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let reply = app.get_without_key(path).await;
+        if reply.status.as_u16() == status || std::time::Instant::now() > deadline {
+            return reply;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 impl TestApp {
     /// Creates a project as admin and returns its project key.
     pub async fn create_project(&self, id: &str) -> String {

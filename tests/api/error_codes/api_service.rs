@@ -508,10 +508,10 @@ async fn readyz_below_the_free_space_minimum_is_503_storage_unavailable() {
 
 #[tokio::test]
 async fn health_with_a_missing_duckdb_dir_is_503_storage_unavailable_naming_it() {
-    let app = spawn_app().await;
+    let app = spawn_app_configured(|c| c.health_check_interval_secs = 1).await;
     std::fs::remove_dir_all(app.data_dir.join("duckdb")).unwrap();
-    let body = app
-        .get_without_key("/health")
+    // `/health` answers from checks refreshed in the background: wait for the next round.
+    let body = wait_for_status(&app, "/health", 503)
         .await
         .expect_code(503, "storage_unavailable");
     assert_eq!(

@@ -91,6 +91,22 @@ async fn multiple_ranges_are_answered_as_multipart_byteranges() {
 }
 
 #[tokio::test]
+async fn overlapping_ranges_are_coalesced_so_the_file_is_sent_once() {
+    let (app, key, id, data) = app_with_file().await;
+    let header = format!("bytes={}", vec!["0-99"; 16].join(","));
+    let res = download_range(&app, &key, &id, &header).await;
+    res.expect_status(206);
+    assert_eq!(res.header("content-range"), "bytes 0-99/100");
+    assert_eq!(res.bytes, data);
+
+    // Touching and overlapping pieces become one range, in ascending order.
+    let res = download_range(&app, &key, &id, "bytes=50-99,0-49,10-20").await;
+    res.expect_status(206);
+    assert_eq!(res.header("content-range"), "bytes 0-99/100");
+    assert_eq!(res.bytes, data);
+}
+
+#[tokio::test]
 async fn an_unsatisfiable_range_is_416_with_the_size() {
     let (app, key, id, _) = app_with_file().await;
     let res = download_range(&app, &key, &id, "bytes=1000-").await;

@@ -183,3 +183,51 @@ async fn import_three(app: &TestApp, key: &str, id: &str, format: &str, expected
     assert_eq!(res["imported_rows"], 3, "{res}");
     assert_eq!(table_rows(app, key, "t").await, rows(expected));
 }
+
+#[tokio::test]
+async fn infinite_dates_and_timestamps_import_preview_and_filter_without_overflow() {
+    let (app, key) = setup().await;
+    app.create_table(
+        "1",
+        &key,
+        "b",
+        "when",
+        &[
+            ("id", "BIGINT"),
+            ("d", "DATE"),
+            ("ts", "TIMESTAMP"),
+            ("tz", "TIMESTAMPTZ"),
+        ],
+        &["id"],
+    )
+    .await;
+    let csv = "id,d,ts,tz\n\
+               1,infinity,infinity,infinity\n\
+               2,-infinity,-infinity,-infinity\n\
+               3,2024-02-29,2024-02-29 12:00:00,2024-02-29 12:00:00+00\n";
+    load_csv(&app, &key, "when", csv, json!({}))
+        .await
+        .expect(200);
+    let body = app
+        .get(&format!("{T}/when/preview?order_by=id"), &key)
+        .await
+        .expect(200);
+    let rows = &body["rows"];
+    assert_eq!(rows[0]["d"], "infinity", "{body}");
+    assert_eq!(rows[0]["ts"], "infinity", "{body}");
+    assert_eq!(rows[0]["tz"], "infinity", "{body}");
+    assert_eq!(rows[1]["d"], "-infinity", "{body}");
+    assert_eq!(rows[1]["ts"], "-infinity", "{body}");
+    assert_eq!(rows[2]["d"], "2024-02-29", "{body}");
+    assert_eq!(rows[2]["ts"], "2024-02-29T12:00:00", "{body}");
+    // Special values work as filter values too.
+    let body = app
+        .get(
+            &format!("{T}/when/preview?where_filter={}", enc("d = 'infinity'")),
+            &key,
+        )
+        .await
+        .expect(200);
+    assert_eq!(body["rows"].as_array().map(Vec::len), Some(1), "{body}");
+    assert_eq!(body["rows"][0]["id"], 1, "{body}");
+}

@@ -140,6 +140,56 @@ async fn project_list_paging_out_of_range_is_rejected() {
 }
 
 #[tokio::test]
+async fn huge_offsets_and_limits_are_client_errors_or_empty_pages_never_5xx() {
+    let w = world().await;
+    let huge = [
+        "18446744073709551615",
+        "9223372036854775808",
+        "18446744073709551616",
+    ];
+    for n in huge {
+        let r = w
+            .app
+            .get(&format!("/projects/{P}/files?offset={n}"), &w.key)
+            .await;
+        assert_reply_rejected(&r, 422, &format!("files offset={n}"));
+        let r = w.app.get(&format!("/projects?offset={n}"), ADMIN_KEY).await;
+        let status = r.status.as_u16();
+        assert!(
+            status == 200 || status == 422,
+            "projects offset={n}: {status} {}",
+            r.body
+        );
+        for path in [
+            format!("/projects/{P}/files?limit={n}"),
+            format!("/projects/{P}/jobs?limit={n}&offset={n}"),
+            format!("/projects?limit={n}"),
+            format!("/projects/{P}/buckets/{BUCKET}/tables/{TABLE}/preview?limit={n}"),
+        ] {
+            let key = if path.starts_with("/projects?") {
+                ADMIN_KEY
+            } else {
+                w.key.as_str()
+            };
+            let r = w.app.get(&path, key).await;
+            assert!(
+                r.status.is_client_error(),
+                "{path}: {} {}",
+                r.status,
+                r.body
+            );
+        }
+    }
+    // The largest signed offset is accepted: an empty page.
+    let r = w
+        .app
+        .get(&format!("/projects/{P}/files?offset={}", i64::MAX), &w.key)
+        .await
+        .expect(200);
+    assert_eq!(r["files"], json!([]), "{r}");
+}
+
+#[tokio::test]
 async fn unshare_without_a_target_answers_400() {
     let w = world().await;
     let r = w
