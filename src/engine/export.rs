@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::filter::{Filter, OrderBy};
+use super::filter::{refused_value, Filter, OrderBy};
 use super::pipe::Fifo;
 use super::{quote_ident, sql_string, ColumnInfo, TableEngine, TableKey};
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -186,7 +186,7 @@ impl TableEngine {
             sql_string(&out.to_string_lossy()),
             format.copy_options(compression)
         );
-        let rows = conn.execute(&sql, [])?;
+        let rows = conn.execute(&sql, []).map_err(refused_value)?;
         Ok(rows as u64)
     }
 

@@ -4,6 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::export::RowSelection;
+use super::filter::refused_value;
 use super::values::{to_json, ValueKind};
 use super::{quote_ident, ColumnInfo, TableEngine, TableKey};
 use crate::error::ApiResult;
@@ -45,9 +46,9 @@ impl TableEngine {
                 "SELECT * FROM (SELECT {} FROM \"{alias}\".main.data{tail}) LIMIT ?",
                 select.join(", ")
             );
-            let mut stmt = conn.prepare_cached(&sql)?;
-            let mut result = stmt.query([i64::from(limit)])?;
-            while let Some(row) = result.next()? {
+            let mut stmt = conn.prepare_cached(&sql).map_err(refused_value)?;
+            let mut result = stmt.query([i64::from(limit)]).map_err(refused_value)?;
+            while let Some(row) = result.next().map_err(refused_value)? {
                 let mut obj = Map::with_capacity(columns.len());
                 for (i, (col, kind)) in columns.iter().zip(&kinds).enumerate() {
                     obj.insert(col.name.clone(), to_json(*kind, row.get_ref(i)?));

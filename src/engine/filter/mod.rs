@@ -103,6 +103,26 @@ enum CmpOp {
     Ge,
 }
 
+/// DuckDB refused a statement that carries a client filter. A filter value that does not
+/// convert to its column's type (`age = 'abc'`, a 51-digit number for a BIGINT) only shows when
+/// DuckDB binds or runs the statement: that is the client's error, 400 `invalid_where_clause`
+/// naming DuckDB's reason. Anything else keeps its usual mapping (507 for a full disk, else 500).
+pub fn refused_value(err: duckdb::Error) -> ApiError {
+    let text = err.to_string();
+    let client_caused = ["Conversion Error", "Out of Range Error"]
+        .iter()
+        .any(|kind| text.contains(kind));
+    if !client_caused {
+        return ApiError::from(err);
+    }
+    let cause = super::first_line(&text);
+    ApiError::new(
+        ErrorCode::InvalidWhereClause,
+        format!("a filter value does not fit its column: {cause}"),
+    )
+    .with_details(serde_json::json!({ "cause": cause }))
+}
+
 impl Filter {
     /// Parses the reference's raw `where_filter` / `where_clause` string.
     pub fn parse(text: &str) -> ApiResult<Filter> {

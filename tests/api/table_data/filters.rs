@@ -231,3 +231,63 @@ async fn a_bad_where_operator_on_row_delete_is_an_invalid_where_clause() {
     assert!(message(&err).contains("whereoperator"), "{err}");
     assert_eq!(snapshot(&app, &key, "p").await, before);
 }
+
+/// Filters that parse but whose values DuckDB cannot convert to the column's type.
+const UNCONVERTIBLE_FILTERS: &[&str] = &[
+    "age = 'abc'",
+    "id > 123456789012345678901234567890123456789012345678901",
+    "age IN ('1', 'x')",
+    "age = '99999999999999999999'",
+    "id BETWEEN 'a' AND 'z'",
+];
+
+#[tokio::test]
+async fn filter_values_that_do_not_convert_are_400_on_preview_export_and_delete() {
+    let (app, key) = setup_people().await;
+    let before = snapshot(&app, &key, "p").await;
+    // A number larger than the column's type can hold is a valid comparison: no rows match.
+    let body = app
+        .get(
+            &format!(
+                "{T}/p/preview?where_filter={}",
+                enc("id = 99999999999999999999")
+            ),
+            &key,
+        )
+        .await
+        .expect(200);
+    assert_eq!(body["rows"], json!([]), "{body}");
+    for filter in UNCONVERTIBLE_FILTERS {
+        let replies = [
+            app.get(&format!("{T}/p/preview?where_filter={}", enc(filter)), &key)
+                .await,
+            app.post(
+                &format!("{T}/p/export"),
+                &key,
+                json!({"format": "csv", "where_filter": filter}),
+            )
+            .await,
+            app.get(
+                &format!("{T}/p/export?format=csv&where_filter={}", enc(filter)),
+                &key,
+            )
+            .await,
+            delete_json(
+                &app,
+                &key,
+                &format!("{T}/p/rows"),
+                json!({"where_clause": filter}),
+            )
+            .await,
+        ];
+        for reply in replies {
+            assert_eq!(reply.status.as_u16(), 400, "{filter}: {}", reply.body);
+            let body = reply.expect_code(400, "invalid_where_clause");
+            assert!(
+                !message(&body).contains("/tmp") && !message(&body).contains(".duckdb"),
+                "{filter}: {body}"
+            );
+        }
+    }
+    assert_eq!(snapshot(&app, &key, "p").await, before);
+}
