@@ -384,9 +384,9 @@ async fn main() {
     let stats = stats.lock();
     let total: u64 = stats.ops.values().flat_map(|o| o.statuses.values()).sum();
     println!(
-        "requests answered or ended: {total} in {:.0} s ({:.0}/s)",
-        elapsed.as_secs_f64(),
-        total as f64 / elapsed.as_secs_f64()
+        "requests answered or ended: {total} ({:.0}/s over the {secs} s load; {:.0} s until the last client finished)",
+        total as f64 / secs as f64,
+        elapsed.as_secs_f64()
     );
     println!(
         "{:<18} {:>8} {:>10} {:>10}  outcomes",
