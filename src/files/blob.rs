@@ -201,3 +201,27 @@ fn stream_file(mut file: std::fs::File, len: u64) -> ByteStream {
         rx.recv().await.map(|item| (item, rx))
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn stale_blobs_lists_only_placed_blobs_unchanged_for_the_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobStore::new(dir.path().to_path_buf());
+        let sha = "ab".repeat(32);
+        let placed = dir.path().join("ab/ab").join(&sha);
+        let misplaced = dir.path().join("cd/ab").join(&sha);
+        for path in [&placed, &misplaced] {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, b"x").unwrap();
+        }
+        std::fs::write(dir.path().join("ab/ab/notes.txt"), b"x").unwrap();
+        let fresh = store.stale_blobs(Duration::from_secs(3600)).await.unwrap();
+        assert_eq!(fresh, Some(vec![]));
+        std::thread::sleep(Duration::from_millis(20));
+        let stale = store.stale_blobs(Duration::from_millis(1)).await.unwrap();
+        assert_eq!(stale, Some(vec![sha]));
+    }
+}

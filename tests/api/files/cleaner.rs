@@ -43,7 +43,7 @@ async fn the_cleaner_removes_stale_work_files_and_unreferenced_blobs_but_keeps_r
     let (app, key) = app_cleaning_fast().await;
     let data = bytes_of(5000, 41);
     let file = upload(&app, "1", &key, "kept.bin", &data).await;
-    let kept = blob_path(&app, file["sha256"].as_str().expect("sha256"));
+    let kept = blob_path(&app, &sha256_hex(&data));
     assert!(kept.exists());
     // What a crash between storing a blob and committing its row leaves, and what an export
     // whose request never finished leaves in the work directory.
