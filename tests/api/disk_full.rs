@@ -31,7 +31,9 @@ fn tmpfs_or_skip(size_mib: u32) -> Option<Tmpfs> {
     match Tmpfs::mount(size_mib) {
         Ok(fs) => Some(fs),
         Err(why) => {
-            skip_outside_ci(&format!("cannot mount a tmpfs for a disk-full test ({why})"));
+            skip_outside_ci(&format!(
+                "cannot mount a tmpfs for a disk-full test ({why})"
+            ));
             None
         }
     }
@@ -56,7 +58,11 @@ fn fill_completely(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
             break;
         };
         fillers.push(path);
-        if file.write_all(&[0u8; 4096]).and_then(|()| file.sync_all()).is_err() {
+        if file
+            .write_all(&[0u8; 4096])
+            .and_then(|()| file.sync_all())
+            .is_err()
+        {
             break;
         }
     }
@@ -247,7 +253,11 @@ async fn a_full_catalog_answers_507_keeps_serving_reads_and_loses_nothing_commit
     let mut refused = None;
     for i in 0..200 {
         let reply = app
-            .post("/projects/1/buckets", &key, json!({ "name": format!("c{i}") }))
+            .post(
+                "/projects/1/buckets",
+                &key,
+                json!({ "name": format!("c{i}") }),
+            )
             .await;
         match reply.status.as_u16() {
             201 => created.push(format!("c{i}")),
@@ -260,7 +270,11 @@ async fn a_full_catalog_answers_507_keeps_serving_reads_and_loses_nothing_commit
     let refused = refused.expect("no catalog write failed on a full volume");
     assert_clean_507(&refused, &data_dir);
     let refused = app
-        .post("/projects/1/files/prepare", &key, json!({ "filename": "x.csv" }))
+        .post(
+            "/projects/1/files/prepare",
+            &key,
+            json!({ "filename": "x.csv" }),
+        )
         .await
         .expect_code(507, "insufficient_storage");
     assert_clean_507(&refused, &data_dir);
@@ -321,7 +335,12 @@ async fn a_chunk_that_does_not_fit_on_the_disk_is_refused_with_507_and_leaves_no
     assert_clean_507(&body, &data_dir);
     let leftovers: Vec<_> = ["files/tmp", "files/uploads"]
         .iter()
-        .flat_map(|d| std::fs::read_dir(data_dir.join(d)).into_iter().flatten().flatten())
+        .flat_map(|d| {
+            std::fs::read_dir(data_dir.join(d))
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
         .filter(|e| e.path().is_file())
         .map(|e| e.path())
         .collect();

@@ -250,7 +250,12 @@ impl Catalog {
 /// its files, every prepared upload (the content stored, else the announced size) and every
 /// resumable session (its announced total), so uploads in flight cannot exceed the quota
 /// (ADR 0023). The file count applies only when the change added a file record.
-fn check_quota(tx: &Connection, project: &ProjectId, quota: Quota, adds_file: bool) -> ApiResult<()> {
+fn check_quota(
+    tx: &Connection,
+    project: &ProjectId,
+    quota: Quota,
+    adds_file: bool,
+) -> ApiResult<()> {
     if quota.max_bytes == 0 && quota.max_files == 0 {
         return Ok(());
     }

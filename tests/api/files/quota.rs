@@ -189,7 +189,9 @@ async fn a_chunk_is_refused_with_507_when_the_disk_has_no_room_for_it() {
         .await
         .expect_status(200);
     // The free space the session was admitted with is gone by the second chunk.
-    let app = app.restart_configured(|c| c.min_free_bytes = u64::MAX).await;
+    let app = app
+        .restart_configured(|c| c.min_free_bytes = u64::MAX)
+        .await;
     put_chunk(&app, &key, &id, 1, b"56789", None)
         .await
         .reply()
