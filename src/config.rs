@@ -190,13 +190,13 @@ pub struct Config {
     pub s3_prefix: String,
     /// Largest file accepted in bytes (413 above it); 0 = unlimited.
     pub max_file_bytes: u64,
-    /// Per-project limit on the bytes of all its files; 0 = unlimited.
+    /// Per-project limit on the bytes of all its files and pending uploads; 0 = unlimited.
     pub project_quota_bytes: u64,
     /// Per-project limit on the number of files; 0 = unlimited.
     pub project_quota_files: u64,
     /// How long prepared uploads and resumable upload sessions stay valid.
     pub upload_ttl_secs: u64,
-    /// How often expired upload sessions and orphan temp files are removed.
+    /// How often expired uploads, stale temp and work files and unreferenced blobs are removed.
     pub cleanup_interval_secs: u64,
     /// Asynchronous jobs (imports, exports) that run at the same time.
     pub job_workers: usize,

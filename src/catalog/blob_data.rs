@@ -30,6 +30,15 @@ impl Catalog {
         })
     }
 
+    /// The hashes of every blob stored here (for the cleaner's sweep of unreferenced ones).
+    pub fn blob_data_hashes(&self) -> ApiResult<Vec<String>> {
+        self.query(|c| {
+            let mut stmt = c.prepare("SELECT sha256 FROM blob_data")?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(Into::into)
+        })
+    }
+
     pub fn delete_blob_data(&self, sha256: &str) -> ApiResult<()> {
         self.write(|tx, _| {
             tx.execute("DELETE FROM blob_data WHERE sha256 = ?", [sha256])?;

@@ -4,6 +4,7 @@
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::Stream;
@@ -36,6 +37,11 @@ pub trait BlobStore: Send + Sync {
     /// The blob as a file on this machine, when the backend keeps it as one.
     fn local_path(&self, _sha256: &str) -> Option<PathBuf> {
         None
+    }
+    /// Stored blobs not changed for `age`, as candidates for the cleaner's sweep of blobs no
+    /// catalog row references; `None` when this backend is not swept (ADR 0023).
+    async fn stale_blobs(&self, _age: Duration) -> ApiResult<Option<Vec<String>>> {
+        Ok(None)
     }
 }
 
@@ -119,6 +125,46 @@ impl BlobStore for LocalBlobStore {
     async fn exists(&self, sha256: &str) -> ApiResult<bool> {
         Ok(tokio::fs::try_exists(self.path(sha256)?).await?)
     }
+
+    /// Walks `ab/cd/<sha256>`; anything else under the root is not ours to judge and is skipped.
+    async fn stale_blobs(&self, age: Duration) -> ApiResult<Option<Vec<String>>> {
+        let root = self.root.clone();
+        let found = tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            for first in entries(&root) {
+                for second in entries(&first.path()) {
+                    for blob in entries(&second.path()) {
+                        let name = blob.file_name().to_string_lossy().to_string();
+                        let placed = is_sha256_hex(&name)
+                            && first.file_name().to_string_lossy() == name[..2]
+                            && second.file_name().to_string_lossy() == name[2..4];
+                        if placed && blob.metadata().is_ok_and(|m| unchanged_for(&m, age)) {
+                            out.push(name);
+                        }
+                    }
+                }
+            }
+            out
+        })
+        .await?;
+        Ok(Some(found))
+    }
+}
+
+/// The entries of a directory; none when it cannot be read (missing, or not a directory).
+fn entries(dir: &Path) -> impl Iterator<Item = std::fs::DirEntry> {
+    std::fs::read_dir(dir).into_iter().flatten().flatten()
+}
+
+/// Whether a file's inode has not changed for `age`. The change time (not the modification
+/// time) moves on every write, rename and new hard link, so a blob just stored or linked
+/// for an import, or a spool still being written, counts as fresh.
+pub fn unchanged_for(meta: &std::fs::Metadata, age: Duration) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let changed = std::time::UNIX_EPOCH
+        + Duration::from_secs(meta.ctime().max(0) as u64)
+        + Duration::from_nanos(meta.ctime_nsec().max(0) as u64);
+    changed.elapsed().is_ok_and(|elapsed| elapsed > age)
 }
 
 /// Bytes per read when streaming a blob, and reads buffered ahead of a slow client.
@@ -154,4 +200,28 @@ fn stream_file(mut file: std::fs::File, len: u64) -> ByteStream {
     Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn stale_blobs_lists_only_placed_blobs_unchanged_for_the_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobStore::new(dir.path().to_path_buf());
+        let sha = "ab".repeat(32);
+        let placed = dir.path().join("ab/ab").join(&sha);
+        let misplaced = dir.path().join("cd/ab").join(&sha);
+        for path in [&placed, &misplaced] {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, b"x").unwrap();
+        }
+        std::fs::write(dir.path().join("ab/ab/notes.txt"), b"x").unwrap();
+        let fresh = store.stale_blobs(Duration::from_secs(3600)).await.unwrap();
+        assert_eq!(fresh, Some(vec![]));
+        std::thread::sleep(Duration::from_millis(20));
+        let stale = store.stale_blobs(Duration::from_millis(1)).await.unwrap();
+        assert_eq!(stale, Some(vec![sha]));
+    }
 }

@@ -2,6 +2,7 @@
 //! itself (`blob_data` in metadata.duckdb). Objects above its configured size are refused.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -87,6 +88,15 @@ impl BlobStore for DatabaseBlobStore {
         check(sha256)?;
         let (catalog, sha) = (self.catalog.clone(), sha256.to_string());
         tokio::task::spawn_blocking(move || catalog.delete_blob_data(&sha)).await?
+    }
+
+    /// Every stored blob: the table keeps no change times, and listing it is one catalog
+    /// query. The cleaner's re-check under the blob's lock is what keeps an upload's blob.
+    async fn stale_blobs(&self, _age: Duration) -> ApiResult<Option<Vec<String>>> {
+        let catalog = self.catalog.clone();
+        Ok(Some(
+            tokio::task::spawn_blocking(move || catalog.blob_data_hashes()).await??,
+        ))
     }
 
     async fn exists(&self, sha256: &str) -> ApiResult<bool> {

@@ -79,7 +79,6 @@ impl Catalog {
     pub fn insert_file(&self, rec: &FileRecord, quota: Quota) -> ApiResult<()> {
         self.write(|tx, model| {
             model.existing_project(&rec.project_id)?;
-            check_quota(tx, &rec.project_id, rec.size_bytes, quota)?;
             if let Some(client_id) = &rec.client_id {
                 let taken = count_rows(
                     tx,
@@ -97,6 +96,7 @@ impl Catalog {
                 }
             }
             insert_file_row(tx, rec)?;
+            check_quota(tx, &rec.project_id, quota, true)?;
             Ok(((), no_model_change()))
         })
     }
@@ -183,6 +183,18 @@ impl Catalog {
         self.query(|c| blob_referenced(c, sha256))
     }
 
+    /// Every content hash a file record or staged upload references (the cleaner removes
+    /// stored blobs outside this set).
+    pub fn referenced_blobs(&self) -> ApiResult<std::collections::HashSet<String>> {
+        self.query(|c| {
+            let mut stmt = c.prepare(
+                "SELECT sha256 FROM files UNION SELECT sha256 FROM file_uploads WHERE sha256 IS NOT NULL",
+            )?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            rows.collect::<Result<_, _>>().map_err(Into::into)
+        })
+    }
+
     /// All content hashes a project references (to release blobs when it is deleted).
     pub fn project_blobs(&self, project: &ProjectId) -> ApiResult<Vec<String>> {
         self.query(|c| {
@@ -214,52 +226,75 @@ fn insert_file_row(tx: &Connection, rec: &FileRecord) -> ApiResult<()> {
 }
 
 impl Catalog {
-    /// Inserts one row owned by `project` (404 unless it exists); the read model keeps no
-    /// such rows.
-    fn insert_project_row(
+    /// Inserts a pending upload's row owned by `project` (404 unless it exists) within the
+    /// project's byte quota, which counts the row's announced size (507 above it); the read
+    /// model keeps no such rows.
+    fn insert_pending_row(
         &self,
         project: &ProjectId,
+        quota: Quota,
         sql: &str,
         params: impl duckdb::Params,
     ) -> ApiResult<()> {
         self.write(|tx, model| {
             model.existing_project(project)?;
             tx.execute(sql, params)?;
+            check_quota(tx, project, quota, false)?;
             Ok(((), no_model_change()))
         })
     }
 }
 
-fn check_quota(tx: &Connection, project: &ProjectId, adding: u64, quota: Quota) -> ApiResult<()> {
+/// Checks `project`'s usage *after* a change made in `tx` (so the change's own row counts once),
+/// refusing it with 507 when over a quota. Bytes are what the project holds or has reserved:
+/// its files, every prepared upload (the content stored, else the announced size) and every
+/// resumable session (its announced total), so uploads in flight cannot exceed the quota
+/// (ADR 0023). The file count applies only when the change added a file record.
+fn check_quota(
+    tx: &Connection,
+    project: &ProjectId,
+    quota: Quota,
+    adds_file: bool,
+) -> ApiResult<()> {
     if quota.max_bytes == 0 && quota.max_files == 0 {
         return Ok(());
     }
-    let (count, bytes): (i64, i64) = tx.query_row(
-        "SELECT count(*), coalesce(sum(size_bytes), 0)::BIGINT FROM files WHERE project_id = ?",
-        [project.as_str()],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    let (count, bytes) = (count.max(0) as u64, bytes.max(0) as u64);
-    if quota.max_files > 0 && count + 1 > quota.max_files {
+    let (count, bytes) = usage(tx, project)?;
+    if adds_file && quota.max_files > 0 && count > quota.max_files {
         return Err(ApiError::new(
             ErrorCode::QuotaExceeded,
             format!(
-                "Project '{project}' has {count} files; its quota is {} (PROJECT_QUOTA_FILES)",
+                "Project '{project}' has {} files; its quota is {} (PROJECT_QUOTA_FILES)",
+                count - 1,
                 quota.max_files
             ),
         ));
     }
-    if quota.max_bytes > 0 && bytes + adding > quota.max_bytes {
+    if quota.max_bytes > 0 && bytes > quota.max_bytes {
         return Err(ApiError::new(
             ErrorCode::QuotaExceeded,
             format!(
-                "Project '{project}' would use {} bytes; its quota is {} (PROJECT_QUOTA_BYTES)",
-                bytes + adding,
+                "Project '{project}' would use {bytes} bytes with its files and pending uploads; its quota is {} (PROJECT_QUOTA_BYTES)",
                 quota.max_bytes
             ),
-        ));
+        )
+        .with_details(serde_json::json!({ "used_bytes": bytes, "quota_bytes": quota.max_bytes })));
     }
     Ok(())
+}
+
+/// A project's file count and the bytes it holds or has reserved (see `check_quota`).
+fn usage(c: &Connection, project: &ProjectId) -> ApiResult<(u64, u64)> {
+    let p = project.as_str();
+    let (count, bytes): (i64, i64) = c.query_row(
+        "SELECT (SELECT count(*) FROM files WHERE project_id = ?), \
+         ((SELECT coalesce(sum(size_bytes), 0) FROM files WHERE project_id = ?) \
+          + (SELECT coalesce(sum(coalesce(size_bytes, expected_size, 0)), 0) FROM file_uploads WHERE project_id = ?) \
+          + (SELECT coalesce(sum(total_size), 0) FROM upload_sessions WHERE project_id = ?))::BIGINT",
+        [p, p, p, p],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok((count.max(0) as u64, bytes.max(0) as u64))
 }
 
 /// The single number a `SELECT count(*) …` answers.

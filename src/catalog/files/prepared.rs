@@ -34,9 +34,11 @@ fn staged_file_not_found(key: &str) -> ApiError {
 }
 
 impl Catalog {
-    pub fn insert_prepared(&self, up: &PreparedUpload) -> ApiResult<()> {
-        self.insert_project_row(
+    /// Adds a prepared upload, reserving its announced size (if any) in the project's quota.
+    pub fn insert_prepared(&self, up: &PreparedUpload, quota: Quota) -> ApiResult<()> {
+        self.insert_pending_row(
             &up.project_id,
+            quota,
             "INSERT INTO file_uploads VALUES (?, ?, ?, ?, ?, ?::JSON, NULL, NULL, make_timestamp(?), make_timestamp(?))",
             params![
                 up.upload_key,
@@ -73,12 +75,15 @@ impl Catalog {
         })
     }
 
-    /// Records the uploaded content of a prepared upload; returns the previous content hash.
+    /// Records the uploaded content of a prepared upload of `project` within its quota (the
+    /// content's size replaces the reservation); returns the previous content hash.
     pub fn set_prepared_content(
         &self,
+        project: &ProjectId,
         key: &str,
         sha256: &str,
         size: u64,
+        quota: Quota,
     ) -> ApiResult<Option<String>> {
         self.write(|tx, _| {
             let Some(previous) = prepared_sha256(tx, key)? else {
@@ -88,6 +93,7 @@ impl Catalog {
                 "UPDATE file_uploads SET sha256 = ?, size_bytes = ? WHERE upload_key = ?",
                 params![sha256, size as i64, key],
             )?;
+            check_quota(tx, project, quota, false)?;
             Ok((previous, no_model_change()))
         })
     }
@@ -95,12 +101,13 @@ impl Catalog {
     /// Turns a staged upload into a file record in one transaction.
     pub fn register_prepared(&self, key: &str, rec: &FileRecord, quota: Quota) -> ApiResult<()> {
         self.write(|tx, _| {
-            check_quota(tx, &rec.project_id, rec.size_bytes, quota)?;
             let removed = tx.execute("DELETE FROM file_uploads WHERE upload_key = ?", [key])?;
             if removed == 0 {
                 return Err(staged_file_not_found(key));
             }
             insert_file_row(tx, rec)?;
+            // The staged row's bytes became the file's: counted once.
+            check_quota(tx, &rec.project_id, quota, true)?;
             Ok(((), no_model_change()))
         })
     }

@@ -54,9 +54,12 @@ fn session_not_found(key: &str) -> ApiError {
 }
 
 impl Catalog {
-    pub fn insert_session(&self, s: &UploadSession) -> ApiResult<()> {
-        self.insert_project_row(
+    /// Adds a session, reserving its announced total size in the project's quota: the chunks
+    /// it may receive are bounded by that total.
+    pub fn insert_session(&self, s: &UploadSession, quota: Quota) -> ApiResult<()> {
+        self.insert_pending_row(
             &s.project_id,
+            quota,
             "INSERT INTO upload_sessions VALUES (?, ?, ?, ?, ?, ?, ?, make_timestamp(?), make_timestamp(?))",
             params![
                 s.id,
@@ -184,13 +187,14 @@ impl Catalog {
     /// Completes a session: the file record is added and the session removed atomically.
     pub fn complete_session(&self, id: &str, rec: &FileRecord, quota: Quota) -> ApiResult<()> {
         self.write(|tx, _| {
-            check_quota(tx, &rec.project_id, rec.size_bytes, quota)?;
             tx.execute("DELETE FROM upload_chunks WHERE session_id = ?", [id])?;
             let n = tx.execute("DELETE FROM upload_sessions WHERE id = ?", [id])?;
             if n == 0 {
                 return Err(session_not_found(id));
             }
             insert_file_row(tx, rec)?;
+            // The session's reservation became the file's bytes: counted once.
+            check_quota(tx, &rec.project_id, quota, true)?;
             Ok(((), no_model_change()))
         })
     }

@@ -34,8 +34,8 @@ impl FileService {
             created_at: now,
             expires_at: self.expires_at(now),
         };
-        let rec = up.clone();
-        self.on_catalog(move |catalog| catalog.insert_prepared(&rec))
+        let (rec, quota) = (up.clone(), self.quota);
+        self.on_catalog(move |catalog| catalog.insert_prepared(&rec, quota))
             .await?;
         Ok(up)
     }
@@ -64,10 +64,10 @@ impl FileService {
     {
         let up = self.prepared(project, key).await?;
         let spooled = self.receive(body, up.expected_size).await?;
-        let k = key.to_string();
+        let (p, k, quota) = (project.clone(), key.to_string(), self.quota);
         let (sha, size, previous) = self
             .commit(spooled, move |catalog, sha, size| {
-                let previous = catalog.set_prepared_content(&k, sha, size)?;
+                let previous = catalog.set_prepared_content(&p, &k, sha, size, quota)?;
                 Ok((sha.to_string(), size, previous))
             })
             .await?;

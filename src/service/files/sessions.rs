@@ -62,8 +62,8 @@ impl FileService {
             )));
         }
         self.admit(Some(total_size))?;
-        let s = session.clone();
-        self.on_catalog(move |catalog| catalog.insert_session(&s))
+        let (s, quota) = (session.clone(), self.quota);
+        self.on_catalog(move |catalog| catalog.insert_session(&s, quota))
             .await?;
         Ok(session)
     }
@@ -114,6 +114,9 @@ impl FileService {
             ));
         }
         let expected_len = session.chunk_len(idx);
+        // The session reserved its bytes in the quota, not on the disk: other uploads may have
+        // used the space since. 507 before a byte is written.
+        self.admit(Some(expected_len))?;
         let spooled = spool(
             &self.tmp_dir,
             body,

@@ -3,6 +3,7 @@
 
 mod access;
 mod blobs;
+mod cleaner;
 mod databank;
 mod download;
 mod prepared;
