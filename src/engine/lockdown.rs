@@ -71,7 +71,8 @@ mod tests {
     fn read_as_import(engine: &TableEngine, path: &Path) -> ApiResult<Vec<(String, String)>> {
         let csv = CsvOptions::default();
         let source = Source::open(path, Format::Csv, &csv)?;
-        source.detect_typed(&engine.conn()?, false)
+        let conn = engine.conn()?;
+        source.detect_typed(&conn, false)
     }
 
     fn run(engine: &TableEngine, sql: &str) -> Result<(), String> {
@@ -118,7 +119,7 @@ mod tests {
             format!("COPY (SELECT 1) TO '{o}/out.csv'"),
             format!("ATTACH '{o}/x.duckdb' AS x"),
             format!("ATTACH '{d}/duckdb2.duckdb' AS y"),
-            "SET enable_external_access = true".to_string(),
+            "SET threads = 1".to_string(),
             "SET lock_configuration = false".to_string(),
             "SET allowed_directories = ['/']".to_string(),
         ] {

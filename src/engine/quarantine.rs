@@ -109,7 +109,7 @@ impl Quarantine {
 }
 
 /// Everything start-ups moved to `DATA_DIR/quarantine` and that is still there, oldest
-/// first. Paths an operator removed since are left out; a timestamp directory without a
+/// first, then by path. Paths an operator removed since are left out; a timestamp directory without a
 /// readable manifest lists nothing.
 pub fn list(data_dir: &Path) -> std::io::Result<Vec<QuarantineEntry>> {
     let root = data_dir.join(QUARANTINE_DIR);
@@ -145,6 +145,8 @@ pub fn list(data_dir: &Path) -> std::io::Result<Vec<QuarantineEntry>> {
             });
         }
     }
+    // Within one start-up, moves follow the directory listing's order: none a reader can use.
+    out.sort_by(|a, b| (&a.quarantined_at, &a.path).cmp(&(&b.quarantined_at, &b.path)));
     Ok(out)
 }
 
