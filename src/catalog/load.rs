@@ -92,7 +92,11 @@ pub fn load_model(conn: &Connection) -> ApiResult<(Model, Skipped)> {
                 created_at: from_micros(created)?,
             });
         } else {
-            tracing::warn!(key = id, project, "skipping an API key of an unknown project");
+            tracing::warn!(
+                key = id,
+                project,
+                "skipping an API key of an unknown project"
+            );
             skipped.add("api_keys");
         }
     }
@@ -151,7 +155,12 @@ pub fn load_model(conn: &Connection) -> ApiResult<(Model, Skipped)> {
     )?;
     for (project, bucket, name, pk, created) in tables {
         let Some(b) = bucket_mut(&mut model, &project, &bucket) else {
-            tracing::warn!(project, bucket, name, "skipping a catalog table of an unknown bucket");
+            tracing::warn!(
+                project,
+                bucket,
+                name,
+                "skipping a catalog table of an unknown bucket"
+            );
             skipped.add("tables");
             continue;
         };
@@ -191,7 +200,12 @@ pub fn load_model(conn: &Connection) -> ApiResult<(Model, Skipped)> {
         ) {
             b.shared_with.insert(target);
         } else {
-            tracing::warn!(project, bucket, target, "skipping a catalog share that names no bucket or target");
+            tracing::warn!(
+                project,
+                bucket,
+                target,
+                "skipping a catalog share that names no bucket or target"
+            );
             skipped.add("bucket_shares");
         }
     }
@@ -202,7 +216,11 @@ pub fn load_model(conn: &Connection) -> ApiResult<(Model, Skipped)> {
         if let Some(b) = bucket_mut(&mut model, &project, &bucket) {
             b.readonly = true;
         } else {
-            tracing::warn!(project, bucket, "skipping a read-only grant of an unknown bucket");
+            tracing::warn!(
+                project,
+                bucket,
+                "skipping a read-only grant of an unknown bucket"
+            );
             skipped.add("readonly_grants");
         }
     }

@@ -22,9 +22,8 @@ impl TableEngine {
 /// freezes every setting. Files attached already (the catalog) stay reachable: DuckDB adds
 /// them to the allowed paths itself.
 fn lock_down(conn: &Connection, dirs: &[PathBuf]) -> ApiResult<()> {
-    let temp: String = conn.query_row("SELECT current_setting('temp_directory')", [], |r| {
-        r.get(0)
-    })?;
+    let temp: String =
+        conn.query_row("SELECT current_setting('temp_directory')", [], |r| r.get(0))?;
     let allowed: Vec<String> = dirs
         .iter()
         .map(|d| d.to_string_lossy().into_owned())
@@ -109,7 +108,11 @@ mod tests {
 
         // Table files, exports into the work dir and temp spills keep working.
         run(&engine, &format!("ATTACH '{d}/duckdb/t.duckdb' AS t; CREATE TABLE t.data AS SELECT range AS i FROM range(10); DETACH t")).unwrap();
-        run(&engine, &format!("COPY (SELECT 1) TO '{d}/files/work/out.csv'")).unwrap();
+        run(
+            &engine,
+            &format!("COPY (SELECT 1) TO '{d}/files/work/out.csv'"),
+        )
+        .unwrap();
         assert!(dir.path().join("files/work/out.csv").exists());
 
         for refused in [

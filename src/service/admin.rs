@@ -3,11 +3,11 @@
 
 use super::blocking;
 use crate::engine::quarantine::{self, QuarantineEntry};
-use crate::state::AppState;
 use crate::error::ApiResult;
+use crate::state::AppState;
 
 /// Everything in `DATA_DIR/quarantine` that a start-up moved there, oldest first.
 pub async fn quarantined(state: &AppState) -> ApiResult<Vec<QuarantineEntry>> {
     let data_dir = state.config.data_dir.clone();
-    Ok(blocking(move || Ok(quarantine::list(&data_dir)?)).await?)
+    blocking(move || Ok(quarantine::list(&data_dir)?)).await
 }

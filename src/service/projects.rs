@@ -64,7 +64,10 @@ fn prepare_dir(state: &AppState, id: &ProjectId) -> ApiResult<bool> {
     if !known && leftover {
         let to = Quarantine::new(&state.config.data_dir)
             .move_aside(&dir)
-            .at_path("moving a leftover project directory to the quarantine", &dir)?;
+            .at_path(
+                "moving a leftover project directory to the quarantine",
+                &dir,
+            )?;
         tracing::warn!(
             project = %id,
             to = %to.display(),

@@ -56,9 +56,7 @@ async fn a_project_whose_directory_cannot_be_made_is_not_created_and_can_be_crea
     // A plain file where the project's directory must go: making the directory fails.
     let blocker = app.data_dir.join("duckdb/project_7");
     std::fs::write(&blocker, b"in the way").unwrap();
-    let refused = app
-        .post("/projects", ADMIN_KEY, json!({ "id": "7" }))
-        .await;
+    let refused = app.post("/projects", ADMIN_KEY, json!({ "id": "7" })).await;
     refused.expect_error(500);
     // The catalog did not commit a project whose key nobody received.
     app.get("/projects/7", ADMIN_KEY)

@@ -129,8 +129,5 @@ async fn after_a_catalog_load_that_skipped_a_row_start_up_moves_nothing_and_says
         "{logs}"
     );
     // The rest of the catalog serves as before.
-    server
-        .get("/projects/1/buckets/b", &key)
-        .await
-        .expect(200);
+    server.get("/projects/1/buckets/b", &key).await.expect(200);
 }
