@@ -1,5 +1,6 @@
 //! Shared application state handed to every handler, and its construction from `Config`.
-//! Opens the one DuckDB instance (catalog as its default database) and sweeps crash leftovers.
+//! Opens the one DuckDB instance (catalog as its default database), moves crash leftovers to
+//! the quarantine, and locks DuckDB down once start-up is done.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use duckdb::Connection;
 use crate::auth::{admin_key, KeyVerifier};
 use crate::catalog::Catalog;
 use crate::config::{Config, StorageBackend};
-use crate::engine::TableEngine;
+use crate::engine::{Quarantine, TableEngine};
 use crate::error::ApiResult;
 use crate::files::{BlobStore, DatabaseBlobStore, LocalBlobStore, S3BlobStore};
 use crate::names::{BucketName, ProjectId, TableName};
@@ -37,7 +38,10 @@ pub const DATA_SUBDIRS: &[&str] = &["duckdb", "files", "snapshots"];
 
 impl AppState {
     /// Blocking: creates the data dir layout, opens DuckDB, migrates and loads the catalog.
-    pub fn open(config: Config) -> ApiResult<Self> {
+    pub fn open(mut config: Config) -> ApiResult<Self> {
+        // Absolute, so the paths given to DuckDB match the directories it is allowed
+        // (a relative DATA_DIR would not match them literally).
+        config.data_dir = std::path::absolute(&config.data_dir)?;
         let data_dir = config.data_dir.clone();
         init_layout(&data_dir)?;
         let admin = admin_key::load_or_create(config.admin_api_key.as_ref(), &data_dir)?;
@@ -52,9 +56,7 @@ impl AppState {
         let root = Connection::open_with_flags(data_dir.join("metadata.duckdb"), db_config)?;
         let catalog = Catalog::open(root.try_clone()?)?;
         let engine = TableEngine::new(data_dir.clone(), root, config.table_cache_size);
-        catalog.read(|model| {
-            engine.sweep_orphans(&|path: &Path| is_known_path(&engine, model, path));
-        });
+        sweep_orphans(&catalog, &engine, &data_dir);
 
         let catalog = Arc::new(catalog);
         let store: Arc<dyn BlobStore> = match config.storage_backend {
@@ -74,6 +76,7 @@ impl AppState {
             config.job_workers,
             config.job_queue_capacity,
         )?;
+        engine.lock_down(files.work_dir())?;
         let keys = KeyVerifier::new(
             &admin,
             Duration::from_secs(config.key_cache_ttl_secs),
@@ -100,6 +103,28 @@ pub fn init_layout(data_dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(data_dir.join(sub))?;
     }
     Ok(())
+}
+
+/// Moves what the catalog does not know out of `duckdb/` into the quarantine, unless the
+/// catalog load skipped rows: then the model may lack what a path belongs to, and an
+/// unknown path proves nothing.
+fn sweep_orphans(catalog: &Catalog, engine: &TableEngine, data_dir: &Path) {
+    let skipped = catalog.skipped_at_load();
+    if skipped.total() > 0 {
+        tracing::warn!(
+            skipped = %skipped,
+            "the catalog load skipped rows, so start-up moves no unknown table file or \
+             directory to the quarantine; fix or remove those catalog rows to resume the sweep"
+        );
+        return;
+    }
+    let quarantine = Quarantine::new(data_dir);
+    catalog.read(|model| {
+        engine.sweep_orphans(
+            &|path: &Path| is_known_path(engine, model, path),
+            &quarantine,
+        );
+    });
 }
 
 /// Whether a path under `duckdb/` belongs to a project, bucket or table the catalog knows.

@@ -1,6 +1,7 @@
 //! The HTTP surface: routes for both path styles, request ids, tracing, body limits and the
 //! JSON 404/500 fallbacks. Handlers are thin: extract, call a service, shape JSON.
 
+pub mod admin;
 pub mod backend;
 pub mod buckets;
 pub mod databank;
@@ -141,6 +142,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/backend/init", post(backend::init))
         .route("/backend/remove", post(backend::remove))
+        .route("/admin/quarantine", get(admin::quarantine))
         .route("/projects", get(projects::list).post(projects::create))
         .route(
             "/projects/{project_id}",

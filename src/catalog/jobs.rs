@@ -59,8 +59,11 @@ const COLUMNS: &str = "id, project_id, kind, status, progress, request::VARCHAR,
      error::VARCHAR, epoch_us(created_at), epoch_us(started_at), epoch_us(finished_at)";
 
 impl Catalog {
-    pub fn insert_job(&self, job: &JobRecord) -> ApiResult<()> {
-        self.write(|tx, _| {
+    /// Records a new job; 404 when its project is gone (deleted while the job was submitted,
+    /// so the row would outlive the project and show to a later project of that id).
+    pub fn insert_job(&self, project: &ProjectId, job: &JobRecord) -> ApiResult<()> {
+        self.write(|tx, model| {
+            model.existing_project(project)?;
             tx.execute(
                 "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?::JSON, NULL, NULL, make_timestamp(?), NULL, NULL)",
                 params![
@@ -77,13 +80,15 @@ impl Catalog {
         })
     }
 
-    pub fn start_job(&self, id: &str) -> ApiResult<()> {
+    /// Marks the job as processing; false when its row is gone (its project was deleted
+    /// while it waited), and then the job must not run.
+    pub fn start_job(&self, id: &str) -> ApiResult<bool> {
         self.write(|tx, _| {
-            tx.execute(
+            let n = tx.execute(
                 "UPDATE jobs SET status = 'processing', progress = 0.1, started_at = make_timestamp(?) WHERE id = ?",
                 params![micros(super::now()), id],
             )?;
-            Ok(((), no_model_change()))
+            Ok((n > 0, no_model_change()))
         })
     }
 

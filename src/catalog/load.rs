@@ -1,5 +1,6 @@
 //! Reads every catalog table into the in-memory model at start-up.
-//! Rows that fail validation are skipped with a warning instead of stopping the server.
+//! Rows that fail validation are skipped with a warning and counted, instead of stopping the
+//! server; start-up then knows the model is incomplete (and moves no unknown file aside).
 
 use std::collections::BTreeMap;
 
@@ -22,8 +23,34 @@ type BucketRow = (
     Option<String>,
 );
 
-pub fn load_model(conn: &Connection) -> ApiResult<Model> {
+/// Catalog rows the load could not take into the model, per catalog table.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Skipped(BTreeMap<&'static str, usize>);
+
+impl Skipped {
+    fn add(&mut self, table: &'static str) {
+        *self.0.entry(table).or_default() += 1;
+    }
+
+    /// Rows skipped in all catalog tables together.
+    pub fn total(&self) -> usize {
+        self.0.values().sum()
+    }
+}
+
+impl std::fmt::Display for Skipped {
+    /// `projects: 1, tables: 2`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(|(t, n)| format!("{t}: {n}")).collect();
+        f.write_str(&parts.join(", "))
+    }
+}
+
+/// The model, and the rows that did not make it into it. A row is skipped when it fails
+/// validation (a name rule tightened later) or its parent row was skipped or is missing.
+pub fn load_model(conn: &Connection) -> ApiResult<(Model, Skipped)> {
     let mut model = Model::default();
+    let mut skipped = Skipped::default();
 
     let projects: Vec<ProjectRow> = read_rows(
         conn,
@@ -32,6 +59,7 @@ pub fn load_model(conn: &Connection) -> ApiResult<Model> {
     for (id, name, settings, status, created, updated) in projects {
         let Ok(id) = ProjectId::parse(&id) else {
             tracing::warn!(id, "skipping catalog project with an invalid id");
+            skipped.add("projects");
             continue;
         };
         let settings = settings.and_then(|s| serde_json::from_str(&s).ok());
@@ -63,6 +91,13 @@ pub fn load_model(conn: &Connection) -> ApiResult<Model> {
                 hash,
                 created_at: from_micros(created)?,
             });
+        } else {
+            tracing::warn!(
+                key = id,
+                project,
+                "skipping an API key of an unknown project"
+            );
+            skipped.add("api_keys");
         }
     }
 
@@ -77,6 +112,7 @@ pub fn load_model(conn: &Connection) -> ApiResult<Model> {
                 name,
                 "skipping catalog bucket with an invalid name"
             );
+            skipped.add("buckets");
             continue;
         };
         let link = match (linked_project, linked_bucket) {
@@ -85,7 +121,11 @@ pub fn load_model(conn: &Connection) -> ApiResult<Model> {
                     source_project,
                     source_bucket,
                 }),
-                _ => continue,
+                _ => {
+                    tracing::warn!(project, %name, "skipping catalog bucket with an invalid link");
+                    skipped.add("buckets");
+                    continue;
+                }
             },
             _ => None,
         };
@@ -103,6 +143,9 @@ pub fn load_model(conn: &Connection) -> ApiResult<Model> {
                     tables: BTreeMap::new(),
                 },
             );
+        } else {
+            tracing::warn!(project, %name, "skipping a catalog bucket of an unknown project");
+            skipped.add("buckets");
         }
     }
 
@@ -112,6 +155,13 @@ pub fn load_model(conn: &Connection) -> ApiResult<Model> {
     )?;
     for (project, bucket, name, pk, created) in tables {
         let Some(b) = bucket_mut(&mut model, &project, &bucket) else {
+            tracing::warn!(
+                project,
+                bucket,
+                name,
+                "skipping a catalog table of an unknown bucket"
+            );
+            skipped.add("tables");
             continue;
         };
         let Ok(name) = TableName::parse(&name) else {
@@ -121,6 +171,7 @@ pub fn load_model(conn: &Connection) -> ApiResult<Model> {
                 name,
                 "skipping catalog table with an invalid name"
             );
+            skipped.add("tables");
             continue;
         };
         let pk: Vec<String> = serde_json::from_str(&pk).unwrap_or_default();
@@ -148,6 +199,14 @@ pub fn load_model(conn: &Connection) -> ApiResult<Model> {
             ProjectId::parse(&target),
         ) {
             b.shared_with.insert(target);
+        } else {
+            tracing::warn!(
+                project,
+                bucket,
+                target,
+                "skipping a catalog share that names no bucket or target"
+            );
+            skipped.add("bucket_shares");
         }
     }
 
@@ -156,9 +215,16 @@ pub fn load_model(conn: &Connection) -> ApiResult<Model> {
     for (project, bucket) in grants {
         if let Some(b) = bucket_mut(&mut model, &project, &bucket) {
             b.readonly = true;
+        } else {
+            tracing::warn!(
+                project,
+                bucket,
+                "skipping a read-only grant of an unknown bucket"
+            );
+            skipped.add("readonly_grants");
         }
     }
-    Ok(model)
+    Ok((model, skipped))
 }
 
 /// Every row of `sql`, each read as the tuple `T` (one element per selected column).

@@ -41,18 +41,27 @@ pub struct Catalog {
     /// Idle connections for read queries (file records), so reads never wait for the writer.
     readers: Mutex<Vec<Connection>>,
     model: RwLock<Model>,
+    /// Rows the start-up load could not take into the model.
+    skipped_at_load: load::Skipped,
 }
 
 impl Catalog {
     /// Migrates the catalog the connection's default database holds, then loads the read model.
     pub fn open(mut conn: Connection) -> ApiResult<Self> {
         schema::migrate(&mut conn)?;
-        let model = load::load_model(&conn)?;
+        let (model, skipped_at_load) = load::load_model(&conn)?;
         Ok(Self {
             writer: Mutex::new(conn),
             readers: Mutex::new(Vec::new()),
             model: RwLock::new(model),
+            skipped_at_load,
         })
+    }
+
+    /// Rows the start-up load skipped: while any was, the model may not name everything on
+    /// disk that is in use.
+    pub fn skipped_at_load(&self) -> &load::Skipped {
+        &self.skipped_at_load
     }
 
     /// Runs `f` against the current model; cheap, never touches DuckDB.

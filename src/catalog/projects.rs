@@ -97,8 +97,8 @@ impl Catalog {
         })
     }
 
-    /// Removes the project, its keys, buckets, tables, grants, its shares, and other projects'
-    /// shares to it. Links other projects hold to its buckets stay and answer 403 (not live).
+    /// Removes the project, its keys, buckets, tables, grants, jobs, its shares, and other
+    /// projects' shares to it: a project created later with the same id starts empty. Links other projects hold to its buckets stay and answer 403 (not live).
     pub fn delete_project(&self, id: &ProjectId) -> ApiResult<ProjectRecord> {
         self.write(|tx, model| {
             let record = model.existing_project(id)?.clone();
@@ -118,6 +118,7 @@ impl Catalog {
                 [p],
             )?;
             tx.execute("DELETE FROM upload_sessions WHERE project_id = ?", [p])?;
+            tx.execute("DELETE FROM jobs WHERE project_id = ?", [p])?;
             tx.execute("DELETE FROM projects WHERE id = ?", [p])?;
             let id = id.clone();
             let apply: Apply = Box::new(move |m| {

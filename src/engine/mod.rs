@@ -5,10 +5,12 @@ pub mod ddl;
 pub mod export;
 pub mod filter;
 pub mod import;
+mod lockdown;
 pub mod locks;
 pub mod pipe;
 pub mod preview;
 pub mod profile;
+pub mod quarantine;
 pub mod schema;
 mod table_key;
 mod transaction;
@@ -26,6 +28,7 @@ use serde::Serialize;
 use crate::error::{ApiError, ApiResult};
 use crate::names::{BucketName, ProjectId};
 pub use locks::{LockGuard, LockRegistry};
+pub use quarantine::Quarantine;
 pub use table_key::TableKey;
 
 /// A column as stored in the table file.
@@ -283,26 +286,28 @@ impl TableEngine {
         }
     }
 
-    /// Removes table files, bucket and project directories the catalog does not know.
-    /// They can only be left by a crash between a file operation and its catalog commit,
-    /// and no client was ever told they exist.
-    pub fn sweep_orphans(&self, known: &dyn Fn(&Path) -> bool) {
-        let dir_all = |p: &Path| std::fs::remove_dir_all(p);
-        for project in known_entries(&self.tables_root(), known, "project directory", dir_all) {
-            for bucket in known_entries(&project, known, "bucket directory", dir_all) {
-                known_entries(&bucket, known, "table file", |p| std::fs::remove_file(p));
+    /// Moves table files, bucket and project directories the catalog does not know into
+    /// the quarantine, content intact: a crash between a file operation and its catalog
+    /// commit leaves them, but so would a catalog restored from an older backup, and a file
+    /// deleted by mistake is data lost for good. Empty directories hold nothing and are
+    /// removed.
+    pub fn sweep_orphans(&self, known: &dyn Fn(&Path) -> bool, quarantine: &Quarantine) {
+        let aside = |path: &Path, what: &str| move_unknown(path, what, quarantine);
+        for project in known_entries(&self.tables_root(), known, "project directory", aside) {
+            for bucket in known_entries(&project, known, "bucket directory", aside) {
+                known_entries(&bucket, known, "table file", aside);
             }
         }
     }
 }
 
-/// The entries of `dir` that `known` accepts; every other one is removed with `remove`
+/// The entries of `dir` that `known` accepts; every other one is handed to `unknown`
 /// (a directory that cannot be read has no entries).
 fn known_entries(
     dir: &Path,
     known: &dyn Fn(&Path) -> bool,
     what: &str,
-    remove: impl Fn(&Path) -> std::io::Result<()>,
+    unknown: impl Fn(&Path, &str),
 ) -> Vec<PathBuf> {
     let mut kept = Vec::new();
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
@@ -310,11 +315,33 @@ fn known_entries(
         if known(&path) {
             kept.push(path);
         } else {
-            tracing::warn!(path = %path.display(), "removing orphan {what}");
-            let _ = remove(&path);
+            unknown(&path, what);
         }
     }
     kept
+}
+
+/// Removes `path` when it is an empty directory, else moves it to the quarantine; when
+/// that fails it stays where it is. Either way the log says what happened.
+fn move_unknown(path: &Path, what: &str, quarantine: &Quarantine) {
+    let empty_dir = std::fs::read_dir(path).is_ok_and(|mut d| d.next().is_none());
+    // `remove_dir` refuses a directory that is not empty, so nothing can be lost here.
+    if empty_dir && std::fs::remove_dir(path).is_ok() {
+        tracing::info!(path = %path.display(), "removed an empty {what} the catalog does not know");
+        return;
+    }
+    match quarantine.move_aside(path) {
+        Ok(to) => tracing::warn!(
+            path = %path.display(),
+            to = %to.display(),
+            "moved a {what} the catalog does not know to the quarantine"
+        ),
+        Err(e) => tracing::error!(
+            path = %path.display(),
+            error = %e,
+            "a {what} the catalog does not know could not be moved to the quarantine; left in place"
+        ),
+    }
 }
 
 fn read_columns(conn: &Connection, alias: &str) -> ApiResult<Vec<ColumnInfo>> {

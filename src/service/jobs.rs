@@ -93,8 +93,8 @@ impl JobService {
             finished_at: None,
         };
         let catalog = self.catalog.clone();
-        let record = job.clone();
-        blocking(move || catalog.insert_job(&record)).await?;
+        let (record, p) = (job.clone(), project.clone());
+        blocking(move || catalog.insert_job(&p, &record)).await?;
 
         let (catalog, workers, id) = (self.catalog.clone(), self.workers.clone(), job.id.clone());
         tokio::spawn(async move {
@@ -103,8 +103,17 @@ impl JobService {
             };
             let c = catalog.clone();
             let i = id.clone();
-            if let Err(e) = blocking(move || c.start_job(&i)).await {
-                tracing::error!(job = %id, error = %e, "could not mark a job as started");
+            match blocking(move || c.start_job(&i)).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    // Its project was deleted while it waited; a project created since
+                    // with the same id must not get the old owner's import or export.
+                    tracing::info!(job = %id, "a job of a deleted project is dropped unrun");
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(job = %id, error = %e, "could not mark a job as started")
+                }
             }
             // A panic inside the work is an internal error of this job, not a lost job.
             let outcome = match AssertUnwindSafe(work()).catch_unwind().await {

@@ -1,6 +1,7 @@
 //! Services: one module per capability, combining the catalog, the table engine and locks.
 //! Handlers call these; they never touch DuckDB directly and run blocking work off the reactor.
 
+pub mod admin;
 pub mod buckets;
 pub mod bulk;
 pub mod files;

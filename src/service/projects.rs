@@ -1,12 +1,14 @@
 //! Projects: provisioning with a one-time key, listing, updates, live stats, deletion.
-//! Deletion removes catalog rows first, then files, then cached keys and locks.
+//! Creation makes the directory before the catalog commit; deletion removes catalog rows
+//! (jobs included) first, then files, then cached keys and locks.
 
 use serde_json::Value;
 
 use super::{blocking, blocking_locked};
 use crate::auth::keys::generate_project_key;
 use crate::catalog::{not_found_project, ProjectRecord};
-use crate::error::ApiResult;
+use crate::engine::{fsync_dir, Quarantine};
+use crate::error::{ApiResult, IoContext};
 use crate::names::ProjectId;
 use crate::state::AppState;
 
@@ -24,17 +26,59 @@ pub async fn create(
     name: Option<String>,
     settings: Option<Value>,
 ) -> ApiResult<(ProjectRecord, String)> {
+    // Exclusive, so a concurrent create or delete of the same id cannot see the directory
+    // half made.
+    let guard = state.engine.locks.project_exclusive(&id).await;
     let state = state.clone();
-    blocking(move || {
+    blocking_locked(guard, move || {
+        // The directory comes first: once the catalog has committed, the one-time key must
+        // reach the client, so nothing that can fail may follow the commit.
+        let made = prepare_dir(&state, &id)?;
         let key = generate_project_key(&id);
-        let record = state
+        let record = match state
             .catalog
-            .create_project(id.clone(), name, settings, &key)?;
-        std::fs::create_dir_all(state.engine.project_dir(&id))?;
+            .create_project(id.clone(), name, settings, &key)
+        {
+            Ok(record) => record,
+            Err(e) => {
+                if made {
+                    // Empty, as just made: `remove_dir` cannot take anything else with it.
+                    let _ = std::fs::remove_dir(state.engine.project_dir(&id));
+                }
+                return Err(e);
+            }
+        };
         tracing::info!(project = %id, key_prefix = %key.prefix, "project created");
         Ok((record, key.clear))
     })
     .await
+}
+
+/// Makes the project's directory (durably); true when this call created it. A non-empty
+/// directory of a project the catalog does not know (a delete that could not remove it)
+/// is moved to the quarantine first, so a new project never starts with an old one's files.
+fn prepare_dir(state: &AppState, id: &ProjectId) -> ApiResult<bool> {
+    let dir = state.engine.project_dir(id);
+    let known = state.catalog.read(|m| m.project(id).is_some());
+    let leftover = std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some());
+    if !known && leftover {
+        let to = Quarantine::new(&state.config.data_dir)
+            .move_aside(&dir)
+            .at_path(
+                "moving a leftover project directory to the quarantine",
+                &dir,
+            )?;
+        tracing::warn!(
+            project = %id,
+            to = %to.display(),
+            "moved the leftover directory of an earlier project with this id to the quarantine"
+        );
+    }
+    let made = !dir.exists();
+    std::fs::create_dir_all(&dir).at_path("creating project directory", &dir)?;
+    let root = state.engine.tables_root();
+    fsync_dir(&root).at_path("syncing the tables directory", &root)?;
+    Ok(made)
 }
 
 pub fn get(state: &AppState, id: &ProjectId) -> ApiResult<ProjectRecord> {

@@ -148,6 +148,12 @@ impl FileService {
         }
     }
 
+    /// Where DuckDB reads import files and writes exports (the only files outside the table
+    /// files it may touch).
+    pub fn work_dir(&self) -> &std::path::Path {
+        &self.work_dir
+    }
+
     /// A fresh path in the work directory (removed when the returned guard drops).
     pub fn work_file(&self, suffix: &str) -> Spooled {
         let path = self
