@@ -18,4 +18,5 @@ mod startup;
 mod table_access;
 mod table_data;
 mod tables;
+mod transport;
 mod validation;

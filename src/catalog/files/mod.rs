@@ -230,6 +230,28 @@ impl Catalog {
     }
 }
 
+impl Catalog {
+    /// Bytes `project` may still add under `quota` (`None` = no byte limit), so an upload of
+    /// unknown size can stop as soon as it passes it; 507 at once when the project is full.
+    pub fn quota_room(&self, project: &ProjectId, quota: Quota) -> ApiResult<Option<u64>> {
+        if quota.max_bytes == 0 && quota.max_files == 0 {
+            return Ok(None);
+        }
+        self.query(|conn| {
+            check_quota(conn, project, 0, quota)?;
+            if quota.max_bytes == 0 {
+                return Ok(None);
+            }
+            let bytes = count_rows(
+                conn,
+                "SELECT coalesce(sum(size_bytes), 0)::BIGINT FROM files WHERE project_id = ?",
+                [project.as_str()],
+            )?;
+            Ok(Some(quota.max_bytes.saturating_sub(bytes.max(0) as u64)))
+        })
+    }
+}
+
 fn check_quota(tx: &Connection, project: &ProjectId, adding: u64, quota: Quota) -> ApiResult<()> {
     if quota.max_bytes == 0 && quota.max_files == 0 {
         return Ok(());

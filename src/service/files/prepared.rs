@@ -63,7 +63,7 @@ impl FileService {
         E: std::fmt::Display,
     {
         let up = self.prepared(project, key).await?;
-        let spooled = self.receive(body, up.expected_size).await?;
+        let spooled = self.receive(project, body, up.expected_size).await?;
         let k = key.to_string();
         let (sha, size, previous) = self
             .commit(spooled, move |catalog, sha, size| {
