@@ -129,21 +129,25 @@ const READ_CHUNK: usize = 256 * 1024;
 /// client has taken the previous one: a download whose client is slow or stopped reading
 /// holds no thread (ADR 0020), and memory stays at one chunk per download.
 fn stream_file(file: std::fs::File, len: u64) -> ByteStream {
-    let file = Arc::new(file);
     Box::pin(futures_util::stream::try_unfold(
-        (file, len),
-        |(file, remaining)| async move {
-            if remaining == 0 {
-                return Ok(None);
-            }
-            let n = READ_CHUNK.min(usize::try_from(remaining).unwrap_or(READ_CHUNK));
-            let reader = file.clone();
-            let chunk = tokio::task::spawn_blocking(move || read_chunk(&reader, n))
-                .await
-                .map_err(std::io::Error::other)??;
-            Ok(Some((chunk, (file, remaining - n as u64))))
-        },
+        (Arc::new(file), len),
+        next_chunk,
     ))
+}
+
+/// One step of `stream_file`: the next chunk and what remains after it.
+async fn next_chunk(
+    (file, remaining): (Arc<std::fs::File>, u64),
+) -> std::io::Result<Option<(Bytes, (Arc<std::fs::File>, u64))>> {
+    if remaining == 0 {
+        return Ok(None);
+    }
+    let n = READ_CHUNK.min(usize::try_from(remaining).unwrap_or(READ_CHUNK));
+    let reader = file.clone();
+    let chunk = tokio::task::spawn_blocking(move || read_chunk(&reader, n))
+        .await
+        .map_err(std::io::Error::other)??;
+    Ok(Some((chunk, (file, remaining - n as u64))))
 }
 
 /// The next `n` bytes at the file's position; a file shorter than its record is an error.

@@ -1,6 +1,7 @@
 //! The request-body idle timeout: a body that yields nothing for BODY_IDLE_TIMEOUT_SECS fails,
 //! so the handler stops (its spool is removed) and the client gets 408 `request_timeout`.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -68,8 +68,7 @@ impl Activity {
     }
 
     fn read_some(&self) {
-        if !self.busy.load(Ordering::Acquire) && self.head_started.load(Ordering::Acquire) == NONE
-        {
+        if !self.busy.load(Ordering::Acquire) && self.head_started.load(Ordering::Acquire) == NONE {
             self.head_started.store(self.now(), Ordering::Release);
         }
     }
@@ -93,7 +92,10 @@ impl Activity {
                 return at(blocked, t.body_idle);
             }
             // Busy and making progress (or computing): look again in a while.
-            return at(self.now(), t.body_idle.map(|d| d.min(Duration::from_secs(1))));
+            return at(
+                self.now(),
+                t.body_idle.map(|d| d.min(Duration::from_secs(1))),
+            );
         }
         let head = self.head_started.load(Ordering::Acquire);
         if head != NONE {
@@ -345,15 +347,27 @@ mod tests {
     fn deadlines_follow_the_connection_state() {
         let a = Arc::new(Activity::new());
         let t = timeouts();
-        assert_eq!(a.deadline(&t), 10_000, "a fresh connection has the header timeout");
+        assert_eq!(
+            a.deadline(&t),
+            10_000,
+            "a fresh connection has the header timeout"
+        );
         a.requests.store(1, Ordering::Release);
         a.idle_since.store(500, Ordering::Release);
         assert_eq!(a.deadline(&t), 60_500, "between requests: the idle timeout");
         a.head_started.store(2_000, Ordering::Release);
-        assert_eq!(a.deadline(&t), 12_000, "headers arriving: the header timeout");
+        assert_eq!(
+            a.deadline(&t),
+            12_000,
+            "headers arriving: the header timeout"
+        );
         let guard = a.begin_request();
         a.write_blocked.store(3_000, Ordering::Release);
-        assert_eq!(a.deadline(&t), 33_000, "a client not reading: the body idle timeout");
+        assert_eq!(
+            a.deadline(&t),
+            33_000,
+            "a client not reading: the body idle timeout"
+        );
         drop(guard);
         assert_eq!(a.write_blocked.load(Ordering::Acquire), NONE);
         assert!(!a.busy.load(Ordering::Acquire));

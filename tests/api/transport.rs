@@ -327,12 +327,7 @@ async fn chunked_upload(base: &str, path: &str, key: &str, total: usize) -> (u16
     let data = bytes_of(total, 41);
     let mut written = 0;
     for chunk in data.chunks(64 * 1024) {
-        let framed = [
-            format!("{:x}\r\n", chunk.len()).as_bytes(),
-            chunk,
-            b"\r\n",
-        ]
-        .concat();
+        let framed = [format!("{:x}\r\n", chunk.len()).as_bytes(), chunk, b"\r\n"].concat();
         if reader.is_finished() || tx.write_all(&framed).await.is_err() {
             break;
         }
@@ -372,8 +367,13 @@ async fn an_upload_without_content_length_stops_at_the_project_quota_with_507() 
     )
     .await
     .expect(201);
-    let (status, body, _) =
-        chunked_upload(&app.base, "/projects/1/files/content?name=more.bin", &key, 1).await;
+    let (status, body, _) = chunked_upload(
+        &app.base,
+        "/projects/1/files/content?name=more.bin",
+        &key,
+        1,
+    )
+    .await;
     assert_eq!(status, 507, "{body}");
 }
 
