@@ -357,7 +357,7 @@ async fn an_upload_without_content_length_stops_at_the_project_quota_with_507() 
     assert!(tmp_files(&app).is_empty(), "{:?}", tmp_files(&app));
     let files = app.get("/projects/1/files", &key).await.expect(200);
     assert_eq!(files["total"], 0, "{files}");
-    // What fits still fits, and then the project is full before a byte is read.
+    // What fits still fits, and then the full project refuses the first byte of more.
     app.send_raw(
         reqwest::Method::POST,
         "/projects/1/files/content?name=fits.bin",

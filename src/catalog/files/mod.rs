@@ -232,16 +232,13 @@ impl Catalog {
 
 impl Catalog {
     /// Bytes `project` may still add under `quota` (`None` = no byte limit), so an upload of
-    /// unknown size can stop as soon as it passes it; 507 at once when the project is full.
+    /// unknown size can stop as soon as it passes it. The file count is left to the insert:
+    /// content staged for a prepared upload is no file yet.
     pub fn quota_room(&self, project: &ProjectId, quota: Quota) -> ApiResult<Option<u64>> {
-        if quota.max_bytes == 0 && quota.max_files == 0 {
+        if quota.max_bytes == 0 {
             return Ok(None);
         }
         self.query(|conn| {
-            check_quota(conn, project, 0, quota)?;
-            if quota.max_bytes == 0 {
-                return Ok(None);
-            }
             let bytes = count_rows(
                 conn,
                 "SELECT coalesce(sum(size_bytes), 0)::BIGINT FROM files WHERE project_id = ?",
