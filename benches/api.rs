@@ -1,5 +1,6 @@
 //! End-to-end benchmark of the real server binary (API load, files, imports and exports), each
-//! figure beside a baseline measured in the same run; BENCH_SECTIONS=api,files,data picks parts.
+//! figure beside a baseline measured in the same run; BENCH_SECTIONS=api,files,data,stalls picks
+//! parts.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -322,8 +323,9 @@ async fn files_bench(dir: &Path, mib: usize) {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let dir = tempfile::tempdir().unwrap();
-    // BENCH_SECTIONS picks what runs: any of api, files, data (default: all).
-    let sections = std::env::var("BENCH_SECTIONS").unwrap_or_else(|_| "api,files,data".into());
+    // BENCH_SECTIONS picks what runs: any of api, files, data, stalls (default: all).
+    let sections =
+        std::env::var("BENCH_SECTIONS").unwrap_or_else(|_| "api,files,data,stalls".into());
     let wants = |s: &str| sections.split(',').any(|x| x.trim() == s);
     if wants("api") {
         api_bench(dir.path()).await;
@@ -338,6 +340,95 @@ async fn main() {
     if wants("data") {
         data_bench(dir.path()).await;
     }
+    if wants("stalls") {
+        stalls_bench(dir.path()).await;
+    }
+}
+
+/// Latency of `n` previews of table `t` one after another: (p50, p99).
+async fn preview_latency(client: &reqwest::Client, b: &str, key: &str, n: usize) -> (f64, f64) {
+    let mut lat = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        send(
+            client,
+            reqwest::Method::GET,
+            format!("{b}/projects/1/buckets/b/tables/t/preview"),
+            key,
+            None,
+        )
+        .await;
+        lat.push(t.elapsed());
+    }
+    lat.sort();
+    (ms(lat[n / 2]), ms(lat[n * 99 / 100]))
+}
+
+/// Issue 11: previews beside 600 uploads that stalled after 2 bytes and 600 downloads whose
+/// client never reads, against previews on the idle server; and the server's memory.
+async fn stalls_bench(root: &Path) {
+    use tokio::io::AsyncWriteExt;
+    let server = start(&root.join("stalls-server")).await;
+    let b = server.base.clone();
+    let client = reqwest::Client::new();
+    let key = project_with_bucket(&client, &b).await;
+    send(
+        &client,
+        reqwest::Method::POST,
+        format!("{b}/projects/1/buckets/b/tables"),
+        &key,
+        Some(json!({"name": "t", "columns": [{"name": "id", "type": "BIGINT"}]})),
+    )
+    .await;
+    let file = upload_file(&client, &b, &key, helpers::bytes_of(8 << 20, 7)).await;
+    let (idle_p50, idle_p99) = preview_latency(&client, &b, &key, 200).await;
+
+    let addr: std::net::SocketAddr = b.trim_start_matches("http://").parse().unwrap();
+    let mut held = Vec::with_capacity(1200);
+    for i in 0..600 {
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let head = format!(
+            "POST /projects/1/files/content?name=s{i}.bin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nContent-Length: 10000000\r\n\r\nab"
+        );
+        c.write_all(head.as_bytes()).await.unwrap();
+        held.push(c);
+    }
+    for _ in 0..600 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut c = socket.connect(addr).await.unwrap();
+        let head = format!(
+            "GET /projects/1/files/{file}/download HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\r\n"
+        );
+        c.write_all(head.as_bytes()).await.unwrap();
+        held.push(c);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let t = Instant::now();
+    let (p50, p99) = preview_latency(&client, &b, &key, 200).await;
+    let first = t.elapsed();
+    println!("\nstalled clients (600 uploads stalled after 2 bytes + 600 unread 8 MiB downloads)");
+    row(
+        "preview p50 beside them (ms) vs idle server",
+        p50,
+        idle_p50,
+        "",
+    );
+    row(
+        "preview p99 beside them (ms) vs idle server",
+        p99,
+        idle_p99,
+        "",
+    );
+    println!(
+        "{:<52} {:>10.1}ms",
+        "200 previews beside them, total",
+        ms(first)
+    );
+    if let Some(rss) = peak_rss_mib(server.child.id()) {
+        println!("{:<52} {rss:>10.1}MiB", "server peak RSS");
+    }
+    drop(held);
 }
 
 /// Bucket list load, preview and create-table figures.

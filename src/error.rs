@@ -144,6 +144,8 @@ error_codes! {
     QuotaExceeded => ("quota_exceeded", INSUFFICIENT_STORAGE, Duckbank),
     /// Not enough free disk space to accept the data.
     InsufficientStorage => ("insufficient_storage", INSUFFICIENT_STORAGE, Duckbank),
+    /// The request body sent nothing for BODY_IDLE_TIMEOUT_SECS; what it sent is discarded.
+    RequestTimeout => ("request_timeout", REQUEST_TIMEOUT, Duckbank),
     /// Too much work queued or too many requests; retry after `Retry-After` seconds.
     RateLimited => ("rate_limited", TOO_MANY_REQUESTS, Duckbank),
     /// A bug or an environment failure; the cause is in the log under the request id.

@@ -9,6 +9,7 @@ pub mod engine;
 pub mod error;
 pub mod files;
 pub mod names;
+pub mod server;
 pub mod service;
 pub mod state;
 pub mod types;
@@ -64,13 +65,12 @@ pub async fn serve_on(
     spawn_cleaner(state.clone());
     let every = std::time::Duration::from_secs(state.config.health_check_interval_secs.max(1));
     state.health.clone().spawn_refresher(every);
+    let limits = server::Limits::from_config(&state.config);
     let app = api::router(state);
     let addr = listener
         .local_addr()
         .map_err(|e| StartupError(e.to_string()))?;
     tracing::info!(%addr, "duckbank listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| StartupError(e.to_string()))
+    server::serve(listener, app, limits, shutdown).await;
+    Ok(())
 }

@@ -4,6 +4,7 @@
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -167,39 +168,46 @@ pub fn unchanged_for(meta: &std::fs::Metadata, age: Duration) -> bool {
     changed.elapsed().is_ok_and(|elapsed| elapsed > age)
 }
 
-/// Bytes per read when streaming a blob, and reads buffered ahead of a slow client.
-const READ_CHUNK: usize = 1024 * 1024;
-const READ_AHEAD: usize = 4;
+/// Bytes per read when streaming a blob: what a download that stopped reading holds in memory.
+const READ_CHUNK: usize = 256 * 1024;
 
-/// Streams `len` bytes of an open file from one blocking thread through a bounded channel:
-/// one thread per download instead of one blocking task per read, memory bounded by
-/// READ_CHUNK × READ_AHEAD. The thread stops as soon as the client goes away.
-fn stream_file(mut file: std::fs::File, len: u64) -> ByteStream {
-    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(READ_AHEAD);
-    tokio::task::spawn_blocking(move || {
-        let mut remaining = len;
-        while remaining > 0 {
-            let n = READ_CHUNK.min(usize::try_from(remaining).unwrap_or(READ_CHUNK));
-            // read_to_end into spare capacity: no zeroing of the buffer first.
-            let mut buf = Vec::with_capacity(n);
-            let item = match (&mut file).take(n as u64).read_to_end(&mut buf) {
-                Ok(got) if got == n => Ok(Bytes::from(buf)),
-                Ok(got) => Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    format!("blob ended {} bytes early", n - got),
-                )),
-                Err(e) => Err(e),
-            };
-            let failed = item.is_err();
-            if tx.blocking_send(item).is_err() || failed {
-                return;
-            }
-            remaining -= n as u64;
-        }
-    });
-    Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    }))
+/// Streams `len` bytes of an open file, one short blocking read per chunk and only when the
+/// client has taken the previous one: a download whose client is slow or stopped reading
+/// holds no thread (ADR 0020), and memory stays at one chunk per download.
+fn stream_file(file: std::fs::File, len: u64) -> ByteStream {
+    Box::pin(futures_util::stream::try_unfold(
+        (Arc::new(file), len),
+        next_chunk,
+    ))
+}
+
+/// One step of `stream_file`: the next chunk and what remains after it.
+async fn next_chunk(
+    (file, remaining): (Arc<std::fs::File>, u64),
+) -> std::io::Result<Option<(Bytes, (Arc<std::fs::File>, u64))>> {
+    if remaining == 0 {
+        return Ok(None);
+    }
+    let n = READ_CHUNK.min(usize::try_from(remaining).unwrap_or(READ_CHUNK));
+    let reader = file.clone();
+    let chunk = tokio::task::spawn_blocking(move || read_chunk(&reader, n))
+        .await
+        .map_err(std::io::Error::other)??;
+    Ok(Some((chunk, (file, remaining - n as u64))))
+}
+
+/// The next `n` bytes at the file's position; a file shorter than its record is an error.
+fn read_chunk(mut file: &std::fs::File, n: usize) -> std::io::Result<Bytes> {
+    // read_to_end into spare capacity: no zeroing of the buffer first.
+    let mut buf = Vec::with_capacity(n);
+    let got = (&mut file).take(n as u64).read_to_end(&mut buf)?;
+    if got < n {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("blob ended {} bytes early", n - got),
+        ));
+    }
+    Ok(Bytes::from(buf))
 }
 
 #[cfg(test)]

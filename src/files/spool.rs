@@ -1,5 +1,5 @@
 //! Streams a request body into a temp file while computing its SHA-256, with bounded memory:
-//! a bounded channel feeds one blocking writer thread that hashes, writes and fsyncs.
+//! batches are hashed and written by short blocking calls, so a slow client holds no thread.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -52,117 +52,56 @@ pub struct SpoolLimits {
     pub max_bytes: Option<u64>,
     /// When the client announced the size (chunk sizes, prepared uploads), it must match.
     pub exact_size: Option<u64>,
+    /// Bytes the project may still store (PROJECT_QUOTA_BYTES); more ends in 507 at once.
+    pub quota_room: Option<u64>,
+    /// Free space the volume must keep (MIN_FREE_BYTES), checked before every write, so a
+    /// body of unknown length stops with 507 when the disk runs short, not when it is full.
+    pub min_free_bytes: Option<u64>,
 }
 
-enum Msg {
-    Data(Bytes),
-    Finish,
-}
+/// Received bytes are written in batches of about this size: one short blocking call per
+/// batch, never a thread held while the client is slow to send the next bytes.
+const WRITE_BATCH: usize = 1024 * 1024;
 
 /// Receives `body` into a new temp file in `tmp_dir`.
-/// On any error (client gone, too large, disk full) the temp file is removed.
+/// On any error (client gone, too large, disk full, quota) and when the caller's future is
+/// dropped, the temp file is removed.
 pub async fn spool<S, E>(tmp_dir: &Path, mut body: S, limits: SpoolLimits) -> ApiResult<Spooled>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
     let path = tmp_dir.join(format!("upload-{}.part", uuid::Uuid::new_v4().simple()));
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(16);
-    let writer_path = path.clone();
-    let writer = tokio::task::spawn_blocking(move || -> ApiResult<Option<(String, u64)>> {
-        let file =
-            std::fs::File::create(&writer_path).at_path("creating spool file", &writer_path)?;
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-        let mut hasher = Sha256::new();
-        let mut size = 0u64;
-        while let Some(msg) = rx.blocking_recv() {
-            match msg {
-                Msg::Data(chunk) => {
-                    hasher.update(&chunk);
-                    out.write_all(&chunk).map_err(disk_error)?;
-                    size += chunk.len() as u64;
-                }
-                Msg::Finish => {
-                    let file = out.into_inner().map_err(|e| disk_error(e.into_error()))?;
-                    file.sync_all().map_err(disk_error)?;
-                    return Ok(Some((hex::encode(hasher.finalize()), size)));
-                }
-            }
-        }
-        // The sender went away without Finish: the upload was abandoned.
-        Ok(None)
+    // Owns the path from here on: every way out below (an error, a dropped future) removes it.
+    let mut spooled = Spooled::from_parts(path.clone(), String::new(), 0);
+    let dir = tmp_dir.to_path_buf();
+    let file = tokio::task::spawn_blocking(move || {
+        std::fs::File::create(&path).at_path("creating spool file", &path)
+    })
+    .await??;
+    let mut writer = BatchWriter::new(Writer {
+        file,
+        hasher: Sha256::new(),
+        dir,
+        min_free_bytes: limits.min_free_bytes,
     });
-
-    let received = forward(&mut body, &tx, limits).await;
-    let outcome = match received {
-        Ok(()) => {
-            let _ = tx.send(Msg::Finish).await;
-            drop(tx);
-            writer.await?
-        }
-        Err(e) => {
-            drop(tx);
-            let _ = writer.await;
-            Err(e)
-        }
-    };
-    match outcome {
-        Ok(Some((sha256, size))) => Ok(Spooled {
-            path: Some(path),
-            sha256,
-            size,
-        }),
-        Ok(None) => {
-            let _ = std::fs::remove_file(&path);
-            Err(ApiError::bad_request(
-                "upload ended before the body was complete",
-            ))
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&path);
-            Err(e)
-        }
-    }
-}
-
-async fn forward<S, E>(
-    body: &mut S,
-    tx: &tokio::sync::mpsc::Sender<Msg>,
-    limits: SpoolLimits,
-) -> ApiResult<()>
-where
-    S: Stream<Item = Result<Bytes, E>> + Unpin,
-    E: std::fmt::Display,
-{
     let cap = match (limits.max_bytes, limits.exact_size) {
         (Some(m), Some(e)) => Some(m.min(e)),
         (m, e) => m.or(e),
     };
     let mut size = 0u64;
+    let mut batch = Vec::new();
+    let mut batch_len = 0usize;
     while let Some(chunk) = body.next().await {
         let chunk =
             chunk.map_err(|e| ApiError::bad_request(format!("reading the upload failed: {e}")))?;
         size += chunk.len() as u64;
-        if let Some(cap) = cap {
-            if size > cap {
-                return Err(match limits.exact_size {
-                    Some(exact) if exact < limits.max_bytes.unwrap_or(u64::MAX) => {
-                        ApiError::bad_request(format!(
-                            "body is larger than the announced {exact} bytes"
-                        ))
-                    }
-                    _ => ApiError::new(
-                        ErrorCode::FileTooLarge,
-                        format!(
-                            "file is larger than the limit of {cap} bytes (MAX_FILE_BYTES, or the storage backend's object limit)"
-                        ),
-                    ),
-                });
-            }
-        }
-        if tx.send(Msg::Data(chunk)).await.is_err() {
-            // The writer stopped early: its own error is reported by the caller.
-            return Ok(());
+        check_size(size, cap, limits)?;
+        batch_len += chunk.len();
+        batch.push(chunk);
+        if batch_len >= WRITE_BATCH {
+            writer.submit(std::mem::take(&mut batch)).await?;
+            batch_len = 0;
         }
     }
     if let Some(exact) = limits.exact_size {
@@ -172,7 +111,120 @@ where
             )));
         }
     }
+    writer.submit(batch).await?;
+    let sha256 = writer.finish().await?;
+    spooled.sha256 = sha256;
+    spooled.size = size;
+    Ok(spooled)
+}
+
+/// The size checks made as each chunk arrives: MAX_FILE_BYTES or the announced size (413 or
+/// 400), then the project's quota (507).
+fn check_size(size: u64, cap: Option<u64>, limits: SpoolLimits) -> ApiResult<()> {
+    if let Some(cap) = cap.filter(|cap| size > *cap) {
+        return Err(match limits.exact_size {
+            Some(exact) if exact < limits.max_bytes.unwrap_or(u64::MAX) => ApiError::bad_request(
+                format!("body is larger than the announced {exact} bytes"),
+            ),
+            _ => ApiError::new(
+                ErrorCode::FileTooLarge,
+                format!(
+                    "file is larger than the limit of {cap} bytes (MAX_FILE_BYTES, or the storage backend's object limit)"
+                ),
+            ),
+        });
+    }
+    if let Some(room) = limits.quota_room.filter(|room| size > *room) {
+        return Err(quota_passed(room));
+    }
     Ok(())
+}
+
+/// 507 for an upload larger than the `room` its project has left.
+pub fn quota_passed(room: u64) -> ApiError {
+    ApiError::new(
+        ErrorCode::QuotaExceeded,
+        format!("the upload is larger than the {room} bytes its project may still store (PROJECT_QUOTA_BYTES)"),
+    )
+    .with_details(serde_json::json!({ "quota_room_bytes": room }))
+}
+
+/// The open spool file and the hash of what it holds; moved onto a blocking thread for each
+/// batch and back.
+struct Writer {
+    file: std::fs::File,
+    hasher: Sha256,
+    dir: PathBuf,
+    min_free_bytes: Option<u64>,
+}
+
+impl Writer {
+    fn write(mut self, batch: Vec<Bytes>) -> ApiResult<Self> {
+        let len: usize = batch.iter().map(Bytes::len).sum();
+        if let Some(reserve) = self.min_free_bytes {
+            let free = crate::files::disk::available_space(&self.dir)?;
+            let needed = reserve.saturating_add(len as u64);
+            if free < needed {
+                return Err(ApiError::new(
+                    ErrorCode::InsufficientStorage,
+                    format!(
+                        "not enough free space: {free} bytes free, {needed} needed (next part of the upload + MIN_FREE_BYTES)"
+                    ),
+                )
+                .with_details(serde_json::json!({ "free_bytes": free, "needed_bytes": needed })));
+            }
+        }
+        for chunk in &batch {
+            self.hasher.update(chunk);
+            self.file.write_all(chunk).map_err(disk_error)?;
+        }
+        Ok(self)
+    }
+}
+
+/// One batch being written while the next one is received: the disk and the network overlap,
+/// and at most two batches per upload are in memory.
+struct BatchWriter {
+    idle: Option<Writer>,
+    busy: Option<tokio::task::JoinHandle<ApiResult<Writer>>>,
+}
+
+impl BatchWriter {
+    fn new(writer: Writer) -> Self {
+        Self {
+            idle: Some(writer),
+            busy: None,
+        }
+    }
+
+    async fn take(&mut self) -> ApiResult<Writer> {
+        if let Some(handle) = self.busy.take() {
+            return handle.await?;
+        }
+        self.idle
+            .take()
+            .ok_or_else(|| ApiError::internal("spool writer used after a failure"))
+    }
+
+    async fn submit(&mut self, batch: Vec<Bytes>) -> ApiResult<()> {
+        let writer = self.take().await?;
+        if batch.is_empty() {
+            self.idle = Some(writer);
+        } else {
+            self.busy = Some(tokio::task::spawn_blocking(move || writer.write(batch)));
+        }
+        Ok(())
+    }
+
+    /// Waits for the last batch, fsyncs, and returns the SHA-256 (hex) of everything written.
+    async fn finish(mut self) -> ApiResult<String> {
+        let writer = self.take().await?;
+        tokio::task::spawn_blocking(move || {
+            writer.file.sync_all().map_err(disk_error)?;
+            Ok(hex::encode(writer.hasher.finalize()))
+        })
+        .await?
+    }
 }
 
 /// A full disk is the client's 507, any other write failure is ours.
@@ -223,7 +275,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let limits = SpoolLimits {
             max_bytes: Some(5),
-            exact_size: None,
+            ..SpoolLimits::default()
         };
         let err = spool(dir.path(), body(&[b"hello ", b"world"]), limits)
             .await
@@ -250,8 +302,8 @@ mod tests {
     async fn announced_sizes_must_match() {
         let dir = tempfile::tempdir().unwrap();
         let limits = SpoolLimits {
-            max_bytes: None,
             exact_size: Some(20),
+            ..SpoolLimits::default()
         };
         let err = spool(dir.path(), body(&[b"short"]), limits)
             .await

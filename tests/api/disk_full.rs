@@ -7,12 +7,12 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 
 /// A tmpfs mounted on a fresh temp dir, unmounted on drop.
-struct Tmpfs {
-    dir: tempfile::TempDir,
+pub(crate) struct Tmpfs {
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Tmpfs {
-    fn mount(size_mib: u32) -> Result<Self, String> {
+    pub(crate) fn mount(size_mib: u32) -> Result<Self, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let status = std::process::Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size_mib}m"), "tmpfs"])

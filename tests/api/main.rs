@@ -20,4 +20,5 @@ mod startup;
 mod table_access;
 mod table_data;
 mod tables;
+mod transport;
 mod validation;

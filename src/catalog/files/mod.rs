@@ -245,6 +245,30 @@ impl Catalog {
     }
 }
 
+impl Catalog {
+    /// Bytes `project` may still add under `quota` (`None` = no byte limit), counted as the
+    /// quota check counts (files, prepared uploads, sessions), so an upload of unknown size can
+    /// stop as soon as it passes it. `credit` is what the upload being received already
+    /// reserved (a prepared upload's announced size). The file count is left to the insert:
+    /// content staged for a prepared upload is no file yet.
+    pub fn quota_room(
+        &self,
+        project: &ProjectId,
+        quota: Quota,
+        credit: u64,
+    ) -> ApiResult<Option<u64>> {
+        if quota.max_bytes == 0 {
+            return Ok(None);
+        }
+        self.query(|conn| {
+            let (_, bytes) = usage(conn, project)?;
+            Ok(Some(
+                quota.max_bytes.saturating_add(credit).saturating_sub(bytes),
+            ))
+        })
+    }
+}
+
 /// Checks `project`'s usage *after* a change made in `tx` (so the change's own row counts once),
 /// refusing it with 507 when over a quota. Bytes are what the project holds or has reserved:
 /// its files, every prepared upload (the content stored, else the announced size) and every

@@ -6,8 +6,9 @@ use futures_util::Stream;
 
 use super::FileService;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::files::spool::spool;
+use crate::files::spool::{quota_passed, spool};
 use crate::files::{SpoolLimits, Spooled};
+use crate::names::ProjectId;
 
 impl FileService {
     /// The effective size limit: MAX_FILE_BYTES and the backend's own, whichever is smaller.
@@ -46,30 +47,56 @@ impl FileService {
         Ok(())
     }
 
-    /// Streams `body` to a spool, checking MAX_FILE_BYTES and an announced exact size.
-    pub async fn receive<S, E>(&self, body: S, exact_size: Option<u64>) -> ApiResult<Spooled>
+    /// Streams `body` to a spool of `project`, checking MAX_FILE_BYTES, an announced exact
+    /// size, the project's quota and the free space as the bytes arrive. `credit` is what the
+    /// upload already reserved in the quota (a prepared upload's announced size), so its own
+    /// reservation does not count against it.
+    pub async fn receive_reserved<S, E>(
+        &self,
+        project: &ProjectId,
+        body: S,
+        exact_size: Option<u64>,
+        credit: u64,
+    ) -> ApiResult<Spooled>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        self.receive_announced(body, exact_size, exact_size).await
+        self.receive_announced(project, body, exact_size, exact_size, credit)
+            .await
     }
 
-    /// `receive`, admitting `announced` bytes (a Content-Length, say) up front.
+    /// `receive_reserved`, admitting `announced` bytes (a Content-Length, say) up front.
     pub(super) async fn receive_announced<S, E>(
         &self,
+        project: &ProjectId,
         body: S,
         announced: Option<u64>,
         exact_size: Option<u64>,
+        credit: u64,
     ) -> ApiResult<Spooled>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
         self.admit(announced)?;
+        // Read before the first byte is taken: a full project is refused without reading the
+        // body, and a body of unknown length stops as soon as it passes what is left. The
+        // catalog checks the quota again when the record is written (concurrent uploads).
+        let (p, quota) = (project.clone(), self.quota);
+        let quota_room = self
+            .on_catalog(move |catalog| catalog.quota_room(&p, quota, credit))
+            .await?;
+        if let (Some(room), Some(n)) = (quota_room, announced) {
+            if n > room {
+                return Err(quota_passed(room));
+            }
+        }
         let limits = SpoolLimits {
             max_bytes: self.max_bytes(),
             exact_size,
+            quota_room,
+            min_free_bytes: Some(self.min_free_bytes),
         };
         spool(&self.tmp_dir, body, limits).await
     }

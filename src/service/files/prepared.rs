@@ -63,7 +63,10 @@ impl FileService {
         E: std::fmt::Display,
     {
         let up = self.prepared(project, key).await?;
-        let spooled = self.receive(body, up.expected_size).await?;
+        let credit = up.size_bytes.or(up.expected_size).unwrap_or(0);
+        let spooled = self
+            .receive_reserved(project, body, up.expected_size, credit)
+            .await?;
         let (p, k, quota) = (project.clone(), key.to_string(), self.quota);
         let (sha, size, previous) = self
             .commit(spooled, move |catalog, sha, size| {

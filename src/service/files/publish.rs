@@ -102,7 +102,9 @@ impl FileService {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let spooled = self.receive_announced(body, length, None).await?;
+        let spooled = self
+            .receive_announced(project, body, length, None, 0)
+            .await?;
         self.publish(project, meta, spooled).await
     }
 }

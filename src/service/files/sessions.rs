@@ -121,8 +121,9 @@ impl FileService {
             &self.tmp_dir,
             body,
             SpoolLimits {
-                max_bytes: None,
                 exact_size: Some(expected_len),
+                min_free_bytes: Some(self.min_free_bytes),
+                ..SpoolLimits::default()
             },
         )
         .await

@@ -105,7 +105,7 @@ async fn the_byte_quota_refuses_an_upload_that_would_exceed_it() {
 async fn prepared_uploads_count_toward_the_byte_quota() {
     let (app, key) = app_with_project_configured(|c| c.project_quota_bytes = 1000).await;
     // An announced size is reserved at prepare: two of 600 bytes do not fit in 1000.
-    prepare_with(&app, &key, json!({"filename": "a.bin", "size_bytes": 600}))
+    let reserved = prepare_with(&app, &key, json!({"filename": "a.bin", "size_bytes": 600}))
         .await
         .expect(200);
     let refused = prepare_with(&app, &key, json!({"filename": "b.bin", "size_bytes": 600}))
@@ -131,6 +131,12 @@ async fn prepared_uploads_count_toward_the_byte_quota() {
     upload(&app, "1", &key, "f.bin", &bytes_of(100, 34)).await;
     // The refused content is not kept: blobs of c.bin (now a file) and f.bin only.
     assert_eq!(blob_files(&app).len(), 2, "{:?}", blob_files(&app));
+    // The project is full, but the 600 bytes reserved at prepare are a.bin's own to fill.
+    let url = reserved["upload_url"].as_str().expect("upload_url");
+    upload_prepared(&app, &key, url, "a.bin", &bytes_of(600, 35))
+        .await
+        .reply()
+        .expect(200);
 }
 
 #[tokio::test]
