@@ -67,6 +67,8 @@ pub async fn serve_on(
         .local_addr()
         .map_err(|e| StartupError(e.to_string()))?;
     tracing::info!(%addr, "duckbank listening");
+    // Connect info gives handlers the peer address (failed-key throttling per client).
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

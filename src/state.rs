@@ -3,7 +3,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use duckdb::Connection;
 
@@ -72,11 +72,7 @@ impl AppState {
             config.job_workers,
             config.job_queue_capacity,
         )?;
-        let keys = KeyVerifier::new(
-            &admin,
-            Duration::from_secs(config.key_cache_ttl_secs),
-            config.key_cache_capacity,
-        );
+        let keys = KeyVerifier::new(&admin, &config)?;
         Ok(Self {
             config: Arc::new(config),
             catalog,
