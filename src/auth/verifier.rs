@@ -46,6 +46,11 @@ const THROTTLE_CAPACITY: u64 = 100_000;
 /// What a caller whose verification was refused for load is told to wait.
 const BUSY_RETRY_SECS: u64 = 1;
 
+/// How long a refused (429) key check is held before it is answered. A client that retries
+/// at once would otherwise turn cheap refusals into a request flood of its own; a pending
+/// answer costs the server one idle future.
+const REFUSAL_DELAY: Duration = Duration::from_secs(1);
+
 impl KeyVerifier {
     /// Blocking: hashes the dummy key once (one argon2 run) and starts the verification threads.
     pub fn new(admin: &Secret, config: &Config) -> std::io::Result<Self> {
@@ -111,7 +116,10 @@ impl KeyVerifier {
         }
         let client = client.map(client_key);
         let project = claimed_project(presented).and_then(|p| ProjectId::parse(p).ok());
-        self.check_throttles(client, project.as_ref())?;
+        if let Err(refused) = self.check_throttles(client, project.as_ref()) {
+            tokio::time::sleep(REFUSAL_DELAY).await;
+            return Err(refused);
+        }
         let Some(project) = project else {
             // Not a project key and not the admin key: no argon2 to run, but still a guess
             // (at the admin key), so it counts against the client.
@@ -134,22 +142,23 @@ impl KeyVerifier {
             keys.push((None, self.dummy_hash.clone()));
         }
         let clear = presented.to_string();
-        let outcome = self
+        let ran = self
             .pool
             .run(move || {
                 keys.into_iter()
                     .find(|(_, hash)| verify_key(&clear, hash))
                     .and_then(|(id, _)| id)
             })
-            .await
-            .map_err(|_busy| {
-                tracing::debug!(key_prefix = %key_prefix(presented), "key verification queue full");
-                ApiError::retry_after(
-                    ErrorCode::RateLimited,
-                    "too many key verifications in progress; retry later",
-                    BUSY_RETRY_SECS,
-                )
-            })?;
+            .await;
+        let Ok(outcome) = ran else {
+            tracing::debug!(key_prefix = %key_prefix(presented), "key verification queue full");
+            tokio::time::sleep(REFUSAL_DELAY).await;
+            return Err(ApiError::retry_after(
+                ErrorCode::RateLimited,
+                "too many key verifications in progress; retry later",
+                BUSY_RETRY_SECS,
+            ));
+        };
         let matched = outcome.ok_or_else(|| ApiError::internal("a key verification panicked"))?;
         let Some(key_id) = matched else {
             self.record_failure(presented_digest, client, Some(project));
