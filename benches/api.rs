@@ -1,6 +1,6 @@
 //! End-to-end benchmark of the real server binary (API load, files, imports and exports), each
-//! figure beside a baseline measured in the same run; BENCH_SECTIONS=api,files,data,stalls picks
-//! parts.
+//! figure beside a baseline measured in the same run; BENCH_SECTIONS=api,files,data,stalls,auth
+//! picks parts.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -323,9 +323,9 @@ async fn files_bench(dir: &Path, mib: usize) {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let dir = tempfile::tempdir().unwrap();
-    // BENCH_SECTIONS picks what runs: any of api, files, data, stalls (default: all).
+    // BENCH_SECTIONS picks what runs: any of api, files, data, stalls, auth (default: all).
     let sections =
-        std::env::var("BENCH_SECTIONS").unwrap_or_else(|_| "api,files,data,stalls".into());
+        std::env::var("BENCH_SECTIONS").unwrap_or_else(|_| "api,files,data,stalls,auth".into());
     let wants = |s: &str| sections.split(',').any(|x| x.trim() == s);
     if wants("api") {
         api_bench(dir.path()).await;
@@ -342,6 +342,9 @@ async fn main() {
     }
     if wants("stalls") {
         stalls_bench(dir.path()).await;
+    }
+    if wants("auth") {
+        auth_bench(dir.path()).await;
     }
 }
 
@@ -1017,4 +1020,210 @@ async fn data_bench(dir: &Path) {
         ms(worst(&preview)),
         preview.len()
     );
+}
+
+/// Resident memory of a process now, from /proc (VmRSS), in MiB.
+fn rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// Concurrent clients sending made-up keys for an existing project in the auth benchmark.
+const FLOOD_CLIENTS: usize = 500;
+
+/// What one measuring run saw: preview latencies, the largest RSS sample, and the flood's
+/// answers (401, 429, anything else or a failed request).
+struct AuthRun {
+    preview: Vec<Duration>,
+    max_rss: f64,
+    answers: [u64; 3],
+}
+
+/// Previews with a valid (cached) key every 20 ms for `secs` while sampling the server's RSS,
+/// with `flood` clients sending random secrets for project 1 meanwhile (0: no flood).
+async fn auth_run(server: &ServerProcess, key: &str, secs: u64, flood: usize) -> AuthRun {
+    let b = server.base.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flood_client = reqwest::Client::new();
+    let mut flooders = Vec::new();
+    for _ in 0..flood {
+        let (client, url, stop) = (
+            flood_client.clone(),
+            format!("{b}/projects/1/buckets"),
+            stop.clone(),
+        );
+        flooders.push(tokio::spawn(async move {
+            let mut answers = [0u64; 3];
+            while !stop.load(Ordering::Relaxed) {
+                let guess = format!("proj_1_admin_{:032x}", rand::random::<u128>());
+                let slot = match client.get(&url).bearer_auth(guess).send().await {
+                    Ok(res) if res.status() == 401 => 0,
+                    Ok(res) if res.status() == 429 => 1,
+                    _ => 2,
+                };
+                answers[slot] += 1;
+            }
+            answers
+        }));
+    }
+    let sampler = {
+        let (pid, stop) = (server.child.id(), stop.clone());
+        tokio::spawn(async move {
+            let mut max = 0f64;
+            while !stop.load(Ordering::Relaxed) {
+                max = max.max(rss_mib(pid).unwrap_or(0.0));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            max
+        })
+    };
+    // The prober has a thread and runtime of its own: queued behind the flood's tasks in this
+    // process, it would time the benchmark's client instead of the server.
+    let (url, key) = (
+        format!("{b}/projects/1/buckets/b/tables/t/preview?limit=100"),
+        key.to_string(),
+    );
+    let preview = tokio::task::spawn_blocking(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let client = reqwest::Client::new();
+            let mut preview = Vec::new();
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(secs) {
+                let t = Instant::now();
+                let res = client.get(&url).bearer_auth(&key).send().await.unwrap();
+                assert!(res.status().is_success(), "preview {}", res.status());
+                let _ = res.bytes().await;
+                preview.push(t.elapsed());
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            preview
+        })
+    })
+    .await
+    .unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let mut answers = [0u64; 3];
+    for f in flooders {
+        for (total, n) in answers.iter_mut().zip(f.await.unwrap()) {
+            *total += n;
+        }
+    }
+    let max_rss = sampler.await.unwrap();
+    AuthRun {
+        preview,
+        max_rss,
+        answers,
+    }
+}
+
+fn p99(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v.get((v.len() * 99 / 100).min(v.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or_default()
+}
+
+/// How long rejecting a made-up key takes, sequentially (no queue): keys for project 1, which
+/// exists, beside keys for project 99, which does not; medians of `rounds` each.
+async fn reject_times(server: &ServerProcess, rounds: u64) -> (Duration, Duration) {
+    let client = reqwest::Client::new();
+    let (mut wrong_secret, mut unknown_project) = (Vec::new(), Vec::new());
+    for i in 0..rounds {
+        for (project, times) in [("1", &mut wrong_secret), ("99", &mut unknown_project)] {
+            let guess = format!("proj_{project}_admin_{:032x}", u128::from(i) + 1);
+            let t = Instant::now();
+            let res = client
+                .get(server.url(&format!("/projects/{project}/buckets")))
+                .bearer_auth(guess)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 401);
+            times.push(t.elapsed());
+        }
+    }
+    (median(unknown_project), median(wrong_secret))
+}
+
+/// A flood of made-up keys for an existing project: preview latency with a valid key and
+/// server memory, beside the same without a flood; once with the default limits and once with
+/// guess throttling off (only the verification pool bounds the work); and the rejection time
+/// of an unknown project beside a wrong secret.
+async fn auth_bench(root: &Path) {
+    let secs: u64 = std::env::var("BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let client = reqwest::Client::new();
+    let csv = root.join("auth.csv");
+    generate_csv(&csv, 0, 1000, "auth");
+    let mut runs = Vec::new();
+    let mut rejects = None;
+    for (name, failures_per_minute) in [("default limits", None), ("throttle off", Some("0"))] {
+        let dir = root.join(format!("auth-server-{}", runs.len()));
+        let mut env = vec![("ADMIN_API_KEY", ADMIN), ("RUST_LOG", "warn")];
+        if let Some(n) = failures_per_minute {
+            env.push(("AUTH_FAILURES_PER_MINUTE", n));
+        }
+        let mut server = ServerProcess::start_in(&dir, &env).await;
+        let b = server.base.clone();
+        let key = project_with_bucket(&client, &b).await;
+        create_data_table(&client, &b, &key, "t").await;
+        let file_id = upload_file(&client, &b, &key, std::fs::read(&csv).unwrap()).await;
+        import(&client, &b, &key, "t", &file_id, false).await;
+        let quiet = auth_run(&server, &key, secs, 0).await;
+        let flood = auth_run(&server, &key, secs, FLOOD_CLIENTS).await;
+        if failures_per_minute.is_some() {
+            rejects = Some(reject_times(&server, 40).await);
+        }
+        server.stop();
+        runs.push((name, quiet, flood));
+    }
+
+    println!();
+    println!(
+        "auth benchmark ({FLOOD_CLIENTS} clients sending random secrets for an existing project, \
+         {secs}s per run; previews of 100 rows every 20 ms with a valid key)"
+    );
+    println!(
+        "{:<52} {:>11} {:>11} {:>8}",
+        "measure", "flood", "no flood", "ratio"
+    );
+    for (name, quiet, flood) in runs {
+        row(
+            &format!("preview p99 ms, {name}"),
+            ms(p99(flood.preview.clone())),
+            ms(p99(quiet.preview.clone())),
+            "",
+        );
+        row(
+            &format!("server max RSS MiB, {name}"),
+            flood.max_rss,
+            quiet.max_rss,
+            "",
+        );
+        let [unauthorized, limited, other] = flood.answers;
+        println!(
+            "{:<52} {:>10} x 401, {} x 429, {} other or failed ({} previews)",
+            format!("  flood answers, {name}"),
+            unauthorized,
+            limited,
+            other,
+            flood.preview.len()
+        );
+    }
+    if let Some((unknown, wrong)) = rejects {
+        row(
+            "reject unknown project median ms (baseline: wrong secret)",
+            ms(unknown),
+            ms(wrong),
+            "",
+        );
+    }
 }

@@ -209,10 +209,10 @@ pub struct Config {
     pub job_retention_secs: u64,
     /// Argon2 key verifications running at once (0 = number of cores).
     pub key_verify_concurrency: usize,
-    /// Key verifications waiting for a slot at most; more get 503 with Retry-After.
+    /// Key verifications waiting for a slot at most; more get 429 with Retry-After.
     pub key_verify_queue: usize,
     /// Failed key checks per minute allowed per client address and per claimed project;
-    /// beyond it further unverified attempts get 429 with Retry-After.
+    /// beyond it further unverified attempts get 429 with Retry-After. 0 = no throttling.
     pub auth_failures_per_minute: u32,
     /// A connection that has not sent its request headers within this many seconds is closed.
     pub header_read_timeout_secs: u64,

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use duckdb::Connection;
 
@@ -77,11 +77,7 @@ impl AppState {
             config.job_queue_capacity,
         )?;
         engine.lock_down(files.work_dir())?;
-        let keys = KeyVerifier::new(
-            &admin,
-            Duration::from_secs(config.key_cache_ttl_secs),
-            config.key_cache_capacity,
-        );
+        let keys = KeyVerifier::new(&admin, &config)?;
         let health = HealthMonitor::new(data_dir, catalog.clone());
         Ok(Self {
             config: Arc::new(config),

@@ -4,7 +4,9 @@
 pub mod admin_key;
 pub mod keys;
 pub mod principal;
+pub mod throttle;
 pub mod verifier;
+pub mod verify_pool;
 
 pub use principal::Principal;
 pub use verifier::KeyVerifier;

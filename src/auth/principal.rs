@@ -1,7 +1,9 @@
 //! Who is calling: the admin, or one project's key. Extracted from `Authorization: Bearer`,
 //! `X-Api-Key` or `X-StorageApi-Token`; handlers ask it for the access they need.
 
-use axum::extract::FromRequestParts;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
 
@@ -66,8 +68,21 @@ impl FromRequestParts<AppState> for Principal {
                 "missing API key: send 'Authorization: Bearer <key>' or 'X-Api-Key: <key>'",
             )
         })?;
-        state.keys.authenticate(key, &state.catalog).await
+        state
+            .keys
+            .authenticate(key, client_address(parts), &state.catalog)
+            .await
     }
+}
+
+/// The peer's address, when the server was started with connect info (`serve_on` does); the
+/// address throttle is skipped without it. Forwarding headers are not trusted: anyone can
+/// send them, and a forged one would throttle someone else.
+fn client_address(parts: &Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Turns a presented key into a principal: constant-time admin check, then project keys
-//! verified with argon2 once and cached (bounded, TTL) by the SHA-256 of the key.
+//! verified with argon2 once (bounded pool, throttled guesses) and cached by the key's SHA-256.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,44 +9,85 @@ use moka::sync::Cache;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::keys::{claimed_project, key_prefix, verify_key};
+use super::keys::{claimed_project, hash_key, key_prefix, verify_key};
+use super::throttle::{client_key, FailureLimiter};
+use super::verify_pool::VerifyPool;
 use super::Principal;
 use crate::catalog::Catalog;
-use crate::config::Secret;
-use crate::error::{ApiError, ApiResult};
+use crate::config::{Config, Secret};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::ProjectId;
 
 pub struct KeyVerifier {
     admin_digest: [u8; 32],
     /// sha256(presented key) → the project and key record it was verified against.
     verified: Cache<[u8; 32], (ProjectId, String)>,
-    /// sha256 of well-formed keys that failed verification, so guessing costs one argon2
-    /// run per distinct key and cache lifetime, not one per request.
+    /// sha256 of keys that failed verification, so guessing costs one argon2 run per distinct
+    /// key and cache lifetime, not one per request, and a client repeating one wrong key is not
+    /// counted as guessing again.
     rejected: Cache<[u8; 32], ()>,
+    /// The argon2 runs: bounded threads and queue (ADR 0019).
+    pool: VerifyPool,
+    /// New wrong guesses per client address (`None`: throttling off, or no address known).
+    by_client: Option<FailureLimiter<IpAddr>>,
+    /// New wrong guesses per claimed project, whether the project exists or not.
+    by_project: Option<FailureLimiter<ProjectId>>,
+    /// A hash of a key nobody has: keys of unknown projects are checked against it, so they
+    /// cost and take what a wrong key of an existing project does.
+    dummy_hash: String,
 }
 
 /// How long a failed verification is remembered.
 const REJECTED_TTL: Duration = Duration::from_secs(60);
 
+/// How many client addresses and claimed projects the throttles remember at most.
+const THROTTLE_CAPACITY: u64 = 100_000;
+
+/// What a caller whose verification was refused for load is told to wait.
+const BUSY_RETRY_SECS: u64 = 1;
+
+/// How long a refused (429) key check is held before it is answered. A client that retries
+/// at once would otherwise turn cheap refusals into a request flood of its own; a pending
+/// answer costs the server one idle future.
+const REFUSAL_DELAY: Duration = Duration::from_secs(1);
+
 impl KeyVerifier {
-    pub fn new(admin: &Secret, ttl: Duration, capacity: u64) -> Self {
-        Self {
+    /// Blocking: hashes the dummy key once (one argon2 run) and starts the verification threads.
+    pub fn new(admin: &Secret, config: &Config) -> std::io::Result<Self> {
+        let capacity = config.key_cache_capacity;
+        let threads = match config.key_verify_concurrency {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        let per_minute = config.auth_failures_per_minute;
+        Ok(Self {
             admin_digest: digest(admin.expose()),
             verified: Cache::builder()
                 .max_capacity(capacity)
-                .time_to_live(ttl)
+                .time_to_live(Duration::from_secs(config.key_cache_ttl_secs))
                 .support_invalidation_closures()
                 .build(),
             rejected: Cache::builder()
                 .max_capacity(capacity)
                 .time_to_live(REJECTED_TTL)
                 .build(),
-        }
+            pool: VerifyPool::new(threads, config.key_verify_queue)?,
+            by_client: FailureLimiter::new(per_minute, THROTTLE_CAPACITY),
+            by_project: FailureLimiter::new(per_minute, THROTTLE_CAPACITY),
+            dummy_hash: hash_key(&format!("proj_0_admin_{}", hex::encode(rand_bytes()))),
+        })
     }
 
+    /// The principal of `presented`, sent from `client` (the peer address, when known).
+    ///
+    /// Order: admin key, verified-key cache (no limits apply to keys already verified), known
+    /// wrong keys (401, not counted again), throttles (429), then one argon2 check on the
+    /// verification pool (429 when its queue is full). An unknown project and a wrong secret
+    /// for an existing one take the same path, cost and answer.
     pub async fn authenticate(
         &self,
         presented: &str,
+        client: Option<IpAddr>,
         catalog: &Arc<Catalog>,
     ) -> ApiResult<Principal> {
         let presented_digest = digest(presented);
@@ -69,39 +111,97 @@ impl KeyVerifier {
             tracing::info!(key_prefix = %key_prefix(presented), "rejected an unknown API key");
             ApiError::unauthorized("invalid API key")
         };
-        let project = claimed_project(presented)
-            .and_then(|p| ProjectId::parse(p).ok())
-            .ok_or_else(unknown)?;
         if self.rejected.contains_key(&presented_digest) {
             return Err(unknown());
         }
-        let keys: Vec<(String, String)> = catalog.read(|m| {
+        let client = client.map(client_key);
+        let project = claimed_project(presented).and_then(|p| ProjectId::parse(p).ok());
+        if let Err(refused) = self.check_throttles(client, project.as_ref()) {
+            tokio::time::sleep(REFUSAL_DELAY).await;
+            return Err(refused);
+        }
+        let Some(project) = project else {
+            // Not a project key and not the admin key: no argon2 to run, but still a guess
+            // (at the admin key), so it counts against the client.
+            self.record_failure(presented_digest, client, None);
+            return Err(unknown());
+        };
+        let mut keys: Vec<(Option<String>, String)> = catalog.read(|m| {
             m.project(&project)
                 .map(|p| {
                     p.keys
                         .iter()
-                        .map(|k| (k.id.clone(), k.hash.clone()))
+                        .map(|k| (Some(k.id.clone()), k.hash.clone()))
                         .collect()
                 })
                 .unwrap_or_default()
         });
         if keys.is_empty() {
-            return Err(unknown());
+            // Unknown project: check against the dummy hash, which never matches, so the
+            // answer comes after the same work and queue as for a wrong secret.
+            keys.push((None, self.dummy_hash.clone()));
         }
         let clear = presented.to_string();
-        let matched = tokio::task::spawn_blocking(move || {
-            keys.into_iter()
-                .find(|(_, hash)| verify_key(&clear, hash))
-                .map(|(id, _)| id)
-        })
-        .await?;
+        let ran = self
+            .pool
+            .run(move || {
+                keys.into_iter()
+                    .find(|(_, hash)| verify_key(&clear, hash))
+                    .and_then(|(id, _)| id)
+            })
+            .await;
+        let Ok(outcome) = ran else {
+            tracing::debug!(key_prefix = %key_prefix(presented), "key verification queue full");
+            tokio::time::sleep(REFUSAL_DELAY).await;
+            return Err(ApiError::retry_after(
+                ErrorCode::RateLimited,
+                "too many key verifications in progress; retry later",
+                BUSY_RETRY_SECS,
+            ));
+        };
+        let matched = outcome.ok_or_else(|| ApiError::internal("a key verification panicked"))?;
         let Some(key_id) = matched else {
-            self.rejected.insert(presented_digest, ());
+            self.record_failure(presented_digest, client, Some(project));
             return Err(unknown());
         };
         self.verified
             .insert(presented_digest, (project.clone(), key_id));
         Ok(Principal::Project(project))
+    }
+
+    /// 429 when the client or the claimed project has used up its wrong guesses.
+    fn check_throttles(
+        &self,
+        client: Option<IpAddr>,
+        project: Option<&ProjectId>,
+    ) -> ApiResult<()> {
+        let by_client = client
+            .zip(self.by_client.as_ref())
+            .and_then(|(addr, limiter)| limiter.blocked(&addr));
+        let by_project = project
+            .zip(self.by_project.as_ref())
+            .and_then(|(p, limiter)| limiter.blocked(p));
+        let Some(wait) = by_client.max(by_project) else {
+            return Ok(());
+        };
+        tracing::debug!(client = ?client, project = ?project, "throttled key checks");
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        Err(ApiError::retry_after(
+            ErrorCode::RateLimited,
+            "too many failed API key checks; retry later",
+            secs.max(1),
+        ))
+    }
+
+    /// Remembers a wrong key and counts it against the client and the claimed project.
+    fn record_failure(&self, digest: [u8; 32], client: Option<IpAddr>, project: Option<ProjectId>) {
+        self.rejected.insert(digest, ());
+        if let Some((addr, limiter)) = client.zip(self.by_client.as_ref()) {
+            limiter.record(addr);
+        }
+        if let Some((p, limiter)) = project.zip(self.by_project.as_ref()) {
+            limiter.record(p);
+        }
     }
 
     /// Drops cached verifications for a project (its keys were deleted or rotated).
@@ -112,6 +212,13 @@ impl KeyVerifier {
             .verified
             .invalidate_entries_if(move |_, (p, _)| *p == project);
     }
+}
+
+fn rand_bytes() -> [u8; 16] {
+    use rand::RngCore;
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes
 }
 
 fn digest(s: &str) -> [u8; 32] {
