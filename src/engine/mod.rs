@@ -6,7 +6,6 @@ pub mod export;
 pub mod filter;
 pub mod import;
 pub mod locks;
-pub mod pipe;
 pub mod preview;
 pub mod profile;
 pub mod schema;
