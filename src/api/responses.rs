@@ -113,7 +113,10 @@ pub fn preview_response(preview: Preview) -> Response {
     ));
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
             (header::CONTENT_LENGTH, HeaderValue::from(length)),
         ],
         body,

@@ -102,7 +102,7 @@ impl TableEngine {
                 [one] => Some(quote_ident(one)),
                 _ => None,
             };
-            let key_expr = pk.as_deref().unwrap_or("NULL");
+            let key_expr = pk.as_deref().unwrap_or("NULL::BIGINT");
             // The limit stays a parameter so the statement cache serves every preview size;
             // a selection's own limit, if any, applies first.
             let ids_sql = format!(

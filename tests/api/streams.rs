@@ -11,7 +11,8 @@ use crate::table_data::{import, kv_csv, seed, setup_configured, upload, T};
 
 /// Rows of ~520 bytes each: the CSV export of the table is ~52 MB.
 const ROWS: u64 = 100_000;
-const FILL: &str = "INSERT INTO data SELECT i, repeat(md5(i::VARCHAR), 16) FROM range(1, 100001) t(i)";
+const FILL: &str =
+    "INSERT INTO data SELECT i, repeat(md5(i::VARCHAR), 16) FROM range(1, 100001) t(i)";
 
 /// Project 1, bucket b, table t (id, v) holding `ROWS` rows of ~0.5 KB.
 async fn big_table() -> (TestApp, String) {
@@ -134,7 +135,11 @@ async fn a_client_that_stops_reading_an_export_does_not_hold_up_an_import() {
     let (body, complete) = stalled.read_rest().await;
     assert!(complete, "the export was cut short");
     let text = String::from_utf8(body).expect("CSV text");
-    assert_eq!(text.lines().count() as u64, ROWS + 1, "header plus every old row");
+    assert_eq!(
+        text.lines().count() as u64,
+        ROWS + 1,
+        "header plus every old row"
+    );
     assert!(!text.contains("new"), "no row of the later import");
 }
 
@@ -180,11 +185,17 @@ async fn a_preview_stops_at_max_preview_bytes_and_says_so() {
         .collect();
     seed(&app, &key, "t", &csv).await;
 
-    let small = app.get(&format!("{T}/t/preview?limit=5"), &key).await.expect(200);
+    let small = app
+        .get(&format!("{T}/t/preview?limit=5"), &key)
+        .await
+        .expect(200);
     assert_eq!(small["truncated"], false);
     assert_eq!(small["preview_row_count"], 5);
 
-    let big = app.get(&format!("{T}/t/preview?limit=100"), &key).await.expect(200);
+    let big = app
+        .get(&format!("{T}/t/preview?limit=100"), &key)
+        .await
+        .expect(200);
     assert_eq!(big["truncated"], true, "{}", big["preview_row_count"]);
     let rows = big["rows"].as_array().expect("rows");
     // Each row is ~1 KB of JSON: nine fit in 10 000 bytes, ten do not.
@@ -196,7 +207,10 @@ async fn a_preview_stops_at_max_preview_bytes_and_says_so() {
 
     // Ordered and filtered previews keep their order within the budget.
     let ordered = app
-        .get(&format!("{T}/t/preview?limit=100&order_by=id%20DESC&where_filter=id%20%3C%2050"), &key)
+        .get(
+            &format!("{T}/t/preview?limit=100&order_by=id%20DESC&where_filter=id%20%3C%2050"),
+            &key,
+        )
         .await
         .expect(200);
     let ids: Vec<i64> = ordered["rows"]
@@ -236,7 +250,11 @@ async fn a_preview_of_huge_rows_keeps_server_memory_bounded() {
         .expect(201);
     let columns = json!([{ "name": "id", "type": "BIGINT" }, { "name": "v", "type": "VARCHAR" }]);
     server
-        .post(T, &key, json!({ "name": "t", "columns": columns, "primary_key": ["id"] }))
+        .post(
+            T,
+            &key,
+            json!({ "name": "t", "columns": columns, "primary_key": ["id"] }),
+        )
         .await
         .expect(201);
     // 500 rows of 1 MB text each, written straight into the table file while it is stopped.
