@@ -35,10 +35,11 @@ impl TableEngine {
     /// Up to `limit` rows of the selection, in storage order unless it orders them, whose
     /// JSON takes at most `max_bytes`. Caller holds the table's shared lock.
     ///
-    /// Two steps keep memory bounded by bytes: the row ids of the selection first (reading
-    /// only the filter and order columns), then the rows themselves in small batches by row
-    /// id, each batch sized from the rows seen so far. One query for all rows would let
-    /// DuckDB materialize whole vectors of 2 048 rows, however large each row is.
+    /// Two steps keep memory bounded by bytes: the row ids (and primary-key values) of the
+    /// selection first, reading only the filter, order and key columns; then the rows. A
+    /// query over a range of rows makes DuckDB read whole vectors of 2 048 rows however large
+    /// each is; a primary-key lookup reads one row through the index. So rows are fetched one
+    /// by one by key until they are known to be small, then a vector at a time (ADR 0021).
     pub fn preview(
         &self,
         key: &TableKey,
@@ -181,7 +182,8 @@ fn fetch_batch(
         return Ok(Some(0));
     };
     // Row ids are numbers this function was given by DuckDB, never client text. A range
-    // lets DuckDB skip straight to the rows; a filtered or ordered selection names them.
+    // for rows in storage order, a list for a filtered or ordered selection; either way
+    // DuckDB reads the whole vectors they fall in, which is why only small rows come here.
     let contiguous = usize::try_from(high - low).is_ok_and(|span| span + 1 == part.len());
     let condition = if contiguous {
         format!("rowid BETWEEN {low} AND {high}")
