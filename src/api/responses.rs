@@ -3,11 +3,13 @@
 
 use std::collections::BTreeSet;
 
+use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use bytes::Bytes;
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::catalog::files::{FileRecord, PreparedUpload};
 use crate::catalog::jobs::{JobRecord, JobStatus};
@@ -85,25 +87,41 @@ impl From<&[TableView]> for TableList {
     }
 }
 
-/// Up to the asked number of rows; serialized straight from the rows, with no intermediate
-/// JSON tree copy of 10 000 rows.
-#[derive(Serialize)]
-pub struct PreviewResponse {
-    columns: Vec<ColumnResponse>,
-    rows: Vec<Map<String, Value>>,
-    total_row_count: u64,
-    preview_row_count: usize,
-}
-
-impl From<Preview> for PreviewResponse {
-    fn from(preview: Preview) -> Self {
-        Self {
-            columns: preview.columns.iter().map(ColumnResponse::from).collect(),
-            preview_row_count: preview.rows.len(),
-            total_row_count: preview.total_row_count,
-            rows: preview.rows,
-        }
+/// Up to the asked number of rows, `{columns, rows, total_row_count, preview_row_count,
+/// truncated}`. The rows are the JSON text the engine wrote (bounded by MAX_PREVIEW_BYTES);
+/// they are sent as they are, framed by the other fields, never parsed or copied again.
+pub fn preview_response(preview: Preview) -> Response {
+    let columns: Vec<ColumnResponse> = preview.columns.iter().map(ColumnResponse::from).collect();
+    let mut head = b"{\"columns\":".to_vec();
+    // Serializing plain structs of strings and numbers into memory cannot fail.
+    if serde_json::to_writer(&mut head, &columns).is_err() {
+        return crate::error::ApiError::internal("writing preview columns failed").into_response();
     }
+    head.extend_from_slice(b",\"rows\":[");
+    let tail = format!(
+        "],\"total_row_count\":{},\"preview_row_count\":{},\"truncated\":{}}}",
+        preview.total_row_count, preview.row_count, preview.truncated
+    );
+    let parts = [
+        Bytes::from(head),
+        Bytes::from(preview.rows_json),
+        Bytes::from(tail),
+    ];
+    let length: usize = parts.iter().map(Bytes::len).sum();
+    let body = Body::from_stream(futures_util::stream::iter(
+        parts.map(Ok::<_, std::convert::Infallible>),
+    ));
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::CONTENT_LENGTH, HeaderValue::from(length)),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// A table created from a file: the table, then what the load reported.

@@ -1,12 +1,11 @@
 //! Selecting rows (columns, filter, order, limit) and writing them out with DuckDB's own
-//! `COPY … TO` writers: to a file, or through a pipe to a hasher or straight to a client.
+//! `COPY … TO` writers into a file (a new file of the project, or a snapshot to stream).
 
 use std::path::Path;
 
 use serde_json::json;
 
 use super::filter::{refused_value, Filter, OrderBy};
-use super::pipe::Fifo;
 use super::{quote_ident, sql_string, ColumnInfo, TableEngine, TableKey};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 
@@ -142,9 +141,9 @@ impl ExportFormat {
         }
     }
 
-    /// DuckDB writes every export but gzip CSV sequentially into a pipe (its gzip writer
-    /// needs a regular file).
-    pub fn through_pipe(self, compression: Compression) -> bool {
+    /// Whether `GET …/export` may stream this: not gzip CSV, which HTTP compression of plain
+    /// CSV does better (and whose file is the `POST …/export` path's job).
+    pub fn streamable(self, compression: Compression) -> bool {
         !(self == Self::Csv && compression == Compression::Gzip)
     }
 
@@ -188,29 +187,6 @@ impl TableEngine {
         );
         let rows = conn.execute(&sql, []).map_err(refused_value)?;
         Ok(rows as u64)
-    }
-
-    /// Runs `COPY … TO` into the FIFO at `fifo` while `sink` receives the bytes; returns the
-    /// row count and whether the sink took everything. Caller holds the table's shared lock.
-    pub fn export_through_pipe(
-        &self,
-        key: &TableKey,
-        selection: &RowSelection,
-        format: ExportFormat,
-        compression: Compression,
-        fifo: &Path,
-        sink: impl FnMut(&[u8]) -> std::io::Result<bool> + Send,
-    ) -> ApiResult<(u64, bool)> {
-        if !format.through_pipe(compression) {
-            return Err(ApiError::internal(
-                "gzip CSV cannot be written through a pipe",
-            ));
-        }
-        let pipe = Fifo::create(fifo)?;
-        pipe.pump(
-            || self.export_to_file(key, selection, format, compression, fifo),
-            sink,
-        )
     }
 }
 

@@ -7,7 +7,6 @@ pub mod filter;
 pub mod import;
 mod lockdown;
 pub mod locks;
-pub mod pipe;
 pub mod preview;
 pub mod profile;
 pub mod quarantine;

@@ -155,7 +155,7 @@ pub async fn list(
 }
 
 /// Resolves a table for reading and returns its file key and catalog record.
-fn resolve_table(
+pub(crate) fn resolve_table(
     state: &AppState,
     project: &ProjectId,
     bucket: &BucketName,
@@ -276,5 +276,11 @@ pub async fn preview(
 ) -> ApiResult<Preview> {
     let (guard, key, _) = resolve_locked(state, project, bucket, table).await?;
     let engine = state.engine.clone();
-    blocking_locked(guard, move || engine.preview(&key, limit, &selection)).await
+    let max_bytes = state.config.max_preview_bytes;
+    // The rows are read into memory (bounded by `max_bytes`) and the lock released before
+    // the client is sent anything: how fast it reads never holds up a writer.
+    blocking_locked(guard, move || {
+        engine.preview(&key, limit, max_bytes, &selection)
+    })
+    .await
 }

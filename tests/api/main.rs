@@ -18,6 +18,7 @@ mod s3;
 mod seed;
 mod sharing;
 mod startup;
+mod streams;
 mod table_access;
 mod table_data;
 mod tables;

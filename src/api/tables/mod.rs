@@ -16,7 +16,7 @@ use serde_json::json;
 
 use super::extract::{ApiJson, BucketAccess, PathStyle, TableAccess};
 use super::query::QueryParams;
-use super::responses::{job_run, PreviewResponse, TableJobResponse, TableList, TableResponse};
+use super::responses::{job_run, preview_response, TableJobResponse, TableList, TableResponse};
 use crate::engine::ddl::ColumnDef;
 use crate::engine::export::RowSelection;
 use crate::error::{ApiError, ApiResult};
@@ -121,7 +121,7 @@ pub async fn preview(
     State(state): State<AppState>,
     access: TableAccess,
     RawQuery(query): RawQuery,
-) -> ApiResult<Json<PreviewResponse>> {
+) -> ApiResult<Response> {
     let q = QueryParams::parse(query);
     // The reference contract previews 1 000 rows by default; duckbank's own paths 100.
     let default_limit = if access.style == PathStyle::Reference {
@@ -151,7 +151,7 @@ pub async fn preview(
         selection,
     )
     .await?;
-    Ok(Json(PreviewResponse::from(preview)))
+    Ok(preview_response(preview))
 }
 
 /// Runs `job` on the addressed table now (200 with its result) or, `queued`, as a job

@@ -1,5 +1,7 @@
 //! Reading rows out of tables: export to a new file of the project, or stream them to the
-//! client straight from DuckDB's writer. Reads go through links; nothing here writes tables.
+//! client from a snapshot file. Reads go through links; nothing here writes tables.
+
+use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::json;
@@ -9,8 +11,10 @@ use crate::engine::export::{Compression, ExportFormat, RowSelection};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::{BucketName, ProjectId, TableName};
 use crate::service::files::NewFile;
-use crate::service::tables::resolve_locked;
+use crate::service::tables::{resolve_locked, resolve_table};
 use crate::state::AppState;
+
+use super::stream::snapshot_stream;
 
 /// What to export: which rows and columns, in which file format.
 pub struct ExportRequest {
@@ -71,9 +75,13 @@ pub async fn export(
     Ok(Exported { file, rows })
 }
 
-/// Streams the selected rows in `format` straight from DuckDB's writer to the client: no file
-/// is kept. Errors in the request (unknown column, bad filter) come back as an error before
-/// any byte is sent; the table's shared lock is held until the end.
+/// Streams the selected rows in `format` to the client. DuckDB first writes them to a
+/// snapshot file under the table's shared lock (at disk speed, whatever the client does);
+/// the lock is released before the first byte is sent, so a client that stops reading never
+/// holds up a writer of the table (ADR 0021). Errors in the request (unknown column, bad
+/// filter) come back as an error before any byte is sent. The stream ends early, cut short,
+/// when the caller loses read access meanwhile (unshare, unlink, table deleted) or takes
+/// nothing for `IDLE_CONNECTION_TIMEOUT_SECS`.
 #[tracing::instrument(skip_all, fields(project = %project, bucket = %bucket, table = %table))]
 pub async fn export_stream(
     state: &AppState,
@@ -87,38 +95,36 @@ pub async fn export_stream(
         format,
         compression,
     } = request;
-    if !format.through_pipe(compression) {
+    if !format.streamable(compression) {
         return Err(ApiError::new(
             ErrorCode::InvalidCompression,
             "gzip CSV cannot be streamed; stream plain CSV (and let HTTP compress it) or POST …/export",
         ));
     }
     let (guard, key, _) = resolve_locked(state, project, bucket, table).await?;
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<ApiResult<Bytes>>(8);
+    // The snapshot takes disk space: refused (507) while the data dir is short of it.
+    state.files.admit(None)?;
+    let snapshot = state.files.work_file(".export");
     let engine = state.engine.clone();
-    let fifo = state.files.work_file(".fifo");
-    tokio::task::spawn_blocking(move || {
-        let _held = guard;
-        let sink = |chunk: &[u8]| Ok(tx.blocking_send(Ok(Bytes::copy_from_slice(chunk))).is_ok());
-        let result =
-            engine.export_through_pipe(&key, &selection, format, compression, fifo.path(), sink);
-        if let Err(e) = result {
-            let _ = tx.blocking_send(Err(e));
-        }
-    });
-    // The first message tells whether the export started: a request error is answered as one.
-    let first = match rx.recv().await {
-        Some(first) => first?,
-        None => Bytes::new(),
-    };
-    // A failure after the first bytes can only cut the body short: the client sees an
-    // incomplete response, never a complete-looking one.
-    let rest = futures_util::stream::unfold(rx, |mut rx| async move {
-        let item = rx.recv().await?;
-        Some((item.map_err(std::io::Error::other), rx))
-    });
-    Ok(futures_util::StreamExt::chain(
-        futures_util::stream::once(async move { Ok(first) }),
-        rest,
-    ))
+    let k = key.clone();
+    // The snapshot moves into the task and back: if the client leaves while DuckDB writes,
+    // the finished file is dropped (removed) there, never left behind.
+    let (snapshot, rows) = state
+        .bulk
+        .run(guard, move || {
+            let rows =
+                engine.export_to_file(&k, &selection, format, compression, snapshot.path())?;
+            Ok((snapshot, rows))
+        })
+        .await?;
+    tracing::debug!(table = %key.table, rows, "export snapshot written; streaming it");
+    let (st, p, b, t) = (
+        state.clone(),
+        project.clone(),
+        bucket.clone(),
+        table.clone(),
+    );
+    let still_readable = move || resolve_table(&st, &p, &b, &t).is_ok_and(|(now, _)| now == key);
+    let stall = Duration::from_secs(state.config.idle_connection_timeout_secs.max(1));
+    snapshot_stream(snapshot, stall, still_readable).await
 }

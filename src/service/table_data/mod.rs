@@ -6,6 +6,7 @@ mod import;
 mod job;
 mod rows;
 mod schema;
+mod stream;
 
 pub use export::{export, export_stream, ExportRequest, Exported};
 pub use import::{create_from_file, import, FromFile, Imported};
