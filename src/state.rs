@@ -10,7 +10,7 @@ use duckdb::Connection;
 use crate::auth::{admin_key, KeyVerifier};
 use crate::catalog::Catalog;
 use crate::config::{Config, StorageBackend};
-use crate::engine::TableEngine;
+use crate::engine::{TableEngine, TableKey};
 use crate::error::ApiResult;
 use crate::files::{BlobStore, DatabaseBlobStore, LocalBlobStore, S3BlobStore};
 use crate::names::{BucketName, ProjectId, TableName};
@@ -53,6 +53,17 @@ impl AppState {
         catalog.read(|model| {
             engine.sweep_orphans(&|path: &Path| is_known_path(&engine, model, path));
         });
+        // Figures recorded for tables whose files changed since (a crash between a write and
+        // its record, an operator's tool) are read from the file again when next listed.
+        let stale = catalog.forget_stale_stats(|p, b, t, stats| {
+            engine.file_stamp(&TableKey::new(p, b, t)) != stats.file_stamp
+        });
+        if stale > 0 {
+            tracing::info!(
+                stale,
+                "table files changed since their figures were recorded"
+            );
+        }
 
         let catalog = Arc::new(catalog);
         let store: Arc<dyn BlobStore> = match config.storage_backend {

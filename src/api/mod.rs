@@ -5,6 +5,7 @@ pub mod backend;
 pub mod buckets;
 pub mod databank;
 pub mod download;
+pub mod engine_stats;
 pub mod extract;
 pub mod files;
 pub mod health;
@@ -141,6 +142,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/backend/init", post(backend::init))
         .route("/backend/remove", post(backend::remove))
+        .route("/admin/engine", get(engine_stats::engine))
         .route("/projects", get(projects::list).post(projects::create))
         .route(
             "/projects/{project_id}",

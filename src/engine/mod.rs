@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use chrono::SubsecRound;
 use duckdb::Connection;
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -147,6 +148,44 @@ impl TableEngine {
     pub fn size_bytes(&self, key: &TableKey) -> u64 {
         let path = self.table_path(key);
         file_len(&path) + file_len(&wal_path(&path))
+    }
+
+    /// What the table file and its WAL look like on disk: lengths and modification times. A
+    /// write, a checkpoint or an edit by another tool changes it; attaching and reading do not.
+    pub fn file_stamp(&self, key: &TableKey) -> String {
+        let path = self.table_path(key);
+        format!("{}/{}", stamp_of(&path), stamp_of(&wal_path(&path)))
+    }
+
+    /// Folds the table's WAL into its file (caller holds its exclusive lock), so that
+    /// detaching it or closing the process later does not change the file again and the
+    /// catalog's stamp stays true across restarts. Best effort: DuckDB refuses while the
+    /// table has another transaction open, and then the table is merely read again after
+    /// the next restart.
+    pub fn checkpoint(&self, key: &TableKey) {
+        let done = self.conn().and_then(|conn| {
+            let alias = self.ensure_attached(&conn, key)?;
+            conn.execute_batch(&format!("CHECKPOINT \"{alias}\""))?;
+            Ok(())
+        });
+        if let Err(e) = done {
+            tracing::debug!(table = %key.table, error = %e, "checkpoint after a write skipped");
+        }
+    }
+
+    /// When the table file or its WAL last changed on disk.
+    pub fn modified_at(&self, key: &TableKey) -> Option<chrono::DateTime<chrono::Utc>> {
+        let path = self.table_path(key);
+        [path.clone(), wal_path(&path)]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+            .max()
+            .map(|t| chrono::DateTime::<chrono::Utc>::from(t).trunc_subsecs(6))
+    }
+
+    /// How many table files are attached now (bounded by TABLE_CACHE_SIZE while idle).
+    pub fn attached_count(&self) -> usize {
+        self.attached.lock().len()
     }
 
     /// The alias under which the table file is attached, attaching it if needed.
@@ -367,6 +406,19 @@ pub(crate) fn first_line(s: &str) -> &str {
 /// as a value (CSV header names, delimiters), never as SQL.
 pub fn sql_string(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
+}
+
+/// `<length>@<modified, ns since the epoch>`, or `-` for a missing file.
+fn stamp_of(path: &Path) -> String {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return "-".into();
+    };
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    format!("{}@{modified}", meta.len())
 }
 
 fn file_len(path: &Path) -> u64 {

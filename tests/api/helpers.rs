@@ -408,10 +408,17 @@ impl TestApp {
     }
 
     /// Starts a fresh server on the same data dir (after `stop`).
-    pub async fn restart(mut self) -> TestApp {
+    pub async fn restart(self) -> TestApp {
+        self.restart_configured(|_| {}).await
+    }
+
+    /// Starts a fresh server on the same data dir with the test config changed by `change`.
+    pub async fn restart_configured(mut self, change: impl FnOnce(&mut Config)) -> TestApp {
         self.stop().await;
         let dir = self._dir.take();
-        let mut app = spawn_app_with(test_config(&self.data_dir)).await;
+        let mut config = test_config(&self.data_dir);
+        change(&mut config);
+        let mut app = spawn_app_with(config).await;
         app._dir = dir;
         app
     }

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth;
+mod catalog;
 mod concurrency;
 mod disk_full;
 mod error_codes;

@@ -50,7 +50,7 @@ pub async fn export(
     let started = std::time::Instant::now();
     let rows = state
         .bulk
-        .run(guard, move || {
+        .run(project, guard, move || {
             engine.export_to_file(&k, &selection, format, compression, &target)
         })
         .await?;
