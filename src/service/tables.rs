@@ -323,22 +323,29 @@ pub(crate) async fn writable_locked(
     bucket: &BucketName,
     table: &TableName,
 ) -> ApiResult<(LockGuard, TableKey)> {
-    let check = || {
-        state.catalog.read(|m| {
-            let record = m.existing_bucket(project, bucket)?;
-            require_writable(record)?;
-            if !record.tables.contains_key(table) {
-                return Err(table_not_found(bucket, table));
-            }
-            Ok(())
-        })
-    };
     // Checked before locking too, so a name the catalog does not know never gets a lock entry.
-    check()?;
+    writable_table(state, project, bucket, table)?;
     let key = TableKey::new(project, bucket, table);
     let guard = state.engine.locks.table_exclusive(&key).await;
-    check()?;
+    writable_table(state, project, bucket, table)?;
     Ok((guard, key))
+}
+
+/// Checks that `table` exists in a bucket whose tables may be changed.
+fn writable_table(
+    state: &AppState,
+    project: &ProjectId,
+    bucket: &BucketName,
+    table: &TableName,
+) -> ApiResult<()> {
+    state.catalog.read(|m| {
+        let record = m.existing_bucket(project, bucket)?;
+        require_writable(record)?;
+        if !record.tables.contains_key(table) {
+            return Err(table_not_found(bucket, table));
+        }
+        Ok(())
+    })
 }
 
 /// A table as its catalog record shows it (the file is read only when its figures are unknown).
@@ -364,13 +371,7 @@ pub async fn delete(
     table: TableName,
 ) -> ApiResult<()> {
     // A name the catalog does not know gets its 404 without a lock entry.
-    state.catalog.read(|m| {
-        m.existing_bucket(&project, &bucket)?
-            .tables
-            .get(&table)
-            .map(|_| ())
-            .ok_or_else(|| table_not_found(&bucket, &table))
-    })?;
+    writable_table(state, &project, &bucket, &table)?;
     let key = TableKey::new(&project, &bucket, &table);
     let guard = state.engine.locks.table_exclusive(&key).await;
     let state = state.clone();
