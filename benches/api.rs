@@ -405,6 +405,14 @@ async fn catalog_bench(root: &Path) {
         .buffer_unordered(8)
         .collect::<Vec<()>>()
         .await;
+    // What the server's cleaner does now and then: fold in the WAL of tables whose checkpoint
+    // DuckDB refused while other creates were running.
+    let state = tokio::task::spawn_blocking(move || {
+        duckbank::service::tables::restamp_unfolded(&state);
+        state
+    })
+    .await
+    .unwrap();
     drop(state);
     let made = made.elapsed();
 
@@ -412,17 +420,37 @@ async fn catalog_bench(root: &Path) {
     let server = start(&server_dir).await;
     let startup = started.elapsed();
     let b = server.base.clone();
+    let at_start = send(
+        &client,
+        reqwest::Method::GET,
+        format!("{b}/admin/engine"),
+        ADMIN,
+        None,
+    )
+    .await;
+    // The project key is verified (argon2) once, before anything is timed.
+    send(
+        &client,
+        reqwest::Method::GET,
+        format!("{b}/projects/1/buckets"),
+        &key,
+        None,
+    )
+    .await;
     let url = format!("{b}/projects/1/buckets/b/tables");
     let t = Instant::now();
     let first = send(&client, reqwest::Method::GET, url.clone(), &key, None).await;
     let first_list = t.elapsed();
     assert_eq!(first["total"], tables);
+    // Timed to the last byte of the body, not parsed (the client's JSON parsing of a 10k-table
+    // list would dominate the figure).
     let mut lat = Vec::new();
     for _ in 0..20 {
         let t = Instant::now();
-        let list = send(&client, reqwest::Method::GET, url.clone(), &key, None).await;
+        let res = client.get(&url).bearer_auth(&key).send().await.unwrap();
+        assert!(res.status().is_success());
+        std::hint::black_box(res.bytes().await.unwrap());
         lat.push(t.elapsed());
-        assert_eq!(list["total"], tables);
     }
     let list = median(lat);
     let mut lat = Vec::new();
@@ -470,10 +498,10 @@ async fn catalog_bench(root: &Path) {
         "",
     );
     println!(
-        "server start {:.2} s; attached tables after the lists: {}; tables read again at start: {}; peak RSS {} MiB",
+        "server start {:.2} s; tables to read again at start: {}; attached after the lists: {}; peak RSS {} MiB",
         startup.as_secs_f64(),
+        at_start["tables_without_figures"],
         engine["attached_tables"],
-        engine["tables_without_figures"],
         rss.map_or("?".to_string(), |r| format!("{r:.0}"))
     );
 }

@@ -124,6 +124,30 @@ impl Catalog {
         })
     }
 
+    /// Records a table file's stamp anew when the file changed on disk but not in content (its
+    /// WAL was folded in later than its figures were recorded).
+    pub fn set_file_stamp(
+        &self,
+        project: &ProjectId,
+        bucket: &BucketName,
+        name: &TableName,
+        file_stamp: String,
+    ) -> ApiResult<()> {
+        self.write(|tx, _| {
+            tx.execute(
+                "UPDATE tables SET file_stamp = ? WHERE project_id = ? AND bucket = ? AND name = ?",
+                duckdb::params![file_stamp, project.as_str(), bucket.as_str(), name.as_str()],
+            )?;
+            let name = name.clone();
+            let apply = apply_to_bucket(project, bucket, move |b| {
+                if let Some(stats) = b.tables.get_mut(&name).and_then(|t| t.stats.as_mut()) {
+                    stats.file_stamp = file_stamp;
+                }
+            });
+            Ok(((), apply))
+        })
+    }
+
     /// Forgets the recorded figures of every table `is_stale` rejects, in the read model only:
     /// the stored row keeps its old stamp, which still will not match, until the table is read
     /// again. Returns how many were forgotten.

@@ -14,7 +14,7 @@ mod table_key;
 mod transaction;
 pub mod values;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -75,6 +75,9 @@ pub struct TableEngine {
     capacity: usize,
     clock: AtomicU64,
     pub locks: LockRegistry,
+    /// Tables written to whose checkpoint DuckDB refused (another write transaction was open
+    /// in the instance): their files will still change on detach or exit.
+    unfolded: Mutex<HashSet<TableKey>>,
 }
 
 /// A pooled connection; returned to the pool on drop.
@@ -111,6 +114,7 @@ impl TableEngine {
             capacity: capacity.max(1),
             clock: AtomicU64::new(0),
             locks: LockRegistry::default(),
+            unfolded: Mutex::new(HashSet::new()),
         }
     }
 
@@ -169,8 +173,36 @@ impl TableEngine {
             Ok(())
         });
         if let Err(e) = done {
-            tracing::debug!(table = %key.table, error = %e, "checkpoint after a write skipped");
+            tracing::debug!(table = %key.table, error = %e, "checkpoint after a write deferred");
+            self.unfolded.lock().insert(key.clone());
         }
+    }
+
+    /// Retries the checkpoints DuckDB refused, for tables nobody uses now; returns the tables
+    /// whose files no longer change on detach or exit, each with its exclusive lock held so
+    /// the caller can record their stamps before any write comes in between.
+    pub fn retry_checkpoints(&self) -> Vec<(TableKey, LockGuard)> {
+        let pending: Vec<TableKey> = self.unfolded.lock().iter().cloned().collect();
+        let mut done = Vec::new();
+        for key in pending {
+            let Some(guard) = self.locks.try_table_exclusive(&key) else {
+                continue;
+            };
+            let attached = self.attached.lock().contains_key(&key);
+            // A detached table was checkpointed by its DETACH; a deleted one needs nothing.
+            let folded = !attached
+                || self.conn().is_ok_and(|conn| {
+                    self.ensure_attached(&conn, &key).is_ok_and(|alias| {
+                        conn.execute_batch(&format!("CHECKPOINT \"{alias}\""))
+                            .is_ok()
+                    })
+                });
+            if folded {
+                self.unfolded.lock().remove(&key);
+                done.push((key, guard));
+            }
+        }
+        done
     }
 
     /// When the table file or its WAL last changed on disk.

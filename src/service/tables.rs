@@ -108,12 +108,29 @@ pub(crate) fn record_created(state: &AppState, key: &TableKey) -> ApiResult<Tabl
     )
 }
 
+/// Folds in the WAL of tables whose checkpoint DuckDB refused after their write, and records
+/// their files' new stamps, so they are not read again after a restart (blocking; the cleaner
+/// calls it now and then, and every write afterwards).
+pub fn restamp_unfolded(state: &AppState) {
+    for (key, _guard) in state.engine.retry_checkpoints() {
+        let stamp = state.engine.file_stamp(&key);
+        if let Err(e) = state
+            .catalog
+            .set_file_stamp(&key.project, &key.bucket, &key.table, stamp)
+        {
+            tracing::debug!(table = %key.table, error = %e, "could not record a table file's stamp");
+        }
+    }
+}
+
 /// Records a table's figures after a write to its file, whether the write succeeded or not (a
 /// rolled-back load may still have grown the file). Blocking, under the table's exclusive
 /// lock. When they cannot be recorded, the old ones are forgotten so the next list reads the
 /// file rather than show figures from before the write.
 pub(crate) fn record_after_write(state: &AppState, key: &TableKey) -> Option<TableRecord> {
-    match record_stats(state, key, true) {
+    let recorded = record_stats(state, key, true);
+    restamp_unfolded(state);
+    match recorded {
         Ok(record) => Some(record),
         Err(e) => {
             tracing::warn!(table = %key.table, error = %e, "could not record a table's figures after a write");
