@@ -1,6 +1,6 @@
 //! End-to-end benchmark of the real server binary (API load, files, imports and exports), each
-//! figure beside a baseline measured in the same run; BENCH_SECTIONS=api,files,data,stalls,auth
-//! picks parts.
+//! figure beside a baseline measured in the same run; BENCH_SECTIONS=api,files,data,stalls,auth,
+//! catalog picks parts.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 // The process-server client the integration tests use; the rest of that harness stays unused.
@@ -323,9 +324,9 @@ async fn files_bench(dir: &Path, mib: usize) {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let dir = tempfile::tempdir().unwrap();
-    // BENCH_SECTIONS picks what runs: any of api, files, data, stalls, auth (default: all).
-    let sections =
-        std::env::var("BENCH_SECTIONS").unwrap_or_else(|_| "api,files,data,stalls,auth".into());
+    // BENCH_SECTIONS picks what runs: any of api, files, data, stalls, auth, catalog (default: all).
+    let sections = std::env::var("BENCH_SECTIONS")
+        .unwrap_or_else(|_| "api,files,data,stalls,auth,catalog".into());
     let wants = |s: &str| sections.split(',').any(|x| x.trim() == s);
     if wants("api") {
         api_bench(dir.path()).await;
@@ -345,6 +346,9 @@ async fn main() {
     }
     if wants("auth") {
         auth_bench(dir.path()).await;
+    }
+    if wants("catalog") {
+        catalog_bench(dir.path()).await;
     }
 }
 
@@ -432,6 +436,166 @@ async fn stalls_bench(root: &Path) {
         println!("{:<52} {rss:>10.1}MiB", "server peak RSS");
     }
     drop(held);
+}
+
+/// Listing a bucket of many tables (BENCH_TABLES, 10 000 by default) after a restart, beside
+/// GET /healthz: the list is served from the catalog and opens no table file (target < 50 ms).
+async fn catalog_bench(root: &Path) {
+    let tables: usize = std::env::var("BENCH_TABLES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000);
+    let server_dir = root.join("catalog-server");
+    let client = reqwest::Client::new();
+    let mut server = start(&server_dir).await;
+    let key = project_with_bucket(&client, &server.base).await;
+    server.stop();
+
+    // The tables are made through the library (the same service calls the routes make,
+    // without HTTP), then the server binary starts on the data dir.
+    let made = Instant::now();
+    let config = duckbank::Config {
+        data_dir: server_dir.join("data"),
+        admin_api_key: Some(duckbank::config::Secret::new(ADMIN)),
+        ..duckbank::Config::default()
+    };
+    let state = tokio::task::spawn_blocking(move || duckbank::AppState::open(config))
+        .await
+        .unwrap()
+        .expect("open the data dir");
+    let project = duckbank::names::ProjectId::parse("1").unwrap();
+    let bucket = duckbank::names::BucketName::parse("b").unwrap();
+    let columns = |i: usize| {
+        [
+            "id BIGINT",
+            "name VARCHAR",
+            "amount DECIMAL(12,2)",
+            "ts TIMESTAMP",
+        ]
+        .iter()
+        .map(|c| {
+            let (name, ty) = c.split_once(' ').unwrap();
+            duckbank::engine::ddl::ColumnDef {
+                name: duckbank::names::ColumnName::parse(&format!("{name}{}", i % 3)).unwrap(),
+                data_type: duckbank::types::ColumnType::parse(ty).unwrap(),
+                nullable: true,
+                default: None,
+            }
+        })
+        .collect::<Vec<_>>()
+    };
+    futures_util::stream::iter(0..tables)
+        .map(|i| {
+            let (state, project, bucket) = (&state, project.clone(), bucket.clone());
+            async move {
+                let name = duckbank::names::TableName::parse(&format!("t{i:05}")).unwrap();
+                duckbank::service::tables::create(state, project, bucket, name, columns(i), vec![])
+                    .await
+                    .expect("create table");
+            }
+        })
+        .buffer_unordered(8)
+        .collect::<Vec<()>>()
+        .await;
+    // What the server's cleaner does now and then: fold in the WAL of tables whose checkpoint
+    // DuckDB refused while other creates were running.
+    let state = tokio::task::spawn_blocking(move || {
+        duckbank::service::tables::restamp_unfolded(&state);
+        state
+    })
+    .await
+    .unwrap();
+    drop(state);
+    let made = made.elapsed();
+
+    let started = Instant::now();
+    let server = start(&server_dir).await;
+    let startup = started.elapsed();
+    let b = server.base.clone();
+    let at_start = send(
+        &client,
+        reqwest::Method::GET,
+        format!("{b}/admin/engine"),
+        ADMIN,
+        None,
+    )
+    .await;
+    // The project key is verified (argon2) once, before anything is timed.
+    send(
+        &client,
+        reqwest::Method::GET,
+        format!("{b}/projects/1/buckets"),
+        &key,
+        None,
+    )
+    .await;
+    let url = format!("{b}/projects/1/buckets/b/tables");
+    let t = Instant::now();
+    let first = send(&client, reqwest::Method::GET, url.clone(), &key, None).await;
+    let first_list = t.elapsed();
+    assert_eq!(first["total"], tables);
+    // Timed to the last byte of the body, not parsed (the client's JSON parsing of a 10k-table
+    // list would dominate the figure).
+    let mut lat = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        let res = client.get(&url).bearer_auth(&key).send().await.unwrap();
+        assert!(res.status().is_success());
+        std::hint::black_box(res.bytes().await.unwrap());
+        lat.push(t.elapsed());
+    }
+    let list = median(lat);
+    let mut lat = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        client
+            .get(format!("{b}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        lat.push(t.elapsed());
+    }
+    let healthz = median(lat);
+    let engine = send(
+        &client,
+        reqwest::Method::GET,
+        format!("{b}/admin/engine"),
+        ADMIN,
+        None,
+    )
+    .await;
+    let rss = peak_rss_mib(server.child.id());
+
+    println!(
+        "catalog: a bucket of {tables} tables (made in {:.1} s through the library)",
+        made.as_secs_f64()
+    );
+    println!(
+        "{:<52} {:>11} {:>11} {:>8}",
+        "measure", "duckbank", "baseline", "ratio"
+    );
+    row(
+        "list 10k-table bucket, first after restart ms (/healthz)",
+        ms(first_list),
+        ms(healthz),
+        "",
+    );
+    row(
+        "list 10k-table bucket median ms (/healthz)",
+        ms(list),
+        ms(healthz),
+        "",
+    );
+    println!(
+        "server start {:.2} s; tables to read again at start: {}; attached after the lists: {}; peak RSS {} MiB",
+        startup.as_secs_f64(),
+        at_start["tables_without_figures"],
+        engine["attached_tables"],
+        rss.map_or("?".to_string(), |r| format!("{r:.0}"))
+    );
 }
 
 /// Bucket list load, preview and create-table figures.

@@ -42,6 +42,9 @@ fn spawn_cleaner(state: AppState) {
             if let Err(e) = jobs.purge(retention).await {
                 tracing::warn!(error = %e, "job cleanup failed");
             }
+            let state = state.clone();
+            let _ = tokio::task::spawn_blocking(move || service::tables::restamp_unfolded(&state))
+                .await;
         }
     });
 }

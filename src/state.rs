@@ -11,7 +11,7 @@ use duckdb::Connection;
 use crate::auth::{admin_key, KeyVerifier};
 use crate::catalog::Catalog;
 use crate::config::{Config, StorageBackend};
-use crate::engine::{Quarantine, TableEngine};
+use crate::engine::{Quarantine, TableEngine, TableKey};
 use crate::error::ApiResult;
 use crate::files::{BlobStore, DatabaseBlobStore, LocalBlobStore, S3BlobStore};
 use crate::names::{BucketName, ProjectId, TableName};
@@ -57,6 +57,17 @@ impl AppState {
         let catalog = Catalog::open(root.try_clone()?)?;
         let engine = TableEngine::new(data_dir.clone(), root, config.table_cache_size);
         sweep_orphans(&catalog, &engine, &data_dir);
+        // Figures recorded for tables whose files changed since (a crash between a write and
+        // its record, an operator's tool) are read from the file again when next listed.
+        let stale = catalog.forget_stale_stats(|p, b, t, stats| {
+            engine.file_stamp(&TableKey::new(p, b, t)) != stats.file_stamp
+        });
+        if stale > 0 {
+            tracing::info!(
+                stale,
+                "table files changed since their figures were recorded"
+            );
+        }
 
         let catalog = Arc::new(catalog);
         let store: Arc<dyn BlobStore> = match config.storage_backend {

@@ -6,6 +6,7 @@ pub mod backend;
 pub mod buckets;
 pub mod databank;
 pub mod download;
+pub mod engine_stats;
 pub mod extract;
 pub mod files;
 pub mod health;
@@ -143,6 +144,7 @@ pub fn router(state: AppState) -> Router {
         .route("/backend/init", post(backend::init))
         .route("/backend/remove", post(backend::remove))
         .route("/admin/quarantine", get(admin::quarantine))
+        .route("/admin/engine", get(engine_stats::engine))
         .route("/projects", get(projects::list).post(projects::create))
         .route(
             "/projects/{project_id}",

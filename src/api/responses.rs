@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::catalog::files::{FileRecord, PreparedUpload};
 use crate::catalog::jobs::{JobRecord, JobStatus};
-use crate::catalog::BucketRecord;
+use crate::catalog::{BucketRecord, StoredColumn};
 use crate::engine::preview::Preview;
 use crate::engine::profile::{ColumnProfile, Profile};
 use crate::engine::ColumnInfo;
@@ -42,7 +42,18 @@ impl From<&ColumnInfo> for ColumnResponse {
     }
 }
 
-/// A table: its catalog record plus what its file reports.
+impl From<&StoredColumn> for ColumnResponse {
+    fn from(c: &StoredColumn) -> Self {
+        Self {
+            name: c.name.clone(),
+            data_type: c.data_type.clone(),
+            nullable: c.nullable,
+            ordinal_position: c.ordinal_position,
+        }
+    }
+}
+
+/// A table: its catalog record and the figures recorded with it at its last change.
 #[derive(Serialize)]
 pub struct TableResponse {
     name: TableName,
@@ -52,6 +63,8 @@ pub struct TableResponse {
     size_bytes: u64,
     primary_key: Vec<String>,
     created_at: String,
+    /// When the table's content or definition last changed (duckbank's own field).
+    updated_at: String,
     /// Tables live on the main branch only.
     source: &'static str,
 }
@@ -61,11 +74,22 @@ impl From<&TableView> for TableResponse {
         Self {
             name: view.record.name.clone(),
             bucket: view.bucket.clone(),
-            columns: view.info.columns.iter().map(ColumnResponse::from).collect(),
-            row_count: view.info.row_count,
-            size_bytes: view.info.size_bytes,
-            primary_key: view.info.primary_key.to_vec(),
+            columns: view
+                .stats
+                .columns
+                .iter()
+                .map(ColumnResponse::from)
+                .collect(),
+            row_count: view.stats.row_count,
+            size_bytes: view.stats.size_bytes,
+            primary_key: view
+                .record
+                .primary_key
+                .iter()
+                .map(|c| c.as_str().to_string())
+                .collect(),
             created_at: view.record.created_at.to_rfc3339(),
+            updated_at: view.stats.updated_at.to_rfc3339(),
             source: "main",
         }
     }

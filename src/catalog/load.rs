@@ -46,6 +46,21 @@ impl std::fmt::Display for Skipped {
     }
 }
 
+/// `tables`: project, bucket, name, primary key, created (µs), then the recorded figures
+/// (columns, rows, bytes, updated (µs), file stamp), NULL for tables never recorded.
+type TableRow = (
+    String,
+    String,
+    String,
+    String,
+    i64,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+);
+
 /// The model, and the rows that did not make it into it. A row is skipped when it fails
 /// validation (a name rule tightened later) or its parent row was skipped or is missing.
 pub fn load_model(conn: &Connection) -> ApiResult<(Model, Skipped)> {
@@ -149,11 +164,12 @@ pub fn load_model(conn: &Connection) -> ApiResult<(Model, Skipped)> {
         }
     }
 
-    let tables: Vec<(String, String, String, String, i64)> = read_rows(
+    let tables: Vec<TableRow> = read_rows(
         conn,
-        "SELECT project_id, bucket, name, primary_key::VARCHAR, epoch_us(created_at) FROM tables",
+        "SELECT project_id, bucket, name, primary_key::VARCHAR, epoch_us(created_at), \
+         columns::VARCHAR, row_count, size_bytes, epoch_us(updated_at), file_stamp FROM tables",
     )?;
-    for (project, bucket, name, pk, created) in tables {
+    for (project, bucket, name, pk, created, columns, rows, size, updated, stamp) in tables {
         let Some(b) = bucket_mut(&mut model, &project, &bucket) else {
             tracing::warn!(
                 project,
@@ -185,6 +201,7 @@ pub fn load_model(conn: &Connection) -> ApiResult<(Model, Skipped)> {
                 name,
                 primary_key,
                 created_at: from_micros(created)?,
+                stats: table_stats(columns, rows, size, updated, stamp),
             },
         );
     }
@@ -225,6 +242,25 @@ pub fn load_model(conn: &Connection) -> ApiResult<(Model, Skipped)> {
         }
     }
     Ok((model, skipped))
+}
+
+/// The recorded figures of a table, when all are present and readable; otherwise the table
+/// is read again from its file the first time it is listed.
+fn table_stats(
+    columns: Option<String>,
+    rows: Option<i64>,
+    size: Option<i64>,
+    updated: Option<i64>,
+    stamp: Option<String>,
+) -> Option<TableStats> {
+    let columns: Vec<StoredColumn> = serde_json::from_str(&columns?).ok()?;
+    Some(TableStats {
+        columns: std::sync::Arc::new(columns),
+        row_count: u64::try_from(rows?).ok()?,
+        size_bytes: u64::try_from(size?).ok()?,
+        updated_at: from_micros(updated?).ok()?,
+        file_stamp: stamp?,
+    })
 }
 
 /// Every row of `sql`, each read as the tuple `T` (one element per selected column).

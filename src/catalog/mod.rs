@@ -15,7 +15,10 @@ use chrono::{DateTime, Utc};
 use duckdb::{Connection, Transaction};
 use parking_lot::{Mutex, RwLock};
 
-pub use model::{BucketLink, BucketRecord, KeyRecord, Model, ProjectRecord, TableRecord};
+pub use model::{
+    BucketLink, BucketRecord, KeyRecord, Model, ProjectRecord, StoredColumn, TableRecord,
+    TableStats,
+};
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
 

@@ -2,8 +2,10 @@
 //! Loaded from metadata.duckdb at start and updated in the same code path as each catalog write.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::ApiResult;
@@ -61,6 +63,33 @@ pub struct TableRecord {
     pub name: TableName,
     pub primary_key: Vec<ColumnName>,
     pub created_at: DateTime<Utc>,
+    /// What a list shows about the table file, recorded with every write to it; `None` when
+    /// unknown (never read, or the file changed since) until the file is read again.
+    pub stats: Option<TableStats>,
+}
+
+/// Facts about a table file as of its last change, so listing a bucket opens no file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableStats {
+    pub columns: Arc<Vec<StoredColumn>>,
+    pub row_count: u64,
+    pub size_bytes: u64,
+    /// When duckbank last saw the table's content change.
+    pub updated_at: DateTime<Utc>,
+    /// The table file and its WAL on disk (lengths, modification times) when these were read.
+    pub file_stamp: String,
+}
+
+/// A column as the table file declares it, as the catalog keeps it (JSON in `tables.columns`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredColumn {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub data_type: String,
+    pub nullable: bool,
+    pub ordinal_position: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
 }
 
 impl Model {

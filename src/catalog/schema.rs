@@ -143,10 +143,25 @@ const MIGRATIONS: &[(i32, &str)] = &[
     );
     "#,
     ),
+    (
+        5,
+        r#"
+    -- What a table list shows, kept beside each table so a list opens no table file (ADR 0022).
+    -- NULL until first read from the file (tables created before this version).
+    ALTER TABLE tables ADD COLUMN columns JSON;
+    ALTER TABLE tables ADD COLUMN row_count BIGINT;
+    ALTER TABLE tables ADD COLUMN size_bytes BIGINT;
+    ALTER TABLE tables ADD COLUMN updated_at TIMESTAMP;
+    -- Lengths and modification times of the table file and its WAL when the figures were read:
+    -- a file changed behind the catalog's back (a crash before the record, an operator's tool)
+    -- no longer matches and is read again.
+    ALTER TABLE tables ADD COLUMN file_stamp VARCHAR;
+    "#,
+    ),
 ];
 
 /// The schema version this build writes.
-pub const CURRENT_VERSION: i32 = 4;
+pub const CURRENT_VERSION: i32 = 5;
 
 /// Brings the catalog to `CURRENT_VERSION`; refuses a catalog written by a newer build.
 pub fn migrate(conn: &mut Connection) -> ApiResult<i32> {

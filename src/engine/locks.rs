@@ -1,5 +1,9 @@
 //! Hierarchical async locks: project → bucket → table, each a tokio `RwLock` keyed by name.
 //! Table work takes its parents shared, so different tables never wait on each other.
+//!
+//! An entry exists only while someone holds or waits for it: the last user removes it on
+//! release, so names that were only probed (a 404, a dropped request) leave nothing behind and
+//! no delete has to scan the map.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,12 +21,49 @@ enum LockKey {
     Table(TableKey),
 }
 
+type LockMap = Mutex<HashMap<LockKey, Arc<RwLock<()>>>>;
+
+/// A use of one map entry (held or waited for). Dropping it removes the entry when it was the
+/// last use: the map's own reference is then the only one left, and new users can only come
+/// through the map, whose mutex the check holds.
+struct Entry {
+    map: Arc<LockMap>,
+    key: Option<LockKey>,
+    lock: Option<Arc<RwLock<()>>>,
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        let (Some(key), Some(lock)) = (self.key.take(), self.lock.take()) else {
+            return;
+        };
+        let mut map = self.map.lock();
+        drop(lock);
+        if map.get(&key).is_some_and(|l| Arc::strong_count(l) == 1) {
+            map.remove(&key);
+        }
+    }
+}
+
+impl Entry {
+    fn lock(&self) -> Arc<RwLock<()>> {
+        self.lock.clone().expect("lock present until drop")
+    }
+}
+
 /// Held locks; dropping it releases them (children first, since they were pushed last).
 pub struct LockGuard {
     held: Vec<Held>,
 }
 
-enum Held {
+/// One held lock. Field order matters: the guard is released before the entry is given back,
+/// so the entry sees no reference of ours when it checks whether it was the last use.
+struct Held {
+    _guard: HeldGuard,
+    _entry: Entry,
+}
+
+enum HeldGuard {
     Shared(#[allow(dead_code)] OwnedRwLockReadGuard<()>),
     Exclusive(#[allow(dead_code)] OwnedRwLockWriteGuard<()>),
 }
@@ -36,46 +77,45 @@ impl Drop for LockGuard {
 
 #[derive(Default)]
 pub struct LockRegistry {
-    locks: Mutex<HashMap<LockKey, Arc<RwLock<()>>>>,
+    locks: Arc<LockMap>,
 }
 
 impl LockRegistry {
-    fn lock_for(&self, key: LockKey) -> Arc<RwLock<()>> {
-        self.locks.lock().entry(key).or_default().clone()
+    /// The entry for `key`, created if needed; the returned use keeps it alive.
+    fn entry(&self, key: LockKey) -> Entry {
+        let lock = self.locks.lock().entry(key.clone()).or_default().clone();
+        Entry {
+            map: self.locks.clone(),
+            key: Some(key),
+            lock: Some(lock),
+        }
     }
 
     async fn acquire(&self, path: Vec<(LockKey, bool)>) -> LockGuard {
-        let mut held = Vec::with_capacity(path.len());
+        // Held locks are released by `LockGuard`'s drop even when this future is dropped
+        // half-way (a client that went away): `held` is dropped with the future.
+        let mut guard = LockGuard {
+            held: Vec::with_capacity(path.len()),
+        };
         for (key, exclusive) in path {
-            let lock = self.lock_for(key);
-            held.push(if exclusive {
-                Held::Exclusive(lock.write_owned().await)
+            let entry = self.entry(key);
+            let lock = entry.lock();
+            let held = if exclusive {
+                HeldGuard::Exclusive(lock.write_owned().await)
             } else {
-                Held::Shared(lock.read_owned().await)
+                HeldGuard::Shared(lock.read_owned().await)
+            };
+            guard.held.push(Held {
+                _guard: held,
+                _entry: entry,
             });
         }
-        LockGuard { held }
+        guard
     }
 
     /// Readers of one table share; they exclude only writers of that table (and its parents).
     pub async fn table_shared(&self, key: &TableKey) -> LockGuard {
         self.acquire(table_path(key, false)).await
-    }
-
-    /// Shared locks on several tables of one bucket, taking the parents once. Taking them
-    /// per table would deadlock behind a queued bucket writer (tokio's RwLock is fair).
-    pub async fn tables_shared(
-        &self,
-        project: &ProjectId,
-        bucket: &BucketName,
-        tables: &[TableKey],
-    ) -> LockGuard {
-        let mut path = vec![
-            (LockKey::Project(project.clone()), false),
-            (LockKey::Bucket(project.clone(), bucket.clone()), false),
-        ];
-        path.extend(tables.iter().map(|t| (LockKey::Table(t.clone()), false)));
-        self.acquire(path).await
     }
 
     /// DDL, deletes and imports on one table.
@@ -99,44 +139,19 @@ impl LockRegistry {
     }
 
     /// Non-blocking exclusive lock on a table, used to detach idle tables from the handle cache.
-    pub fn try_table_exclusive(&self, key: &TableKey) -> Option<OwnedRwLockWriteGuard<()>> {
-        self.lock_for(LockKey::Table(key.clone()))
-            .try_write_owned()
-            .ok()
+    pub fn try_table_exclusive(&self, key: &TableKey) -> Option<LockGuard> {
+        let entry = self.entry(LockKey::Table(key.clone()));
+        let guard = entry.lock().try_write_owned().ok()?;
+        Some(LockGuard {
+            held: vec![Held {
+                _guard: HeldGuard::Exclusive(guard),
+                _entry: entry,
+            }],
+        })
     }
 
-    /// Forgets idle lock entries under a project (after it was deleted) so the map stays
-    /// bounded. An entry is idle when the map holds its only reference: nobody holds it and
-    /// nobody waits on it, and new users must come through the map, whose mutex we hold.
-    pub fn forget_project(&self, project: &ProjectId) {
-        self.forget_idle(|k| match k {
-            LockKey::Project(p) | LockKey::Bucket(p, _) => p == project,
-            LockKey::Table(t) => &t.project == project,
-        });
-    }
-
-    /// Forgets idle lock entries of one bucket (after it was deleted).
-    pub fn forget_bucket(&self, project: &ProjectId, bucket: &BucketName) {
-        self.forget_idle(|k| match k {
-            LockKey::Project(_) => false,
-            LockKey::Bucket(p, b) => p == project && b == bucket,
-            LockKey::Table(t) => &t.project == project && &t.bucket == bucket,
-        });
-    }
-
-    /// Forgets the idle lock entry of one table (after it was deleted).
-    pub fn forget_table(&self, key: &TableKey) {
-        self.forget_idle(|k| matches!(k, LockKey::Table(t) if t == key));
-    }
-
-    fn forget_idle(&self, pred: impl Fn(&LockKey) -> bool) {
-        self.locks
-            .lock()
-            .retain(|k, lock| !(pred(k) && Arc::strong_count(lock) == 1));
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
+    /// How many lock entries exist (held or waited for); idle names have none.
+    pub fn entries(&self) -> usize {
         self.locks.lock().len()
     }
 }
@@ -191,16 +206,35 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn forgetting_keeps_entries_that_are_held() {
+    async fn entries_live_only_while_held_or_awaited() {
         let reg = LockRegistry::default();
         let held = reg.table_shared(&key("a")).await;
         drop(reg.table_shared(&key("b")).await);
-        assert_eq!(reg.len(), 4); // project, bucket, a, b
-        reg.forget_project(&ProjectId::parse("1").unwrap());
-        assert_eq!(reg.len(), 3, "only the idle table entry goes");
+        assert_eq!(
+            reg.entries(),
+            3,
+            "project, bucket and a; b went with its last user"
+        );
+        // A writer waiting for `a` keeps the entry; giving up the wait (a client that went
+        // away) releases it again.
+        let waiting =
+            tokio::time::timeout(Duration::from_millis(50), reg.table_exclusive(&key("a"))).await;
+        assert!(waiting.is_err());
+        assert_eq!(reg.entries(), 3);
         drop(held);
-        reg.forget_project(&ProjectId::parse("1").unwrap());
-        assert_eq!(reg.len(), 0);
+        assert_eq!(reg.entries(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_hundred_thousand_probed_names_leave_no_entry() {
+        let reg = LockRegistry::default();
+        let before = reg.entries();
+        for i in 0..100_000 {
+            let k = key(&format!("made_up_{i}"));
+            drop(reg.table_shared(&k).await);
+            drop(reg.try_table_exclusive(&k));
+        }
+        assert_eq!(reg.entries(), before);
     }
 
     #[tokio::test]
@@ -210,5 +244,6 @@ mod tests {
         assert!(reg.try_table_exclusive(&key("a")).is_none());
         drop(reader);
         assert!(reg.try_table_exclusive(&key("a")).is_some());
+        assert_eq!(reg.entries(), 0);
     }
 }

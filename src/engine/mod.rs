@@ -15,11 +15,12 @@ mod table_key;
 mod transaction;
 pub mod values;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use chrono::SubsecRound;
 use duckdb::Connection;
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -76,6 +77,9 @@ pub struct TableEngine {
     capacity: usize,
     clock: AtomicU64,
     pub locks: LockRegistry,
+    /// Tables written to whose checkpoint DuckDB refused (another write transaction was open
+    /// in the instance): their files will still change on detach or exit.
+    unfolded: Mutex<HashSet<TableKey>>,
 }
 
 /// A pooled connection; returned to the pool on drop.
@@ -112,6 +116,7 @@ impl TableEngine {
             capacity: capacity.max(1),
             clock: AtomicU64::new(0),
             locks: LockRegistry::default(),
+            unfolded: Mutex::new(HashSet::new()),
         }
     }
 
@@ -149,6 +154,72 @@ impl TableEngine {
     pub fn size_bytes(&self, key: &TableKey) -> u64 {
         let path = self.table_path(key);
         file_len(&path) + file_len(&wal_path(&path))
+    }
+
+    /// What the table file and its WAL look like on disk: lengths and modification times. A
+    /// write, a checkpoint or an edit by another tool changes it; attaching and reading do not.
+    pub fn file_stamp(&self, key: &TableKey) -> String {
+        let path = self.table_path(key);
+        format!("{}/{}", stamp_of(&path), stamp_of(&wal_path(&path)))
+    }
+
+    /// Folds the table's WAL into its file (caller holds its exclusive lock), so that
+    /// detaching it or closing the process later does not change the file again and the
+    /// catalog's stamp stays true across restarts. Best effort: DuckDB refuses while the
+    /// table has another transaction open, and then the table is merely read again after
+    /// the next restart.
+    pub fn checkpoint(&self, key: &TableKey) {
+        let done = self.conn().and_then(|conn| {
+            let alias = self.ensure_attached(&conn, key)?;
+            conn.execute_batch(&format!("CHECKPOINT \"{alias}\""))?;
+            Ok(())
+        });
+        if let Err(e) = done {
+            tracing::debug!(table = %key.table, error = %e, "checkpoint after a write deferred");
+            self.unfolded.lock().insert(key.clone());
+        }
+    }
+
+    /// Retries the checkpoints DuckDB refused, for tables nobody uses now; returns the tables
+    /// whose files no longer change on detach or exit, each with its exclusive lock held so
+    /// the caller can record their stamps before any write comes in between.
+    pub fn retry_checkpoints(&self) -> Vec<(TableKey, LockGuard)> {
+        let pending: Vec<TableKey> = self.unfolded.lock().iter().cloned().collect();
+        let mut done = Vec::new();
+        for key in pending {
+            let Some(guard) = self.locks.try_table_exclusive(&key) else {
+                continue;
+            };
+            let attached = self.attached.lock().contains_key(&key);
+            // A detached table was checkpointed by its DETACH; a deleted one needs nothing.
+            let folded = !attached
+                || self.conn().is_ok_and(|conn| {
+                    self.ensure_attached(&conn, &key).is_ok_and(|alias| {
+                        conn.execute_batch(&format!("CHECKPOINT \"{alias}\""))
+                            .is_ok()
+                    })
+                });
+            if folded {
+                self.unfolded.lock().remove(&key);
+                done.push((key, guard));
+            }
+        }
+        done
+    }
+
+    /// When the table file or its WAL last changed on disk.
+    pub fn modified_at(&self, key: &TableKey) -> Option<chrono::DateTime<chrono::Utc>> {
+        let path = self.table_path(key);
+        [path.clone(), wal_path(&path)]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+            .max()
+            .map(|t| chrono::DateTime::<chrono::Utc>::from(t).trunc_subsecs(6))
+    }
+
+    /// How many table files are attached now (bounded by TABLE_CACHE_SIZE while idle).
+    pub fn attached_count(&self) -> usize {
+        self.attached.lock().len()
     }
 
     /// The alias under which the table file is attached, attaching it if needed.
@@ -393,6 +464,19 @@ pub(crate) fn first_line(s: &str) -> &str {
 /// as a value (CSV header names, delimiters), never as SQL.
 pub fn sql_string(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
+}
+
+/// `<length>@<modified, ns since the epoch>`, or `-` for a missing file.
+fn stamp_of(path: &Path) -> String {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return "-".into();
+    };
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    format!("{}@{modified}", meta.len())
 }
 
 fn file_len(path: &Path) -> u64 {

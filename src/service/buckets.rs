@@ -99,7 +99,5 @@ pub async fn delete(
         tracing::info!(project = %p, bucket = %b, "bucket deleted");
         Ok(())
     })
-    .await?;
-    state.engine.locks.forget_bucket(&project, &name);
-    Ok(())
+    .await
 }

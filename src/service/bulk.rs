@@ -1,15 +1,21 @@
 //! Bulk table work (imports, exports, profiles, schema rebuilds) on a fixed pool of OS threads
 //! running at a lower CPU priority, so interactive reads and health checks stay fast meanwhile.
+//! Waiting work is admitted fairly across projects, and dropped if its client goes away.
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
+use super::fair::FairSlots;
 use crate::error::{ApiError, ApiResult};
+use crate::names::ProjectId;
 
 type Task = Box<dyn FnOnce() + Send>;
 
 pub struct BulkPool {
     sender: mpsc::Sender<Task>,
+    /// One slot per thread: work is handed to the threads only once it has a slot, so the
+    /// channel never queues and the order of work is decided by the fair admission alone.
+    slots: Arc<FairSlots>,
 }
 
 /// How much lower bulk threads run than request threads (`nice` 10: under contention they
@@ -38,19 +44,32 @@ impl BulkPool {
                     }
                 })?;
         }
-        Ok(Self { sender })
+        Ok(Self {
+            sender,
+            slots: FairSlots::new(threads.max(1)),
+        })
     }
 
-    /// Runs `f` on a bulk thread while holding `guard` (moved into the task, so a client that
-    /// disconnects cannot release the lock while the work runs).
+    /// Runs `f`, work of `project`, on a bulk thread while holding `guard` (moved into the
+    /// task, so a client that disconnects cannot release the lock while the work runs). While
+    /// it waits for a thread, dropping this future (the client went away) drops the work.
     pub async fn run<G: Send + 'static, T: Send + 'static>(
         &self,
+        project: &ProjectId,
         guard: G,
         f: impl FnOnce() -> ApiResult<T> + Send + 'static,
     ) -> ApiResult<T> {
+        let slot = self.slots.acquire(project.as_str()).await;
         let (tx, rx) = tokio::sync::oneshot::channel();
         let task: Task = Box::new(move || {
+            let _slot = slot;
             let _held = guard;
+            // The request went away between getting its slot and starting: nobody waits for
+            // the outcome, so the work is not started.
+            if tx.is_closed() {
+                tracing::debug!("bulk work dropped: its request has gone");
+                return;
+            }
             let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
                 .unwrap_or_else(|_| Err(ApiError::internal("bulk task panicked")));
             let _ = tx.send(out);

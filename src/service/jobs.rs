@@ -1,27 +1,28 @@
 //! Asynchronous jobs: a bounded queue of imports and exports run by a fixed number of
 //! workers, each recorded in the catalog from submission to outcome (429 when the queue is full).
+//! Workers are handed out fairly across projects, not first come first served.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use futures_util::FutureExt;
-use serde_json::Value;
-use tokio::sync::Semaphore;
-
 use super::blocking;
+use super::fair::FairSlots;
 use crate::catalog::jobs::{JobRecord, JobStatus};
 use crate::catalog::Catalog;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::ProjectId;
+use futures_util::FutureExt;
+use serde_json::Value;
 
 /// Seconds a client is asked to wait when the queue is full.
 const RETRY_AFTER_SECS: u64 = 5;
 
 pub struct JobService {
     catalog: Arc<Catalog>,
-    workers: Arc<Semaphore>,
+    /// Worker slots, handed out fairly across projects.
+    workers: Arc<FairSlots>,
     /// Jobs submitted and not yet finished.
     active: Arc<AtomicUsize>,
     capacity: usize,
@@ -48,7 +49,7 @@ impl JobService {
         }
         Ok(Self {
             catalog,
-            workers: Arc::new(Semaphore::new(workers.max(1))),
+            workers: FairSlots::new(workers.max(1)),
             active: Arc::new(AtomicUsize::new(0)),
             capacity: capacity.max(1),
         })
@@ -97,10 +98,9 @@ impl JobService {
         blocking(move || catalog.insert_job(&p, &record)).await?;
 
         let (catalog, workers, id) = (self.catalog.clone(), self.workers.clone(), job.id.clone());
+        let owner = project.to_string();
         tokio::spawn(async move {
-            let Ok(permit) = workers.acquire_owned().await else {
-                return;
-            };
+            let permit = workers.acquire(&owner).await;
             let c = catalog.clone();
             let i = id.clone();
             match blocking(move || c.start_job(&i)).await {

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod buckets;
 pub mod bulk;
+mod fair;
 pub mod files;
 pub mod health;
 pub mod jobs;
@@ -24,29 +25,21 @@ pub async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f).await?
 }
 
-/// Where reads of a bucket go: itself, or the source of a live link.
-pub struct ReadTarget {
-    pub bucket: BucketRecord,
-    pub project: ProjectId,
-    pub source: BucketRecord,
-}
-
-/// Resolves a bucket for reading; a link whose share was revoked answers 403.
-pub fn resolve_read(
+/// Resolves a bucket for reading and runs `f` on where its reads go: the bucket itself, or
+/// the source of a live link (with the source's project). A link whose share was revoked
+/// answers 403. `f` sees the read model in place, so it copies only what it needs.
+pub fn resolve_read<T>(
     state: &AppState,
     project: &ProjectId,
     bucket: &BucketName,
-) -> ApiResult<ReadTarget> {
+    f: impl FnOnce(&ProjectId, &BucketRecord) -> T,
+) -> ApiResult<T> {
     state.catalog.read(|m| {
-        let record = m.existing_bucket(project, bucket)?.clone();
-        match record.link.clone() {
-            None => Ok(ReadTarget {
-                source: record.clone(),
-                bucket: record,
-                project: project.clone(),
-            }),
+        let record = m.existing_bucket(project, bucket)?;
+        match &record.link {
+            None => Ok(f(project, record)),
             Some(link) => {
-                if !m.link_is_live(project, &link) {
+                if !m.link_is_live(project, link) {
                     return Err(ApiError::new(
                         ErrorCode::LinkNotLive,
                         format!(
@@ -60,14 +53,8 @@ pub fn resolve_read(
                         "source_bucket_name": link.source_bucket,
                     })));
                 }
-                let source = m
-                    .existing_bucket(&link.source_project, &link.source_bucket)?
-                    .clone();
-                Ok(ReadTarget {
-                    bucket: record,
-                    project: link.source_project,
-                    source,
-                })
+                let source = m.existing_bucket(&link.source_project, &link.source_bucket)?;
+                Ok(f(&link.source_project, source))
             }
         }
     })

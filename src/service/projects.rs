@@ -125,7 +125,6 @@ pub async fn delete(state: &AppState, id: ProjectId) -> ApiResult<()> {
     })
     .await?;
     state.keys.forget_project(&id);
-    state.engine.locks.forget_project(&id);
     state.files.release_blobs(blobs).await;
     tracing::info!(project = %id, "project deleted");
     Ok(())

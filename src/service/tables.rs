@@ -1,24 +1,182 @@
-//! Tables: create (file, then catalog row), describe, list, delete and preview.
+//! Tables: create (file, then catalog row), describe, list, delete and preview, and the
+//! figures a list shows, recorded in the catalog after every write so a list opens no file.
 //! Reads through linked buckets resolve to the source project's files under its locks.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use super::{blocking_locked, require_writable, resolve_read};
 use crate::catalog::tables::{table_exists, table_not_found};
-use crate::catalog::TableRecord;
+use crate::catalog::{StoredColumn, TableRecord, TableStats};
 use crate::engine::ddl::ColumnDef;
 use crate::engine::export::RowSelection;
 use crate::engine::preview::Preview;
-use crate::engine::{LockGuard, TableInfo, TableKey};
+use crate::engine::{LockGuard, TableKey};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::{BucketName, ColumnName, ProjectId, TableName};
 use crate::state::AppState;
 
-/// A table as the API shows it: catalog record plus facts from its file.
+/// A table as the API shows it: its catalog record and the figures recorded with it.
 pub struct TableView {
     pub bucket: BucketName,
     pub record: TableRecord,
-    pub info: TableInfo,
+    pub stats: TableStats,
+}
+
+impl TableView {
+    /// The view of a record whose figures are known, shown under the bucket name `bucket`.
+    fn new(bucket: BucketName, record: TableRecord) -> ApiResult<Self> {
+        let stats = record.stats.clone().ok_or_else(|| {
+            ApiError::internal(format!("table {} has no recorded figures", record.name))
+        })?;
+        Ok(Self {
+            bucket,
+            record,
+            stats,
+        })
+    }
+}
+
+/// Reads what a list shows from the table file (blocking; caller holds a lock on the table;
+/// `changed` after a write of ours). A pending WAL is folded into the file first, so the
+/// recorded stamp still matches the file after this process ends.
+fn read_stats(
+    state: &AppState,
+    key: &TableKey,
+    changed: bool,
+) -> ApiResult<(Vec<ColumnName>, TableStats)> {
+    state.engine.checkpoint(key);
+    let info = state.engine.describe(key)?;
+    let columns = info
+        .columns
+        .iter()
+        .map(|c| StoredColumn {
+            name: c.name.clone(),
+            data_type: c.data_type.clone(),
+            nullable: c.nullable,
+            ordinal_position: c.ordinal_position,
+            default: c.default.clone(),
+        })
+        .collect();
+    let primary_key = info
+        .primary_key
+        .iter()
+        .filter_map(|c| ColumnName::parse(c).ok())
+        .collect();
+    // A table read again without a write of ours changed when its file last did, as far as
+    // anyone can tell now.
+    let updated_at = if changed {
+        crate::catalog::now()
+    } else {
+        state
+            .engine
+            .modified_at(key)
+            .unwrap_or_else(crate::catalog::now)
+    };
+    Ok((
+        primary_key,
+        TableStats {
+            columns: Arc::new(columns),
+            row_count: info.row_count,
+            size_bytes: info.size_bytes,
+            updated_at,
+            file_stamp: state.engine.file_stamp(key),
+        },
+    ))
+}
+
+/// Reads a table's figures from its file and records them in the catalog (blocking; caller
+/// holds the table's exclusive lock after a write, at least its shared lock otherwise).
+fn record_stats(state: &AppState, key: &TableKey, changed: bool) -> ApiResult<TableRecord> {
+    let (primary_key, stats) = read_stats(state, key, changed)?;
+    state
+        .catalog
+        .set_table_stats(&key.project, &key.bucket, &key.table, primary_key, stats)
+}
+
+/// Records a table whose file was just created (blocking, under its exclusive lock), with its
+/// figures in the same catalog commit; on failure the caller removes the file again.
+pub(crate) fn record_created(state: &AppState, key: &TableKey) -> ApiResult<TableRecord> {
+    // The primary key as the file declares it: the file is authoritative.
+    let (primary_key, stats) = read_stats(state, key, true)?;
+    state.catalog.insert_table(
+        &key.project,
+        &key.bucket,
+        key.table.clone(),
+        primary_key,
+        stats,
+    )
+}
+
+/// Folds in the WAL of tables whose checkpoint DuckDB refused after their write, and records
+/// their files' new stamps, so they are not read again after a restart (blocking; the cleaner
+/// calls it now and then, and every write afterwards).
+pub fn restamp_unfolded(state: &AppState) {
+    for (key, _guard) in state.engine.retry_checkpoints() {
+        let stamp = state.engine.file_stamp(&key);
+        if let Err(e) = state
+            .catalog
+            .set_file_stamp(&key.project, &key.bucket, &key.table, stamp)
+        {
+            tracing::debug!(table = %key.table, error = %e, "could not record a table file's stamp");
+        }
+    }
+}
+
+/// Records a table's figures after a write to its file, whether the write succeeded or not (a
+/// rolled-back load may still have grown the file). Blocking, under the table's exclusive
+/// lock. When they cannot be recorded, the old ones are forgotten so the next list reads the
+/// file rather than show figures from before the write.
+pub(crate) fn record_after_write(state: &AppState, key: &TableKey) -> Option<TableRecord> {
+    let recorded = record_stats(state, key, true);
+    restamp_unfolded(state);
+    match recorded {
+        Ok(record) => Some(record),
+        Err(e) => {
+            tracing::warn!(table = %key.table, error = %e, "could not record a table's figures after a write");
+            state.catalog.forget_stale_stats(|p, b, t, _| {
+                (p, b, t) == (&key.project, &key.bucket, &key.table)
+            });
+            None
+        }
+    }
+}
+
+/// The view of a table after a write (blocking, under its exclusive lock), recording its
+/// figures; shown under the bucket name `bucket`.
+pub(crate) fn view_after_write(
+    state: &AppState,
+    key: &TableKey,
+    bucket: BucketName,
+) -> ApiResult<TableView> {
+    let record = record_stats(state, key, true)?;
+    TableView::new(bucket, record)
+}
+
+/// The view of a table whose recorded figures are unknown: reads them from the file under
+/// the table's shared lock and records them. `key` names the file (the source of a link);
+/// `shown` is the bucket name the client used.
+async fn refreshed(state: &AppState, key: TableKey, shown: &BucketName) -> ApiResult<TableView> {
+    let guard = state.engine.locks.table_shared(&key).await;
+    let state = state.clone();
+    let shown = shown.clone();
+    blocking_locked(guard, move || {
+        // Deleted, or read by another request, while this one waited for the lock.
+        let record = state
+            .catalog
+            .read(|m| {
+                m.bucket(&key.project, &key.bucket)
+                    .and_then(|b| b.tables.get(&key.table))
+                    .cloned()
+            })
+            .ok_or_else(|| table_not_found(&shown, &key.table))?;
+        let record = match record.stats {
+            Some(_) => record,
+            None => record_stats(&state, &key, false)?,
+        };
+        TableView::new(shown, record)
+    })
+    .await
 }
 
 /// Checks a definition as a whole: at least one column, no duplicates (DuckDB folds case),
@@ -78,18 +236,16 @@ pub async fn create(
     let guard = state.engine.locks.table_exclusive(&key).await;
     let state = state.clone();
     blocking_locked(guard, move || {
-        let record = state
-            .catalog
-            .read(|m| m.existing_bucket(&project, &bucket).cloned())?;
-        require_writable(&record)?;
-        if record.tables.contains_key(&name) {
-            return Err(table_exists(&bucket, &name));
-        }
+        state.catalog.read(|m| {
+            let record = m.existing_bucket(&project, &bucket)?;
+            require_writable(record)?;
+            if record.tables.contains_key(&name) {
+                return Err(table_exists(&bucket, &name));
+            }
+            Ok(())
+        })?;
         state.engine.create_table(&key, &columns, &primary_key)?;
-        let record = match state
-            .catalog
-            .insert_table(&project, &bucket, name, primary_key)
-        {
+        let record = match record_created(&state, &key) {
             Ok(r) => r,
             Err(e) => {
                 // Keep file and catalog in step: no file without its row.
@@ -97,61 +253,46 @@ pub async fn create(
                 return Err(e);
             }
         };
-        let info = state.engine.describe(&key)?;
         tracing::info!(project = %project, bucket = %bucket, table = %key.table, "table created");
-        Ok(TableView {
-            bucket,
-            record,
-            info,
-        })
+        TableView::new(bucket, record)
     })
     .await
 }
 
-/// Tables of a bucket (or of the source of a live link), with their columns and sizes.
+/// Tables of a bucket (or of the source of a live link), with their columns and sizes, from
+/// the catalog: no table file is opened or locked, except to read again the figures of a table
+/// whose file changed behind the catalog's back (or that predates recorded figures).
 #[tracing::instrument(skip_all, fields(project = %project, bucket = %bucket))]
 pub async fn list(
     state: &AppState,
     project: &ProjectId,
     bucket: &BucketName,
 ) -> ApiResult<Vec<TableView>> {
-    let target = resolve_read(state, project, bucket)?;
-    let keys: Vec<(TableKey, TableRecord)> = target
-        .source
-        .tables
-        .values()
-        .map(|record| {
-            let key = TableKey::new(&target.project, &target.source.name, &record.name);
-            (key, record.clone())
-        })
-        .collect();
-    let table_keys: Vec<TableKey> = keys.iter().map(|(k, _)| k.clone()).collect();
-    let guards = state
-        .engine
-        .locks
-        .tables_shared(&target.project, &target.source.name, &table_keys)
-        .await;
-    let state = state.clone();
-    let shown = bucket.clone();
-    blocking_locked(guards, move || {
-        keys.into_iter()
-            // Skip tables deleted while this request waited for the locks.
-            .filter(|(key, _)| {
-                state.catalog.read(|m| {
-                    m.bucket(&key.project, &key.bucket)
-                        .is_some_and(|b| b.tables.contains_key(&key.table))
-                })
-            })
-            .map(|(key, record)| {
-                Ok(TableView {
-                    bucket: shown.clone(),
-                    info: state.engine.describe(&key)?,
-                    record,
-                })
-            })
-            .collect::<ApiResult<Vec<_>>>()
-    })
-    .await
+    let (source_project, source_bucket, records) = resolve_read(state, project, bucket, |p, b| {
+        let records: Vec<TableRecord> = b.tables.values().cloned().collect();
+        (p.clone(), b.name.clone(), records)
+    })?;
+    let mut views = Vec::with_capacity(records.len());
+    for record in records {
+        let view = match record.stats.clone() {
+            Some(stats) => TableView {
+                bucket: bucket.clone(),
+                record,
+                stats,
+            },
+            None => {
+                let key = TableKey::new(&source_project, &source_bucket, &record.name);
+                match refreshed(state, key, bucket).await {
+                    Ok(view) => view,
+                    // Deleted while this request waited for its lock.
+                    Err(e) if e.code() == ErrorCode::TableNotFound => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        views.push(view);
+    }
+    Ok(views)
 }
 
 /// Resolves a table for reading and returns its file key and catalog record.
@@ -161,21 +302,14 @@ pub(crate) fn resolve_table(
     bucket: &BucketName,
     table: &TableName,
 ) -> ApiResult<(TableKey, TableRecord)> {
-    let target = resolve_read(state, project, bucket)?;
-    let record = target
-        .source
-        .tables
-        .get(table)
-        .cloned()
-        .ok_or_else(|| table_not_found(bucket, table))?;
-    Ok((
-        TableKey {
-            project: target.project,
-            bucket: target.source.name,
-            table: table.clone(),
-        },
-        record,
-    ))
+    resolve_read(state, project, bucket, |p, b| {
+        let record = b
+            .tables
+            .get(table)
+            .cloned()
+            .ok_or_else(|| table_not_found(bucket, table))?;
+        Ok((TableKey::new(p, &b.name, table), record))
+    })?
 }
 
 /// Resolves a table and takes its shared lock, re-checking after the wait: the table may
@@ -206,8 +340,21 @@ pub(crate) async fn writable_locked(
     bucket: &BucketName,
     table: &TableName,
 ) -> ApiResult<(LockGuard, TableKey)> {
+    // Checked before locking too, so a name the catalog does not know never gets a lock entry.
+    writable_table(state, project, bucket, table)?;
     let key = TableKey::new(project, bucket, table);
     let guard = state.engine.locks.table_exclusive(&key).await;
+    writable_table(state, project, bucket, table)?;
+    Ok((guard, key))
+}
+
+/// Checks that `table` exists in a bucket whose tables may be changed.
+fn writable_table(
+    state: &AppState,
+    project: &ProjectId,
+    bucket: &BucketName,
+    table: &TableName,
+) -> ApiResult<()> {
     state.catalog.read(|m| {
         let record = m.existing_bucket(project, bucket)?;
         require_writable(record)?;
@@ -215,10 +362,10 @@ pub(crate) async fn writable_locked(
             return Err(table_not_found(bucket, table));
         }
         Ok(())
-    })?;
-    Ok((guard, key))
+    })
 }
 
+/// A table as its catalog record shows it (the file is read only when its figures are unknown).
 #[tracing::instrument(skip_all, fields(project = %project, bucket = %bucket, table = %table))]
 pub async fn get(
     state: &AppState,
@@ -226,14 +373,11 @@ pub async fn get(
     bucket: &BucketName,
     table: &TableName,
 ) -> ApiResult<TableView> {
-    let (guard, key, record) = resolve_locked(state, project, bucket, table).await?;
-    let engine = state.engine.clone();
-    let info = blocking_locked(guard, move || engine.describe(&key)).await;
-    Ok(TableView {
-        bucket: bucket.clone(),
-        record,
-        info: info?,
-    })
+    let (key, record) = resolve_table(state, project, bucket, table)?;
+    match record.stats {
+        Some(_) => TableView::new(bucket.clone(), record),
+        None => refreshed(state, key, bucket).await,
+    }
 }
 
 #[tracing::instrument(skip_all, fields(project = %project, bucket = %bucket, table = %table))]
@@ -243,16 +387,15 @@ pub async fn delete(
     bucket: BucketName,
     table: TableName,
 ) -> ApiResult<()> {
+    // A name the catalog does not know gets its 404 without a lock entry.
+    writable_table(state, &project, &bucket, &table)?;
     let key = TableKey::new(&project, &bucket, &table);
     let guard = state.engine.locks.table_exclusive(&key).await;
-    let st = state.clone();
-    let k = key.clone();
+    let state = state.clone();
     blocking_locked(guard, move || {
-        let (state, key) = (st, k);
-        let record = state
+        state
             .catalog
-            .read(|m| m.existing_bucket(&project, &bucket).cloned())?;
-        require_writable(&record)?;
+            .read(|m| require_writable(m.existing_bucket(&project, &bucket)?))?;
         // Catalog first: once the row is gone nobody can reach the file; a crash before
         // the file is removed leaves an orphan that the start-up sweep deletes.
         state.catalog.delete_table(&project, &bucket, &table)?;
@@ -260,9 +403,7 @@ pub async fn delete(
         tracing::info!(project = %project, bucket = %bucket, table = %table, "table deleted");
         Ok(())
     })
-    .await?;
-    state.engine.locks.forget_table(&key);
-    Ok(())
+    .await
 }
 
 #[tracing::instrument(skip_all, fields(project = %project, bucket = %bucket, table = %table, limit = limit))]

@@ -425,7 +425,7 @@ impl TestApp {
         self.restart_configured(|_| {}).await
     }
 
-    /// `restart` with the test config changed by `change`.
+    /// Starts a fresh server on the same data dir with the test config changed by `change`.
     pub async fn restart_configured(mut self, change: impl FnOnce(&mut Config)) -> TestApp {
         self.stop().await;
         let dir = self._dir.take();

@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod auth_limits;
+mod catalog;
 mod concurrency;
 mod disk_full;
 mod error_codes;

@@ -54,7 +54,7 @@ pub async fn export(
     let started = std::time::Instant::now();
     let rows = state
         .bulk
-        .run(guard, move || {
+        .run(project, guard, move || {
             engine.export_to_file(&k, &selection, format, compression, &target)
         })
         .await?;
@@ -111,7 +111,7 @@ pub async fn export_stream(
     // the finished file is dropped (removed) there, never left behind.
     let (snapshot, rows) = state
         .bulk
-        .run(guard, move || {
+        .run(project, guard, move || {
             let rows =
                 engine.export_to_file(&k, &selection, format, compression, snapshot.path())?;
             Ok((snapshot, rows))

@@ -10,7 +10,10 @@ use crate::engine::TableKey;
 use crate::error::{ApiError, ApiResult};
 use crate::names::{BucketName, ColumnName, ProjectId, TableName};
 use crate::service::require_writable;
-use crate::service::tables::{validate_definition, writable_locked, TableView};
+use crate::service::tables::{
+    record_after_write, record_created, validate_definition, view_after_write, writable_locked,
+    TableView,
+};
 use crate::state::AppState;
 use crate::types::ColumnType;
 
@@ -34,16 +37,21 @@ pub async fn import(
     let file = state.files.get(project, file_id).await?;
     let local = state.files.local_copy(&file).await?;
     let (guard, key) = writable_locked(state, project, bucket, table).await?;
-    let engine = state.engine.clone();
-    state.bulk.run(guard, move || {
-        let outcome = engine.import_file(&key, local.path(), &request)?;
+    let st = state.clone();
+    state.bulk.run(project, guard, move || {
+        let state = st;
+        let imported = state.engine.import_file(&key, local.path(), &request);
+        if !request.validate_only {
+            record_after_write(&state, &key);
+        }
+        let outcome = imported?;
         tracing::info!(
             table = %key.table, rows = outcome.imported_rows, validate_only = request.validate_only,
             "import finished"
         );
         Ok(Imported {
             outcome,
-            table_size_bytes: engine.size_bytes(&key),
+            table_size_bytes: state.engine.size_bytes(&key),
             validate_only: request.validate_only,
         })
     })
@@ -74,33 +82,27 @@ pub async fn create_from_file(
     let key = TableKey::new(project, bucket, &spec.name);
     let guard = state.engine.locks.table_exclusive(&key).await;
     let st = state.clone();
-    let (project, bucket) = (project.clone(), bucket.clone());
-    state.bulk.run(guard, move || {
-        let state = st;
-        let record = state
-            .catalog
-            .read(|m| m.existing_bucket(&project, &bucket).cloned())?;
-        require_writable(&record)?;
-        if record.tables.contains_key(&spec.name) {
-            return Err(table_exists(&bucket, &spec.name));
-        }
+    let (p, bucket) = (project.clone(), bucket.clone());
+    state.bulk.run(project, guard, move || {
+        let (state, project) = (st, p);
+        state.catalog.read(|m| {
+            let record = m.existing_bucket(&project, &bucket)?;
+            require_writable(record)?;
+            if record.tables.contains_key(&spec.name) {
+                return Err(table_exists(&bucket, &spec.name));
+            }
+            Ok(())
+        })?;
         let (columns, mut warnings) = infer_columns(&state, &spec, local.path())?;
         validate_definition(&columns, &spec.primary_key)?;
         state
             .engine
             .create_table(&key, &columns, &spec.primary_key)?;
-        let record = match state.catalog.insert_table(
-            &project,
-            &bucket,
-            spec.name.clone(),
-            spec.primary_key.clone(),
-        ) {
-            Ok(r) => r,
-            Err(e) => {
-                let _ = state.engine.drop_table(&key);
-                return Err(e);
-            }
-        };
+        // Recorded at once (empty), so the table is never listed without figures.
+        if let Err(e) = record_created(&state, &key) {
+            let _ = state.engine.drop_table(&key);
+            return Err(e);
+        }
         let request = ImportRequest {
             format: spec.format,
             csv: spec.csv.clone(),
@@ -119,16 +121,9 @@ pub async fn create_from_file(
         };
         warnings.append(&mut outcome.warnings);
         outcome.warnings = warnings;
-        let info = state.engine.describe(&key)?;
+        let view = view_after_write(&state, &key, bucket)?;
         tracing::info!(table = %key.table, rows = outcome.imported_rows, "table created from file");
-        Ok((
-            TableView {
-                bucket,
-                record,
-                info,
-            },
-            outcome,
-        ))
+        Ok((view, outcome))
     })
     .await
 }

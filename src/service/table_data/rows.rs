@@ -5,7 +5,7 @@ use crate::engine::filter::Filter;
 use crate::engine::profile::Profile;
 use crate::error::ApiResult;
 use crate::names::{BucketName, ProjectId, TableName};
-use crate::service::tables::{resolve_locked, writable_locked};
+use crate::service::tables::{record_after_write, resolve_locked, writable_locked};
 use crate::state::AppState;
 
 /// Deletes matching rows; returns (deleted, remaining).
@@ -18,10 +18,14 @@ pub async fn delete_rows(
     filter: Filter,
 ) -> ApiResult<(u64, u64)> {
     let (guard, key) = writable_locked(state, project, bucket, table).await?;
-    let engine = state.engine.clone();
+    let st = state.clone();
     state
         .bulk
-        .run(guard, move || engine.delete_rows(&key, &filter))
+        .run(project, guard, move || {
+            let deleted = st.engine.delete_rows(&key, &filter);
+            record_after_write(&st, &key);
+            deleted
+        })
         .await
 }
 
@@ -34,5 +38,8 @@ pub async fn profile(
 ) -> ApiResult<Profile> {
     let (guard, key, _) = resolve_locked(state, project, bucket, table).await?;
     let engine = state.engine.clone();
-    state.bulk.run(guard, move || engine.profile(&key)).await
+    state
+        .bulk
+        .run(project, guard, move || engine.profile(&key))
+        .await
 }
