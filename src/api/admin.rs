@@ -1,5 +1,5 @@
-//! `/admin` routes: operator views that need the admin key, such as the quarantine of
-//! paths start-up did not understand and moved aside instead of deleting.
+//! `/admin` routes: operator views that need the admin key: the quarantine of paths start-up
+//! did not understand (moved aside, not deleted) and the sizes of the engine's in-memory tables.
 
 use axum::extract::State;
 use axum::Json;
@@ -18,4 +18,29 @@ pub async fn quarantine(
     principal.require_admin()?;
     let entries = admin::quarantined(&state).await?;
     Ok(Json(json!({ "total": entries.len(), "entries": entries })))
+}
+
+/// `GET /admin/engine`, counters only (opens no file), so operators and tests can see the
+/// in-memory tables stay bounded.
+///
+/// `lock_entries`: table/bucket/project locks held or waited for now (0 when idle);
+/// `attached_tables`: table files attached now (at most `table_cache_size` when idle);
+/// `tables_without_figures`: tables whose list figures will be read from their file when next
+/// listed (their file changed behind the catalog's back, or they predate recorded figures).
+pub async fn engine(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
+    principal.require_admin()?;
+    let without_figures = state.catalog.read(|m| {
+        m.projects
+            .values()
+            .flat_map(|p| p.buckets.values())
+            .flat_map(|b| b.tables.values())
+            .filter(|t| t.stats.is_none())
+            .count()
+    });
+    Ok(Json(json!({
+        "lock_entries": state.engine.locks.entries(),
+        "attached_tables": state.engine.attached_count(),
+        "table_cache_size": state.config.table_cache_size,
+        "tables_without_figures": without_figures,
+    })))
 }

@@ -6,7 +6,6 @@ pub mod backend;
 pub mod buckets;
 pub mod databank;
 pub mod download;
-pub mod engine_stats;
 pub mod extract;
 pub mod files;
 pub mod health;
@@ -144,7 +143,7 @@ pub fn router(state: AppState) -> Router {
         .route("/backend/init", post(backend::init))
         .route("/backend/remove", post(backend::remove))
         .route("/admin/quarantine", get(admin::quarantine))
-        .route("/admin/engine", get(engine_stats::engine))
+        .route("/admin/engine", get(admin::engine))
         .route("/projects", get(projects::list).post(projects::create))
         .route(
             "/projects/{project_id}",
