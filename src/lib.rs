@@ -13,6 +13,7 @@ pub mod server;
 pub mod service;
 pub mod state;
 pub mod types;
+pub mod workers;
 
 use std::future::Future;
 

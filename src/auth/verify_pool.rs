@@ -2,9 +2,8 @@
 //! A full queue refuses at once, so unverified callers can never take more CPU or memory than this.
 
 use std::sync::mpsc::{self, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
 
-type Job = Box<dyn FnOnce() + Send>;
+use crate::workers::{spawn_low_priority, Job};
 
 /// A fixed set of verification threads and a bounded queue in front of them.
 ///
@@ -20,32 +19,12 @@ pub struct VerifyPool {
 #[derive(Debug)]
 pub struct Busy;
 
-/// Verification threads run below request threads (`nice` 10), like bulk work: under a flood
-/// the cores go to requests with verified keys first, and idle cores are still theirs.
-const NICENESS: i32 = 10;
-
 impl VerifyPool {
     pub fn new(threads: usize, queue: usize) -> std::io::Result<Self> {
+        // Verification threads run below request threads, like bulk work: under a flood the
+        // cores go to requests with verified keys first.
         let (sender, receiver) = mpsc::sync_channel::<Job>(queue);
-        let receiver = Arc::new(Mutex::new(receiver));
-        for i in 0..threads.max(1) {
-            let receiver = receiver.clone();
-            std::thread::Builder::new()
-                .name(format!("duckbank-keys-{i}"))
-                .spawn(move || {
-                    lower_priority();
-                    loop {
-                        let job = match receiver.lock() {
-                            Ok(rx) => rx.recv(),
-                            Err(_) => return,
-                        };
-                        match job {
-                            Ok(job) => job(),
-                            Err(_) => return,
-                        }
-                    }
-                })?;
-        }
+        spawn_low_priority("duckbank-keys", threads, receiver)?;
         Ok(Self { sender })
     }
 
@@ -69,15 +48,6 @@ impl VerifyPool {
             Ok(()) => Ok(rx.await.ok()),
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => Err(Busy),
         }
-    }
-}
-
-/// Raises this thread's nice value (Linux applies it per thread). Best effort: failure only
-/// leaves the normal priority. The same as the bulk pool's, which lives a layer above `auth`.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    if rustix::process::setpriority_process(Some(rustix::thread::gettid()), NICENESS).is_err() {
-        tracing::debug!("could not lower the priority of a key verification thread");
     }
 }
 

@@ -3,13 +3,12 @@
 //! Waiting work is admitted fairly across projects, and dropped if its client goes away.
 
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::fair::FairSlots;
 use crate::error::{ApiError, ApiResult};
 use crate::names::ProjectId;
-
-type Task = Box<dyn FnOnce() + Send>;
+use crate::workers::{spawn_low_priority, Job as Task};
 
 pub struct BulkPool {
     sender: mpsc::Sender<Task>,
@@ -18,32 +17,10 @@ pub struct BulkPool {
     slots: Arc<FairSlots>,
 }
 
-/// How much lower bulk threads run than request threads (`nice` 10: under contention they
-/// get roughly a tenth of the CPU a normal thread gets; idle cores are still theirs).
-const NICENESS: i32 = 10;
-
 impl BulkPool {
     pub fn new(threads: usize) -> std::io::Result<Self> {
         let (sender, receiver) = mpsc::channel::<Task>();
-        let receiver = Arc::new(Mutex::new(receiver));
-        for i in 0..threads.max(1) {
-            let receiver = receiver.clone();
-            std::thread::Builder::new()
-                .name(format!("duckbank-bulk-{i}"))
-                .spawn(move || {
-                    lower_priority();
-                    loop {
-                        let task = match receiver.lock() {
-                            Ok(rx) => rx.recv(),
-                            Err(_) => return,
-                        };
-                        match task {
-                            Ok(task) => task(),
-                            Err(_) => return,
-                        }
-                    }
-                })?;
-        }
+        spawn_low_priority("duckbank-bulk", threads, receiver)?;
         Ok(Self {
             sender,
             slots: FairSlots::new(threads.max(1)),
@@ -79,14 +56,5 @@ impl BulkPool {
             .map_err(|_| ApiError::internal("bulk pool stopped"))?;
         rx.await
             .map_err(|_| ApiError::internal("bulk task dropped"))?
-    }
-}
-
-/// Raises this thread's nice value. Linux applies it per thread, hence the thread id rather
-/// than the process id. Best effort: failure only leaves the normal priority.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    if rustix::process::setpriority_process(Some(rustix::thread::gettid()), NICENESS).is_err() {
-        tracing::debug!("could not lower the priority of a bulk thread");
     }
 }
