@@ -5,10 +5,13 @@
 use std::sync::mpsc;
 use std::sync::Arc;
 
-use super::fair::FairSlots;
+use super::fair::{FairSlots, Slot};
 use crate::error::{ApiError, ApiResult};
 use crate::names::ProjectId;
 use crate::workers::{spawn_low_priority, Job as Task};
+
+/// A bulk thread reserved for one piece of work (see `BulkPool::reserve`).
+pub struct Reserved(Slot);
 
 pub struct BulkPool {
     sender: mpsc::Sender<Task>,
@@ -27,16 +30,25 @@ impl BulkPool {
         })
     }
 
-    /// Runs `f`, work of `project`, on a bulk thread while holding `guard` (moved into the
-    /// task, so a client that disconnects cannot release the lock while the work runs). While
-    /// it waits for a thread, dropping this future (the client went away) drops the work.
+    /// Waits, fairly among projects, for a bulk thread for `project`'s work. Take it *before*
+    /// the table's lock: a lock held while waiting for a thread would hold up every reader of
+    /// the table for the whole wait (a queued import would freeze the table's previews). All
+    /// callers take the two in this order, so none waits for a lock while another holds
+    /// that lock and waits for a thread. Dropping the future (the client went away) leaves
+    /// the queue.
+    pub async fn reserve(&self, project: &ProjectId) -> Reserved {
+        Reserved(self.slots.acquire(project.as_str()).await)
+    }
+
+    /// Runs `f` on the thread `reserved` holds, with `guard` (moved into the task, so a client
+    /// that disconnects cannot release the lock while the work runs).
     pub async fn run<G: Send + 'static, T: Send + 'static>(
         &self,
-        project: &ProjectId,
+        reserved: Reserved,
         guard: G,
         f: impl FnOnce() -> ApiResult<T> + Send + 'static,
     ) -> ApiResult<T> {
-        let slot = self.slots.acquire(project.as_str()).await;
+        let slot = reserved.0;
         let (tx, rx) = tokio::sync::oneshot::channel();
         let task: Task = Box::new(move || {
             let _slot = slot;

@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use super::bulk::Reserved;
 use super::{blocking_locked, require_writable, resolve_read};
 use crate::catalog::tables::{table_exists, table_not_found};
 use crate::catalog::{StoredColumn, TableRecord, TableStats};
@@ -346,6 +347,33 @@ pub(crate) async fn writable_locked(
     let guard = state.engine.locks.table_exclusive(&key).await;
     writable_table(state, project, bucket, table)?;
     Ok((guard, key))
+}
+
+/// `writable_locked` for bulk work: checks, then a bulk thread (fairly), then the lock, in that
+/// order (see `BulkPool::reserve`), so a queued write never holds the table's lock.
+pub(crate) async fn writable_reserved(
+    state: &AppState,
+    project: &ProjectId,
+    bucket: &BucketName,
+    table: &TableName,
+) -> ApiResult<(Reserved, LockGuard, TableKey)> {
+    writable_table(state, project, bucket, table)?;
+    let reserved = state.bulk.reserve(project).await;
+    let (guard, key) = writable_locked(state, project, bucket, table).await?;
+    Ok((reserved, guard, key))
+}
+
+/// `resolve_locked` for bulk reads, in the same order as `writable_reserved`.
+pub(crate) async fn resolve_reserved(
+    state: &AppState,
+    project: &ProjectId,
+    bucket: &BucketName,
+    table: &TableName,
+) -> ApiResult<(Reserved, LockGuard, TableKey)> {
+    resolve_table(state, project, bucket, table)?;
+    let reserved = state.bulk.reserve(project).await;
+    let (guard, key, _) = resolve_locked(state, project, bucket, table).await?;
+    Ok((reserved, guard, key))
 }
 
 /// Checks that `table` exists in a bucket whose tables may be changed.

@@ -303,3 +303,61 @@ async fn queued_work_whose_client_has_gone_never_runs() {
     let t = app.get(&format!("{T}/t"), &key).await.expect(200);
     assert_eq!(t["row_count"], 0, "the abandoned import ran: {t}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_waiting_for_a_bulk_thread_does_not_hold_up_previews_of_its_table() {
+    let (app, key) = setup_configured(|_| {}).await;
+    app.create_table(
+        "1",
+        &key,
+        "b",
+        "big",
+        &[("id", "BIGINT"), ("name", "VARCHAR")],
+        &[],
+    )
+    .await;
+    let app = fill_with_one_bulk_thread(
+        app,
+        "big",
+        "INSERT INTO main.data SELECT i, 'name ' || (i % 5000) FROM range(3000000) r(i)",
+    )
+    .await;
+    app.create_table_t(&key, &[("id", "BIGINT")], &[]).await;
+    let file = upload_to(&app, "1", &key, "rows.csv", b"id\n1\n2\n3\n").await;
+    app.get(&format!("{T}/t/preview"), &key).await.expect(200);
+
+    // The one bulk thread profiles `big`; an import into `t` queues for it. A preview of `t`
+    // must not wait for that import: it is not running, so it must not hold `t`'s lock.
+    let big = format!("{T}/big/profile");
+    let timed = std::time::Instant::now();
+    app.post(&big, &key, json!({})).await.expect(200);
+    let took = timed.elapsed();
+    let import_done = Arc::new(AtomicUsize::new(0));
+    let profile = app.post(&big, &key, json!({}));
+    let import = async {
+        tokio::time::sleep(took / 8).await;
+        let r = app
+            .post(
+                &format!("{T}/t/import/file"),
+                &key,
+                json!({"file_id": file, "format": "csv"}),
+            )
+            .await;
+        import_done.store(1, Ordering::SeqCst);
+        r
+    };
+    let preview = async {
+        tokio::time::sleep(took / 4).await;
+        let r = app.get(&format!("{T}/t/preview"), &key).await;
+        (r, import_done.load(Ordering::SeqCst))
+    };
+    let (profiled, imported, (previewed, import_finished_first)) =
+        tokio::join!(profile, import, preview);
+    profiled.expect(200);
+    imported.expect(200);
+    previewed.expect(200);
+    assert_eq!(
+        import_finished_first, 0,
+        "the preview waited for the queued import to run"
+    );
+}

@@ -11,7 +11,7 @@ use crate::engine::export::{Compression, ExportFormat, RowSelection};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::{BucketName, ProjectId, TableName};
 use crate::service::files::NewFile;
-use crate::service::tables::{resolve_locked, resolve_table};
+use crate::service::tables::{resolve_reserved, resolve_table};
 use crate::state::AppState;
 
 use super::stream::snapshot_stream;
@@ -45,7 +45,7 @@ pub async fn export(
         format,
         compression,
     } = request;
-    let (guard, key, _) = resolve_locked(state, project, bucket, table).await?;
+    let (reserved, guard, key) = resolve_reserved(state, project, bucket, table).await?;
     state.files.admit(None)?;
     let out = state.files.work_file("");
     let target = out.path().to_path_buf();
@@ -54,7 +54,7 @@ pub async fn export(
     let started = std::time::Instant::now();
     let rows = state
         .bulk
-        .run(project, guard, move || {
+        .run(reserved, guard, move || {
             engine.export_to_file(&k, &selection, format, compression, &target)
         })
         .await?;
@@ -101,7 +101,7 @@ pub async fn export_stream(
             "gzip CSV cannot be streamed; stream plain CSV (and let HTTP compress it) or POST …/export",
         ));
     }
-    let (guard, key, _) = resolve_locked(state, project, bucket, table).await?;
+    let (reserved, guard, key) = resolve_reserved(state, project, bucket, table).await?;
     // The snapshot takes disk space: refused (507) while the data dir is short of it.
     state.files.admit(None)?;
     let snapshot = state.files.work_file(".export");
@@ -111,7 +111,7 @@ pub async fn export_stream(
     // the finished file is dropped (removed) there, never left behind.
     let (snapshot, rows) = state
         .bulk
-        .run(project, guard, move || {
+        .run(reserved, guard, move || {
             let rows =
                 engine.export_to_file(&k, &selection, format, compression, snapshot.path())?;
             Ok((snapshot, rows))

@@ -11,7 +11,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::names::{BucketName, ColumnName, ProjectId, TableName};
 use crate::service::require_writable;
 use crate::service::tables::{
-    record_after_write, record_created, validate_definition, view_after_write, writable_locked,
+    record_after_write, record_created, validate_definition, view_after_write, writable_reserved,
     TableView,
 };
 use crate::state::AppState;
@@ -36,9 +36,9 @@ pub async fn import(
     // The file must belong to the importing project (404 otherwise).
     let file = state.files.get(project, file_id).await?;
     let local = state.files.local_copy(&file).await?;
-    let (guard, key) = writable_locked(state, project, bucket, table).await?;
+    let (reserved, guard, key) = writable_reserved(state, project, bucket, table).await?;
     let st = state.clone();
-    state.bulk.run(project, guard, move || {
+    state.bulk.run(reserved, guard, move || {
         let state = st;
         let imported = state.engine.import_file(&key, local.path(), &request);
         if !request.validate_only {
@@ -80,10 +80,12 @@ pub async fn create_from_file(
     let file = state.files.get(project, &spec.file_id).await?;
     let local = state.files.local_copy(&file).await?;
     let key = TableKey::new(project, bucket, &spec.name);
+    // A thread first, then the lock (see `BulkPool::reserve`).
+    let reserved = state.bulk.reserve(project).await;
     let guard = state.engine.locks.table_exclusive(&key).await;
     let st = state.clone();
     let (p, bucket) = (project.clone(), bucket.clone());
-    state.bulk.run(project, guard, move || {
+    state.bulk.run(reserved, guard, move || {
         let (state, project) = (st, p);
         state.catalog.read(|m| {
             let record = m.existing_bucket(&project, &bucket)?;

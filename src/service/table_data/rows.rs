@@ -5,7 +5,7 @@ use crate::engine::filter::Filter;
 use crate::engine::profile::Profile;
 use crate::error::ApiResult;
 use crate::names::{BucketName, ProjectId, TableName};
-use crate::service::tables::{record_after_write, resolve_locked, writable_locked};
+use crate::service::tables::{record_after_write, resolve_reserved, writable_reserved};
 use crate::state::AppState;
 
 /// Deletes matching rows; returns (deleted, remaining).
@@ -17,11 +17,11 @@ pub async fn delete_rows(
     table: &TableName,
     filter: Filter,
 ) -> ApiResult<(u64, u64)> {
-    let (guard, key) = writable_locked(state, project, bucket, table).await?;
+    let (reserved, guard, key) = writable_reserved(state, project, bucket, table).await?;
     let st = state.clone();
     state
         .bulk
-        .run(project, guard, move || {
+        .run(reserved, guard, move || {
             let deleted = st.engine.delete_rows(&key, &filter);
             record_after_write(&st, &key);
             deleted
@@ -36,10 +36,10 @@ pub async fn profile(
     bucket: &BucketName,
     table: &TableName,
 ) -> ApiResult<Profile> {
-    let (guard, key, _) = resolve_locked(state, project, bucket, table).await?;
+    let (reserved, guard, key) = resolve_reserved(state, project, bucket, table).await?;
     let engine = state.engine.clone();
     state
         .bulk
-        .run(project, guard, move || engine.profile(&key))
+        .run(reserved, guard, move || engine.profile(&key))
         .await
 }

@@ -6,7 +6,7 @@ use crate::engine::schema::AlterColumn;
 use crate::engine::{TableEngine, TableKey};
 use crate::error::ApiResult;
 use crate::names::{BucketName, ProjectId, TableName};
-use crate::service::tables::{record_after_write, view_after_write, writable_locked, TableView};
+use crate::service::tables::{record_after_write, view_after_write, writable_reserved, TableView};
 use crate::state::AppState;
 
 /// One change to a table's definition. Column names are as the client wrote them: they are
@@ -42,12 +42,12 @@ pub async fn change_table(
     table: &TableName,
     change: SchemaChange,
 ) -> ApiResult<TableView> {
-    let (guard, key) = writable_locked(state, project, bucket, table).await?;
+    let (reserved, guard, key) = writable_reserved(state, project, bucket, table).await?;
     let st = state.clone();
     let bucket = bucket.clone();
     state
         .bulk
-        .run(project, guard, move || {
+        .run(reserved, guard, move || {
             let state = st;
             if let Err(e) = change.apply(&state.engine, &key) {
                 record_after_write(&state, &key);
