@@ -1,9 +1,12 @@
 //! Turns a presented key into a principal: constant-time admin check, then project keys
 //! verified with argon2 once (bounded pool, throttled guesses) and cached by the key's SHA-256.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
+
+use parking_lot::Mutex;
 
 use moka::sync::Cache;
 use sha2::{Digest, Sha256};
@@ -35,6 +38,10 @@ pub struct KeyVerifier {
     /// A hash of a key nobody has: keys of unknown projects are checked against it, so they
     /// cost and take what a wrong key of an existing project does.
     dummy_hash: String,
+    /// One lock per key being verified right now: concurrent requests with the same key (a
+    /// client's whole connection pool when its cache entry expires) wait for one argon2 run
+    /// and read its outcome from the caches, instead of each queueing a run of their own.
+    in_flight: InFlight,
 }
 
 /// How long a failed verification is remembered.
@@ -75,6 +82,7 @@ impl KeyVerifier {
             by_client: FailureLimiter::new(per_minute, THROTTLE_CAPACITY),
             by_project: FailureLimiter::new(per_minute, THROTTLE_CAPACITY),
             dummy_hash: hash_key(&format!("proj_0_admin_{}", hex::encode(rand_bytes()))),
+            in_flight: Mutex::new(HashMap::new()),
         })
     }
 
@@ -95,17 +103,44 @@ impl KeyVerifier {
         if bool::from(presented_digest.ct_eq(&self.admin_digest)) {
             return Ok(Principal::Admin);
         }
-        if let Some((project, key_id)) = self.verified.get(&presented_digest) {
-            // The key record must still exist: a deleted (and maybe re-created) project
-            // has new key ids, so a stale entry can never grant access.
-            let live = catalog.read(|m| {
-                m.project(&project)
-                    .is_some_and(|p| p.keys.iter().any(|k| k.id == key_id))
-            });
-            if live {
-                return Ok(Principal::Project(project));
-            }
-            self.verified.invalidate(&presented_digest);
+        if let Some(principal) = self.cached(&presented_digest, catalog) {
+            return Ok(principal);
+        }
+        // Single flight: wait for a verification of the same key already running, then look
+        // in the caches again before running one.
+        let flight = Flight::join(&self.in_flight, presented_digest);
+        let _turn = flight.turn.lock().await;
+        self.verify(presented, presented_digest, client, catalog)
+            .await
+    }
+
+    /// The principal of a key verified earlier whose record still exists.
+    fn cached(&self, presented_digest: &[u8; 32], catalog: &Arc<Catalog>) -> Option<Principal> {
+        let (project, key_id) = self.verified.get(presented_digest)?;
+        // The key record must still exist: a deleted (and maybe re-created) project has new
+        // key ids, so a stale entry can never grant access.
+        let live = catalog.read(|m| {
+            m.project(&project)
+                .is_some_and(|p| p.keys.iter().any(|k| k.id == key_id))
+        });
+        if live {
+            return Some(Principal::Project(project));
+        }
+        self.verified.invalidate(presented_digest);
+        None
+    }
+
+    /// Everything after the caches of `authenticate`, for one key at a time.
+    async fn verify(
+        &self,
+        presented: &str,
+        presented_digest: [u8; 32],
+        client: Option<IpAddr>,
+        catalog: &Arc<Catalog>,
+    ) -> ApiResult<Principal> {
+        // Verified by the request this one waited for.
+        if let Some(principal) = self.cached(&presented_digest, catalog) {
+            return Ok(principal);
         }
         let unknown = || {
             tracing::info!(key_prefix = %key_prefix(presented), "rejected an unknown API key");
@@ -211,6 +246,34 @@ impl KeyVerifier {
         let _ = self
             .verified
             .invalidate_entries_if(move |_, (p, _)| *p == project);
+    }
+}
+
+type InFlight = Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<()>>>>;
+
+/// A request's share in the verification of one key. Dropped (answered, or the client went
+/// away mid-wait), the last share removes the key's entry, so the map holds only keys being
+/// verified right now.
+struct Flight<'a> {
+    map: &'a InFlight,
+    digest: [u8; 32],
+    turn: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl<'a> Flight<'a> {
+    fn join(map: &'a InFlight, digest: [u8; 32]) -> Self {
+        let turn = map.lock().entry(digest).or_default().clone();
+        Self { map, digest, turn }
+    }
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        let mut map = self.map.lock();
+        // Only the map and this share hold it: nobody else waits, the entry can go.
+        if Arc::strong_count(&self.turn) == 2 {
+            map.remove(&self.digest);
+        }
     }
 }
 

@@ -181,3 +181,27 @@ async fn an_unknown_project_and_a_wrong_secret_are_answered_and_throttled_alike(
         "a wrong secret for project 1 and any key for the unknown project 99 must look the same"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_requests_with_one_uncached_key_share_one_verification() {
+    // One verification thread and a queue of one: without sharing, 50 requests with the same
+    // key not yet in the cache (after a restart, or when its entry expires) would queue 50
+    // argon2 runs and all but two would be refused with 429.
+    let narrow = |c: &mut duckbank::config::Config| {
+        c.key_verify_concurrency = 1;
+        c.key_verify_queue = 1;
+    };
+    let app = spawn_app_configured(narrow).await;
+    let key = app.create_project("1").await;
+    let app = app.restart_configured(narrow).await;
+    let replies = join_all((0..50).map(|_| app.get("/projects/1/buckets", &key))).await;
+    for reply in replies {
+        reply.expect(200);
+    }
+    // The same for one wrong key: one run, every request a plain 401, none refused for load.
+    let wrong = guess("1", 7);
+    let replies = join_all((0..50).map(|_| app.get("/projects/1/buckets", &wrong))).await;
+    for reply in replies {
+        reply.expect_code(401, "unauthorized");
+    }
+}
