@@ -51,6 +51,8 @@ pub struct TableInfo {
     pub primary_key: Arc<Vec<String>>,
     pub row_count: u64,
     pub size_bytes: u64,
+    /// Whether every row is known to be small (see `preview`), once a preview has asked.
+    pub small_rows: Option<bool>,
 }
 
 /// Facts read from a table file, cached until the next write to it.
@@ -59,6 +61,7 @@ struct Described {
     columns: Arc<Vec<ColumnInfo>>,
     primary_key: Arc<Vec<String>>,
     row_count: u64,
+    small_rows: Option<bool>,
 }
 
 /// An attached table file: its alias in the instance and cached facts about it.
@@ -334,6 +337,7 @@ impl TableEngine {
                     columns: Arc::new(read_columns(&conn, &alias)?),
                     primary_key: Arc::new(read_primary_key(&conn, &alias)?),
                     row_count: row_count.max(0) as u64,
+                    small_rows: None,
                 };
                 if let Some(a) = self.attached.lock().get_mut(key) {
                     a.cached = Some(described.clone());
@@ -346,7 +350,20 @@ impl TableEngine {
             primary_key: described.primary_key,
             row_count: described.row_count,
             size_bytes: self.size_bytes(key),
+            small_rows: described.small_rows,
         })
+    }
+
+    /// Caches whether the table's rows are all small, until the next write to it.
+    pub(crate) fn remember_small_rows(&self, key: &TableKey, small: bool) {
+        if let Some(cached) = self
+            .attached
+            .lock()
+            .get_mut(key)
+            .and_then(|a| a.cached.as_mut())
+        {
+            cached.small_rows = Some(small);
+        }
     }
 
     /// Forgets cached facts about a table after a write (caller holds its exclusive lock).

@@ -80,12 +80,18 @@ impl TableEngine {
             budget,
         };
 
-        // A user column named `rowid` hides DuckDB's row id: read such tables in one query.
-        if info
+        // One query when the table's rows are known to be small (then a vector of them is
+        // too), or when a user column named `rowid` hides DuckDB's row id.
+        let rowid_hidden = info
             .columns
             .iter()
-            .any(|c| c.name.eq_ignore_ascii_case("rowid"))
-        {
+            .any(|c| c.name.eq_ignore_ascii_case("rowid"));
+        let small = info.small_rows.unwrap_or_else(|| {
+            let small = rows_are_small(&conn, &alias, &info.columns);
+            self.remember_small_rows(key, small);
+            small
+        });
+        if rowid_hidden || small {
             let sql = format!(
                 "SELECT * FROM (SELECT {} FROM \"{alias}\".main.data{tail}) LIMIT ?",
                 select.join(", ")
@@ -149,6 +155,73 @@ impl TableEngine {
         out.columns = columns;
         Ok(out)
     }
+}
+
+/// Whether every row of the table is known to be at most `SMALL_ROW` bytes, from storage
+/// metadata only (no row is read): fixed-width columns count a few bytes each, and string
+/// columns (VARCHAR, BLOB, JSON) their largest value as DuckDB's segment statistics record it.
+/// Anything unknown answers no: nested types, segments without the figure, or updated
+/// segments (whose statistics may not include the update).
+fn rows_are_small(conn: &duckdb::Connection, alias: &str, columns: &[ColumnInfo]) -> bool {
+    const FIXED_WIDTH: usize = 48;
+    let mut strings = Vec::new();
+    let mut fixed = 0;
+    for column in columns {
+        let ty = column.data_type.to_ascii_uppercase();
+        if ty.contains('[')
+            || ["STRUCT", "MAP", "UNION", "BIT", "VARIANT"]
+                .iter()
+                .any(|t| ty.starts_with(t))
+        {
+            return false;
+        }
+        if ty == "VARCHAR" || ty == "BLOB" || ty == "JSON" || ty.starts_with("VARCHAR(") {
+            strings.push(column.name.as_str());
+        } else {
+            fixed += FIXED_WIDTH;
+        }
+    }
+    if strings.is_empty() {
+        return fixed <= SMALL_ROW;
+    }
+    // The alias is ours (`TableEngine::ensure_attached`); column names are compared here,
+    // never put into SQL.
+    let sql = format!(
+        "SELECT column_name, \
+                max(TRY_CAST(json_extract(stats::JSON, '$.max_string_length') AS BIGINT)), \
+                count(*) FILTER (WHERE json_extract(stats::JSON, '$.max_string_length') IS NULL), \
+                bool_or(has_updates) \
+         FROM pragma_storage_info({}) WHERE segment_type <> 'VALIDITY' GROUP BY column_name",
+        super::sql_string(&format!("{alias}.main.data"))
+    );
+    let Ok(mut stmt) = conn.prepare_cached(&sql) else {
+        return false;
+    };
+    let Ok(found) = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<i64>>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, Option<bool>>(3)?,
+            ))
+        })
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+    else {
+        return false;
+    };
+    let mut total = fixed;
+    for name in strings {
+        match found.iter().find(|(column, ..)| column == name) {
+            // No segment yet: the column holds no stored value.
+            None => {}
+            Some((_, Some(max), 0, updated)) if *updated != Some(true) && *max >= 0 => {
+                total += usize::try_from(*max).unwrap_or(usize::MAX);
+            }
+            Some(_) => return false,
+        }
+    }
+    total <= SMALL_ROW
 }
 
 /// Reads the row whose primary key is `key` (a value DuckDB gave, bound as a parameter) and
@@ -265,5 +338,55 @@ impl RowWriter<'_> {
         self.out.rows_json.extend_from_slice(json);
         self.out.row_count += 1;
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn columns(conn: &duckdb::Connection) -> Vec<ColumnInfo> {
+        let mut stmt = conn
+            .prepare("SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = 'a' ORDER BY column_index")
+            .unwrap();
+        stmt.query_map([], |r| {
+            Ok(ColumnInfo {
+                name: r.get(0)?,
+                data_type: r.get(1)?,
+                nullable: true,
+                ordinal_position: 0,
+                default: None,
+            })
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    }
+
+    fn small(setup: &str) -> bool {
+        let conn = duckdb::Connection::open_in_memory().unwrap();
+        conn.execute_batch("ATTACH ':memory:' AS a").unwrap();
+        conn.execute_batch(setup).unwrap();
+        rows_are_small(&conn, "a", &columns(&conn))
+    }
+
+    #[test]
+    fn rows_are_small_only_when_storage_statistics_say_so() {
+        let create = "CREATE TABLE a.main.data (id BIGINT, s VARCHAR);";
+        assert!(small(create), "an empty table");
+        assert!(small(&format!(
+            "{create} INSERT INTO a.main.data SELECT i, 'name ' || i FROM range(5000) r(i)"
+        )));
+        assert!(!small(&format!(
+            "{create} INSERT INTO a.main.data SELECT i, repeat('x', 20000) FROM range(3) r(i)"
+        )));
+        // An update's value may be missing from the segment statistics: not trusted.
+        assert!(!small(&format!(
+            "{create} INSERT INTO a.main.data SELECT i, 'a' FROM range(10) r(i); \
+             UPDATE a.main.data SET s = 'b' WHERE id = 1"
+        )));
+        assert!(!small(
+            "CREATE TABLE a.main.data (id BIGINT, l INTEGER[]); INSERT INTO a.main.data VALUES (1, [1])"
+        ));
     }
 }
