@@ -25,6 +25,36 @@ async fn fill_with_one_bulk_thread(mut app: TestApp, table: &str, sql: &str) -> 
     app.restart_configured(|c| c.bulk_threads = 1).await
 }
 
+/// One bulk thread; table `big` (3 M rows) whose profile keeps it busy; an empty table `t` and
+/// a small CSV file for it. Also how long one profile of `big` takes here, so tests wait in
+/// fractions of it (fast machine or loaded one).
+async fn busy_world() -> (TestApp, String, String, std::time::Duration) {
+    let (app, key) = setup_configured(|_| {}).await;
+    app.create_table(
+        "1",
+        &key,
+        "b",
+        "big",
+        &[("id", "BIGINT"), ("name", "VARCHAR")],
+        &[],
+    )
+    .await;
+    let app = fill_with_one_bulk_thread(
+        app,
+        "big",
+        "INSERT INTO main.data SELECT i, 'name ' || (i % 5000) FROM range(3000000) r(i)",
+    )
+    .await;
+    app.create_table_t(&key, &[("id", "BIGINT")], &[]).await;
+    let file = upload_to(&app, "1", &key, "rows.csv", b"id\n1\n2\n3\n").await;
+    app.get(&format!("{T}/t/preview"), &key).await.expect(200);
+    let timed = std::time::Instant::now();
+    app.post(&format!("{T}/big/profile"), &key, json!({}))
+        .await
+        .expect(200);
+    (app, key, file, timed.elapsed())
+}
+
 /// The engine's in-memory table sizes (admin only).
 async fn engine(app: &TestApp) -> Value {
     app.get("/admin/engine", ADMIN_KEY).await.expect(200)
@@ -253,33 +283,12 @@ async fn one_projects_queued_profiles_do_not_delay_another_projects_import() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_work_whose_client_has_gone_never_runs() {
-    let (app, key) = setup_configured(|_| {}).await;
-    app.create_table(
-        "1",
-        &key,
-        "b",
-        "big",
-        &[("id", "BIGINT"), ("name", "VARCHAR")],
-        &[],
-    )
-    .await;
-    let app = fill_with_one_bulk_thread(
-        app,
-        "big",
-        "INSERT INTO main.data SELECT i, 'name ' || (i % 5000) FROM range(3000000) r(i)",
-    )
-    .await;
-    app.create_table_t(&key, &[("id", "BIGINT")], &[]).await;
-    let file = upload_to(&app, "1", &key, "rows.csv", b"id\n1\n2\n3\n").await;
-    app.get(T, &key).await.expect(200);
+    let (app, key, file, took) = busy_world().await;
 
     // The one bulk thread is busy with a profile; an import queues behind it, and its client
     // gives up while it waits. The waits are fractions of how long a profile takes here, so
     // the import is still queued when its client leaves, on a fast machine or a loaded one.
     let big = format!("{T}/big/profile");
-    let timed = std::time::Instant::now();
-    app.post(&big, &key, json!({})).await.expect(200);
-    let took = timed.elapsed();
     let profile = app.post(&big, &key, json!({}));
     let impatient = async {
         tokio::time::sleep(took / 8).await;
@@ -306,32 +315,11 @@ async fn queued_work_whose_client_has_gone_never_runs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_import_waiting_for_a_bulk_thread_does_not_hold_up_previews_of_its_table() {
-    let (app, key) = setup_configured(|_| {}).await;
-    app.create_table(
-        "1",
-        &key,
-        "b",
-        "big",
-        &[("id", "BIGINT"), ("name", "VARCHAR")],
-        &[],
-    )
-    .await;
-    let app = fill_with_one_bulk_thread(
-        app,
-        "big",
-        "INSERT INTO main.data SELECT i, 'name ' || (i % 5000) FROM range(3000000) r(i)",
-    )
-    .await;
-    app.create_table_t(&key, &[("id", "BIGINT")], &[]).await;
-    let file = upload_to(&app, "1", &key, "rows.csv", b"id\n1\n2\n3\n").await;
-    app.get(&format!("{T}/t/preview"), &key).await.expect(200);
+    let (app, key, file, took) = busy_world().await;
 
     // The one bulk thread profiles `big`; an import into `t` queues for it. A preview of `t`
     // must not wait for that import: it is not running, so it must not hold `t`'s lock.
     let big = format!("{T}/big/profile");
-    let timed = std::time::Instant::now();
-    app.post(&big, &key, json!({})).await.expect(200);
-    let took = timed.elapsed();
     let import_done = Arc::new(AtomicUsize::new(0));
     let profile = app.post(&big, &key, json!({}));
     let import = async {
