@@ -39,6 +39,17 @@ fn tmpfs_or_skip(size_mib: u32) -> Option<Tmpfs> {
     }
 }
 
+/// A server whose data dir is on a fresh tmpfs of `size_mib`, with project 1's table `b.t`
+/// (`id BIGINT` primary key, `name VARCHAR`); `None` (skipped) where no tmpfs can be mounted.
+async fn table_on_tmpfs(size_mib: u32) -> Option<(Tmpfs, TestApp, String)> {
+    let fs = tmpfs_or_skip(size_mib)?;
+    let app = spawn_app_with(test_config(&fs.dir.path().join("data"))).await;
+    let key = app
+        .project_with_table(&[("id", "BIGINT"), ("name", "VARCHAR")], &["id"])
+        .await;
+    Some((fs, app, key))
+}
+
 /// Fills the filesystem of `dir` until about `leave` bytes are free; returns the filler.
 fn fill_leaving(dir: &std::path::Path, leave: u64) -> std::path::PathBuf {
     let free = duckbank::files::disk::available_space(dir).expect("statvfs");
@@ -118,14 +129,9 @@ async fn rows_of(app: &TestApp, key: &str) -> Value {
 
 #[tokio::test]
 async fn a_full_disk_fails_the_import_with_507_and_leaves_the_table_as_it_was() {
-    let Some(fs) = tmpfs_or_skip(96) else {
+    let Some((fs, app, key)) = table_on_tmpfs(96).await else {
         return;
     };
-    let data_dir = fs.dir.path().join("data");
-    let app = spawn_app_with(test_config(&data_dir)).await;
-    let key = app
-        .project_with_table(&[("id", "BIGINT"), ("name", "VARCHAR")], &["id"])
-        .await;
     let small = app
         .client
         .post(app.url("/projects/1/files/content?name=small.csv"))
@@ -169,7 +175,7 @@ async fn a_full_disk_fails_the_import_with_507_and_leaves_the_table_as_it_was() 
             .await;
         let body = reply.expect_error(507);
         assert_eq!(body["error"], "insufficient_storage", "{body}");
-        assert_clean_507(&body, &data_dir);
+        assert_clean_507(&body, &app.data_dir);
         assert_eq!(rows_of(&app, &key).await, before, "the table changed");
     }
 
@@ -229,14 +235,9 @@ async fn bucket_names(app: &TestApp, key: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn a_full_catalog_answers_507_keeps_serving_reads_and_loses_nothing_committed() {
-    let Some(fs) = tmpfs_or_skip(48) else {
+    let Some((fs, app, key)) = table_on_tmpfs(48).await else {
         return;
     };
-    let data_dir = fs.dir.path().join("data");
-    let app = spawn_app_with(test_config(&data_dir)).await;
-    let key = app
-        .project_with_table(&[("id", "BIGINT"), ("name", "VARCHAR")], &["id"])
-        .await;
     let csv = upload(&app, &key, "rows.csv", b"id,name\n1,one\n2,two\n3,three\n").await;
     app.post(
         "/projects/1/buckets/b/tables/t/import/file",
@@ -268,7 +269,7 @@ async fn a_full_catalog_answers_507_keeps_serving_reads_and_loses_nothing_commit
         }
     }
     let refused = refused.expect("no catalog write failed on a full volume");
-    assert_clean_507(&refused, &data_dir);
+    assert_clean_507(&refused, &app.data_dir);
     let refused = app
         .post(
             "/projects/1/files/prepare",
@@ -277,7 +278,7 @@ async fn a_full_catalog_answers_507_keeps_serving_reads_and_loses_nothing_commit
         )
         .await
         .expect_code(507, "insufficient_storage");
-    assert_clean_507(&refused, &data_dir);
+    assert_clean_507(&refused, &app.data_dir);
 
     // Reads go on: the catalog, a table and a file.
     let mut expected: Vec<String> = created.iter().cloned().chain(["b".to_string()]).collect();
