@@ -238,6 +238,16 @@ async fn good_request(
     (op, outcome)
 }
 
+/// The request line and headers of a 1 MiB upload to `p`, with no body yet.
+fn upload_head(p: &Project, name: &str) -> Vec<u8> {
+    format!(
+        "POST /projects/{}/files/content?name={name} HTTP/1.1\r\nHost: x\r\n\
+         Authorization: Bearer {}\r\nContent-Length: 1048576\r\n\r\n",
+        p.id, p.key
+    )
+    .into_bytes()
+}
+
 /// A hostile or careless client: stalls an upload after a few bytes, hangs up mid-body, or
 /// starts a download and stops reading. Returns what it did and how the server ended it.
 async fn bad_request(addr: &str, p: &Project, rng: &mut Rng) -> (&'static str, String) {
@@ -246,12 +256,8 @@ async fn bad_request(addr: &str, p: &Project, rng: &mut Rng) -> (&'static str, S
     };
     match rng.below(3) {
         0 => {
-            let head = format!(
-                "POST /projects/{}/files/content?name=stall.bin HTTP/1.1\r\nHost: x\r\n\
-                 Authorization: Bearer {}\r\nContent-Length: 1048576\r\n\r\nab",
-                p.id, p.key
-            );
-            let _ = sock.write_all(head.as_bytes()).await;
+            let _ = sock.write_all(&upload_head(p, "stall.bin")).await;
+            let _ = sock.write_all(b"ab").await;
             // Wait for the server to give up on us (408 after BODY_IDLE_TIMEOUT_SECS).
             let mut buf = vec![0u8; 4096];
             let answer = tokio::time::timeout(Duration::from_secs(90), sock.read(&mut buf)).await;
@@ -263,12 +269,7 @@ async fn bad_request(addr: &str, p: &Project, rng: &mut Rng) -> (&'static str, S
             ("stalled-upload", outcome)
         }
         1 => {
-            let head = format!(
-                "POST /projects/{}/files/content?name=gone.bin HTTP/1.1\r\nHost: x\r\n\
-                 Authorization: Bearer {}\r\nContent-Length: 1048576\r\n\r\n",
-                p.id, p.key
-            );
-            let _ = sock.write_all(head.as_bytes()).await;
+            let _ = sock.write_all(&upload_head(p, "gone.bin")).await;
             let _ = sock.write_all(&vec![b'x'; 300 * 1024]).await;
             drop(sock);
             ("hangup-upload", "hung-up".into())
