@@ -226,6 +226,14 @@ pub struct Config {
     pub max_preview_bytes: u64,
     /// How often `/health` state (disk writable, free space, catalog) is refreshed, in seconds.
     pub health_check_interval_secs: u64,
+    /// How long a response stored under an idempotency key is replayed, in seconds.
+    pub idempotency_ttl_secs: u64,
+    /// Requests per minute allowed per API key (token bucket); 0 = no rate limit.
+    pub rate_limit_per_minute: u32,
+    /// How many requests a key may send at once above the steady rate; 0 = one minute's worth.
+    pub rate_limit_burst: u32,
+    /// Whether the admin key is rate limited too (it is exempt by default).
+    pub rate_limit_admin: bool,
 }
 
 impl Default for Config {
@@ -269,6 +277,10 @@ impl Default for Config {
             idle_connection_timeout_secs: 60,
             max_preview_bytes: 64 * 1024 * 1024,
             health_check_interval_secs: 5,
+            idempotency_ttl_secs: 600,
+            rate_limit_per_minute: 0,
+            rate_limit_burst: 0,
+            rate_limit_admin: false,
         }
     }
 }
@@ -313,6 +325,10 @@ const PLAIN_ENV: &[&str] = &[
     "IDLE_CONNECTION_TIMEOUT_SECS",
     "MAX_PREVIEW_BYTES",
     "HEALTH_CHECK_INTERVAL_SECS",
+    "IDEMPOTENCY_TTL_SECS",
+    "RATE_LIMIT_PER_MINUTE",
+    "RATE_LIMIT_BURST",
+    "RATE_LIMIT_ADMIN",
 ];
 
 impl Config {

@@ -1,6 +1,7 @@
 //! The HTTP surface: routes for both path styles, request ids, tracing, body limits and the
 //! JSON 404/500 fallbacks. Handlers are thin: extract, call a service, shape JSON.
 
+pub mod access;
 pub mod admin;
 pub mod backend;
 pub mod buckets;
@@ -135,11 +136,12 @@ fn file_routes() -> Router<AppState> {
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.max_body_bytes;
     let request_id = HeaderName::from_static(REQUEST_ID);
-    Router::new()
+    let public = Router::new()
         .route("/", get(root::root))
         .route("/health", get(health::health))
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+        .route("/readyz", get(health::readyz));
+    let gated = Router::new()
         .route("/backend/init", post(backend::init))
         .route("/backend/remove", post(backend::remove))
         .route("/admin/quarantine", get(admin::quarantine))
@@ -166,6 +168,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/blobs", post(databank::create_blob))
         .route("/v1/blobs/{id}", get(databank::get_blob))
         .nest("/projects/{project_id}/branches/{branch_id}", bucket_routes())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            access::gate,
+        ));
+    public
+        .merge(gated)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

@@ -56,13 +56,9 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
         .find(|v| !v.is_empty())
 }
 
-impl FromRequestParts<AppState> for Principal {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+impl Principal {
+    /// Who sent the request: 401 without a key or with one that is not valid.
+    pub async fn authenticate(parts: &Parts, state: &AppState) -> ApiResult<Self> {
         let key = presented_key(&parts.headers).ok_or_else(|| {
             ApiError::unauthorized(
                 "missing API key: send 'Authorization: Bearer <key>' or 'X-Api-Key: <key>'",
@@ -72,6 +68,30 @@ impl FromRequestParts<AppState> for Principal {
             .keys
             .authenticate(key, client_address(parts), &state.catalog)
             .await
+    }
+
+    /// The identity idempotency keys and rate limits are kept per: the admin, or one key.
+    pub fn caller_id(&self) -> String {
+        match self {
+            Self::Admin => "admin".to_string(),
+            Self::Project(p) => format!("project:{p}"),
+        }
+    }
+}
+
+/// The principal the access gate (`api::access`) put in the request, or, on a route outside
+/// the gate, authenticated here.
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(principal) = parts.extensions.get::<Principal>() {
+            return Ok(principal.clone());
+        }
+        Self::authenticate(parts, state).await
     }
 }
 
