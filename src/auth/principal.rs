@@ -70,6 +70,10 @@ impl Principal {
             .await
     }
 
+    pub fn is_admin(&self) -> bool {
+        matches!(self, Self::Admin)
+    }
+
     /// The identity idempotency keys and rate limits are kept per: the admin, or one key.
     pub fn caller_id(&self) -> String {
         match self {
