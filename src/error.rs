@@ -126,6 +126,10 @@ error_codes! {
     StorageUnavailable => ("storage_unavailable", SERVICE_UNAVAILABLE, Reference),
     /// No API key with that id in the project.
     ApiKeyNotFound => ("api_key_not_found", NOT_FOUND, Reference),
+    /// Revoking the project's last active project_admin key.
+    CannotRevokeLastAdminKey => ("cannot_revoke_last_admin_key", BAD_REQUEST, Reference),
+    /// Rotating a key that is revoked.
+    CannotRotateRevokedKey => ("cannot_rotate_revoked_key", BAD_REQUEST, Reference),
     /// No branch with that id in the project.
     BranchNotFound => ("branch_not_found", NOT_FOUND, Reference),
     /// No job with that id in the project.

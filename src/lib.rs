@@ -69,6 +69,12 @@ pub async fn serve_on(
     spawn_cleaner(state.clone());
     let every = std::time::Duration::from_secs(state.config.health_check_interval_secs.max(1));
     state.health.clone().spawn_refresher(every);
+    state
+        .keys
+        .usage
+        .clone()
+        .spawn_flusher(state.catalog.clone());
+    let (usage, catalog) = (state.keys.usage.clone(), state.catalog.clone());
     let limits = server::Limits::from_config(&state.config);
     let app = api::router(state);
     let addr = listener
@@ -76,5 +82,7 @@ pub async fn serve_on(
         .map_err(|e| StartupError(e.to_string()))?;
     tracing::info!(%addr, "duckbank listening");
     server::serve(listener, app, limits, shutdown).await;
+    // Uses not yet written would otherwise be lost with the process.
+    let _ = tokio::task::spawn_blocking(move || usage.flush(&catalog)).await;
     Ok(())
 }

@@ -96,6 +96,14 @@ macro_rules! name_type {
                 s.serialize_str(&self.0)
             }
         }
+
+        /// Deserializing applies the same rules as `parse` (for names stored as JSON).
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let raw = String::deserialize(d)?;
+                Self::parse(&raw).map_err(|e| serde::de::Error::custom(e.message().to_string()))
+            }
+        }
     };
 }
 
@@ -138,6 +146,18 @@ impl BranchId {
                 format!("Branch '{other}' not found; only the main branch 'default' exists"),
             )),
         }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Default => "default",
+        }
+    }
+}
+
+impl fmt::Display for BranchId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -1,21 +1,200 @@
-//! The gate every authenticated route passes: the caller is authenticated once here and the
-//! resulting `Principal` travels in the request extensions to the layers and handlers inside.
+//! The access policy: every route is registered with what it needs (`Routes`), and one gate
+//! authenticates the caller and checks that need before any handler runs (ADR 0025).
 
-use axum::extract::{Request, State};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, FromRequestParts, MatchedPath, RawPathParams, Request, State};
+use axum::handler::Handler;
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
+use axum::Router;
 
+use crate::auth::scope::{Need, Target};
 use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
-/// Authenticates the request (401 without a valid key) and hands the principal on.
-pub async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// One route, one method, and what it needs from its caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub method: Method,
+    /// The route template, as axum matches it (`/projects/{project_id}/buckets`).
+    pub path: String,
+    pub need: Need,
+}
+
+/// A router under construction together with the rule of every route it serves: a route can
+/// only be added with its rules, so none can be served without one.
+pub struct Routes {
+    router: Router<AppState>,
+    rules: Vec<Rule>,
+}
+
+impl Default for Routes {
+    fn default() -> Self {
+        Self {
+            router: Router::new(),
+            rules: Vec::new(),
+        }
+    }
+}
+
+impl Routes {
+    /// Serves `methods` at `path`.
+    pub fn at(mut self, path: &str, methods: Methods) -> Self {
+        self.rules
+            .extend(methods.needs.into_iter().map(|(method, need)| Rule {
+                method,
+                path: path.to_string(),
+                need,
+            }));
+        self.router = self.router.route(path, methods.router);
+        self
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// The router with the gate in front of every route.
+    pub fn into_router(self, state: &AppState) -> Router<AppState> {
+        let policy = Policy::new(&self.rules);
+        let gate = Gate {
+            state: state.clone(),
+            policy: Arc::new(policy),
+        };
+        self.router
+            .route_layer(axum::middleware::from_fn_with_state(gate, gate_request))
+    }
+}
+
+/// The methods of one path, each with its handler and need.
+pub struct Methods {
+    router: MethodRouter<AppState>,
+    needs: Vec<(Method, Need)>,
+}
+
+macro_rules! method {
+    ($name:ident, $method:ident, $chain:ident) => {
+        /// Serves the method with `handler` for callers that have `need`.
+        pub fn $name<H, T>(need: Need, handler: H) -> Methods
+        where
+            H: Handler<T, AppState>,
+            T: 'static,
+        {
+            Methods {
+                router: MethodRouter::new().$chain(handler),
+                needs: vec![(Method::$method, need)],
+            }
+        }
+
+        impl Methods {
+            pub fn $name<H, T>(mut self, need: Need, handler: H) -> Self
+            where
+                H: Handler<T, AppState>,
+                T: 'static,
+            {
+                self.router = self.router.$chain(handler);
+                self.needs.push((Method::$method, need));
+                self
+            }
+        }
+    };
+}
+
+method!(get, GET, get);
+method!(post, POST, post);
+method!(put, PUT, put);
+method!(delete, DELETE, delete);
+
+impl Methods {
+    /// Lifts the JSON body limit for these methods (uploads stream with their own limit).
+    pub fn unlimited_body(mut self) -> Self {
+        self.router = self.router.layer(DefaultBodyLimit::disable());
+        self
+    }
+}
+
+/// Rules by method and route template.
+struct Policy(HashMap<(Method, String), Need>);
+
+impl Policy {
+    fn new(rules: &[Rule]) -> Self {
+        Self(
+            rules
+                .iter()
+                .map(|r| ((r.method.clone(), r.path.clone()), r.need))
+                .collect(),
+        )
+    }
+
+    /// HEAD is served by GET handlers and needs what GET needs.
+    fn need(&self, method: &Method, path: &str) -> Option<Need> {
+        let method = if method == Method::HEAD {
+            Method::GET
+        } else {
+            method.clone()
+        };
+        self.0.get(&(method, path.to_string())).copied()
+    }
+}
+
+#[derive(Clone)]
+struct Gate {
+    state: AppState,
+    policy: Arc<Policy>,
+}
+
+/// Authenticates (401), checks the route's need against the key's grant (403), and hands
+/// the principal to the layers and handler inside through the request extensions.
+async fn gate_request(State(gate): State<Gate>, req: Request, next: Next) -> Response {
     let (mut parts, body) = req.into_parts();
-    match Principal::authenticate(&parts, &state).await {
+    match admit(&gate, &mut parts).await {
         Ok(principal) => {
-            parts.extensions.insert(principal);
+            if let Some(principal) = principal {
+                parts.extensions.insert(principal);
+            }
             next.run(Request::from_parts(parts, body)).await
         }
         Err(refused) => refused.into_response(),
     }
+}
+
+async fn admit(
+    gate: &Gate,
+    parts: &mut axum::http::request::Parts,
+) -> ApiResult<Option<Principal>> {
+    let template = parts
+        .extensions
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_default();
+    // A method the path does not serve: the router answers 405 whoever asks.
+    let Some(need) = gate.policy.need(&parts.method, &template) else {
+        return Ok(None);
+    };
+    if need == Need::Public {
+        return Ok(None);
+    }
+    let principal = Principal::authenticate(parts, &gate.state).await?;
+    let params = RawPathParams::from_request_parts(parts, &())
+        .await
+        .map_err(|e| ApiError::bad_request(format!("invalid path: {}", e.body_text())))?;
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, value)| value)
+    };
+    let target = Target {
+        project: param("project_id"),
+        branch: param("branch_id"),
+        branched: template.contains("{branch_id}") || template.contains("/buckets"),
+        bucket: param("bucket_name"),
+    };
+    principal.allows(need, &target)?;
+    Ok(Some(principal))
 }

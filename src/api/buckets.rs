@@ -42,8 +42,10 @@ pub async fn list(
 ) -> ApiResult<Json<BucketList>> {
     let project = &access.scope.project;
     let records = buckets::list(&state, project)?;
+    // A key limited to some buckets sees only those.
     let items = records
         .iter()
+        .filter(|b| access.principal.sees_bucket(&b.name))
         .map(|b| bucket_response(&state, project, b))
         .collect();
     Ok(Json(BucketList::new(items)))

@@ -42,13 +42,12 @@ pub struct BlobBody {
 
 /// These APIs act on the caller's own project, so they need a project key.
 fn own_project(principal: &Principal) -> ApiResult<ProjectId> {
-    match principal {
-        Principal::Project(p) => Ok(p.clone()),
-        Principal::Admin => Err(ApiError::new(
+    principal.project().cloned().ok_or_else(|| {
+        ApiError::new(
             ErrorCode::OperationNotAllowed,
             "this API stores files in the caller's project: use a project API key",
-        )),
-    }
+        )
+    })
 }
 
 fn info_json(rec: &FileRecord) -> Value {

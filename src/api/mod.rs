@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod api_keys;
 pub mod backend;
 pub mod buckets;
 pub mod databank;
@@ -22,158 +23,165 @@ pub mod uploads;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use access::{delete, get, post, put, Routes};
+use crate::auth::scope::Need::*;
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 const REQUEST_ID: &str = "x-request-id";
 
 /// Routes under a bucket-collection prefix, shared by both path styles.
-fn bucket_routes() -> Router<AppState> {
-    Router::new()
-        .route("/buckets", get(buckets::list).post(buckets::create))
-        .route(
-            "/buckets/{bucket_name}",
-            get(buckets::get).delete(buckets::delete),
+fn bucket_routes(routes: Routes, prefix: &str) -> Routes {
+    let at = |suffix: &str| format!("{prefix}/buckets{suffix}");
+    let table = |suffix: &str| at(&format!("/{{bucket_name}}/tables/{{table_name}}{suffix}"));
+    routes
+        .at(&at(""), get(Read, buckets::list).post(Write, buckets::create))
+        .at(
+            &at("/{bucket_name}"),
+            get(Read, buckets::get).delete(Write, buckets::delete),
         )
-        .route(
-            "/buckets/{bucket_name}/share",
-            post(sharing::share).delete(sharing::unshare),
+        .at(
+            &at("/{bucket_name}/share"),
+            post(ProjectAdmin, sharing::share).delete(ProjectAdmin, sharing::unshare),
         )
-        .route(
-            "/buckets/{bucket_name}/link",
-            post(sharing::link).delete(sharing::unlink),
+        .at(
+            &at("/{bucket_name}/link"),
+            post(ProjectAdmin, sharing::link).delete(ProjectAdmin, sharing::unlink),
         )
-        .route(
-            "/buckets/{bucket_name}/grant-readonly",
-            post(sharing::grant_readonly).delete(sharing::revoke_readonly),
+        .at(
+            &at("/{bucket_name}/grant-readonly"),
+            post(ProjectAdmin, sharing::grant_readonly)
+                .delete(ProjectAdmin, sharing::revoke_readonly),
         )
-        .route(
-            "/buckets/{bucket_name}/tables",
-            get(tables::list).post(tables::create),
+        .at(
+            &at("/{bucket_name}/tables"),
+            get(Read, tables::list).post(Write, tables::create),
         )
-        .route(
-            "/buckets/{bucket_name}/tables/{table_name}",
-            get(tables::get).delete(tables::delete),
+        .at(
+            &at("/{bucket_name}/tables/from-file"),
+            post(Write, tables::import::create_from_file),
         )
-        .route(
-            "/buckets/{bucket_name}/tables/{table_name}/preview",
-            get(tables::preview),
+        .at(&table(""), get(Read, tables::get).delete(Write, tables::delete))
+        .at(&table("/preview"), get(Read, tables::preview))
+        .at(
+            &table("/import/file"),
+            post(Write, tables::import::import_file),
         )
-        .route(
-            "/buckets/{bucket_name}/tables/from-file",
-            post(tables::import::create_from_file),
+        // An export reads the table; the file it writes is its output, not a change.
+        .at(
+            &table("/export"),
+            post(Read, tables::export::export).get(Read, tables::export::export_stream),
         )
-        .route(
-            "/buckets/{bucket_name}/tables/{table_name}/import/file",
-            post(tables::import::import_file),
+        .at(&table("/columns"), post(Write, tables::schema::add_column))
+        .at(
+            &table("/columns/{column_name}"),
+            put(Write, tables::schema::alter_column).delete(Write, tables::schema::drop_column),
         )
-        .route(
-            "/buckets/{bucket_name}/tables/{table_name}/export",
-            post(tables::export::export).get(tables::export::export_stream),
+        .at(
+            &table("/primary-key"),
+            post(Write, tables::schema::add_primary_key)
+                .delete(Write, tables::schema::drop_primary_key),
         )
-        .route(
-            "/buckets/{bucket_name}/tables/{table_name}/columns",
-            post(tables::schema::add_column),
-        )
-        .route(
-            "/buckets/{bucket_name}/tables/{table_name}/columns/{column_name}",
-            put(tables::schema::alter_column).delete(tables::schema::drop_column),
-        )
-        .route(
-            "/buckets/{bucket_name}/tables/{table_name}/primary-key",
-            post(tables::schema::add_primary_key).delete(tables::schema::drop_primary_key),
-        )
-        .route(
-            "/buckets/{bucket_name}/tables/{table_name}/rows",
-            axum::routing::delete(tables::rows::delete_rows),
-        )
-        .route(
-            "/buckets/{bucket_name}/tables/{table_name}/profile",
-            post(tables::profile::profile),
-        )
+        .at(&table("/rows"), delete(Write, tables::rows::delete_rows))
+        .at(&table("/profile"), post(Read, tables::profile::profile))
 }
 
 /// File routes under `/projects/{project_id}`. Uploads stream with their own size limit
 /// (MAX_FILE_BYTES), so the JSON body limit is lifted for them.
-fn file_routes() -> Router<AppState> {
-    let unlimited = || DefaultBodyLimit::disable();
-    Router::new()
-        .route("/files", get(files::list).post(files::register))
-        .route("/files/prepare", post(files::prepare))
-        .route(
-            "/files/upload/{upload_key}",
-            post(files::upload).layer(unlimited()),
+fn file_routes(routes: Routes, prefix: &str) -> Routes {
+    let at = |suffix: &str| format!("{prefix}{suffix}");
+    routes
+        .at(
+            &at("/files"),
+            get(FileRead, files::list).post(FileUpload, files::register),
         )
-        .route(
-            "/files/content",
-            post(files::upload_content).layer(unlimited()),
+        .at(&at("/files/prepare"), post(FileUpload, files::prepare))
+        .at(
+            &at("/files/upload/{upload_key}"),
+            post(FileUpload, files::upload).unlimited_body(),
         )
-        .route("/files/{file_id}", get(files::get).delete(files::delete))
-        .route(
-            "/files/{file_id}/download",
-            get(files::download).head(files::download),
+        .at(
+            &at("/files/content"),
+            post(FileUpload, files::upload_content).unlimited_body(),
         )
-        .route("/uploads", post(uploads::create))
-        .route(
-            "/uploads/{upload_id}",
-            get(uploads::status).delete(uploads::abort),
+        .at(
+            &at("/files/{file_id}"),
+            get(FileRead, files::get).delete(FileDelete, files::delete),
         )
-        .route(
-            "/uploads/{upload_id}/chunks/{n}",
-            put(uploads::put_chunk).layer(unlimited()),
+        .at(&at("/files/{file_id}/download"), get(FileRead, files::download))
+        // Upload sessions are part of uploading: only uploaders look at or abort them.
+        .at(&at("/uploads"), post(FileUpload, uploads::create))
+        .at(
+            &at("/uploads/{upload_id}"),
+            get(FileUpload, uploads::status).delete(FileUpload, uploads::abort),
         )
-        .route("/uploads/{upload_id}/complete", post(uploads::complete))
-        .route("/jobs", get(jobs::list))
-        .route("/jobs/{job_id}", get(jobs::get))
+        .at(
+            &at("/uploads/{upload_id}/chunks/{n}"),
+            put(FileUpload, uploads::put_chunk).unlimited_body(),
+        )
+        .at(
+            &at("/uploads/{upload_id}/complete"),
+            post(FileUpload, uploads::complete),
+        )
+        .at(&at("/jobs"), get(Read, jobs::list))
+        .at(&at("/jobs/{job_id}"), get(Read, jobs::get))
+}
+
+/// Every route duckbank serves, each with what it needs from its caller.
+pub fn routes() -> Routes {
+    let project = "/projects/{project_id}";
+    let routes = Routes::default()
+        .at("/", get(Public, root::root))
+        .at("/health", get(Public, health::health))
+        .at("/healthz", get(Public, health::healthz))
+        .at("/readyz", get(Public, health::readyz))
+        .at("/backend/init", post(Admin, backend::init))
+        .at("/backend/remove", post(Admin, backend::remove))
+        .at("/admin/quarantine", get(Admin, admin::quarantine))
+        .at("/admin/engine", get(Admin, admin::engine))
+        .at("/projects", get(Admin, projects::list).post(Admin, projects::create))
+        .at(
+            project,
+            get(Read, projects::get)
+                .put(ProjectAdmin, projects::update)
+                .delete(ProjectAdmin, projects::delete),
+        )
+        .at(&format!("{project}/stats"), get(Read, projects::stats))
+        .at(
+            &format!("{project}/api-keys"),
+            get(ProjectAdmin, api_keys::list).post(ProjectAdmin, api_keys::create),
+        )
+        .at(
+            &format!("{project}/api-keys/{{key_id}}"),
+            get(ProjectAdmin, api_keys::get).delete(ProjectAdmin, api_keys::revoke),
+        )
+        .at(
+            &format!("{project}/api-keys/{{key_id}}/rotate"),
+            post(ProjectAdmin, api_keys::rotate),
+        )
+        .at("/files", post(FileUpload, databank::upload).unlimited_body())
+        .at(
+            "/files/{file_id}",
+            get(FileRead, databank::download).delete(FileDelete, databank::delete),
+        )
+        .at("/files/{file_id}/info", get(FileRead, databank::info))
+        .at("/v1/blobs", post(FileUpload, databank::create_blob))
+        .at("/v1/blobs/{id}", get(FileRead, databank::get_blob));
+    let routes = bucket_routes(routes, project);
+    let routes = bucket_routes(routes, &format!("{project}/branches/{{branch_id}}"));
+    file_routes(routes, project)
 }
 
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.max_body_bytes;
     let request_id = HeaderName::from_static(REQUEST_ID);
-    let public = Router::new()
-        .route("/", get(root::root))
-        .route("/health", get(health::health))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz));
-    let gated = Router::new()
-        .route("/backend/init", post(backend::init))
-        .route("/backend/remove", post(backend::remove))
-        .route("/admin/quarantine", get(admin::quarantine))
-        .route("/admin/engine", get(admin::engine))
-        .route("/projects", get(projects::list).post(projects::create))
-        .route(
-            "/projects/{project_id}",
-            get(projects::get).put(projects::update).delete(projects::delete),
-        )
-        .route("/projects/{project_id}/stats", get(projects::stats))
-        .nest("/projects/{project_id}", bucket_routes())
-        .nest("/projects/{project_id}", file_routes())
-        .route(
-            "/files",
-            post(databank::upload).layer(DefaultBodyLimit::disable()),
-        )
-        .route(
-            "/files/{file_id}",
-            get(databank::download)
-                .head(databank::download)
-                .delete(databank::delete),
-        )
-        .route("/files/{file_id}/info", get(databank::info))
-        .route("/v1/blobs", post(databank::create_blob))
-        .route("/v1/blobs/{id}", get(databank::get_blob))
-        .nest("/projects/{project_id}/branches/{branch_id}", bucket_routes())
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            access::gate,
-        ));
-    public
-        .merge(gated)
+    routes()
+        .into_router(&state)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

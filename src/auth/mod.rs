@@ -4,7 +4,9 @@
 pub mod admin_key;
 pub mod keys;
 pub mod principal;
+pub mod scope;
 pub mod throttle;
+pub mod usage;
 pub mod verifier;
 pub mod verify_pool;
 

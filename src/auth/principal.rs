@@ -7,34 +7,74 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
 
+use std::sync::Arc;
+
+use super::scope::{Need, Target};
+use crate::catalog::KeyRecord;
 use crate::error::{ApiError, ApiResult};
-use crate::names::ProjectId;
+use crate::names::{BucketName, ProjectId};
 use crate::state::AppState;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Principal {
     Admin,
-    Project(ProjectId),
+    /// One active API key, as the catalog holds it now.
+    Key(Arc<KeyRecord>),
 }
 
 impl Principal {
     pub fn require_admin(&self) -> ApiResult<()> {
         match self {
             Self::Admin => Ok(()),
-            Self::Project(_) => Err(ApiError::forbidden(
+            Self::Key(_) => Err(ApiError::forbidden(
                 "this operation requires the admin API key",
             )),
         }
     }
 
-    /// The admin may act on any project; a project key only on its own.
+    /// The admin may act on any project; a key only on its own.
     pub fn require_project(&self, project: &ProjectId) -> ApiResult<()> {
         match self {
-            Self::Admin => Ok(()),
-            Self::Project(own) if own == project => Ok(()),
-            Self::Project(_) => Err(ApiError::forbidden(format!(
+            Self::Key(key) if key.grant.project != *project => Err(ApiError::forbidden(format!(
                 "this API key has no access to project '{project}'"
             ))),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        matches!(self, Self::Admin)
+    }
+
+    /// The key's project; `None` for the admin.
+    pub fn project(&self) -> Option<&ProjectId> {
+        match self {
+            Self::Admin => None,
+            Self::Key(key) => Some(&key.grant.project),
+        }
+    }
+
+    /// `Ok` when this caller may do what `need` asks on `target` (403 saying why otherwise).
+    pub fn allows(&self, need: Need, target: &Target<'_>) -> ApiResult<()> {
+        match self {
+            Self::Admin => Ok(()),
+            Self::Key(key) => key.grant.allows(need, target),
+        }
+    }
+
+    /// Whether bucket lists show `bucket` to this caller (keys limited to some buckets).
+    pub fn sees_bucket(&self, bucket: &BucketName) -> bool {
+        match self {
+            Self::Admin => true,
+            Self::Key(key) => key.grant.sees_bucket(bucket),
+        }
+    }
+
+    /// The identity idempotency keys and rate limits are kept per: the admin, or one key.
+    pub fn caller_id(&self) -> String {
+        match self {
+            Self::Admin => "admin".to_string(),
+            Self::Key(key) => format!("key:{}", key.id),
         }
     }
 }
@@ -70,17 +110,6 @@ impl Principal {
             .await
     }
 
-    pub fn is_admin(&self) -> bool {
-        matches!(self, Self::Admin)
-    }
-
-    /// The identity idempotency keys and rate limits are kept per: the admin, or one key.
-    pub fn caller_id(&self) -> String {
-        match self {
-            Self::Admin => "admin".to_string(),
-            Self::Project(p) => format!("project:{p}"),
-        }
-    }
 }
 
 /// The principal the access gate (`api::access`) put in the request, or, on a route outside

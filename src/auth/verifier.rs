@@ -12,18 +12,20 @@ use moka::sync::Cache;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::keys::{claimed_project, hash_key, key_prefix, verify_key};
+use super::keys::{claimed_projects, hash_key, key_prefix, verify_key};
 use super::throttle::{client_key, FailureLimiter};
+use super::usage::KeyUsage;
 use super::verify_pool::VerifyPool;
 use super::Principal;
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, KeyRecord, KeyStatus};
 use crate::config::{Config, Secret};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::ProjectId;
 
 pub struct KeyVerifier {
     admin_digest: [u8; 32],
-    /// sha256(presented key) → the project and key record it was verified against.
+    /// sha256(presented key) → the project and key record it was verified against. The
+    /// record's state (revoked, expired, gone) is read from the catalog on every hit.
     verified: Cache<[u8; 32], (ProjectId, String)>,
     /// sha256 of keys that failed verification, so guessing costs one argon2 run per distinct
     /// key and cache lifetime, not one per request, and a client repeating one wrong key is not
@@ -42,6 +44,8 @@ pub struct KeyVerifier {
     /// client's whole connection pool when its cache entry expires) wait for one argon2 run
     /// and read its outcome from the caches, instead of each queueing a run of their own.
     in_flight: InFlight,
+    /// Last use of each key, written to the catalog in batches.
+    pub usage: Arc<KeyUsage>,
 }
 
 /// How long a failed verification is remembered.
@@ -83,6 +87,7 @@ impl KeyVerifier {
             by_project: FailureLimiter::new(per_minute, THROTTLE_CAPACITY),
             dummy_hash: hash_key(&format!("proj_0_admin_{}", hex::encode(rand_bytes()))),
             in_flight: Mutex::new(HashMap::new()),
+            usage: Arc::default(),
         })
     }
 
@@ -103,7 +108,7 @@ impl KeyVerifier {
         if bool::from(presented_digest.ct_eq(&self.admin_digest)) {
             return Ok(Principal::Admin);
         }
-        if let Some(principal) = self.cached(&presented_digest, catalog) {
+        if let Some(principal) = self.cached(&presented_digest, catalog)? {
             return Ok(principal);
         }
         // Single flight: wait for a verification of the same key already running, then look
@@ -114,20 +119,47 @@ impl KeyVerifier {
             .await
     }
 
-    /// The principal of a key verified earlier whose record still exists.
-    fn cached(&self, presented_digest: &[u8; 32], catalog: &Arc<Catalog>) -> Option<Principal> {
-        let (project, key_id) = self.verified.get(presented_digest)?;
+    /// The principal of a key verified earlier whose record still exists; 401 when that key
+    /// has been revoked or has expired since.
+    fn cached(
+        &self,
+        presented_digest: &[u8; 32],
+        catalog: &Arc<Catalog>,
+    ) -> ApiResult<Option<Principal>> {
+        let Some((project, key_id)) = self.verified.get(presented_digest) else {
+            return Ok(None);
+        };
         // The key record must still exist: a deleted (and maybe re-created) project has new
         // key ids, so a stale entry can never grant access.
-        let live = catalog.read(|m| {
+        let record = catalog.read(|m| {
             m.project(&project)
-                .is_some_and(|p| p.keys.iter().any(|k| k.id == key_id))
+                .and_then(|p| p.keys.iter().find(|k| k.id == key_id).cloned())
         });
-        if live {
-            return Some(Principal::Project(project));
+        match record {
+            Some(record) => self.admit(record).map(Some),
+            None => {
+                self.verified.invalidate(presented_digest);
+                Ok(None)
+            }
         }
-        self.verified.invalidate(presented_digest);
-        None
+    }
+
+    /// The principal of a key that matched, if it is active now.
+    fn admit(&self, record: Arc<KeyRecord>) -> ApiResult<Principal> {
+        match record.status(chrono::Utc::now()) {
+            KeyStatus::Active => {
+                self.usage.touch(&record);
+                Ok(Principal::Key(record))
+            }
+            KeyStatus::Revoked(at) => Err(ApiError::unauthorized(format!(
+                "API key has been revoked (at {})",
+                at.to_rfc3339()
+            ))),
+            KeyStatus::Expired(at) => Err(ApiError::unauthorized(format!(
+                "API key expired at {}",
+                at.to_rfc3339()
+            ))),
+        }
     }
 
     /// Everything after the caches of `authenticate`, for one key at a time.
@@ -139,7 +171,7 @@ impl KeyVerifier {
         catalog: &Arc<Catalog>,
     ) -> ApiResult<Principal> {
         // Verified by the request this one waited for.
-        if let Some(principal) = self.cached(&presented_digest, catalog) {
+        if let Some(principal) = self.cached(&presented_digest, catalog)? {
             return Ok(principal);
         }
         let unknown = || {
@@ -150,43 +182,50 @@ impl KeyVerifier {
             return Err(unknown());
         }
         let client = client.map(client_key);
-        let project = claimed_project(presented).and_then(|p| ProjectId::parse(p).ok());
-        if let Err(refused) = self.check_throttles(client, project.as_ref()) {
+        let projects: Vec<ProjectId> = claimed_projects(presented)
+            .into_iter()
+            .filter_map(|p| ProjectId::parse(p).ok())
+            .collect();
+        if let Err(refused) = self.check_throttles(client, projects.first()) {
             tokio::time::sleep(REFUSAL_DELAY).await;
             return Err(refused);
         }
-        let Some(project) = project else {
+        if projects.is_empty() {
             // Not a project key and not the admin key: no argon2 to run, but still a guess
             // (at the admin key), so it counts against the client.
             self.record_failure(presented_digest, client, None);
             return Err(unknown());
-        };
-        let mut keys: Vec<(Option<String>, String)> = catalog.read(|m| {
-            m.project(&project)
-                .map(|p| {
-                    p.keys
-                        .iter()
-                        .map(|k| (Some(k.id.clone()), k.hash.clone()))
-                        .collect()
-                })
-                .unwrap_or_default()
+        }
+        // Only the keys whose stored prefix (public part and 4 secret characters) matches are
+        // checked: one argon2 run for any number of keys in the project, revoked ones included
+        // so that their holder is told the key is revoked.
+        let prefix = key_prefix(presented);
+        let mut candidates: Vec<(Option<Arc<KeyRecord>>, String)> = catalog.read(|m| {
+            projects
+                .iter()
+                .filter_map(|p| m.project(p))
+                .flat_map(|p| p.keys.iter())
+                .filter(|k| k.prefix == prefix)
+                .map(|k| (Some(k.clone()), k.hash.clone()))
+                .collect()
         });
-        if keys.is_empty() {
-            // Unknown project: check against the dummy hash, which never matches, so the
-            // answer comes after the same work and queue as for a wrong secret.
-            keys.push((None, self.dummy_hash.clone()));
+        if candidates.is_empty() {
+            // Unknown project or key: check against the dummy hash, which never matches, so
+            // the answer comes after the same work and queue as for a wrong secret.
+            candidates.push((None, self.dummy_hash.clone()));
         }
         let clear = presented.to_string();
         let ran = self
             .pool
             .run(move || {
-                keys.into_iter()
+                candidates
+                    .into_iter()
                     .find(|(_, hash)| verify_key(&clear, hash))
-                    .and_then(|(id, _)| id)
+                    .and_then(|(record, _)| record)
             })
             .await;
         let Ok(outcome) = ran else {
-            tracing::debug!(key_prefix = %key_prefix(presented), "key verification queue full");
+            tracing::debug!(key_prefix = %prefix, "key verification queue full");
             tokio::time::sleep(REFUSAL_DELAY).await;
             return Err(ApiError::retry_after(
                 ErrorCode::RateLimited,
@@ -195,13 +234,15 @@ impl KeyVerifier {
             ));
         };
         let matched = outcome.ok_or_else(|| ApiError::internal("a key verification panicked"))?;
-        let Some(key_id) = matched else {
-            self.record_failure(presented_digest, client, Some(project));
+        let Some(record) = matched else {
+            self.record_failure(presented_digest, client, projects.into_iter().next());
             return Err(unknown());
         };
-        self.verified
-            .insert(presented_digest, (project.clone(), key_id));
-        Ok(Principal::Project(project))
+        self.verified.insert(
+            presented_digest,
+            (record.grant.project.clone(), record.id.clone()),
+        );
+        self.admit(record)
     }
 
     /// 429 when the client or the claimed project has used up its wrong guesses.

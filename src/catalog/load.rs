@@ -9,7 +9,8 @@ use duckdb::{Connection, Row};
 use super::from_micros;
 use super::model::*;
 use crate::error::ApiResult;
-use crate::names::{BucketName, ColumnName, ProjectId, TableName};
+use crate::auth::scope::{Grant, KeyScope};
+use crate::names::{BranchId, BucketName, ColumnName, ProjectId, TableName};
 
 /// `projects`: id, name, settings, status, created and updated (µs).
 type ProjectRow = (String, Option<String>, Option<String>, String, i64, i64);
@@ -44,6 +45,66 @@ impl std::fmt::Display for Skipped {
         let parts: Vec<String> = self.0.iter().map(|(t, n)| format!("{t}: {n}")).collect();
         f.write_str(&parts.join(", "))
     }
+}
+
+/// `api_keys`: id, project, branch, scope, prefix, hash, description, created, expires, revoked
+/// and last used (µs), bucket and file permissions (JSON).
+type KeyRow = (
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    String,
+    Option<String>,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+);
+
+/// A key row as a model record of its (existing) project, or why it cannot be one.
+fn key_record(row: KeyRow, model: &Model) -> Result<(ProjectId, KeyRecord), &'static str> {
+    let (id, project, branch, scope, prefix, hash, description, created, expires, revoked, used, buckets, files) =
+        row;
+    let project = ProjectId::parse(&project).map_err(|_| "invalid project id")?;
+    if model.project(&project).is_none() {
+        return Err("its project is unknown");
+    }
+    let scope = KeyScope::parse(&scope).ok_or("unknown scope")?;
+    let branch = branch
+        .map(|b| BranchId::parse(&b))
+        .transpose()
+        .map_err(|_| "unknown branch")?;
+    let buckets = buckets
+        .map(|b| serde_json::from_str(&b))
+        .transpose()
+        .map_err(|_| "unreadable bucket_permissions")?;
+    let files = files
+        .map(|f| serde_json::from_str(&f))
+        .transpose()
+        .map_err(|_| "unreadable file_permissions")?;
+    let time = |us: i64| from_micros(us).map_err(|_| "timestamp out of range");
+    let record = KeyRecord {
+        id,
+        grant: Grant {
+            project: project.clone(),
+            scope,
+            branch,
+            buckets,
+            files,
+        },
+        prefix,
+        hash,
+        description,
+        created_at: time(created)?,
+        expires_at: expires.map(time).transpose()?,
+        revoked_at: revoked.map(time).transpose()?,
+        last_used_at: used.map(time).transpose()?,
+    };
+    Ok((project, record))
 }
 
 /// `tables`: project, bucket, name, primary key, created (µs), then the recorded figures
@@ -93,26 +154,24 @@ pub fn load_model(conn: &Connection) -> ApiResult<(Model, Skipped)> {
         );
     }
 
-    let keys: Vec<(String, String, String, String, String, i64)> = read_rows(
+    let keys: Vec<KeyRow> = read_rows(
         conn,
-        "SELECT id, project_id, scope, prefix, hash, epoch_us(created_at) FROM api_keys WHERE revoked_at IS NULL",
+        "SELECT id, project_id, branch_id, scope, prefix, hash, description, epoch_us(created_at), \
+         epoch_us(expires_at), epoch_us(revoked_at), epoch_us(last_used_at), \
+         bucket_permissions::VARCHAR, file_permissions::VARCHAR FROM api_keys",
     )?;
-    for (id, project, scope, prefix, hash, created) in keys {
-        if let Some(p) = project_mut(&mut model, &project) {
-            p.keys.push(KeyRecord {
-                id,
-                scope,
-                prefix,
-                hash,
-                created_at: from_micros(created)?,
-            });
-        } else {
-            tracing::warn!(
-                key = id,
-                project,
-                "skipping an API key of an unknown project"
-            );
-            skipped.add("api_keys");
+    for row in keys {
+        let id = row.0.clone();
+        match key_record(row, &model) {
+            Ok((project, record)) => {
+                if let Some(p) = project_mut(&mut model, project.as_str()) {
+                    p.keys.push(std::sync::Arc::new(record));
+                }
+            }
+            Err(why) => {
+                tracing::warn!(key = id, why, "skipping an API key");
+                skipped.add("api_keys");
+            }
         }
     }
 

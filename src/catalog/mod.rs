@@ -1,6 +1,7 @@
 //! The catalog: metadata.duckdb (source of truth) plus its in-memory read model for hot reads.
 //! Writes are short transactions serialized by one writer; the model changes only after commit.
 
+pub mod api_keys;
 pub mod blob_data;
 pub mod buckets;
 pub mod files;
@@ -16,7 +17,7 @@ use duckdb::{Connection, Transaction};
 use parking_lot::{Mutex, RwLock};
 
 pub use model::{
-    BucketLink, BucketRecord, KeyRecord, Model, ProjectRecord, StoredColumn, TableRecord,
+    BucketLink, BucketRecord, KeyRecord, KeyStatus, Model, ProjectRecord, StoredColumn, TableRecord,
     TableStats,
 };
 

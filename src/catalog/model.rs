@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::auth::scope::Grant;
 use crate::error::ApiResult;
 use crate::names::{BucketName, ColumnName, ProjectId, TableName};
 
@@ -24,18 +25,48 @@ pub struct ProjectRecord {
     pub status: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    pub keys: Vec<KeyRecord>,
+    /// Every key ever issued, revoked ones too (so a revoked key is told it is revoked).
+    pub keys: Vec<Arc<KeyRecord>>,
     pub buckets: BTreeMap<BucketName, BucketRecord>,
 }
 
 #[derive(Debug, Clone)]
 pub struct KeyRecord {
     pub id: String,
-    pub scope: String,
+    /// The project, scope, branch and permissions the key carries.
+    pub grant: Grant,
+    /// The key's public part and a few secret characters (`auth::keys::key_prefix`).
     pub prefix: String,
     /// argon2id PHC string.
     pub hash: String,
+    pub description: Option<String>,
     pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// As of the last batch written to the catalog (`auth::usage`).
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// Whether a key authenticates right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyStatus {
+    Active,
+    Revoked(DateTime<Utc>),
+    Expired(DateTime<Utc>),
+}
+
+impl KeyRecord {
+    pub fn status(&self, now: DateTime<Utc>) -> KeyStatus {
+        match (self.revoked_at, self.expires_at) {
+            (Some(at), _) => KeyStatus::Revoked(at),
+            (None, Some(at)) if at <= now => KeyStatus::Expired(at),
+            _ => KeyStatus::Active,
+        }
+    }
+
+    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+        self.status(now) == KeyStatus::Active
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -3,10 +3,17 @@
 
 use serde_json::Value;
 
-use super::{micros, Apply, Catalog, KeyRecord, ProjectRecord};
+use std::sync::Arc;
+
+use super::api_keys::{insert_key, KeySpec};
+use super::{micros, Apply, Catalog, ProjectRecord};
+use crate::auth::scope::{Grant, KeyScope};
 use crate::auth::keys::NewKey;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::ProjectId;
+
+/// What the key a project is created with says about itself in key listings.
+const FIRST_KEY_DESCRIPTION: &str = "Project admin key (created with the project)";
 
 impl Catalog {
     /// Inserts the project and its first (project_admin) key; 409 if the id is taken.
@@ -30,17 +37,18 @@ impl Catalog {
                 "INSERT INTO projects VALUES (?, ?, ?::JSON, 'active', make_timestamp(?), make_timestamp(?))",
                 duckdb::params![id.as_str(), name, settings_text, micros(now), micros(now)],
             )?;
-            let key_record = KeyRecord {
-                id: uuid::Uuid::new_v4().to_string(),
-                scope: "project_admin".into(),
-                prefix: key.prefix.clone(),
-                hash: key.hash.clone(),
-                created_at: now,
+            let spec = KeySpec {
+                grant: Grant {
+                    project: id.clone(),
+                    scope: KeyScope::ProjectAdmin,
+                    branch: None,
+                    buckets: None,
+                    files: None,
+                },
+                description: Some(FIRST_KEY_DESCRIPTION.to_string()),
+                expires_at: None,
             };
-            tx.execute(
-                "INSERT INTO api_keys (id, project_id, scope, prefix, hash, created_at) VALUES (?, ?, ?, ?, ?, make_timestamp(?))",
-                duckdb::params![key_record.id, id.as_str(), key_record.scope, key_record.prefix, key_record.hash, micros(now)],
-            )?;
+            let key_record = Arc::new(insert_key(tx, spec, key, now)?);
             let record = ProjectRecord {
                 id: id.clone(),
                 name,

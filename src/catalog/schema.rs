@@ -158,10 +158,21 @@ const MIGRATIONS: &[(i32, &str)] = &[
     ALTER TABLE tables ADD COLUMN file_stamp VARCHAR;
     "#,
     ),
+    (
+        6,
+        r#"
+    -- Scoped keys (ADR 0025): when a key was last used (written in batches), and the optional
+    -- narrowing of a key to some buckets ({"bucket": "read"|"write"}) and file rights
+    -- (["upload", "read", "delete"]); NULL = no narrowing.
+    ALTER TABLE api_keys ADD COLUMN last_used_at TIMESTAMP;
+    ALTER TABLE api_keys ADD COLUMN bucket_permissions JSON;
+    ALTER TABLE api_keys ADD COLUMN file_permissions JSON;
+    "#,
+    ),
 ];
 
 /// The schema version this build writes.
-pub const CURRENT_VERSION: i32 = 5;
+pub const CURRENT_VERSION: i32 = 6;
 
 /// Brings the catalog to `CURRENT_VERSION`; refuses a catalog written by a newer build.
 pub fn migrate(conn: &mut Connection) -> ApiResult<i32> {

@@ -2,6 +2,7 @@
 //! Handlers call these; they never touch DuckDB directly and run blocking work off the reactor.
 
 pub mod admin;
+pub mod api_keys;
 pub mod buckets;
 pub mod bulk;
 mod fair;

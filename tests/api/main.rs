@@ -3,8 +3,10 @@
 
 mod helpers;
 
+mod api_keys;
 mod auth;
 mod auth_limits;
+mod auth_matrix;
 mod catalog;
 mod concurrency;
 mod disk_full;
