@@ -85,17 +85,16 @@ pub fn claimed_projects(presented: &str) -> Vec<&str> {
     let Some(rest) = head.strip_prefix("proj_") else {
         return Vec::new();
     };
-    let mut out = Vec::new();
-    let branch_keyed = |body: &str, out: &mut Vec<&str>| {
-        for (i, _) in body.match_indices("_branch_") {
-            out.push(&rest[..i]);
-        }
+    // The project part of a branch key ends where one of its `_branch_` markers starts.
+    let branch_keyed = |body: &str| -> Vec<usize> {
+        body.match_indices("_branch_").map(|(i, _)| i).collect()
     };
+    let mut out: Vec<&str> = Vec::new();
     if let Some(body) = rest.strip_suffix("_admin") {
         out.push(body);
-        branch_keyed(body, &mut out);
+        out.extend(branch_keyed(body).into_iter().map(|i| &rest[..i]));
     } else if let Some(body) = rest.strip_suffix("_read") {
-        branch_keyed(body, &mut out);
+        out.extend(branch_keyed(body).into_iter().map(|i| &rest[..i]));
     }
     out.retain(|p| !p.is_empty());
     out.dedup();
