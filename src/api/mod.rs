@@ -28,10 +28,10 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use access::{delete, get, post, put, Routes};
 use crate::auth::scope::Need::*;
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
+use access::{delete, get, post, put, Routes};
 
 const REQUEST_ID: &str = "x-request-id";
 
@@ -40,7 +40,10 @@ fn bucket_routes(routes: Routes, prefix: &str) -> Routes {
     let at = |suffix: &str| format!("{prefix}/buckets{suffix}");
     let table = |suffix: &str| at(&format!("/{{bucket_name}}/tables/{{table_name}}{suffix}"));
     routes
-        .at(&at(""), get(Read, buckets::list).post(Write, buckets::create))
+        .at(
+            &at(""),
+            get(Read, buckets::list).post(Write, buckets::create),
+        )
         .at(
             &at("/{bucket_name}"),
             get(Read, buckets::get).delete(Write, buckets::delete),
@@ -66,7 +69,10 @@ fn bucket_routes(routes: Routes, prefix: &str) -> Routes {
             &at("/{bucket_name}/tables/from-file"),
             post(Write, tables::import::create_from_file),
         )
-        .at(&table(""), get(Read, tables::get).delete(Write, tables::delete))
+        .at(
+            &table(""),
+            get(Read, tables::get).delete(Write, tables::delete),
+        )
         .at(&table("/preview"), get(Read, tables::preview))
         .at(
             &table("/import/file"),
@@ -113,7 +119,10 @@ fn file_routes(routes: Routes, prefix: &str) -> Routes {
             &at("/files/{file_id}"),
             get(FileRead, files::get).delete(FileDelete, files::delete),
         )
-        .at(&at("/files/{file_id}/download"), get(FileRead, files::download))
+        .at(
+            &at("/files/{file_id}/download"),
+            get(FileRead, files::download),
+        )
         // Upload sessions are part of uploading: only uploaders look at or abort them.
         .at(&at("/uploads"), post(FileUpload, uploads::create))
         .at(
@@ -144,7 +153,10 @@ pub fn routes() -> Routes {
         .at("/backend/remove", post(Admin, backend::remove))
         .at("/admin/quarantine", get(Admin, admin::quarantine))
         .at("/admin/engine", get(Admin, admin::engine))
-        .at("/projects", get(Admin, projects::list).post(Admin, projects::create))
+        .at(
+            "/projects",
+            get(Admin, projects::list).post(Admin, projects::create),
+        )
         .at(
             project,
             get(Read, projects::get)
@@ -164,7 +176,10 @@ pub fn routes() -> Routes {
             &format!("{project}/api-keys/{{key_id}}/rotate"),
             post(ProjectAdmin, api_keys::rotate),
         )
-        .at("/files", post(FileUpload, databank::upload).unlimited_body())
+        .at(
+            "/files",
+            post(FileUpload, databank::upload).unlimited_body(),
+        )
         .at(
             "/files/{file_id}",
             get(FileRead, databank::download).delete(FileDelete, databank::delete),

@@ -86,9 +86,8 @@ pub fn claimed_projects(presented: &str) -> Vec<&str> {
         return Vec::new();
     };
     // The project part of a branch key ends where one of its `_branch_` markers starts.
-    let branch_keyed = |body: &str| -> Vec<usize> {
-        body.match_indices("_branch_").map(|(i, _)| i).collect()
-    };
+    let branch_keyed =
+        |body: &str| -> Vec<usize> { body.match_indices("_branch_").map(|(i, _)| i).collect() };
     let mut out: Vec<&str> = Vec::new();
     if let Some(body) = rest.strip_suffix("_admin") {
         out.push(body);
@@ -147,9 +146,17 @@ mod tests {
             vec!["a_branch_b", "a"]
         );
         let p = ProjectId::parse("x_1").unwrap();
-        for scope in [KeyScope::ProjectAdmin, KeyScope::BranchAdmin, KeyScope::BranchRead] {
+        for scope in [
+            KeyScope::ProjectAdmin,
+            KeyScope::BranchAdmin,
+            KeyScope::BranchRead,
+        ] {
             let key = generate_key(&p, scope, Some(BranchId::Default));
-            assert!(claimed_projects(&key.clear).contains(&"x_1"), "{}", key.clear);
+            assert!(
+                claimed_projects(&key.clear).contains(&"x_1"),
+                "{}",
+                key.clear
+            );
             assert_eq!(key.prefix, key.clear[..key.clear.len() - 28]);
         }
     }

@@ -109,7 +109,6 @@ impl Principal {
             .authenticate(key, client_address(parts), &state.catalog)
             .await
     }
-
 }
 
 /// The principal the access gate (`api::access`) put in the request, or, on a route outside

@@ -233,7 +233,12 @@ mod tests {
         let admin = grant(KeyScope::ProjectAdmin);
         let writer = grant(KeyScope::BranchAdmin);
         let reader = grant(KeyScope::BranchRead);
-        for need in [Need::ProjectAdmin, Need::Read, Need::Write, Need::FileDelete] {
+        for need in [
+            Need::ProjectAdmin,
+            Need::Read,
+            Need::Write,
+            Need::FileDelete,
+        ] {
             assert!(admin.allows(need, &on(None)).is_ok(), "{need:?}");
         }
         assert!(writer.allows(Need::Write, &on(Some("b"))).is_ok());

@@ -215,7 +215,12 @@ fn revoke(tx: &Transaction<'_>, key: &KeyRecord, now: DateTime<Utc>) -> ApiResul
 }
 
 /// Changes one key record in the model (records are shared: copy on write).
-fn update_key(model: &mut Model, project: &ProjectId, id: &str, change: impl FnOnce(&mut KeyRecord)) {
+fn update_key(
+    model: &mut Model,
+    project: &ProjectId,
+    id: &str,
+    change: impl FnOnce(&mut KeyRecord),
+) {
     let key = model
         .projects
         .get_mut(project)

@@ -8,8 +8,8 @@ use duckdb::{Connection, Row};
 
 use super::from_micros;
 use super::model::*;
-use crate::error::ApiResult;
 use crate::auth::scope::{Grant, KeyScope};
+use crate::error::ApiResult;
 use crate::names::{BranchId, BucketName, ColumnName, ProjectId, TableName};
 
 /// `projects`: id, name, settings, status, created and updated (µs).
@@ -67,8 +67,21 @@ type KeyRow = (
 
 /// A key row as a model record of its (existing) project, or why it cannot be one.
 fn key_record(row: KeyRow, model: &Model) -> Result<(ProjectId, KeyRecord), &'static str> {
-    let (id, project, branch, scope, prefix, hash, description, created, expires, revoked, used, buckets, files) =
-        row;
+    let (
+        id,
+        project,
+        branch,
+        scope,
+        prefix,
+        hash,
+        description,
+        created,
+        expires,
+        revoked,
+        used,
+        buckets,
+        files,
+    ) = row;
     let project = ProjectId::parse(&project).map_err(|_| "invalid project id")?;
     if model.project(&project).is_none() {
         return Err("its project is unknown");

@@ -17,8 +17,8 @@ use duckdb::{Connection, Transaction};
 use parking_lot::{Mutex, RwLock};
 
 pub use model::{
-    BucketLink, BucketRecord, KeyRecord, KeyStatus, Model, ProjectRecord, StoredColumn, TableRecord,
-    TableStats,
+    BucketLink, BucketRecord, KeyRecord, KeyStatus, Model, ProjectRecord, StoredColumn,
+    TableRecord, TableStats,
 };
 
 use crate::error::{ApiError, ApiResult, ErrorCode};

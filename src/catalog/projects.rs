@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use super::api_keys::{insert_key, KeySpec};
 use super::{micros, Apply, Catalog, ProjectRecord};
-use crate::auth::scope::{Grant, KeyScope};
 use crate::auth::keys::NewKey;
+use crate::auth::scope::{Grant, KeyScope};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::ProjectId;
 

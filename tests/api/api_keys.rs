@@ -8,7 +8,9 @@ use crate::helpers::{spawn_app, spawn_app_with_project, JsonClient, TestApp, ADM
 
 /// Issues a key in project 1; the whole 201 answer.
 async fn issue(app: &TestApp, key: &str, body: Value) -> Value {
-    app.post("/projects/1/api-keys", key, body).await.expect(201)
+    app.post("/projects/1/api-keys", key, body)
+        .await
+        .expect(201)
 }
 
 fn secret(issued: &Value) -> String {
@@ -23,7 +25,14 @@ fn branch_key(scope: &str) -> Value {
 async fn an_issued_key_has_the_reference_shape_and_every_admin_key_authenticates() {
     let (app, first) = spawn_app_with_project().await;
     let issued = issue(&app, &first, json!({ "description": "second admin" })).await;
-    for field in ["id", "project_id", "key_prefix", "scope", "created_at", "api_key"] {
+    for field in [
+        "id",
+        "project_id",
+        "key_prefix",
+        "scope",
+        "created_at",
+        "api_key",
+    ] {
         assert!(issued[field].is_string(), "{field}: {issued}");
     }
     assert_eq!(issued["project_id"], "1");
@@ -51,7 +60,10 @@ async fn an_issued_key_has_the_reference_shape_and_every_admin_key_authenticates
     let text = list.to_string();
     assert!(!text.contains(&first[first.len() - 20..]), "secret leaked");
     let one = app
-        .get(&format!("/projects/1/api-keys/{}", issued["id"].as_str().unwrap()), ADMIN_KEY)
+        .get(
+            &format!("/projects/1/api-keys/{}", issued["id"].as_str().unwrap()),
+            ADMIN_KEY,
+        )
         .await
         .expect(200);
     assert_eq!(one["id"], issued["id"]);
@@ -62,10 +74,16 @@ async fn an_issued_key_has_the_reference_shape_and_every_admin_key_authenticates
 async fn branch_keys_name_their_branch_and_scope() {
     let (app, owner) = spawn_app_with_project().await;
     let admin = issue(&app, &owner, branch_key("branch_admin")).await;
-    assert!(secret(&admin).starts_with("proj_1_branch_default_admin_"), "{admin}");
+    assert!(
+        secret(&admin).starts_with("proj_1_branch_default_admin_"),
+        "{admin}"
+    );
     assert_eq!(admin["branch_id"], "default");
     let read = issue(&app, &owner, branch_key("branch_read")).await;
-    assert!(secret(&read).starts_with("proj_1_branch_default_read_"), "{read}");
+    assert!(
+        secret(&read).starts_with("proj_1_branch_default_read_"),
+        "{read}"
+    );
     // `main` is the default branch's alias.
     let mut via_alias = branch_key("branch_read");
     via_alias["branch_id"] = json!("main");
@@ -77,10 +95,20 @@ async fn invalid_key_requests_are_refused_with_the_reference_codes() {
     let (app, owner) = spawn_app_with_project().await;
     let path = "/projects/1/api-keys";
     let body = app
-        .post(path, &owner, json!({ "description": "x", "scope": "branch_read" }))
+        .post(
+            path,
+            &owner,
+            json!({ "description": "x", "scope": "branch_read" }),
+        )
         .await
         .expect_code(400, "invalid_request");
-    assert!(body["message"].as_str().unwrap().contains("branch_id is required"), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("branch_id is required"),
+        "{body}"
+    );
     let body = app
         .post(
             path,
@@ -89,26 +117,41 @@ async fn invalid_key_requests_are_refused_with_the_reference_codes() {
         )
         .await
         .expect_code(400, "invalid_request");
-    assert!(body["message"].as_str().unwrap().contains("must be null"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("must be null"),
+        "{body}"
+    );
     let mut dev = branch_key("branch_admin");
     dev["branch_id"] = json!("dev");
     app.post(path, &owner, dev)
         .await
         .expect_code(404, "branch_not_found");
-    app.post("/projects/9/api-keys", ADMIN_KEY, json!({ "description": "x" }))
-        .await
-        .expect_code(404, "project_not_found");
+    app.post(
+        "/projects/9/api-keys",
+        ADMIN_KEY,
+        json!({ "description": "x" }),
+    )
+    .await
+    .expect_code(404, "project_not_found");
     for days in [0, 366, -1] {
-        app.post(path, &owner, json!({ "description": "x", "expires_in_days": days }))
-            .await
-            .expect_error(422);
+        app.post(
+            path,
+            &owner,
+            json!({ "description": "x", "expires_in_days": days }),
+        )
+        .await
+        .expect_error(422);
     }
     app.post(path, &owner, json!({ "scope": "project_admin" }))
         .await
         .expect_error(422);
-    app.post(path, &owner, json!({ "description": "x", "scope": "superuser" }))
-        .await
-        .expect_error(422);
+    app.post(
+        path,
+        &owner,
+        json!({ "description": "x", "scope": "superuser" }),
+    )
+    .await
+    .expect_error(422);
     // A project_admin key cannot be narrowed: it could issue itself an unlimited key.
     app.post(
         path,
@@ -140,7 +183,10 @@ async fn revoking_a_key_stops_it_at_once_and_keeps_the_last_admin_key() {
         .get("/projects/1/buckets", &key)
         .await
         .expect_code(401, "unauthorized");
-    assert!(body["message"].as_str().unwrap().contains("revoked"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("revoked"),
+        "{body}"
+    );
     // Again: still 204. Listed no more; shown by id as revoked.
     app.delete(&format!("/projects/1/api-keys/{id}"), &owner)
         .await
@@ -184,11 +230,17 @@ async fn keys_of_other_projects_are_not_found() {
     app.delete(&format!("/projects/1/api-keys/{id}"), &one)
         .await
         .expect_code(404, "api_key_not_found");
-    app.post(&format!("/projects/1/api-keys/{id}/rotate"), &one, json!({}))
-        .await
-        .expect_code(404, "api_key_not_found");
+    app.post(
+        &format!("/projects/1/api-keys/{id}/rotate"),
+        &one,
+        json!({}),
+    )
+    .await
+    .expect_code(404, "api_key_not_found");
     // ...and cannot reach project 2's routes at all.
-    app.get("/projects/2/api-keys", &one).await.expect_code(403, "forbidden");
+    app.get("/projects/2/api-keys", &one)
+        .await
+        .expect_code(403, "forbidden");
     app.get("/projects/1/api-keys/no-such-id", &one)
         .await
         .expect_code(404, "api_key_not_found");
@@ -205,7 +257,11 @@ async fn rotating_replaces_a_key_with_the_same_grant_and_lifetime() {
     app.get("/projects/1/buckets", &old_key).await.expect(200);
     let id = old["id"].as_str().unwrap();
     let new = app
-        .post(&format!("/projects/1/api-keys/{id}/rotate"), &owner, json!({}))
+        .post(
+            &format!("/projects/1/api-keys/{id}/rotate"),
+            &owner,
+            json!({}),
+        )
         .await
         .expect(201);
     assert_ne!(new["id"], old["id"]);
@@ -221,11 +277,21 @@ async fn rotating_replaces_a_key_with_the_same_grant_and_lifetime() {
     let new_key = secret(&new);
     assert!(new_key.starts_with("proj_1_branch_default_read_"));
     app.get("/projects/1/buckets", &new_key).await.expect(200);
-    let body = app.get("/projects/1/buckets", &old_key).await.expect_error(401);
-    assert!(body["message"].as_str().unwrap().contains("revoked"), "{body}");
-    app.post(&format!("/projects/1/api-keys/{id}/rotate"), &owner, json!({}))
+    let body = app
+        .get("/projects/1/buckets", &old_key)
         .await
-        .expect_code(400, "cannot_rotate_revoked_key");
+        .expect_error(401);
+    assert!(
+        body["message"].as_str().unwrap().contains("revoked"),
+        "{body}"
+    );
+    app.post(
+        &format!("/projects/1/api-keys/{id}/rotate"),
+        &owner,
+        json!({}),
+    )
+    .await
+    .expect_code(400, "cannot_rotate_revoked_key");
 }
 
 #[tokio::test]
@@ -241,11 +307,18 @@ async fn a_read_key_reads_and_cannot_write_or_mint_keys() {
         .post("/projects/1/buckets", &reader, json!({ "name": "c" }))
         .await
         .expect_code(403, "forbidden");
-    assert!(body["message"].as_str().unwrap().contains("branch_read"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("branch_read"),
+        "{body}"
+    );
     // The reference lets any key mint admin keys.
-    app.post("/projects/1/api-keys", &reader, json!({ "description": "escalate" }))
-        .await
-        .expect_code(403, "forbidden");
+    app.post(
+        "/projects/1/api-keys",
+        &reader,
+        json!({ "description": "escalate" }),
+    )
+    .await
+    .expect_code(403, "forbidden");
     app.get("/projects/1/api-keys", &reader)
         .await
         .expect_code(403, "forbidden");
@@ -271,8 +344,16 @@ async fn a_branch_admin_key_writes_data_but_manages_nothing() {
         .await
         .expect(204);
     for (method, path, body) in [
-        (Method::POST, "/projects/1/api-keys", Some(json!({ "description": "x" }))),
-        (Method::PUT, "/projects/1", Some(json!({ "name": "renamed" }))),
+        (
+            Method::POST,
+            "/projects/1/api-keys",
+            Some(json!({ "description": "x" })),
+        ),
+        (
+            Method::PUT,
+            "/projects/1",
+            Some(json!({ "name": "renamed" })),
+        ),
         (Method::DELETE, "/projects/1", None),
         (
             Method::POST,
@@ -318,7 +399,9 @@ async fn bucket_permissions_limit_what_a_key_sees_and_changes() {
     app.get("/projects/1/buckets/hidden", &key)
         .await
         .expect_code(403, "forbidden");
-    app.get("/projects/1/buckets/r/tables", &key).await.expect(200);
+    app.get("/projects/1/buckets/r/tables", &key)
+        .await
+        .expect(200);
     let cols = json!({ "name": "t", "columns": [{ "name": "id", "type": "INTEGER" }] });
     app.post("/projects/1/buckets/r/tables", &key, cols.clone())
         .await
@@ -355,7 +438,9 @@ async fn file_permissions_split_upload_read_and_delete() {
     app.get(&format!("/projects/1/files/{id}"), &uploader)
         .await
         .expect_code(403, "forbidden");
-    app.get(&format!("/projects/1/files/{id}"), &reader).await.expect(200);
+    app.get(&format!("/projects/1/files/{id}"), &reader)
+        .await
+        .expect(200);
     app.send_raw(
         Method::POST,
         "/projects/1/files/content?name=b.txt",
@@ -380,7 +465,9 @@ async fn last_use_is_reported_and_survives_a_restart() {
     let path = format!("/projects/1/api-keys/{}", issued["id"].as_str().unwrap());
     let before = app.get(&path, &owner).await.expect(200);
     assert_eq!(before["last_used_at"], Value::Null);
-    app.get("/projects/1/buckets", &secret(&issued)).await.expect(200);
+    app.get("/projects/1/buckets", &secret(&issued))
+        .await
+        .expect(200);
     let after = app.get(&path, &owner).await.expect(200);
     assert!(after["last_used_at"].is_string(), "{after}");
     let app = app.restart().await;
@@ -428,7 +515,10 @@ async fn an_expired_key_is_told_so() {
     }
     let app = app.restart().await;
     let body = app.get("/projects/1/buckets", &key).await.expect_error(401);
-    assert!(body["message"].as_str().unwrap().contains("expired"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("expired"),
+        "{body}"
+    );
     // Still listed (expiry is not revocation).
     let list = app.get("/projects/1/api-keys", &owner).await.expect(200);
     assert_eq!(list["count"], 2);
@@ -441,6 +531,10 @@ async fn deleting_a_project_ends_all_its_keys() {
     app.get("/projects/1/buckets", &extra).await.expect(200);
     app.delete("/projects/1", ADMIN_KEY).await.expect(204);
     app.create_project("1").await;
-    app.get("/projects/1/buckets", &extra).await.expect_error(401);
-    app.get("/projects/1/buckets", &owner).await.expect_error(401);
+    app.get("/projects/1/buckets", &extra)
+        .await
+        .expect_error(401);
+    app.get("/projects/1/buckets", &owner)
+        .await
+        .expect_error(401);
 }

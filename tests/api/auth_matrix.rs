@@ -73,9 +73,10 @@ fn expected(rule: &Rule, caller: Caller) -> Outcome {
         Caller::BranchRead => admitted_if(matches!(need, Read | FileRead)),
         // Its only bucket is read-only, and it cannot create buckets: no table write at all.
         Caller::BucketReader => admitted_if(!matches!(need, Admin | ProjectAdmin | Write)),
-        Caller::UploadOnly => {
-            admitted_if(!matches!(need, Admin | ProjectAdmin | FileRead | FileDelete))
-        }
+        Caller::UploadOnly => admitted_if(!matches!(
+            need,
+            Admin | ProjectAdmin | FileRead | FileDelete
+        )),
     }
 }
 
@@ -91,7 +92,11 @@ fn declared_needs_follow_the_scope_model() {
     for r in rules {
         let what = format!("{} {} ({:?})", r.method, r.path, r.need);
         let public = ["/", "/health", "/healthz", "/readyz"].contains(&r.path.as_str());
-        assert_eq!(r.need == Public, public, "{what}: public routes are exactly these");
+        assert_eq!(
+            r.need == Public,
+            public,
+            "{what}: public routes are exactly these"
+        );
         let admin_only = r.path.starts_with("/admin/")
             || r.path.starts_with("/backend/")
             || r.path == "/projects";
@@ -119,7 +124,9 @@ fn declared_needs_follow_the_scope_model() {
                 "{what}: a non-GET route declared as a read"
             );
         }
-        let files = r.path.contains("/files") || r.path.contains("/uploads") || r.path.contains("/v1/blobs");
+        let files = r.path.contains("/files")
+            || r.path.contains("/uploads")
+            || r.path.contains("/v1/blobs");
         if files && !matches!(r.need, Public | Admin) {
             assert!(
                 matches!(r.need, FileRead | FileUpload | FileDelete),
@@ -157,7 +164,12 @@ impl World {
                 .iter()
                 .find(|(n, _)| *n == name)
                 .map(|(_, v)| enc(v))
-                .unwrap_or_else(|| panic!("the auth matrix has no value for {{{name}}} in {}", rule.path));
+                .unwrap_or_else(|| {
+                    panic!(
+                        "the auth matrix has no value for {{{name}}} in {}",
+                        rule.path
+                    )
+                });
             path.replace_range(start..=end, &value);
         }
         path
@@ -217,7 +229,8 @@ async fn world() -> World {
         .await
         .expect(201);
 
-    let branch = |scope: &str| json!({ "description": scope, "scope": scope, "branch_id": "default" });
+    let branch =
+        |scope: &str| json!({ "description": scope, "scope": scope, "branch_id": "default" });
     let (_, branch_admin) = issue_key(&app, &owner, branch("branch_admin")).await;
     let (_, branch_read) = issue_key(&app, &owner, branch("branch_read")).await;
     let mut narrowed = branch("branch_admin");
@@ -246,11 +259,17 @@ async fn world() -> World {
         ("file_id", file["id"].as_str().expect("file id").to_string()),
         (
             "upload_key",
-            prepared["upload_key"].as_str().expect("upload_key").to_string(),
+            prepared["upload_key"]
+                .as_str()
+                .expect("upload_key")
+                .to_string(),
         ),
         (
             "upload_id",
-            session["upload_id"].as_str().expect("upload_id").to_string(),
+            session["upload_id"]
+                .as_str()
+                .expect("upload_id")
+                .to_string(),
         ),
         ("n", "0".to_string()),
         ("job_id", "no-such-job".to_string()),
@@ -278,8 +297,8 @@ async fn world() -> World {
 async fn expire_key(mut app: TestApp, key_id: &str) -> TestApp {
     app.stop().await;
     {
-        let conn = duckdb::Connection::open(app.data_dir.join("metadata.duckdb"))
-            .expect("open catalog");
+        let conn =
+            duckdb::Connection::open(app.data_dir.join("metadata.duckdb")).expect("open catalog");
         let changed = conn
             .execute(
                 "UPDATE api_keys SET expires_at = now()::TIMESTAMP - INTERVAL 1 DAY WHERE id = ?",
