@@ -169,10 +169,31 @@ const MIGRATIONS: &[(i32, &str)] = &[
     ALTER TABLE api_keys ADD COLUMN file_permissions JSON;
     "#,
     ),
+    (
+        7,
+        r#"
+    -- Stored responses of requests sent with an idempotency key (ADR 0026), per caller
+    -- ("admin" or "key:<id>"). The body is sealed with a key derived from the caller's own
+    -- secret, so the catalog alone cannot reveal it (a project's one-time key, say).
+    CREATE TABLE idempotency_entries (
+        caller VARCHAR NOT NULL,
+        idem_key VARCHAR NOT NULL,
+        method VARCHAR NOT NULL,
+        path VARCHAR NOT NULL,
+        fingerprint VARCHAR NOT NULL,
+        status INTEGER NOT NULL,
+        headers JSON NOT NULL,
+        sealed_body BLOB NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        expires_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (caller, idem_key)
+    );
+    "#,
+    ),
 ];
 
 /// The schema version this build writes.
-pub const CURRENT_VERSION: i32 = 6;
+pub const CURRENT_VERSION: i32 = 7;
 
 /// Brings the catalog to `CURRENT_VERSION`; refuses a catalog written by a newer build.
 pub fn migrate(conn: &mut Connection) -> ApiResult<i32> {
