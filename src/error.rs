@@ -182,6 +182,10 @@ error_codes! {
     UploadSessionBusy => ("upload_session_busy", CONFLICT, Duckbank),
     /// What the request addressed changed while it waited for a lock; retrying resolves it.
     ConcurrentChange => ("concurrent_change", CONFLICT, Duckbank),
+    /// An idempotency key reused for a different method, path or body.
+    IdempotencyConflict => ("idempotency_conflict", CONFLICT, Reference),
+    /// A retry while the first request with the same idempotency key is still running.
+    IdempotencyInProgress => ("idempotency_in_progress", CONFLICT, Duckbank),
 }
 
 impl fmt::Display for ErrorCode {
@@ -523,6 +527,7 @@ mod tests {
         "connection_limit_reached",
         "cannot_revoke_last_admin_key",
         "cannot_rotate_revoked_key",
+        "idempotency_conflict",
     ];
 
     #[test]

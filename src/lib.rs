@@ -43,6 +43,10 @@ fn spawn_cleaner(state: AppState) {
             if let Err(e) = jobs.purge(retention).await {
                 tracing::warn!(error = %e, "job cleanup failed");
             }
+            if let Err(e) = state.idempotency.purge().await {
+                tracing::warn!(error = %e, "idempotency cleanup failed");
+            }
+            state.rate_limits.forget_idle();
             let state = state.clone();
             let _ = tokio::task::spawn_blocking(move || service::tables::restamp_unfolded(&state))
                 .await;

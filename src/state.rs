@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use duckdb::Connection;
 
+use crate::api::rate_limit::RateLimits;
 use crate::auth::{admin_key, KeyVerifier};
 use crate::catalog::Catalog;
 use crate::config::{Config, StorageBackend};
@@ -18,6 +19,7 @@ use crate::names::{BucketName, ProjectId, TableName};
 use crate::service::bulk::BulkPool;
 use crate::service::files::FileService;
 use crate::service::health::HealthMonitor;
+use crate::service::idempotency::Idempotency;
 use crate::service::jobs::JobService;
 
 #[derive(Clone)]
@@ -30,6 +32,8 @@ pub struct AppState {
     pub jobs: Arc<JobService>,
     pub bulk: Arc<BulkPool>,
     pub health: Arc<HealthMonitor>,
+    pub idempotency: Arc<Idempotency>,
+    pub rate_limits: Arc<RateLimits>,
     pub started: Instant,
 }
 
@@ -90,6 +94,11 @@ impl AppState {
         engine.lock_down(files.work_dir())?;
         let keys = KeyVerifier::new(&admin, &config)?;
         let health = HealthMonitor::new(data_dir, catalog.clone());
+        let idempotency = Idempotency::new(
+            catalog.clone(),
+            std::time::Duration::from_secs(config.idempotency_ttl_secs),
+        );
+        let rate_limits = RateLimits::from_config(&config);
         Ok(Self {
             config: Arc::new(config),
             catalog,
@@ -99,6 +108,8 @@ impl AppState {
             jobs: Arc::new(jobs),
             bulk: Arc::new(bulk),
             health: Arc::new(health),
+            idempotency: Arc::new(idempotency),
+            rate_limits: Arc::new(rate_limits),
             started: Instant::now(),
         })
     }

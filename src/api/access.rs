@@ -68,7 +68,17 @@ impl Routes {
             state: state.clone(),
             policy: Arc::new(policy),
         };
+        // Layers run outside-in: the gate admits (401/403), then the caller's rate limit,
+        // then idempotent replay, so a replay is only ever served to an admitted caller.
         self.router
+            .route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                super::idempotency::idempotent,
+            ))
+            .route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                super::rate_limit::limit,
+            ))
             .route_layer(axum::middleware::from_fn_with_state(gate, gate_request))
     }
 }

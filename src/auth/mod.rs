@@ -10,5 +10,6 @@ pub mod usage;
 pub mod verifier;
 pub mod verify_pool;
 
+pub(crate) use principal::presented_key;
 pub use principal::Principal;
 pub use verifier::KeyVerifier;

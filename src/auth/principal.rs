@@ -80,7 +80,7 @@ impl Principal {
 }
 
 /// The key presented with the request, if any.
-fn presented_key(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn presented_key(headers: &HeaderMap) -> Option<&str> {
     if let Some(auth) = headers.get("authorization").and_then(|v| v.to_str().ok()) {
         let auth = auth.trim();
         if let Some((scheme, token)) = auth.split_once(' ') {

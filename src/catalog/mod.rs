@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod blob_data;
 pub mod buckets;
 pub mod files;
+pub mod idempotency;
 pub mod jobs;
 pub mod load;
 pub mod model;

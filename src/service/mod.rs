@@ -8,6 +8,7 @@ pub mod bulk;
 mod fair;
 pub mod files;
 pub mod health;
+pub mod idempotency;
 pub mod jobs;
 pub mod projects;
 pub mod sharing;

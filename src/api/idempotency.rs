@@ -1,0 +1,354 @@
+//! Idempotent retries over HTTP: `X-Idempotency-Key` / `Idempotency-Key` on POST, PUT, PATCH and
+//! DELETE, kept per caller, checked after authentication, replayed or refused (ADR 0026).
+
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use http_body::{Body as _, Frame, SizeHint};
+use sha2::{Digest, Sha256};
+
+use crate::auth::{presented_key, Principal};
+use crate::catalog::idempotency::StoredResponse;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::service::idempotency::{open, seal};
+use crate::state::AppState;
+
+const KEY_HEADERS: [&str; 2] = ["x-idempotency-key", "idempotency-key"];
+/// The response headers a replay repeats; others (request id, rate limits) are the retry's own.
+const KEPT_HEADERS: [&str; 3] = ["content-type", "location", "etag"];
+/// Responses larger than this are not stored: mutating routes answer with small JSON, and a
+/// hostile client must not fill the catalog.
+const MAX_STORED_BODY: usize = 256 * 1024;
+const MAX_KEY_LEN: usize = 255;
+
+/// Runs the request at most once per (caller, idempotency key) within the TTL.
+pub async fn idempotent(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if !matches!(
+        *req.method(),
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    ) {
+        return next.run(req).await;
+    }
+    let key = match idempotency_key(req.headers()) {
+        Ok(Some(key)) => key,
+        Ok(None) => return next.run(req).await,
+        Err(e) => return e.into_response(),
+    };
+    // Only routes behind the gate have a caller to keep the entry for.
+    let Some(principal) = req.extensions().get::<Principal>().cloned() else {
+        return next.run(req).await;
+    };
+    let secret = presented_key(req.headers()).unwrap_or_default().to_string();
+    let response = match run_once(&state, &principal, &secret, &key, req, next).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    };
+    echo_key(response, &key)
+}
+
+async fn run_once(
+    state: &AppState,
+    principal: &Principal,
+    secret: &str,
+    key: &str,
+    req: Request,
+    next: Next,
+) -> ApiResult<Response> {
+    let caller = principal.caller_id();
+    let Some(_claim) = state.idempotency.claim(&caller, key) else {
+        return Err(ApiError::new(
+            ErrorCode::IdempotencyInProgress,
+            format!("a request with idempotency key '{key}' is still running; retry when it has finished"),
+        ));
+    };
+    let method = req.method().to_string();
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.uri().path().to_string(), |p| p.as_str().to_string());
+    if let Some(stored) = state.idempotency.stored(&caller, key).await? {
+        return replay(stored, secret, key, &method, &path, req).await;
+    }
+
+    let (parts, body) = req.into_parts();
+    let fingerprint = Arc::new(OnceLock::new());
+    let body = Body::new(Fingerprinting::new(body, fingerprint.clone()));
+    let response = next.run(Request::from_parts(parts, body)).await;
+    // Nothing to keep: a failure of ours or an answer about the caller's standing, which a
+    // retry must ask again; or a body the handler did not read to its end.
+    let status = response.status();
+    if status.is_server_error()
+        || matches!(
+            status,
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::TOO_MANY_REQUESTS
+        )
+    {
+        return Ok(response);
+    }
+    let Some(fingerprint) = fingerprint.get().cloned() else {
+        return Ok(response);
+    };
+    let fits = response
+        .body()
+        .size_hint()
+        .exact()
+        .is_some_and(|n| n <= MAX_STORED_BODY as u64);
+    if !fits {
+        return Ok(response);
+    }
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_STORED_BODY)
+        .await
+        .map_err(|e| ApiError::internal(format!("reading the response to store it: {e}")))?;
+    let stored = StoredResponse {
+        method,
+        path,
+        fingerprint,
+        status: parts.status.as_u16(),
+        headers: kept_headers(&parts.headers),
+        sealed_body: seal(secret, &bytes),
+        expires_at: crate::catalog::now(),
+    };
+    // The work is done: failing to remember it must not turn its answer into an error.
+    if let Err(e) = state.idempotency.store(&caller, key, stored).await {
+        tracing::warn!(error = ?e, "could not store the idempotent response");
+    }
+    Ok(Response::from_parts(parts, Body::from(bytes)))
+}
+
+/// The stored answer, when the retry is the same request; 409 saying what differs otherwise.
+async fn replay(
+    stored: StoredResponse,
+    secret: &str,
+    key: &str,
+    method: &str,
+    path: &str,
+    req: Request,
+) -> ApiResult<Response> {
+    let conflict = |what: String| {
+        Err(ApiError::new(
+            ErrorCode::IdempotencyConflict,
+            format!("idempotency key '{key}' was already used {what}"),
+        ))
+    };
+    if stored.method != method || stored.path != path {
+        return conflict(format!(
+            "for {} {}; this request is {method} {path}",
+            stored.method, stored.path
+        ));
+    }
+    if fingerprint_of(req.into_body()).await? != stored.fingerprint {
+        return conflict(format!("for {method} {path} with a different body"));
+    }
+    // Sealed with another secret: the admin key was changed since. Running the request again
+    // could repeat its effect, so refuse like any other mismatch.
+    let Some(body) = open(secret, &stored.sealed_body) else {
+        return conflict(format!("for {method} {path} with a different API key"));
+    };
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let headers = response.headers_mut();
+    for (name, value) in &stored.headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(value.as_str()),
+        ) {
+            headers.insert(name, value);
+        }
+    }
+    for name in ["x-idempotency-replay", "idempotent-replayed"] {
+        headers.insert(name, HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+/// The key the request carries: `None` without one; 400 for an empty, too long or
+/// non-printable one, or two different ones.
+fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    let mut found: Option<String> = None;
+    for name in KEY_HEADERS {
+        let Some(value) = headers.get(name) else {
+            continue;
+        };
+        let valid = value
+            .to_str()
+            .ok()
+            .filter(|v| (1..=MAX_KEY_LEN).contains(&v.len()))
+            .filter(|v| v.bytes().all(|b| (0x20..0x7f).contains(&b)));
+        let Some(value) = valid else {
+            return Err(ApiError::bad_request(format!(
+                "the {name} header must be 1 to {MAX_KEY_LEN} printable ASCII characters"
+            )));
+        };
+        match &found {
+            Some(other) if other != value => {
+                return Err(ApiError::bad_request(
+                    "X-Idempotency-Key and Idempotency-Key carry different values",
+                ))
+            }
+            _ => found = Some(value.to_string()),
+        }
+    }
+    Ok(found)
+}
+
+fn kept_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    KEPT_HEADERS
+        .iter()
+        .filter_map(|name| {
+            let value = headers.get(*name)?.to_str().ok()?;
+            Some((name.to_string(), value.to_string()))
+        })
+        .collect()
+}
+
+fn echo_key(mut response: Response, key: &str) -> Response {
+    if let Ok(value) = HeaderValue::try_from(key) {
+        response.headers_mut().insert("x-idempotency-key", value);
+    }
+    response
+}
+
+async fn fingerprint_of(body: Body) -> ApiResult<String> {
+    let mut hasher = Sha256::new();
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
+        hasher.update(&chunk);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// A request body that hashes what the handler reads; the SHA-256 is known once the handler
+/// has read it to its end (never, if it stops early or the body fails).
+struct Fingerprinting {
+    inner: Body,
+    hasher: Option<Sha256>,
+    done: Arc<OnceLock<String>>,
+}
+
+impl Fingerprinting {
+    fn new(inner: Body, done: Arc<OnceLock<String>>) -> Self {
+        let mut body = Self {
+            inner,
+            hasher: Some(Sha256::new()),
+            done,
+        };
+        body.finish_if_ended();
+        body
+    }
+
+    fn finish_if_ended(&mut self) {
+        if http_body::Body::is_end_stream(&self.inner) {
+            self.finish();
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(hasher) = self.hasher.take() {
+            let _ = self.done.set(hex::encode(hasher.finalize()));
+        }
+    }
+}
+
+impl http_body::Body for Fingerprinting {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(data), Some(hasher)) = (frame.data_ref(), this.hasher.as_mut()) {
+                    hasher.update(data);
+                }
+                this.finish_if_ended();
+            }
+            Poll::Ready(None) => this.finish(),
+            // A failed body is not a body read to its end.
+            Poll::Ready(Some(Err(_))) => this.hasher = None,
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(
+                HeaderName::try_from(*name).unwrap(),
+                HeaderValue::try_from(*value).unwrap(),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn reads_either_header_and_checks_the_value() {
+        assert_eq!(idempotency_key(&headers(&[])).unwrap(), None);
+        assert_eq!(
+            idempotency_key(&headers(&[("x-idempotency-key", "abc-1")])).unwrap(),
+            Some("abc-1".into())
+        );
+        assert_eq!(
+            idempotency_key(&headers(&[("idempotency-key", "k k")])).unwrap(),
+            Some("k k".into())
+        );
+        assert!(idempotency_key(&headers(&[
+            ("idempotency-key", "a"),
+            ("x-idempotency-key", "a")
+        ]))
+        .is_ok());
+        assert!(idempotency_key(&headers(&[
+            ("idempotency-key", "a"),
+            ("x-idempotency-key", "b")
+        ]))
+        .is_err());
+        assert!(idempotency_key(&headers(&[("idempotency-key", "")])).is_err());
+        let long = "x".repeat(256);
+        assert!(idempotency_key(&headers(&[("idempotency-key", &long)])).is_err());
+        assert!(idempotency_key(&headers(&[("idempotency-key", &long[..255])])).is_ok());
+        assert!(idempotency_key(&headers(&[("idempotency-key", "tab\there")])).is_err());
+    }
+
+    #[tokio::test]
+    async fn the_fingerprint_is_known_once_the_body_is_read() {
+        let done = Arc::new(OnceLock::new());
+        let body = Body::new(Fingerprinting::new(Body::from("hello"), done.clone()));
+        let bytes = axum::body::to_bytes(body, 100).await.unwrap();
+        assert_eq!(&bytes[..], b"hello");
+        assert_eq!(
+            done.get().cloned(),
+            Some(fingerprint_of(Body::from("hello")).await.unwrap())
+        );
+
+        let empty = Arc::new(OnceLock::new());
+        let _unread = Fingerprinting::new(Body::empty(), empty.clone());
+        assert!(empty.get().is_some(), "an empty body needs no reading");
+    }
+}
