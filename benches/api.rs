@@ -1,5 +1,5 @@
 //! End-to-end benchmark of the real server binary (API load, files, imports and exports), each
-//! figure beside a baseline measured in the same run; BENCH_SECTIONS=api,files,data,stalls,auth,
+//! figure beside a baseline measured in the same run; BENCH_SECTIONS=api,files,data,stalls,auth,access,
 //! catalog picks parts.
 
 use std::path::Path;
@@ -137,6 +137,14 @@ fn wrk(base: &str, path: &str, key: Option<&str>, secs: u64) -> Option<(f64, f64
     };
     let rps: f64 = field("Requests/sec:")?.parse().ok()?;
     Some((rps, to_ms(field("50%")?)?, to_ms(field("99%")?)?))
+}
+
+/// Seconds per load run (`BENCH_SECS`, default 5).
+fn bench_secs() -> u64 {
+    std::env::var("BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5)
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -324,9 +332,9 @@ async fn files_bench(dir: &Path, mib: usize) {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let dir = tempfile::tempdir().unwrap();
-    // BENCH_SECTIONS picks what runs: any of api, files, data, stalls, auth, catalog (default: all).
+    // BENCH_SECTIONS picks what runs: any of api, files, data, stalls, auth, catalog, access (default: all).
     let sections = std::env::var("BENCH_SECTIONS")
-        .unwrap_or_else(|_| "api,files,data,stalls,auth,catalog".into());
+        .unwrap_or_else(|_| "api,files,data,stalls,auth,catalog,access".into());
     let wants = |s: &str| sections.split(',').any(|x| x.trim() == s);
     if wants("api") {
         api_bench(dir.path()).await;
@@ -350,6 +358,90 @@ async fn main() {
     if wants("catalog") {
         catalog_bench(dir.path()).await;
     }
+    if wants("access") {
+        access_bench(dir.path()).await;
+    }
+}
+
+/// Issue 12: the P1 request (authenticated bucket list) on a server with per-key rate limits on
+/// vs one with them off, runs interleaved; and a bucket create with and without an idempotency
+/// key (the stored answer is one sealed catalog row).
+async fn access_bench(root: &Path) {
+    let secs = bench_secs();
+    let plain = start(&root.join("access-plain")).await;
+    let limited = ServerProcess::start_in(
+        &root.join("access-limited"),
+        &[
+            ("ADMIN_API_KEY", ADMIN),
+            ("RUST_LOG", "warn"),
+            ("RATE_LIMIT_PER_MINUTE", "1000000000"),
+        ],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let plain_key = project_with_bucket(&client, &plain.base).await;
+    let limited_key = project_with_bucket(&client, &limited.base).await;
+    let (mut off, mut on) = (Vec::new(), Vec::new());
+    for _ in 0..2 {
+        off.push(load(&plain.base, "/projects/1/buckets", Some(&plain_key), secs).await);
+        on.push(
+            load(
+                &limited.base,
+                "/projects/1/buckets",
+                Some(&limited_key),
+                secs,
+            )
+            .await,
+        );
+    }
+    let mean_rps = |runs: &[(f64, Duration, Duration)]| {
+        runs.iter().map(|r| r.0).sum::<f64>() / runs.len() as f64
+    };
+    let best_p50 =
+        |runs: &[(f64, Duration, Duration)]| runs.iter().map(|r| ms(r.1)).fold(f64::MAX, f64::min);
+
+    let b = &plain.base;
+    let create = |i: usize, idem: bool| {
+        let mut req = client
+            .post(format!("{b}/projects/1/buckets"))
+            .bearer_auth(&plain_key)
+            .json(&json!({ "name": format!("{}{i}", if idem { "k" } else { "n" }) }));
+        if idem {
+            req = req.header("x-idempotency-key", format!("bench-{i}"));
+        }
+        req
+    };
+    let (mut with_key, mut without) = (Vec::new(), Vec::new());
+    for i in 0..200 {
+        let t = Instant::now();
+        let res = create(i, false).send().await.unwrap();
+        assert_eq!(res.status(), 201);
+        without.push(t.elapsed());
+        let t = Instant::now();
+        let res = create(i, true).send().await.unwrap();
+        assert_eq!(res.status(), 201);
+        with_key.push(t.elapsed());
+    }
+
+    println!("\naccess: rate limits and idempotency ({CONNECTIONS} connections, {secs}s per run, 2 runs each)");
+    row(
+        "bucket list req/s, rate limit on vs off",
+        mean_rps(&on),
+        mean_rps(&off),
+        "",
+    );
+    row(
+        "bucket list best p50 ms, rate limit on vs off",
+        best_p50(&on),
+        best_p50(&off),
+        "",
+    );
+    row(
+        "bucket create median ms, idempotency key vs none",
+        ms(median(with_key)),
+        ms(median(without)),
+        "",
+    );
 }
 
 /// Latency of `n` previews of table `t` one after another: (p50, p99).
@@ -601,10 +693,7 @@ async fn catalog_bench(root: &Path) {
 /// Bucket list load, preview and create-table figures.
 async fn api_bench(root: &Path) {
     let server_dir = root.join("api-server");
-    let secs: u64 = std::env::var("BENCH_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
+    let secs = bench_secs();
     let client = reqwest::Client::new();
 
     // Set-up: a project with a bucket and a 10 000-row table.
@@ -1320,10 +1409,7 @@ async fn reject_times(server: &ServerProcess, rounds: u64) -> (Duration, Duratio
 /// guess throttling off (only the verification pool bounds the work); and the rejection time
 /// of an unknown project beside a wrong secret.
 async fn auth_bench(root: &Path) {
-    let secs: u64 = std::env::var("BENCH_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
+    let secs = bench_secs();
     let client = reqwest::Client::new();
     let csv = root.join("auth.csv");
     generate_csv(&csv, 0, 1000, "auth");

@@ -79,6 +79,7 @@ pub async fn serve_on(
         .clone()
         .spawn_flusher(state.catalog.clone());
     let (usage, catalog) = (state.keys.usage.clone(), state.catalog.clone());
+    let idempotency = state.idempotency.clone();
     let limits = server::Limits::from_config(&state.config);
     let app = api::router(state);
     let addr = listener
@@ -86,6 +87,8 @@ pub async fn serve_on(
         .map_err(|e| StartupError(e.to_string()))?;
     tracing::info!(%addr, "duckbank listening");
     server::serve(listener, app, limits, shutdown).await;
+    // Answers of the last keyed requests may still be on their way to the catalog.
+    idempotency.drain(std::time::Duration::from_secs(10)).await;
     // Uses not yet written would otherwise be lost with the process.
     let _ = tokio::task::spawn_blocking(move || usage.flush(&catalog)).await;
     Ok(())

@@ -62,7 +62,7 @@ async fn run_once(
     next: Next,
 ) -> ApiResult<Response> {
     let caller = principal.caller_id();
-    let Some(_claim) = state.idempotency.claim(&caller, key) else {
+    let Some(claim) = state.idempotency.claim(&caller, key) else {
         return Err(ApiError::new(
             ErrorCode::IdempotencyInProgress,
             format!("a request with idempotency key '{key}' is still running; retry when it has finished"),
@@ -116,10 +116,7 @@ async fn run_once(
         sealed_body: seal(secret, &bytes),
         expires_at: crate::catalog::now(),
     };
-    // The work is done: failing to remember it must not turn its answer into an error.
-    if let Err(e) = state.idempotency.store(&caller, key, stored).await {
-        tracing::warn!(error = ?e, "could not store the idempotent response");
-    }
+    state.idempotency.keep(claim, stored);
     Ok(Response::from_parts(parts, Body::from(bytes)))
 }
 

@@ -1,7 +1,7 @@
 //! Idempotent retries: which (caller, key) pairs are running now, and the stored responses,
 //! sealed with a key derived from the caller's own secret before they reach the catalog.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,6 +9,7 @@ use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
 
 use crate::catalog::idempotency::StoredResponse;
 use crate::catalog::{self, Catalog};
@@ -16,25 +17,33 @@ use crate::error::ApiResult;
 
 const NONCE_LEN: usize = 12;
 
-/// The (caller, idempotency key) pairs whose first request is still running.
-type Running = Mutex<HashSet<(String, String)>>;
+type Pair = (String, String);
+
+/// What is in flight: the (caller, key) pairs whose first request is running, and the answers
+/// on their way to the catalog (served from here meanwhile), with a signal for when none are.
+#[derive(Default)]
+struct InFlight {
+    running: Mutex<HashSet<Pair>>,
+    storing: Mutex<HashMap<Pair, StoredResponse>>,
+    stored_all: Notify,
+}
 
 pub struct Idempotency {
     catalog: Arc<Catalog>,
     ttl: Duration,
-    running: Arc<Running>,
+    in_flight: Arc<InFlight>,
 }
 
 /// A claim on one (caller, key) pair while its request runs; released when dropped, so a
 /// request abandoned by its client (its future dropped) frees the key too.
 pub struct Claim {
-    running: Arc<Running>,
-    pair: (String, String),
+    in_flight: Arc<InFlight>,
+    pair: Pair,
 }
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        self.running.lock().remove(&self.pair);
+        self.in_flight.running.lock().remove(&self.pair);
     }
 }
 
@@ -43,45 +52,66 @@ impl Idempotency {
         Self {
             catalog,
             ttl,
-            running: Arc::default(),
+            in_flight: Arc::default(),
         }
     }
 
     /// Claims `key` for `caller`; `None` while another request holds it.
     pub fn claim(&self, caller: &str, key: &str) -> Option<Claim> {
-        let pair = (caller.to_string(), key.to_string());
-        if !self.running.lock().insert(pair.clone()) {
-            return None;
-        }
-        Some(Claim {
-            running: self.running.clone(),
-            pair,
-        })
+        claim(&self.in_flight, (caller.to_string(), key.to_string()))
     }
 
     /// The response `caller` stored under `key`, if it has not expired.
     pub async fn stored(&self, caller: &str, key: &str) -> ApiResult<Option<StoredResponse>> {
-        let (catalog, caller, key) = (self.catalog.clone(), caller.to_string(), key.to_string());
+        let pair = (caller.to_string(), key.to_string());
+        if let Some(storing) = self.in_flight.storing.lock().get(&pair) {
+            return Ok(Some(storing.clone()));
+        }
+        let catalog = self.catalog.clone();
         tokio::task::spawn_blocking(move || {
-            catalog.idempotent_response(&caller, &key, catalog::now())
+            catalog.idempotent_response(&pair.0, &pair.1, catalog::now())
         })
         .await?
     }
 
-    /// Stores a response for the TTL; `response.expires_at` is set here.
-    pub async fn store(
-        &self,
-        caller: &str,
-        key: &str,
-        mut response: StoredResponse,
-    ) -> ApiResult<()> {
+    /// Keeps the answer of the claimed request for the TTL (`response.expires_at` is set
+    /// here). The catalog write happens in the background, so the client does not wait for it;
+    /// until it is done, a retry is answered from memory.
+    pub fn keep(&self, claim: Claim, mut response: StoredResponse) {
         let now = catalog::now();
         response.expires_at = now + chrono::Duration::from_std(self.ttl).unwrap_or_default();
-        let (catalog, caller, key) = (self.catalog.clone(), caller.to_string(), key.to_string());
+        let pair = claim.pair.clone();
+        self.in_flight
+            .storing
+            .lock()
+            .insert(pair.clone(), response.clone());
+        drop(claim);
+        let (catalog, in_flight) = (self.catalog.clone(), self.in_flight.clone());
         tokio::task::spawn_blocking(move || {
-            catalog.store_idempotent_response(&caller, &key, &response, now)
+            if let Err(e) = catalog.store_idempotent_response(&pair.0, &pair.1, &response, now) {
+                tracing::warn!(error = ?e, "could not store an idempotent response");
+            }
+            let mut storing = in_flight.storing.lock();
+            storing.remove(&pair);
+            if storing.is_empty() {
+                in_flight.stored_all.notify_waiters();
+            }
+        });
+    }
+
+    /// Waits (at most `limit`) until every kept answer is in the catalog: at shutdown, after
+    /// the last connection closed, so no stored answer is lost.
+    pub async fn drain(&self, limit: Duration) {
+        let _ = tokio::time::timeout(limit, async {
+            loop {
+                let stored_all = self.in_flight.stored_all.notified();
+                if self.in_flight.storing.lock().is_empty() {
+                    return;
+                }
+                stored_all.await;
+            }
         })
-        .await?
+        .await;
     }
 
     /// Drops expired entries; returns how many are left.
@@ -90,6 +120,16 @@ impl Idempotency {
         tokio::task::spawn_blocking(move || catalog.purge_idempotent_responses(catalog::now()))
             .await?
     }
+}
+
+fn claim(in_flight: &Arc<InFlight>, pair: Pair) -> Option<Claim> {
+    if !in_flight.running.lock().insert(pair.clone()) {
+        return None;
+    }
+    Some(Claim {
+        in_flight: in_flight.clone(),
+        pair,
+    })
 }
 
 /// The cipher of one caller: the key is derived from the secret the caller presents, which
@@ -141,22 +181,16 @@ mod tests {
 
     #[test]
     fn a_claim_is_exclusive_until_dropped() {
-        let running: Arc<Running> = Arc::default();
-        let claim = |caller: &str, key: &str| {
-            let pair = (caller.to_string(), key.to_string());
-            running.lock().insert(pair.clone()).then(|| Claim {
-                running: running.clone(),
-                pair,
-            })
-        };
-        let first = claim("admin", "k");
+        let in_flight: Arc<InFlight> = Arc::default();
+        let pair = |caller: &str, key: &str| (caller.to_string(), key.to_string());
+        let first = claim(&in_flight, pair("admin", "k"));
         assert!(first.is_some());
-        assert!(claim("admin", "k").is_none());
+        assert!(claim(&in_flight, pair("admin", "k")).is_none());
         assert!(
-            claim("key:2", "k").is_some(),
+            claim(&in_flight, pair("key:2", "k")).is_some(),
             "another caller's key is another entry"
         );
         drop(first);
-        assert!(claim("admin", "k").is_some());
+        assert!(claim(&in_flight, pair("admin", "k")).is_some());
     }
 }
