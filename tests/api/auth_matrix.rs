@@ -101,7 +101,7 @@ fn declared_needs_follow_the_scope_model() {
             || r.path.starts_with("/backend/")
             || r.path == "/projects";
         assert_eq!(r.need == Admin, admin_only, "{what}: admin routes");
-        let key_or_sharing = ["/api-keys", "/share", "/link", "/grant-readonly"]
+        let key_or_sharing = ["/api-keys", "/share", "/link", "/grant-readonly", "/audit"]
             .iter()
             .any(|s| r.path.contains(s));
         let project_settings =
