@@ -209,10 +209,10 @@ pub fn action(method: &Method, template: &str) -> Option<&'static str> {
         .map(|(_, _, action)| *action)
 }
 
-/// A response extension naming the project a request created, for routes whose path has none
-/// (`POST /projects`).
+/// A response extension a handler sets to name what it created when the path does not
+/// (`POST /projects` names the project, `POST .../buckets` the bucket); path parameters win.
 #[derive(Debug, Clone)]
-pub struct AuditedProject(pub String);
+pub struct AuditTarget(pub &'static str, pub String);
 
 /// The audit layer's state: where entries go and the action of every audited route.
 #[derive(Clone)]
@@ -291,20 +291,18 @@ pub async fn record(State(recorder): State<Recorder>, mut req: Request, next: Ne
         },
         None => AuditPrincipal::Anonymous,
     };
+    let mut target = target;
+    if let Some(AuditTarget(name, value)) = response.extensions().get::<AuditTarget>() {
+        target
+            .entry(name.to_string())
+            .or_insert_with(|| Value::String(value.clone()));
+    }
     let text = |name: &str| target.get(name).and_then(Value::as_str).map(str::to_string);
-    // Routes without a project in the path act on the key's own project, or name the one
-    // they created.
-    let project_id = text("project_id")
-        .or_else(|| {
-            response
-                .extensions()
-                .get::<AuditedProject>()
-                .map(|p| p.0.clone())
-        })
-        .or_else(|| match &principal {
-            AuditPrincipal::Key { project_id, .. } => Some(project_id.clone()),
-            _ => None,
-        });
+    // Routes without a project in the path act on the key's own project.
+    let project_id = text("project_id").or_else(|| match &principal {
+        AuditPrincipal::Key { project_id, .. } => Some(project_id.clone()),
+        _ => None,
+    });
     let entry = AuditEntry {
         id: uuid::Uuid::new_v4().to_string(),
         time,

@@ -96,7 +96,7 @@ pub async fn create(
     let stats = projects::stats(&state, &record).await?;
     let mut out = project_json(&record, &stats);
     out["api_key"] = Value::String(clear_key);
-    let audited = super::audit::AuditedProject(record.id.to_string());
+    let audited = super::audit::AuditTarget("project_id", record.id.to_string());
     Ok((StatusCode::CREATED, axum::Extension(audited), Json(out)))
 }
 

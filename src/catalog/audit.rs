@@ -68,7 +68,8 @@ pub enum ActionFilter {
     Prefix(String),
 }
 
-const COLUMNS: &str = "id, epoch_us(at), principal_type, principal_project, key_id, action, \
+const COLUMNS: &str =
+    "id, epoch_us(recorded_at), principal_type, principal_project, key_id, action, \
      method, route, project_id, branch_id, CAST(target AS VARCHAR), outcome, request_id, \
      client_address";
 
@@ -131,11 +132,11 @@ impl Catalog {
             None => {}
         }
         if let Some(since) = q.since {
-            clauses.push("at >= make_timestamp(?)");
+            clauses.push("recorded_at >= make_timestamp(?)");
             params.push(SqlValue::BigInt(micros(since)));
         }
         if let Some(until) = q.until {
-            clauses.push("at < make_timestamp(?)");
+            clauses.push("recorded_at < make_timestamp(?)");
             params.push(SqlValue::BigInt(micros(until)));
         }
         if let Some(key) = &q.key_id {
@@ -148,7 +149,9 @@ impl Catalog {
             }
         }
         if let Some((at, id)) = &q.before {
-            clauses.push("(at < make_timestamp(?) OR (at = make_timestamp(?) AND id < ?))");
+            clauses.push(
+                "(recorded_at < make_timestamp(?) OR (recorded_at = make_timestamp(?) AND id < ?))",
+            );
             params.push(SqlValue::BigInt(micros(*at)));
             params.push(SqlValue::BigInt(micros(*at)));
             params.push(SqlValue::Text(id.clone()));
@@ -159,7 +162,7 @@ impl Catalog {
             format!("WHERE {}", clauses.join(" AND "))
         };
         let sql = format!(
-            "SELECT {COLUMNS} FROM audit_entries {filter} ORDER BY at DESC, id DESC LIMIT {}",
+            "SELECT {COLUMNS} FROM audit_entries {filter} ORDER BY recorded_at DESC, id DESC LIMIT {}",
             q.limit
         );
         self.query(|conn| {
@@ -207,7 +210,7 @@ impl Catalog {
     pub fn purge_audit_entries(&self, before: DateTime<Utc>) -> ApiResult<usize> {
         self.write(|tx, _| {
             let n = tx.execute(
-                "DELETE FROM audit_entries WHERE at < make_timestamp(?)",
+                "DELETE FROM audit_entries WHERE recorded_at < make_timestamp(?)",
                 duckdb::params![micros(before)],
             )?;
             Ok((n, no_model_change()))

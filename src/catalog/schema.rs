@@ -200,7 +200,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     -- DuckDB's zone maps serve; an index would only cost memory on an append-mostly table.
     CREATE TABLE audit_entries (
         id VARCHAR NOT NULL,
-        at TIMESTAMP NOT NULL,
+        recorded_at TIMESTAMP NOT NULL,
         principal_type VARCHAR NOT NULL,
         principal_project VARCHAR,
         key_id VARCHAR,
