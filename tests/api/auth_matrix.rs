@@ -101,11 +101,12 @@ fn declared_needs_follow_the_scope_model() {
             || r.path.starts_with("/backend/")
             || r.path == "/projects";
         assert_eq!(r.need == Admin, admin_only, "{what}: admin routes");
-        let key_or_sharing = ["/api-keys", "/share", "/link", "/grant-readonly", "/audit"]
+        let key_or_sharing = ["/api-keys", "/share", "/link", "/grant-readonly"]
             .iter()
             .any(|s| r.path.contains(s));
-        let project_settings =
-            r.path == "/projects/{project_id}" && r.method != reqwest::Method::GET;
+        let project_settings = (r.path == "/projects/{project_id}"
+            && r.method != reqwest::Method::GET)
+            || r.path == "/projects/{project_id}/audit";
         assert_eq!(
             r.need == ProjectAdmin,
             key_or_sharing || project_settings,
