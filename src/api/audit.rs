@@ -218,19 +218,21 @@ pub struct AuditTarget(pub &'static str, pub String);
 #[derive(Clone)]
 pub struct Recorder {
     log: Arc<AuditLog>,
-    actions: Arc<HashMap<(Method, String), &'static str>>,
+    /// Route template → (method, action) of its audited methods.
+    actions: Arc<HashMap<String, Vec<(Method, &'static str)>>>,
 }
 
 impl Recorder {
     pub fn new(state: &AppState, rules: &[Rule]) -> Self {
-        let actions = rules
-            .iter()
-            .filter(|r| audited(r))
-            .map(|r| {
-                let name = action(&r.method, &r.path).unwrap_or("unnamed");
-                ((r.method.clone(), r.path.clone()), name)
-            })
-            .collect();
+        let mut actions: HashMap<String, Vec<(Method, &'static str)>> = HashMap::new();
+        for rule in rules.iter().filter(|r| audited(r)) {
+            // Every audited rule is named (unit test below); "unnamed" is only a safety net.
+            let name = action(&rule.method, &rule.path).unwrap_or("unnamed");
+            actions
+                .entry(rule.path.clone())
+                .or_default()
+                .push((rule.method.clone(), name));
+        }
         Self {
             log: state.audit.clone(),
             actions: Arc::new(actions),
@@ -241,22 +243,19 @@ impl Recorder {
 /// Records an audited request once it has been answered: who, what, on which target, with
 /// which outcome. The entry is queued for the writer and logged under `duckbank::audit`.
 pub async fn record(State(recorder): State<Recorder>, mut req: Request, next: Next) -> Response {
-    let template = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_string())
-        .unwrap_or_default();
     // HEAD is served by GET handlers and audited as GET.
     let method = if req.method() == Method::HEAD {
         Method::GET
     } else {
         req.method().clone()
     };
-    let Some(action) = recorder
-        .actions
-        .get(&(method.clone(), template.clone()))
-        .copied()
-    else {
+    // Looked up without allocating: most requests (reads) are not audited.
+    let found = req.extensions().get::<MatchedPath>().and_then(|m| {
+        let methods = recorder.actions.get(m.as_str())?;
+        let (_, action) = methods.iter().find(|(audited, _)| *audited == method)?;
+        Some((*action, m.as_str().to_string()))
+    });
+    let Some((action, template)) = found else {
         return next.run(req).await;
     };
     let time = crate::catalog::now();

@@ -367,3 +367,51 @@ async fn the_trail_survives_a_restart() {
     assert_eq!(list["count"], 1, "{list}");
     assert_eq!(list["entries"][0]["target"]["bucket_name"], "kept");
 }
+
+/// Entries of `backend.init` in the whole trail.
+async fn inits(app: &TestApp) -> u64 {
+    let list = app
+        .get("/admin/audit?action=backend.init", ADMIN_KEY)
+        .await
+        .expect(200);
+    list["count"].as_u64().expect("count")
+}
+
+#[tokio::test]
+async fn the_cleaner_removes_entries_past_retention_unless_it_is_zero() {
+    let mut app = spawn_app().await;
+    app.stop().await;
+    {
+        let conn =
+            duckdb::Connection::open(app.data_dir.join("metadata.duckdb")).expect("open catalog");
+        conn.execute_batch(
+            "INSERT INTO audit_entries VALUES ('old', now()::TIMESTAMP - INTERVAL 2 DAY, 'admin',
+             NULL, NULL, 'backend.init', 'POST', '/backend/init', NULL, NULL, '{}', 200, NULL,
+             NULL)",
+        )
+        .expect("insert an old entry");
+    }
+    // Retention 0 keeps everything, however often the cleaner runs.
+    let app = app
+        .restart_configured(|c| {
+            c.cleanup_interval_secs = 1;
+            c.audit_retention_days = 0;
+        })
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(inits(&app).await, 1);
+
+    let app = app
+        .restart_configured(|c| {
+            c.cleanup_interval_secs = 1;
+            c.audit_retention_days = 1;
+        })
+        .await;
+    for _ in 0..100 {
+        if inits(&app).await == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the entry older than AUDIT_RETENTION_DAYS was not removed");
+}
