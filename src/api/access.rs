@@ -80,11 +80,6 @@ impl Routes {
                 super::rate_limit::limit,
             ))
             .route_layer(axum::middleware::from_fn_with_state(gate, gate_request))
-            // Outside the gate, so refusals are recorded too (ADR 0028).
-            .route_layer(axum::middleware::from_fn_with_state(
-                super::audit::Recorder::new(state, &self.rules),
-                super::audit::record,
-            ))
     }
 }
 

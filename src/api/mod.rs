@@ -203,8 +203,12 @@ pub fn routes() -> Routes {
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.max_body_bytes;
     let request_id = HeaderName::from_static(REQUEST_ID);
-    routes()
+    let routes = routes();
+    // Outside the gate, so refusals are recorded too (ADR 0028).
+    let audit = audit::Recorder::new(&state, routes.rules());
+    routes
         .into_router(&state)
+        .route_layer(axum::middleware::from_fn_with_state(audit, audit::record))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
