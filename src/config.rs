@@ -238,7 +238,7 @@ pub struct Config {
     pub metrics_token: Option<Secret>,
     /// OTLP endpoint spans are exported to (e.g. `http://127.0.0.1:4317`); unset = no export.
     pub otel_exporter_otlp_endpoint: Option<String>,
-    /// Days audit entries are kept.
+    /// Days audit entries are kept before the cleaner removes them; 0 = forever.
     pub audit_retention_days: u32,
 }
 

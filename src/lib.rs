@@ -27,8 +27,8 @@ pub use state::AppState;
 #[error("{0}")]
 pub struct StartupError(String);
 
-/// Removes expired upload sessions, crash leftovers and old finished jobs now and then every
-/// interval.
+/// Removes expired upload sessions, crash leftovers, old finished jobs and audit entries past
+/// retention now and then every interval.
 fn spawn_cleaner(state: AppState) {
     let every = std::time::Duration::from_secs(state.config.cleanup_interval_secs.max(1));
     let retention = std::time::Duration::from_secs(state.config.job_retention_secs);
@@ -45,6 +45,11 @@ fn spawn_cleaner(state: AppState) {
             }
             if let Err(e) = state.idempotency.purge().await {
                 tracing::warn!(error = %e, "idempotency cleanup failed");
+            }
+            match state.audit.purge(state.config.audit_retention_days).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "old audit entries removed"),
+                Err(e) => tracing::warn!(error = %e, "audit cleanup failed"),
             }
             state.rate_limits.forget_idle();
             let state = state.clone();
@@ -70,6 +75,7 @@ pub async fn serve_on(
                 data_dir.display()
             ))
         })?;
+    state.audit.spawn_writer();
     spawn_cleaner(state.clone());
     let every = std::time::Duration::from_secs(state.config.health_check_interval_secs.max(1));
     state.health.clone().spawn_refresher(every);
@@ -80,6 +86,7 @@ pub async fn serve_on(
         .spawn_flusher(state.catalog.clone());
     let (usage, catalog) = (state.keys.usage.clone(), state.catalog.clone());
     let idempotency = state.idempotency.clone();
+    let audit = state.audit.clone();
     let limits = server::Limits::from_config(&state.config);
     let app = api::router(state);
     let addr = listener
@@ -91,5 +98,7 @@ pub async fn serve_on(
     idempotency.drain(std::time::Duration::from_secs(10)).await;
     // Uses not yet written would otherwise be lost with the process.
     let _ = tokio::task::spawn_blocking(move || usage.flush(&catalog)).await;
+    // Every request has been answered: its audit entry is in the channel; write them all.
+    audit.flush().await;
     Ok(())
 }

@@ -16,6 +16,7 @@ use crate::engine::{Quarantine, TableEngine, TableKey};
 use crate::error::ApiResult;
 use crate::files::{BlobStore, DatabaseBlobStore, LocalBlobStore, S3BlobStore};
 use crate::names::{BucketName, ProjectId, TableName};
+use crate::service::audit::AuditLog;
 use crate::service::bulk::BulkPool;
 use crate::service::files::FileService;
 use crate::service::health::HealthMonitor;
@@ -34,6 +35,7 @@ pub struct AppState {
     pub health: Arc<HealthMonitor>,
     pub idempotency: Arc<Idempotency>,
     pub rate_limits: Arc<RateLimits>,
+    pub audit: Arc<AuditLog>,
     pub started: Instant,
 }
 
@@ -99,6 +101,7 @@ impl AppState {
             std::time::Duration::from_secs(config.idempotency_ttl_secs),
         );
         let rate_limits = RateLimits::from_config(&config);
+        let audit = AuditLog::new(catalog.clone());
         Ok(Self {
             config: Arc::new(config),
             catalog,
@@ -110,6 +113,7 @@ impl AppState {
             health: Arc::new(health),
             idempotency: Arc::new(idempotency),
             rate_limits: Arc::new(rate_limits),
+            audit: Arc::new(audit),
             started: Instant::now(),
         })
     }

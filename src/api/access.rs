@@ -160,25 +160,20 @@ struct Gate {
     policy: Arc<Policy>,
 }
 
+/// What the gate decided about one request, put into the response extensions for the audit
+/// layer outside it: the route's need, the caller it authenticated (if any), and whether it
+/// refused the request (401/403) before any handler ran.
+#[derive(Debug, Clone)]
+pub struct Admission {
+    pub need: Need,
+    pub principal: Option<Principal>,
+    pub refused: bool,
+}
+
 /// Authenticates (401), checks the route's need against the key's grant (403), and hands
 /// the principal to the layers and handler inside through the request extensions.
 async fn gate_request(State(gate): State<Gate>, req: Request, next: Next) -> Response {
     let (mut parts, body) = req.into_parts();
-    match admit(&gate, &mut parts).await {
-        Ok(principal) => {
-            if let Some(principal) = principal {
-                parts.extensions.insert(principal);
-            }
-            next.run(Request::from_parts(parts, body)).await
-        }
-        Err(refused) => refused.into_response(),
-    }
-}
-
-async fn admit(
-    gate: &Gate,
-    parts: &mut axum::http::request::Parts,
-) -> ApiResult<Option<Principal>> {
     let template = parts
         .extensions
         .get::<MatchedPath>()
@@ -186,12 +181,40 @@ async fn admit(
         .unwrap_or_default();
     // A method the path does not serve: the router answers 405 whoever asks.
     let Some(need) = gate.policy.need(&parts.method, &template) else {
-        return Ok(None);
+        return next.run(Request::from_parts(parts, body)).await;
     };
+    let mut principal = None;
+    let verdict = admit(&gate, &mut parts, need, &template, &mut principal).await;
+    let refused = verdict.is_err();
+    let mut response = match verdict {
+        Ok(()) => {
+            if let Some(principal) = &principal {
+                parts.extensions.insert(principal.clone());
+            }
+            next.run(Request::from_parts(parts, body)).await
+        }
+        Err(refused) => refused.into_response(),
+    };
+    response.extensions_mut().insert(Admission {
+        need,
+        principal,
+        refused,
+    });
+    response
+}
+
+/// Sets `principal` once the caller is authenticated, so a 403 still says who was refused.
+async fn admit(
+    gate: &Gate,
+    parts: &mut axum::http::request::Parts,
+    need: Need,
+    template: &str,
+    principal: &mut Option<Principal>,
+) -> ApiResult<()> {
     if need == Need::Public {
-        return Ok(None);
+        return Ok(());
     }
-    let principal = Principal::authenticate(parts, &gate.state).await?;
+    let caller = principal.insert(Principal::authenticate(parts, &gate.state).await?);
     let params = RawPathParams::from_request_parts(parts, &())
         .await
         .map_err(|e| ApiError::bad_request(format!("invalid path: {}", e.body_text())))?;
@@ -207,6 +230,5 @@ async fn admit(
         branched: template.contains("{branch_id}") || template.contains("/buckets"),
         bucket: param("bucket_name"),
     };
-    principal.allows(need, &target)?;
-    Ok(Some(principal))
+    caller.allows(need, &target)
 }

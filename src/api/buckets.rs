@@ -57,10 +57,12 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateBucket>,
 ) -> ApiResult<impl IntoResponse> {
     let name = BucketName::parse(&body.name)?;
+    let audited = super::audit::AuditTarget("bucket_name", name.to_string());
     let project = access.scope.project;
     let record = buckets::create(&state, project.clone(), name, body.description).await?;
     Ok((
         StatusCode::CREATED,
+        axum::Extension(audited),
         Json(bucket_response(&state, &project, &record)),
     ))
 }

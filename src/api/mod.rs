@@ -4,6 +4,7 @@
 pub mod access;
 pub mod admin;
 pub mod api_keys;
+pub mod audit;
 pub mod backend;
 pub mod buckets;
 pub mod databank;
@@ -155,6 +156,7 @@ pub fn routes() -> Routes {
         .at("/backend/remove", post(Admin, backend::remove))
         .at("/admin/quarantine", get(Admin, admin::quarantine))
         .at("/admin/engine", get(Admin, admin::engine))
+        .at("/admin/audit", get(Admin, audit::admin_trail))
         .at(
             "/projects",
             get(Admin, projects::list).post(Admin, projects::create),
@@ -166,6 +168,10 @@ pub fn routes() -> Routes {
                 .delete(ProjectAdmin, projects::delete),
         )
         .at(&format!("{project}/stats"), get(Read, projects::stats))
+        .at(
+            &format!("{project}/audit"),
+            get(ProjectAdmin, audit::project_trail),
+        )
         .at(
             &format!("{project}/api-keys"),
             get(ProjectAdmin, api_keys::list).post(ProjectAdmin, api_keys::create),
@@ -197,8 +203,12 @@ pub fn routes() -> Routes {
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.max_body_bytes;
     let request_id = HeaderName::from_static(REQUEST_ID);
-    routes()
+    let routes = routes();
+    // Outside the gate, so refusals are recorded too (ADR 0028).
+    let audit = audit::Recorder::new(&state, routes.rules());
+    routes
         .into_router(&state)
+        .route_layer(axum::middleware::from_fn_with_state(audit, audit::record))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

@@ -96,7 +96,8 @@ pub async fn create(
     let stats = projects::stats(&state, &record).await?;
     let mut out = project_json(&record, &stats);
     out["api_key"] = Value::String(clear_key);
-    Ok((StatusCode::CREATED, Json(out)))
+    let audited = super::audit::AuditTarget("project_id", record.id.to_string());
+    Ok((StatusCode::CREATED, axum::Extension(audited), Json(out)))
 }
 
 pub async fn list(

@@ -2,6 +2,7 @@
 //! Writes are short transactions serialized by one writer; the model changes only after commit.
 
 pub mod api_keys;
+pub mod audit;
 pub mod blob_data;
 pub mod buckets;
 pub mod files;

@@ -190,10 +190,36 @@ const MIGRATIONS: &[(i32, &str)] = &[
     );
     "#,
     ),
+    (
+        8,
+        r#"
+    -- The audit trail (ADR 0028): one row per admin or changing request, refused ones too.
+    -- project_id is the project the request targeted (NULL for service-wide actions);
+    -- principal_project/key_id say whose key it was (NULL for the admin and anonymous callers).
+    -- No index: ids are random UUIDs (unique by construction) and reads scan by time, which
+    -- DuckDB's zone maps serve; an index would only cost memory on an append-mostly table.
+    CREATE TABLE audit_entries (
+        id VARCHAR NOT NULL,
+        recorded_at TIMESTAMP NOT NULL,
+        principal_type VARCHAR NOT NULL,
+        principal_project VARCHAR,
+        key_id VARCHAR,
+        action VARCHAR NOT NULL,
+        method VARCHAR NOT NULL,
+        route VARCHAR NOT NULL,
+        project_id VARCHAR,
+        branch_id VARCHAR,
+        target JSON NOT NULL,
+        outcome INTEGER NOT NULL,
+        request_id VARCHAR,
+        client_address VARCHAR
+    );
+    "#,
+    ),
 ];
 
 /// The schema version this build writes.
-pub const CURRENT_VERSION: i32 = 7;
+pub const CURRENT_VERSION: i32 = 8;
 
 /// Brings the catalog to `CURRENT_VERSION`; refuses a catalog written by a newer build.
 pub fn migrate(conn: &mut Connection) -> ApiResult<i32> {

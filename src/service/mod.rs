@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod api_keys;
+pub mod audit;
 pub mod buckets;
 pub mod bulk;
 mod fair;

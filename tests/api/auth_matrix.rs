@@ -104,8 +104,9 @@ fn declared_needs_follow_the_scope_model() {
         let key_or_sharing = ["/api-keys", "/share", "/link", "/grant-readonly"]
             .iter()
             .any(|s| r.path.contains(s));
-        let project_settings =
-            r.path == "/projects/{project_id}" && r.method != reqwest::Method::GET;
+        let project_settings = (r.path == "/projects/{project_id}"
+            && r.method != reqwest::Method::GET)
+            || r.path == "/projects/{project_id}/audit";
         assert_eq!(
             r.need == ProjectAdmin,
             key_or_sharing || project_settings,

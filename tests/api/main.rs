@@ -4,6 +4,7 @@
 mod helpers;
 
 mod api_keys;
+mod audit;
 mod auth;
 mod auth_limits;
 mod auth_matrix;

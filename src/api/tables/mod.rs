@@ -85,6 +85,7 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateTable>,
 ) -> ApiResult<impl IntoResponse> {
     let name = TableName::parse(&body.name)?;
+    let audited = crate::api::audit::AuditTarget("table_name", name.to_string());
     let columns = parse_columns(body.columns)?;
     let primary_key = body
         .primary_key
@@ -101,7 +102,11 @@ pub async fn create(
         primary_key,
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(TableResponse::from(&view))))
+    Ok((
+        StatusCode::CREATED,
+        axum::Extension(audited),
+        Json(TableResponse::from(&view)),
+    ))
 }
 
 pub async fn get(
