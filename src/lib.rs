@@ -12,6 +12,7 @@ pub mod names;
 pub mod server;
 pub mod service;
 pub mod state;
+pub mod telemetry;
 pub mod types;
 pub mod workers;
 
@@ -43,8 +44,10 @@ fn spawn_cleaner(state: AppState) {
             if let Err(e) = jobs.purge(retention).await {
                 tracing::warn!(error = %e, "job cleanup failed");
             }
-            if let Err(e) = state.idempotency.purge().await {
-                tracing::warn!(error = %e, "idempotency cleanup failed");
+            // The first tick is immediate, so the gauge is set at start-up too.
+            match state.idempotency.purge().await {
+                Ok(left) => telemetry::set_idempotency_entries(left),
+                Err(e) => tracing::warn!(error = %e, "idempotency cleanup failed"),
             }
             state.rate_limits.forget_idle();
             let state = state.clone();
@@ -70,6 +73,9 @@ pub async fn serve_on(
                 data_dir.display()
             ))
         })?;
+    if state.config.metrics_enabled {
+        telemetry::install();
+    }
     spawn_cleaner(state.clone());
     let every = std::time::Duration::from_secs(state.config.health_check_interval_secs.max(1));
     state.health.clone().spawn_refresher(every);

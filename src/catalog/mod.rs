@@ -81,6 +81,7 @@ impl Catalog {
         &self,
         f: impl FnOnce(&Transaction<'_>, &Model) -> ApiResult<(T, Apply)>,
     ) -> ApiResult<T> {
+        let _measured = crate::telemetry::MetadataUse::start("write");
         let mut conn = self.writer.lock();
         let tx = conn.transaction()?;
         let (out, apply) = {
@@ -94,6 +95,7 @@ impl Catalog {
 
     /// Runs a read query on a pooled connection (blocking: call from a blocking thread).
     pub fn query<T>(&self, f: impl FnOnce(&Connection) -> ApiResult<T>) -> ApiResult<T> {
+        let _measured = crate::telemetry::MetadataUse::start("read");
         let pooled = self.readers.lock().pop();
         let conn = match pooled {
             Some(c) => c,
@@ -105,6 +107,25 @@ impl Catalog {
             idle.push(conn);
         }
         out
+    }
+
+    /// Bytes of file content stored (each content once) and upload sessions not yet expired,
+    /// for the metrics the health refresher publishes.
+    pub fn storage_figures(&self) -> ApiResult<(u64, u64)> {
+        self.query(|c| {
+            let bytes: i64 = c.query_row(
+                "SELECT coalesce(sum(size_bytes), 0)::BIGINT FROM \
+                 (SELECT DISTINCT sha256, size_bytes FROM files)",
+                [],
+                |r| r.get(0),
+            )?;
+            let sessions: i64 = c.query_row(
+                "SELECT count(*) FROM upload_sessions WHERE expires_at > make_timestamp(?)",
+                [now().timestamp_micros()],
+                |r| r.get(0),
+            )?;
+            Ok((bytes.max(0) as u64, sessions.max(0) as u64))
+        })
     }
 
     /// A cheap connection-level liveness check of the catalog database.
