@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use duckbank::config::LogFormat;
 use duckbank::telemetry::otlp::{self, SpanExport};
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -74,13 +75,14 @@ async fn main() -> std::process::ExitCode {
 /// Log lines to stdout and, with an OTLP endpoint, spans to it (the returned export flushes
 /// them at shutdown).
 fn init_logging(format: LogFormat, otlp_endpoint: Option<&str>) -> Option<SpanExport> {
+    // RUST_LOG picks log lines only: exported spans are the info-level ones whatever it says.
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let lines = match format {
         LogFormat::Json => tracing_subscriber::fmt::layer().json().boxed(),
         LogFormat::Text => tracing_subscriber::fmt::layer().boxed(),
     };
     let (spans, export) = match otlp_endpoint.map(otlp::layer) {
-        Some(Ok((layer, export))) => (Some(layer), Some(export)),
+        Some(Ok((layer, export))) => (Some(layer.with_filter(LevelFilter::INFO)), Some(export)),
         Some(Err(e)) => {
             eprintln!("duckbank: spans are not exported: {e}");
             (None, None)
@@ -88,9 +90,8 @@ fn init_logging(format: LogFormat, otlp_endpoint: Option<&str>) -> Option<SpanEx
         None => (None, None),
     };
     tracing_subscriber::registry()
-        .with(lines)
+        .with(lines.with_filter(filter))
         .with(spans)
-        .with(filter)
         .init();
     export
 }
