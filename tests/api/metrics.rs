@@ -284,3 +284,37 @@ async fn spans_are_posted_over_otlp_http_under_the_callers_traceparent() {
         server.logs()
     );
 }
+
+#[tokio::test]
+async fn duckbanks_own_figures_count_verifications_blob_writes_and_refusals() {
+    let server = start(&[("RATE_LIMIT_PER_MINUTE", "2"), ("RATE_LIMIT_BURST", "2")]).await;
+    let created = server
+        .post("/projects", ADMIN_KEY, json!({"id": "metrics78"}))
+        .await
+        .expect(201);
+    let key = created["api_key"].as_str().unwrap().to_string();
+    server
+        .send_raw(
+            reqwest::Method::POST,
+            "/projects/metrics78/files/content?name=x.txt",
+            &key,
+            &[],
+            b"hello metrics".to_vec(),
+        )
+        .await
+        .expect(201);
+    // The burst of 2 is spent: the next ones are refused.
+    for _ in 0..3 {
+        let _ = server.get("/projects/metrics78/files", &key).await;
+    }
+    let text = scrape(&server, None).await;
+    let verified = [("outcome", "accepted")];
+    assert!(sample(&text, "duckbank_key_verifications_total", &verified).unwrap_or(0.0) >= 1.0);
+    let put = [("backend", "local"), ("operation", "put"), ("outcome", "ok")];
+    assert_eq!(sample(&text, "duckbank_blob_operations_total", &put), Some(1.0), "{text}");
+    let limited = [("reason", "rate_limit")];
+    assert!(sample(&text, "duckbank_throttled_total", &limited).unwrap_or(0.0) >= 1.0);
+    let errors = [("type", "rate_limited"), ("endpoint", "/projects/{project_id}/files")];
+    assert!(sample(&text, "duckdb_api_errors_total", &errors).unwrap_or(0.0) >= 1.0);
+    assert!(text.contains("duckbank_request_bytes_total{family=\"files\"}"));
+}
