@@ -404,7 +404,10 @@ async fn metrics_bench(root: &Path) {
     row("p50 latency", med(on, |f| f.1), med(off, |f| f.1), "ms");
     row("p99 latency", med(on, |f| f.2), med(off, |f| f.2), "ms");
     let overhead = 1.0 - med(on, |f| f.0) / med(off, |f| f.0);
-    println!("throughput overhead of metrics + tracing (no exporter): {:.1} %", overhead * 100.0);
+    println!(
+        "throughput overhead of metrics + tracing (no exporter): {:.1} %",
+        overhead * 100.0
+    );
 }
 
 /// Latency of `n` previews of table `t` one after another: (p50, p99).

@@ -41,7 +41,10 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let export = init_logging(config.log_format, config.otel_exporter_otlp_endpoint.as_deref());
+    let export = init_logging(
+        config.log_format,
+        config.otel_exporter_otlp_endpoint.as_deref(),
+    );
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {}
     }

@@ -35,13 +35,18 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or("");
         if !bool::from(presented.as_bytes().ct_eq(token.expose().as_bytes())) {
-            return ApiError::unauthorized("GET /metrics needs the metrics token as a bearer token")
-                .into_response();
+            return ApiError::unauthorized(
+                "GET /metrics needs the metrics token as a bearer token",
+            )
+            .into_response();
         }
     }
     refresh_gauges(&state);
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         handle.render(),
     )
         .into_response()
@@ -238,9 +243,15 @@ mod tests {
     #[test]
     fn route_families_follow_the_innermost_resource() {
         let p = "/projects/{project_id}";
-        assert_eq!(family(&format!("{p}/buckets/{{bucket_name}}/tables")), "tables");
+        assert_eq!(
+            family(&format!("{p}/buckets/{{bucket_name}}/tables")),
+            "tables"
+        );
         assert_eq!(family(&format!("{p}/buckets/{{bucket_name}}")), "buckets");
-        assert_eq!(family(&format!("{p}/uploads/{{upload_id}}/chunks/{{n}}")), "files");
+        assert_eq!(
+            family(&format!("{p}/uploads/{{upload_id}}/chunks/{{n}}")),
+            "files"
+        );
         assert_eq!(family("/files/{file_id}"), "files");
         assert_eq!(family(&format!("{p}/api-keys")), "projects");
         assert_eq!(family("/health"), "other");

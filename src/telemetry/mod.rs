@@ -98,38 +98,94 @@ fn spawn_upkeep(handle: PrometheusHandle) {
 /// The bundled DuckDB library's version (`v1.2.0` style), as the reference reports it.
 fn duckdb_version() -> String {
     duckdb::Connection::open_in_memory()
-        .and_then(|c| c.query_row("SELECT library_version FROM pragma_version()", [], |r| r.get(0)))
+        .and_then(|c| {
+            c.query_row("SELECT library_version FROM pragma_version()", [], |r| {
+                r.get(0)
+            })
+        })
         .unwrap_or_else(|_| "unknown".to_string())
 }
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
     use names::*;
-    describe_counter!(REQUESTS, "HTTP requests by method, route template and status code");
-    describe_histogram!(REQUEST_DURATION, Unit::Seconds, "HTTP request handling time");
+    describe_counter!(
+        REQUESTS,
+        "HTTP requests by method, route template and status code"
+    );
+    describe_histogram!(
+        REQUEST_DURATION,
+        Unit::Seconds,
+        "HTTP request handling time"
+    );
     describe_gauge!(IN_FLIGHT, "HTTP requests being handled");
-    describe_counter!(ERRORS, "HTTP error responses by error code and route template");
+    describe_counter!(
+        ERRORS,
+        "HTTP error responses by error code and route template"
+    );
     describe_gauge!(SERVICE_INFO, "Always 1; labels carry the versions");
     describe_gauge!(PROJECTS, "Projects in the catalog");
     describe_gauge!(BUCKETS, "Buckets in the catalog (links included)");
     describe_gauge!(TABLES, "Tables in the catalog");
-    describe_gauge!(STORAGE_SIZE, Unit::Bytes, "Bytes stored: metadata, tables, files");
-    describe_gauge!(IDEMPOTENCY_CACHE, "Stored idempotent responses not yet expired");
-    describe_gauge!(TABLE_LOCKS, "Table, bucket and project locks held or waited for");
-    describe_counter!(METADATA_QUERIES, "Catalog statements by operation (read, write)");
+    describe_gauge!(
+        STORAGE_SIZE,
+        Unit::Bytes,
+        "Bytes stored: metadata, tables, files"
+    );
+    describe_gauge!(
+        IDEMPOTENCY_CACHE,
+        "Stored idempotent responses not yet expired"
+    );
+    describe_gauge!(
+        TABLE_LOCKS,
+        "Table, bucket and project locks held or waited for"
+    );
+    describe_counter!(
+        METADATA_QUERIES,
+        "Catalog statements by operation (read, write)"
+    );
     describe_gauge!(METADATA_CONNECTIONS, "Catalog connections in use");
-    describe_histogram!(METADATA_QUERY_DURATION, Unit::Seconds, "Catalog statement time");
-    describe_counter!(REQUEST_BYTES, Unit::Bytes, "Request body bytes by route family");
-    describe_counter!(RESPONSE_BYTES, Unit::Bytes, "Response body bytes by route family");
+    describe_histogram!(
+        METADATA_QUERY_DURATION,
+        Unit::Seconds,
+        "Catalog statement time"
+    );
+    describe_counter!(
+        REQUEST_BYTES,
+        Unit::Bytes,
+        "Request body bytes by route family"
+    );
+    describe_counter!(
+        RESPONSE_BYTES,
+        Unit::Bytes,
+        "Response body bytes by route family"
+    );
     describe_counter!(ROWS, "Rows imported into or exported from tables");
     describe_histogram!(BULK_DURATION, Unit::Seconds, "Import and export time");
-    describe_gauge!(QUEUE_WAITING, "Work waiting for a bulk thread or a job worker");
-    describe_histogram!(QUEUE_WAIT, Unit::Seconds, "Time waited for a bulk thread or job worker");
+    describe_gauge!(
+        QUEUE_WAITING,
+        "Work waiting for a bulk thread or a job worker"
+    );
+    describe_histogram!(
+        QUEUE_WAIT,
+        Unit::Seconds,
+        "Time waited for a bulk thread or job worker"
+    );
     describe_gauge!(TABLES_ATTACHED, "Table files attached to DuckDB");
     describe_counter!(KEY_VERIFICATIONS, "argon2 key verifications by outcome");
-    describe_gauge!(DISK_FREE, Unit::Bytes, "Free bytes on the data dir's filesystem");
-    describe_counter!(BLOB_OPERATIONS, "Blob store operations by backend, operation, outcome");
-    describe_gauge!(UPLOAD_SESSIONS, "Resumable upload sessions not completed or expired");
+    describe_gauge!(
+        DISK_FREE,
+        Unit::Bytes,
+        "Free bytes on the data dir's filesystem"
+    );
+    describe_counter!(
+        BLOB_OPERATIONS,
+        "Blob store operations by backend, operation, outcome"
+    );
+    describe_gauge!(
+        UPLOAD_SESSIONS,
+        "Resumable upload sessions not completed or expired"
+    );
     describe_counter!(THROTTLED, "Requests refused with 429, by reason");
 }
 
@@ -167,8 +223,7 @@ pub fn blob_op(backend: &'static str, operation: &'static str, ok: bool) {
 /// One catalog statement (`operation`: `read` | `write`).
 pub fn metadata_query(operation: &'static str, took: Duration) {
     counter!(names::METADATA_QUERIES, "operation" => operation).increment(1);
-    histogram!(names::METADATA_QUERY_DURATION, "operation" => operation)
-        .record(took.as_secs_f64());
+    histogram!(names::METADATA_QUERY_DURATION, "operation" => operation).record(took.as_secs_f64());
 }
 
 /// Counts one piece of work waiting in `queue` (`bulk` | `jobs`) while alive; on `admitted`,

@@ -55,7 +55,11 @@ fn count(text: &str, endpoint: &str, status: &str) -> f64 {
     sample(
         text,
         "duckdb_api_requests_total",
-        &[("method", "GET"), ("endpoint", endpoint), ("status_code", status)],
+        &[
+            ("method", "GET"),
+            ("endpoint", endpoint),
+            ("status_code", status),
+        ],
     )
     .unwrap_or(0.0)
 }
@@ -101,7 +105,11 @@ async fn the_reference_metric_names_appear_with_their_labels_after_a_few_request
     assert_eq!(count(&text, "unmatched", "404"), 1.0);
     let errors = "duckdb_api_errors_total";
     assert_eq!(
-        sample(&text, errors, &[("type", "unauthorized"), ("endpoint", buckets)]),
+        sample(
+            &text,
+            errors,
+            &[("type", "unauthorized"), ("endpoint", buckets)]
+        ),
         Some(1.0)
     );
     for name in [
@@ -141,7 +149,10 @@ async fn the_endpoint_label_holds_route_templates_never_ids_or_raw_paths() {
             "a raw id in a label: {line}"
         );
     }
-    assert!(!text.contains("endpoint=\"/metrics\""), "the scrape counts itself");
+    assert!(
+        !text.contains("endpoint=\"/metrics\""),
+        "the scrape counts itself"
+    );
 }
 
 #[tokio::test]
@@ -158,7 +169,10 @@ async fn counts_move_with_requests_and_the_scrape_is_not_counted() {
     }
     scrape(&server, None).await;
     let after = scrape(&server, None).await;
-    assert_eq!(count(&after, buckets, "200") - count(&before, buckets, "200"), 3.0);
+    assert_eq!(
+        count(&after, buckets, "200") - count(&before, buckets, "200"),
+        3.0
+    );
     let bytes = |t: &str| {
         sample(t, "duckbank_response_bytes_total", &[("family", "buckets")]).unwrap_or(0.0)
     };
@@ -168,7 +182,12 @@ async fn counts_move_with_requests_and_the_scrape_is_not_counted() {
 #[tokio::test]
 async fn with_a_metrics_token_the_scrape_needs_it_as_a_bearer_token() {
     let server = start(&[("METRICS_TOKEN", "scrape-secret")]).await;
-    let res = server.client.get(server.url("/metrics")).send().await.unwrap();
+    let res = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 401);
     let res = server
         .client
@@ -195,12 +214,20 @@ async fn with_a_metrics_token_the_scrape_needs_it_as_a_bearer_token() {
 async fn disabled_metrics_answer_404() {
     let server = start(&[("METRICS_ENABLED", "false")]).await;
     some_traffic(&server).await;
-    let res = server.client.get(server.url("/metrics")).send().await.unwrap();
+    let res = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 404);
 }
 
 /// Accepts HTTP/1.1 POSTs and sends each (path, body) on; answers 200 to all.
-async fn otlp_collector() -> (String, tokio::sync::mpsc::UnboundedReceiver<(String, Vec<u8>)>) {
+async fn otlp_collector() -> (
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -310,11 +337,22 @@ async fn duckbanks_own_figures_count_verifications_blob_writes_and_refusals() {
     let text = scrape(&server, None).await;
     let verified = [("outcome", "accepted")];
     assert!(sample(&text, "duckbank_key_verifications_total", &verified).unwrap_or(0.0) >= 1.0);
-    let put = [("backend", "local"), ("operation", "put"), ("outcome", "ok")];
-    assert_eq!(sample(&text, "duckbank_blob_operations_total", &put), Some(1.0), "{text}");
+    let put = [
+        ("backend", "local"),
+        ("operation", "put"),
+        ("outcome", "ok"),
+    ];
+    assert_eq!(
+        sample(&text, "duckbank_blob_operations_total", &put),
+        Some(1.0),
+        "{text}"
+    );
     let limited = [("reason", "rate_limit")];
     assert!(sample(&text, "duckbank_throttled_total", &limited).unwrap_or(0.0) >= 1.0);
-    let errors = [("type", "rate_limited"), ("endpoint", "/projects/{project_id}/files")];
+    let errors = [
+        ("type", "rate_limited"),
+        ("endpoint", "/projects/{project_id}/files"),
+    ];
     assert!(sample(&text, "duckdb_api_errors_total", &errors).unwrap_or(0.0) >= 1.0);
     assert!(text.contains("duckbank_request_bytes_total{family=\"files\"}"));
 }
