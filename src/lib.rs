@@ -74,7 +74,8 @@ pub async fn serve_on(
             ))
         })?;
     if state.config.metrics_enabled {
-        telemetry::install();
+        // Blocking: reads the DuckDB version once for `duckdb_api_service_info`.
+        let _ = tokio::task::spawn_blocking(telemetry::install).await;
     }
     spawn_cleaner(state.clone());
     let every = std::time::Duration::from_secs(state.config.health_check_interval_secs.max(1));

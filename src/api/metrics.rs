@@ -100,11 +100,10 @@ pub async fn record(req: Request, next: Next) -> Response {
     if let Some(len) = content_length(req.headers()) {
         counter!(names::REQUEST_BYTES, "family" => family).increment(len);
     }
-    let in_flight = gauge!(names::IN_FLIGHT, "method" => method);
-    in_flight.increment(1.0);
+    let in_flight = InFlight::enter(method);
     let started = Instant::now();
     let response = next.run(req).await;
-    in_flight.decrement(1.0);
+    drop(in_flight);
     let status = response.status();
     counter!(names::REQUESTS,
         "method" => method, "endpoint" => endpoint, "status_code" => status_label(status))
@@ -202,6 +201,24 @@ pub fn family(endpoint: &str) -> &'static str {
         .iter()
         .find(|(part, _)| endpoint.contains(part))
         .map_or("other", |(_, family)| family)
+}
+
+/// One request in `duckdb_api_requests_in_flight`, left when dropped: also when the client
+/// goes away and the request's future is dropped half-way.
+struct InFlight(metrics::Gauge);
+
+impl InFlight {
+    fn enter(method: &'static str) -> Self {
+        let gauge = gauge!(names::IN_FLIGHT, "method" => method);
+        gauge.increment(1.0);
+        Self(gauge)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
 }
 
 /// A response body counting its bytes as they are polled.

@@ -81,8 +81,8 @@ impl Catalog {
         &self,
         f: impl FnOnce(&Transaction<'_>, &Model) -> ApiResult<(T, Apply)>,
     ) -> ApiResult<T> {
-        let _measured = crate::telemetry::MetadataUse::start("write");
         let mut conn = self.writer.lock();
+        let _measured = crate::telemetry::MetadataUse::start("write");
         let tx = conn.transaction()?;
         let (out, apply) = {
             let model = self.model.read();
@@ -95,13 +95,14 @@ impl Catalog {
 
     /// Runs a read query on a pooled connection (blocking: call from a blocking thread).
     pub fn query<T>(&self, f: impl FnOnce(&Connection) -> ApiResult<T>) -> ApiResult<T> {
-        let _measured = crate::telemetry::MetadataUse::start("read");
         let pooled = self.readers.lock().pop();
         let conn = match pooled {
             Some(c) => c,
             None => self.writer.lock().try_clone()?,
         };
+        let measured = crate::telemetry::MetadataUse::start("read");
         let out = f(&conn);
+        drop(measured);
         let mut idle = self.readers.lock();
         if idle.len() < 16 {
             idle.push(conn);
