@@ -400,6 +400,8 @@ async fn metrics_bench(root: &Path) {
     println!("\n== metrics: P1 bucket list, {rounds} alternating rounds of {secs}s (medians)");
     println!("{:<52} {:>11} {:>11} {:>8}", "", "on", "off", "on/off");
     let (on, off) = (&figures[0], &figures[1]);
+    let each = |v: &[(f64, f64, f64)]| v.iter().map(|f| format!("{:.0}", f.0)).collect::<Vec<_>>();
+    println!("rounds, requests/s: on {:?}, off {:?}", each(on), each(off));
     row("requests/s", med(on, |f| f.0), med(off, |f| f.0), "");
     row("p50 latency", med(on, |f| f.1), med(off, |f| f.1), "ms");
     row("p99 latency", med(on, |f| f.2), med(off, |f| f.2), "ms");

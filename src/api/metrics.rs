@@ -1,7 +1,9 @@
 //! `GET /metrics` (Prometheus text) and the one layer that measures every other request:
 //! counts, durations, in-flight, errors and bytes, labelled by route template, never a raw path.
 
+use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -13,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body::{Body as _, Frame, SizeHint};
 use metrics::{counter, gauge, histogram};
+use parking_lot::RwLock;
 use subtle::ConstantTimeEq;
 
 use crate::error::{ApiError, ErrorCode};
@@ -96,20 +99,17 @@ pub async fn record(req: Request, next: Next) -> Response {
         None => "unmatched",
     };
     let method = method_label(req.method());
-    let family = family(endpoint);
+    let handles = RouteHandles::of(method, endpoint);
     if let Some(len) = content_length(req.headers()) {
-        counter!(names::REQUEST_BYTES, "family" => family).increment(len);
+        handles.bytes_in.increment(len);
     }
-    let in_flight = InFlight::enter(method);
+    let in_flight = InFlight::enter(handles.in_flight.clone());
     let started = Instant::now();
     let response = next.run(req).await;
     drop(in_flight);
     let status = response.status();
-    counter!(names::REQUESTS,
-        "method" => method, "endpoint" => endpoint, "status_code" => status_label(status))
-    .increment(1);
-    histogram!(names::REQUEST_DURATION, "method" => method, "endpoint" => endpoint)
-        .record(started.elapsed().as_secs_f64());
+    handles.requests(status).increment(1);
+    handles.duration.record(started.elapsed().as_secs_f64());
     if status.is_client_error() || status.is_server_error() {
         let kind = response
             .extensions()
@@ -118,7 +118,7 @@ pub async fn record(req: Request, next: Next) -> Response {
             .unwrap_or("http_error");
         counter!(names::ERRORS, "type" => kind, "endpoint" => endpoint).increment(1);
     }
-    let out = counter!(names::RESPONSE_BYTES, "family" => family);
+    let out = handles.bytes_out.clone();
     match response.body().size_hint().exact() {
         Some(len) => {
             out.increment(len);
@@ -208,10 +208,60 @@ pub fn family(endpoint: &str) -> &'static str {
 struct InFlight(metrics::Gauge);
 
 impl InFlight {
-    fn enter(method: &'static str) -> Self {
-        let gauge = gauge!(names::IN_FLIGHT, "method" => method);
+    fn enter(gauge: metrics::Gauge) -> Self {
         gauge.increment(1.0);
         Self(gauge)
+    }
+}
+
+/// The metric handles of one method on one route, resolved once: a request then updates
+/// them without building label sets or looking them up in the recorder's registry.
+struct RouteHandles {
+    method: &'static str,
+    endpoint: &'static str,
+    in_flight: metrics::Gauge,
+    duration: metrics::Histogram,
+    bytes_in: metrics::Counter,
+    bytes_out: metrics::Counter,
+    /// `duckdb_api_requests_total` by status, added as statuses occur (a handful per route).
+    by_status: RwLock<Vec<(StatusCode, metrics::Counter)>>,
+}
+
+type RouteKey = (&'static str, &'static str);
+
+impl RouteHandles {
+    fn of(method: &'static str, endpoint: &'static str) -> Arc<Self> {
+        static ROUTES: OnceLock<RwLock<HashMap<RouteKey, Arc<RouteHandles>>>> = OnceLock::new();
+        let routes = ROUTES.get_or_init(Default::default);
+        if let Some(found) = routes.read().get(&(method, endpoint)) {
+            return found.clone();
+        }
+        let family = family(endpoint);
+        let handles = Arc::new(Self {
+            method,
+            endpoint,
+            in_flight: gauge!(names::IN_FLIGHT, "method" => method),
+            duration: histogram!(names::REQUEST_DURATION, "method" => method, "endpoint" => endpoint),
+            bytes_in: counter!(names::REQUEST_BYTES, "family" => family),
+            bytes_out: counter!(names::RESPONSE_BYTES, "family" => family),
+            by_status: RwLock::new(Vec::new()),
+        });
+        routes
+            .write()
+            .entry((method, endpoint))
+            .or_insert(handles)
+            .clone()
+    }
+
+    fn requests(&self, status: StatusCode) -> metrics::Counter {
+        if let Some((_, c)) = self.by_status.read().iter().find(|(s, _)| *s == status) {
+            return c.clone();
+        }
+        let counter = counter!(names::REQUESTS,
+            "method" => self.method, "endpoint" => self.endpoint,
+            "status_code" => status_label(status));
+        self.by_status.write().push((status, counter.clone()));
+        counter
     }
 }
 
