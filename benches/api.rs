@@ -1,6 +1,6 @@
 //! End-to-end benchmark of the real server binary (API load, files, imports and exports), each
-//! figure beside a baseline measured in the same run; BENCH_SECTIONS=api,files,data,stalls,auth,access,
-//! catalog picks parts.
+//! figure beside a baseline measured in the same run; BENCH_SECTIONS=api,files,data,stalls,auth,
+//! catalog,access,metrics picks parts.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -332,9 +332,10 @@ async fn files_bench(dir: &Path, mib: usize) {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let dir = tempfile::tempdir().unwrap();
-    // BENCH_SECTIONS picks what runs: any of api, files, data, stalls, auth, catalog, access (default: all).
+    // BENCH_SECTIONS picks what runs: any of api, files, data, stalls, auth, catalog, access,
+    // metrics (default: all).
     let sections = std::env::var("BENCH_SECTIONS")
-        .unwrap_or_else(|_| "api,files,data,stalls,auth,catalog,access".into());
+        .unwrap_or_else(|_| "api,files,data,stalls,auth,catalog,access,metrics".into());
     let wants = |s: &str| sections.split(',').any(|x| x.trim() == s);
     if wants("api") {
         api_bench(dir.path()).await;
@@ -360,6 +361,9 @@ async fn main() {
     }
     if wants("access") {
         access_bench(dir.path()).await;
+    }
+    if wants("metrics") {
+        metrics_bench(dir.path()).await;
     }
 }
 
@@ -441,6 +445,59 @@ async fn access_bench(root: &Path) {
         ms(median(with_key)),
         ms(median(without)),
         "",
+    );
+}
+
+/// The P1 request (authenticated bucket list) on a server measuring requests (metrics on,
+/// tracing without exporter) and on one with METRICS_ENABLED=false, in alternating rounds so
+/// both see the same machine; medians of the rounds.
+async fn metrics_bench(root: &Path) {
+    let secs = bench_secs();
+    let rounds = 3;
+    let client = reqwest::Client::new();
+    let mut servers = Vec::new();
+    for enabled in ["true", "false"] {
+        let dir = root.join(format!("metrics-server-{enabled}"));
+        let env = [
+            ("ADMIN_API_KEY", ADMIN),
+            ("RUST_LOG", "warn"),
+            ("METRICS_ENABLED", enabled),
+        ];
+        let server = ServerProcess::start_in(&dir, &env).await;
+        let key = project_with_bucket(&client, &server.base).await;
+        servers.push((server, key));
+    }
+    let mut figures: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(), Vec::new()];
+    for _ in 0..rounds {
+        for (i, (server, key)) in servers.iter().enumerate() {
+            let path = "/projects/1/buckets";
+            let measured = match wrk(&server.base, path, Some(key), secs) {
+                Some(f) => f,
+                None => {
+                    let (rps, p50, p99) = load(&server.base, path, Some(key), secs).await;
+                    (rps, ms(p50), ms(p99))
+                }
+            };
+            figures[i].push(measured);
+        }
+    }
+    let med = |v: &[(f64, f64, f64)], pick: fn(&(f64, f64, f64)) -> f64| {
+        let mut x: Vec<f64> = v.iter().map(pick).collect();
+        x.sort_by(f64::total_cmp);
+        x[x.len() / 2]
+    };
+    println!("\n== metrics: P1 bucket list, {rounds} alternating rounds of {secs}s (medians)");
+    println!("{:<52} {:>11} {:>11} {:>8}", "", "on", "off", "on/off");
+    let (on, off) = (&figures[0], &figures[1]);
+    let each = |v: &[(f64, f64, f64)]| v.iter().map(|f| format!("{:.0}", f.0)).collect::<Vec<_>>();
+    println!("rounds, requests/s: on {:?}, off {:?}", each(on), each(off));
+    row("requests/s", med(on, |f| f.0), med(off, |f| f.0), "");
+    row("p50 latency", med(on, |f| f.1), med(off, |f| f.1), "ms");
+    row("p99 latency", med(on, |f| f.2), med(off, |f| f.2), "ms");
+    let overhead = 1.0 - med(on, |f| f.0) / med(off, |f| f.0);
+    println!(
+        "throughput overhead of metrics + tracing (no exporter): {:.1} %",
+        overhead * 100.0
     );
 }
 

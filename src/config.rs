@@ -234,9 +234,12 @@ pub struct Config {
     pub rate_limit_burst: u32,
     /// Whether the admin key is rate limited too (it is exempt by default).
     pub rate_limit_admin: bool,
+    /// Whether `/metrics` is served and requests are measured (false: 404 and no recording).
+    pub metrics_enabled: bool,
     /// When set, `/metrics` needs `Authorization: Bearer <token>`; unset, it is public.
     pub metrics_token: Option<Secret>,
-    /// OTLP endpoint spans are exported to (e.g. `http://127.0.0.1:4317`); unset = no export.
+    /// OTLP/HTTP base URL spans are exported to (`/v1/traces` is appended, e.g.
+    /// `http://127.0.0.1:4318`); unset = no export.
     pub otel_exporter_otlp_endpoint: Option<String>,
     /// Days audit entries are kept before the cleaner removes them; 0 = forever.
     pub audit_retention_days: u32,
@@ -287,6 +290,7 @@ impl Default for Config {
             rate_limit_per_minute: 0,
             rate_limit_burst: 0,
             rate_limit_admin: false,
+            metrics_enabled: true,
             metrics_token: None,
             otel_exporter_otlp_endpoint: None,
             audit_retention_days: 90,
@@ -338,6 +342,7 @@ const PLAIN_ENV: &[&str] = &[
     "RATE_LIMIT_PER_MINUTE",
     "RATE_LIMIT_BURST",
     "RATE_LIMIT_ADMIN",
+    "METRICS_ENABLED",
     "METRICS_TOKEN",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "AUDIT_RETENTION_DAYS",

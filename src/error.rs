@@ -394,6 +394,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = self.body();
         let mut response = (self.status(), axum::Json(body)).into_response();
+        // For the metrics layer's `duckdb_api_errors_total{type}`.
+        response.extensions_mut().insert(self.0.code);
         let headers = response.headers_mut();
         if let Some(secs) = self.0.retry_after_secs {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));

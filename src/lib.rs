@@ -12,6 +12,7 @@ pub mod names;
 pub mod server;
 pub mod service;
 pub mod state;
+pub mod telemetry;
 pub mod types;
 pub mod workers;
 
@@ -43,8 +44,10 @@ fn spawn_cleaner(state: AppState) {
             if let Err(e) = jobs.purge(retention).await {
                 tracing::warn!(error = %e, "job cleanup failed");
             }
-            if let Err(e) = state.idempotency.purge().await {
-                tracing::warn!(error = %e, "idempotency cleanup failed");
+            // The first tick is immediate, so the gauge is set at start-up too.
+            match state.idempotency.purge().await {
+                Ok(left) => telemetry::set_idempotency_entries(left),
+                Err(e) => tracing::warn!(error = %e, "idempotency cleanup failed"),
             }
             match state.audit.purge(state.config.audit_retention_days).await {
                 Ok(0) => {}
@@ -76,6 +79,10 @@ pub async fn serve_on(
             ))
         })?;
     state.audit.spawn_writer();
+    if state.config.metrics_enabled {
+        // Blocking: reads the DuckDB version once for `duckdb_api_service_info`.
+        let _ = tokio::task::spawn_blocking(telemetry::install).await;
+    }
     spawn_cleaner(state.clone());
     let every = std::time::Duration::from_secs(state.config.health_check_interval_secs.max(1));
     state.health.clone().spawn_refresher(every);

@@ -5,7 +5,11 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use duckbank::config::LogFormat;
-use tracing_subscriber::EnvFilter;
+use duckbank::telemetry::otlp::{self, SpanExport};
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 #[derive(Parser)]
 #[command(
@@ -37,7 +41,10 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    init_logging(config.log_format);
+    let export = init_logging(
+        config.log_format,
+        config.otel_exporter_otlp_endpoint.as_deref(),
+    );
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {}
     }
@@ -55,7 +62,11 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(1);
         }
     };
-    match duckbank::serve_on(listener, config, shutdown_signal()).await {
+    let served = duckbank::serve_on(listener, config, shutdown_signal()).await;
+    if let Some(export) = export {
+        let _ = tokio::task::spawn_blocking(move || export.shutdown()).await;
+    }
+    match served {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("duckbank: {e}");
@@ -64,13 +75,28 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-fn init_logging(format: LogFormat) {
+/// Log lines to stdout and, with an OTLP endpoint, spans to it (the returned export flushes
+/// them at shutdown).
+fn init_logging(format: LogFormat, otlp_endpoint: Option<&str>) -> Option<SpanExport> {
+    // RUST_LOG picks log lines only: exported spans are the info-level ones whatever it says.
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
+    let lines = match format {
+        LogFormat::Json => tracing_subscriber::fmt::layer().json().boxed(),
+        LogFormat::Text => tracing_subscriber::fmt::layer().boxed(),
+    };
+    let (spans, export) = match otlp_endpoint.map(otlp::layer) {
+        Some(Ok((layer, export))) => (Some(layer.with_filter(LevelFilter::INFO)), Some(export)),
+        Some(Err(e)) => {
+            eprintln!("duckbank: spans are not exported: {e}");
+            (None, None)
+        }
+        None => (None, None),
+    };
+    tracing_subscriber::registry()
+        .with(lines.with_filter(filter))
+        .with(spans)
+        .init();
+    export
 }
 
 async fn shutdown_signal() {

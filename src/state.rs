@@ -14,7 +14,7 @@ use crate::catalog::Catalog;
 use crate::config::{Config, StorageBackend};
 use crate::engine::{Quarantine, TableEngine, TableKey};
 use crate::error::ApiResult;
-use crate::files::{BlobStore, DatabaseBlobStore, LocalBlobStore, S3BlobStore};
+use crate::files::{BlobStore, DatabaseBlobStore, LocalBlobStore, MeasuredBlobStore, S3BlobStore};
 use crate::names::{BucketName, ProjectId, TableName};
 use crate::service::audit::AuditLog;
 use crate::service::bulk::BulkPool;
@@ -86,6 +86,7 @@ impl AppState {
             )),
             StorageBackend::S3 => Arc::new(S3BlobStore::from_config(&config)?),
         };
+        let store: Arc<dyn BlobStore> = Arc::new(MeasuredBlobStore::new(store));
         let files = FileService::new(&config, catalog.clone(), store)?;
         let bulk = BulkPool::new(config.bulk_threads)?;
         let jobs = JobService::open(

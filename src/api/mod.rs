@@ -14,6 +14,7 @@ pub mod files;
 pub mod health;
 pub mod idempotency;
 pub mod jobs;
+pub mod metrics;
 pub mod projects;
 pub mod query;
 pub mod rate_limit;
@@ -152,6 +153,7 @@ pub fn routes() -> Routes {
         .at("/health", get(Public, health::health))
         .at("/healthz", get(Public, health::healthz))
         .at("/readyz", get(Public, health::readyz))
+        .at(metrics::PATH, get(Public, metrics::metrics))
         .at("/backend/init", post(Admin, backend::init))
         .at("/backend/remove", post(Admin, backend::remove))
         .at("/admin/quarantine", get(Admin, admin::quarantine))
@@ -206,12 +208,19 @@ pub fn router(state: AppState) -> Router {
     let routes = routes();
     // Outside the gate, so refusals are recorded too (ADR 0028).
     let audit = audit::Recorder::new(&state, routes.rules());
-    routes
+    let router = routes
         .into_router(&state)
         .route_layer(axum::middleware::from_fn_with_state(audit, audit::record))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(DefaultBodyLimit::max(body_limit));
+    // Off: not even the layer is there, so requests pay nothing for metrics.
+    let router = if state.config.metrics_enabled {
+        router.layer(axum::middleware::from_fn(metrics::record))
+    } else {
+        router
+    };
+    router
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal("handler panicked").into_response()
         }))
@@ -222,7 +231,9 @@ pub fn router(state: AppState) -> Router {
                     .get(REQUEST_ID)
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("-");
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id);
+                crate::telemetry::otlp::set_parent_from(&span, req.headers());
+                span
             }),
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

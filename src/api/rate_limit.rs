@@ -114,6 +114,7 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
             response
         }
         Verdict::Refused { limit, retry_after } => {
+            crate::telemetry::throttled("rate_limit");
             let secs = whole_seconds(retry_after);
             let mut response = ApiError::retry_after(
                 ErrorCode::RateLimited,

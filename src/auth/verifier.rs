@@ -226,6 +226,7 @@ impl KeyVerifier {
             .await;
         let Ok(outcome) = ran else {
             tracing::debug!(key_prefix = %prefix, "key verification queue full");
+            crate::telemetry::throttled("auth_queue");
             tokio::time::sleep(REFUSAL_DELAY).await;
             return Err(ApiError::retry_after(
                 ErrorCode::RateLimited,
@@ -234,6 +235,7 @@ impl KeyVerifier {
             ));
         };
         let matched = outcome.ok_or_else(|| ApiError::internal("a key verification panicked"))?;
+        crate::telemetry::key_verified(matched.is_some());
         let Some(record) = matched else {
             self.record_failure(presented_digest, client, projects.into_iter().next());
             return Err(unknown());
@@ -261,6 +263,7 @@ impl KeyVerifier {
             return Ok(());
         };
         tracing::debug!(client = ?client, project = ?project, "throttled key checks");
+        crate::telemetry::throttled("auth_failures");
         let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         Err(ApiError::retry_after(
             ErrorCode::RateLimited,

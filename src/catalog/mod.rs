@@ -83,6 +83,7 @@ impl Catalog {
         f: impl FnOnce(&Transaction<'_>, &Model) -> ApiResult<(T, Apply)>,
     ) -> ApiResult<T> {
         let mut conn = self.writer.lock();
+        let _measured = crate::telemetry::MetadataUse::start("write");
         let tx = conn.transaction()?;
         let (out, apply) = {
             let model = self.model.read();
@@ -100,12 +101,33 @@ impl Catalog {
             Some(c) => c,
             None => self.writer.lock().try_clone()?,
         };
+        let measured = crate::telemetry::MetadataUse::start("read");
         let out = f(&conn);
+        drop(measured);
         let mut idle = self.readers.lock();
         if idle.len() < 16 {
             idle.push(conn);
         }
         out
+    }
+
+    /// Bytes of file content stored (each content once) and upload sessions not yet expired,
+    /// for the metrics the health refresher publishes.
+    pub fn storage_figures(&self) -> ApiResult<(u64, u64)> {
+        self.query(|c| {
+            let bytes: i64 = c.query_row(
+                "SELECT coalesce(sum(size_bytes), 0)::BIGINT FROM \
+                 (SELECT DISTINCT sha256, size_bytes FROM files)",
+                [],
+                |r| r.get(0),
+            )?;
+            let sessions: i64 = c.query_row(
+                "SELECT count(*) FROM upload_sessions WHERE expires_at > make_timestamp(?)",
+                [now().timestamp_micros()],
+                |r| r.get(0),
+            )?;
+            Ok((bytes.max(0) as u64, sessions.max(0) as u64))
+        })
     }
 
     /// A cheap connection-level liveness check of the catalog database.

@@ -5,12 +5,14 @@ pub mod blob;
 pub mod database;
 pub mod disk;
 pub mod keyed;
+pub mod measured;
 pub mod range;
 pub mod s3;
 pub mod spool;
 
 pub use blob::{BlobStore, ByteStream, LocalBlobStore};
 pub use database::DatabaseBlobStore;
+pub use measured::MeasuredBlobStore;
 pub use s3::S3BlobStore;
 pub use spool::{SpoolLimits, Spooled};
 

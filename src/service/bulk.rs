@@ -37,7 +37,10 @@ impl BulkPool {
     /// that lock and waits for a thread. Dropping the future (the client went away) leaves
     /// the queue.
     pub async fn reserve(&self, project: &ProjectId) -> Reserved {
-        Reserved(self.slots.acquire(project.as_str()).await)
+        let waiting = crate::telemetry::QueueWait::start("bulk");
+        let slot = self.slots.acquire(project.as_str()).await;
+        waiting.admitted();
+        Reserved(slot)
     }
 
     /// Runs `f` on the thread `reserved` holds, with `guard` (moved into the task, so a client

@@ -21,6 +21,18 @@ pub struct HealthSnapshot {
     /// Free bytes in the data dir's filesystem (the OS error otherwise).
     pub free_bytes: Result<u64, String>,
     pub checked_at: DateTime<Utc>,
+    /// Stored bytes and open upload sessions for `/metrics` (`None` when the catalog failed).
+    pub sizes: Option<StorageSizes>,
+}
+
+/// What `/metrics` reports about storage, measured here so a scrape touches no disk.
+#[derive(Debug, Clone, Copy)]
+pub struct StorageSizes {
+    /// `metadata.duckdb` and its WAL.
+    pub metadata: u64,
+    /// File contents, each stored content once.
+    pub files: u64,
+    pub upload_sessions: u64,
 }
 
 impl HealthSnapshot {
@@ -90,7 +102,21 @@ fn check(data_dir: &Path, catalog: &Catalog) -> HealthSnapshot {
         writable: probe_write(data_dir),
         free_bytes: crate::files::disk::available_space(data_dir).map_err(|e| e.to_string()),
         checked_at: Utc::now(),
+        sizes: sizes(data_dir, catalog),
     }
+}
+
+fn sizes(data_dir: &Path, catalog: &Catalog) -> Option<StorageSizes> {
+    let len = |name: &str| std::fs::metadata(data_dir.join(name)).map_or(0, |m| m.len());
+    let (files, upload_sessions) = catalog
+        .storage_figures()
+        .inspect_err(|e| tracing::warn!(error = %e, "storage figures for metrics failed"))
+        .ok()?;
+    Some(StorageSizes {
+        metadata: len("metadata.duckdb") + len("metadata.duckdb.wal"),
+        files,
+        upload_sessions,
+    })
 }
 
 /// Writes and removes a small file: the only way to know the disk accepts writes (a full or

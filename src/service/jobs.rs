@@ -71,6 +71,7 @@ impl JobService {
         let taken = self.active.fetch_add(1, Ordering::AcqRel);
         let slot = Slot(self.active.clone());
         if taken >= self.capacity {
+            crate::telemetry::throttled("job_queue");
             return Err(ApiError::retry_after(
                 ErrorCode::RateLimited,
                 format!(
@@ -100,7 +101,9 @@ impl JobService {
         let (catalog, workers, id) = (self.catalog.clone(), self.workers.clone(), job.id.clone());
         let owner = project.to_string();
         tokio::spawn(async move {
+            let waiting = crate::telemetry::QueueWait::start("jobs");
             let permit = workers.acquire(&owner).await;
+            waiting.admitted();
             let c = catalog.clone();
             let i = id.clone();
             match blocking(move || c.start_job(&i)).await {

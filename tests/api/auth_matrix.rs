@@ -91,7 +91,8 @@ fn declared_needs_follow_the_scope_model() {
     let reads_by_post = ["/export", "/profile"];
     for r in rules {
         let what = format!("{} {} ({:?})", r.method, r.path, r.need);
-        let public = ["/", "/health", "/healthz", "/readyz"].contains(&r.path.as_str());
+        // `/metrics` passes the gate; it checks METRICS_TOKEN itself when one is set.
+        let public = ["/", "/health", "/healthz", "/readyz", "/metrics"].contains(&r.path.as_str());
         assert_eq!(
             r.need == Public,
             public,

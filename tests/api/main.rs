@@ -17,6 +17,7 @@ mod health;
 mod idempotency;
 mod jobs;
 mod lifetimes;
+mod metrics;
 mod projects;
 mod quarantine;
 mod rate_limit;

@@ -66,6 +66,7 @@ pub async fn export(
         client_id: None,
     };
     let file = state.files.create_from_path(project, meta, out).await?;
+    crate::telemetry::table_transfer("export", rows, started.elapsed());
     tracing::info!(
         table = %key.table, rows, file = %file.id,
         write_ms = written.as_millis() as u64,
@@ -107,6 +108,7 @@ pub async fn export_stream(
     let snapshot = state.files.work_file(".export");
     let engine = state.engine.clone();
     let k = key.clone();
+    let started = std::time::Instant::now();
     // The snapshot moves into the task and back: if the client leaves while DuckDB writes,
     // the finished file is dropped (removed) there, never left behind.
     let (snapshot, rows) = state
@@ -117,6 +119,8 @@ pub async fn export_stream(
             Ok((snapshot, rows))
         })
         .await?;
+    // The snapshot's writing is the export's work; streaming it is the client's pace.
+    crate::telemetry::table_transfer("export", rows, started.elapsed());
     tracing::debug!(table = %key.table, rows, "export snapshot written; streaming it");
     let (st, p, b, t) = (
         state.clone(),

@@ -38,6 +38,7 @@ pub async fn import(
     let local = state.files.local_copy(&file).await?;
     let (reserved, guard, key) = writable_reserved(state, project, bucket, table).await?;
     let st = state.clone();
+    let started = std::time::Instant::now();
     state.bulk.run(reserved, guard, move || {
         let state = st;
         let imported = state.engine.import_file(&key, local.path(), &request);
@@ -45,6 +46,9 @@ pub async fn import(
             record_after_write(&state, &key);
         }
         let outcome = imported?;
+        if !request.validate_only {
+            crate::telemetry::table_transfer("import", outcome.imported_rows, started.elapsed());
+        }
         tracing::info!(
             table = %key.table, rows = outcome.imported_rows, validate_only = request.validate_only,
             "import finished"
@@ -83,6 +87,7 @@ pub async fn create_from_file(
     // A thread first, then the lock (see `BulkPool::reserve`).
     let reserved = state.bulk.reserve(project).await;
     let guard = state.engine.locks.table_exclusive(&key).await;
+    let started = std::time::Instant::now();
     let st = state.clone();
     let (p, bucket) = (project.clone(), bucket.clone());
     state.bulk.run(reserved, guard, move || {
@@ -124,6 +129,7 @@ pub async fn create_from_file(
         warnings.append(&mut outcome.warnings);
         outcome.warnings = warnings;
         let view = view_after_write(&state, &key, bucket)?;
+        crate::telemetry::table_transfer("import", outcome.imported_rows, started.elapsed());
         tracing::info!(table = %key.table, rows = outcome.imported_rows, "table created from file");
         Ok((view, outcome))
     })
