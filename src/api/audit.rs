@@ -146,6 +146,36 @@ const ACTIONS: &[(&str, &str, &str)] = &[
         "/projects/{project_id}/buckets/{bucket_name}/tables/{table_name}/profile",
         "table.profile",
     ),
+    (
+        "PUT",
+        "/projects/{project_id}/settings/snapshots",
+        "snapshot_settings.project.update",
+    ),
+    (
+        "DELETE",
+        "/projects/{project_id}/settings/snapshots",
+        "snapshot_settings.project.reset",
+    ),
+    (
+        "PUT",
+        "/projects/{project_id}/buckets/{bucket_name}/settings/snapshots",
+        "snapshot_settings.bucket.update",
+    ),
+    (
+        "DELETE",
+        "/projects/{project_id}/buckets/{bucket_name}/settings/snapshots",
+        "snapshot_settings.bucket.reset",
+    ),
+    (
+        "PUT",
+        "/projects/{project_id}/buckets/{bucket_name}/tables/{table_name}/settings/snapshots",
+        "snapshot_settings.table.update",
+    ),
+    (
+        "DELETE",
+        "/projects/{project_id}/buckets/{bucket_name}/tables/{table_name}/settings/snapshots",
+        "snapshot_settings.table.reset",
+    ),
     ("POST", "/projects/{project_id}/files", "file.register"),
     (
         "POST",

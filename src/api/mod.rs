@@ -21,6 +21,7 @@ pub mod rate_limit;
 pub mod responses;
 pub mod root;
 pub mod sharing;
+pub mod snapshots;
 pub mod tables;
 pub mod uploads;
 
@@ -99,6 +100,19 @@ fn bucket_routes(routes: Routes, prefix: &str) -> Routes {
         )
         .at(&table("/rows"), delete(Write, tables::rows::delete_rows))
         .at(&table("/profile"), post(Read, tables::profile::profile))
+        // Settings decide whether a drop can be undone: changing them is the project admin's.
+        .at(
+            &at("/{bucket_name}/settings/snapshots"),
+            snapshot_settings(),
+        )
+        .at(&table("/settings/snapshots"), snapshot_settings())
+}
+
+/// GET/PUT/DELETE of snapshot settings, the same at every level (ADR 0029).
+fn snapshot_settings() -> access::Methods {
+    get(Read, snapshots::get_settings)
+        .put(ProjectAdmin, snapshots::put_settings)
+        .delete(ProjectAdmin, snapshots::delete_settings)
 }
 
 /// File routes under `/projects/{project_id}`. Uploads stream with their own size limit
@@ -170,6 +184,10 @@ pub fn routes() -> Routes {
                 .delete(ProjectAdmin, projects::delete),
         )
         .at(&format!("{project}/stats"), get(Read, projects::stats))
+        .at(
+            &format!("{project}/settings/snapshots"),
+            snapshot_settings(),
+        )
         .at(
             &format!("{project}/audit"),
             get(ProjectAdmin, audit::project_trail),

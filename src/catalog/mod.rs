@@ -12,6 +12,7 @@ pub mod load;
 pub mod model;
 pub mod projects;
 pub mod schema;
+pub mod snapshots;
 pub mod tables;
 
 use chrono::{DateTime, Utc};

@@ -216,10 +216,46 @@ const MIGRATIONS: &[(i32, &str)] = &[
     );
     "#,
     ),
+    (
+        9,
+        r#"
+    -- Snapshots (ADR 0029). Settings are stored per level; the key columns of a level that
+    -- does not apply are '' (not NULL) so the primary key holds: project level has bucket ''
+    -- and table '', bucket level has table ''. config is the local JSON as the client PUT it.
+    CREATE TABLE snapshot_settings (
+        project_id VARCHAR NOT NULL,
+        level VARCHAR NOT NULL,
+        bucket_name VARCHAR NOT NULL,
+        table_name VARCHAR NOT NULL,
+        config JSON NOT NULL,
+        updated_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (project_id, bucket_name, table_name)
+    );
+    -- One row per snapshot. id is a UUID v7 (time-ordered, random tail): unique per project
+    -- and safe as a path part. file_path is relative to DATA_DIR/snapshots.
+    CREATE TABLE snapshots (
+        id VARCHAR NOT NULL,
+        project_id VARCHAR NOT NULL,
+        bucket_name VARCHAR NOT NULL,
+        table_name VARCHAR NOT NULL,
+        snapshot_type VARCHAR NOT NULL,
+        row_count BIGINT NOT NULL,
+        size_bytes BIGINT NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        created_by VARCHAR,
+        expires_at TIMESTAMP,
+        description VARCHAR,
+        schema_columns JSON NOT NULL,
+        primary_key JSON NOT NULL,
+        file_path VARCHAR NOT NULL,
+        PRIMARY KEY (project_id, id)
+    );
+    "#,
+    ),
 ];
 
 /// The schema version this build writes.
-pub const CURRENT_VERSION: i32 = 8;
+pub const CURRENT_VERSION: i32 = 9;
 
 /// Brings the catalog to `CURRENT_VERSION`; refuses a catalog written by a newer build.
 pub fn migrate(conn: &mut Connection) -> ApiResult<i32> {

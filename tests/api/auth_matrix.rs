@@ -107,7 +107,9 @@ fn declared_needs_follow_the_scope_model() {
             .any(|s| r.path.contains(s));
         let project_settings = (r.path == "/projects/{project_id}"
             && r.method != reqwest::Method::GET)
-            || r.path == "/projects/{project_id}/audit";
+            || r.path == "/projects/{project_id}/audit"
+            // Snapshot settings decide whether a drop can be undone (ADR 0029).
+            || (r.path.ends_with("/settings/snapshots") && r.method != reqwest::Method::GET);
         assert_eq!(
             r.need == ProjectAdmin,
             key_or_sharing || project_settings,

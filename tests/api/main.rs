@@ -24,6 +24,7 @@ mod rate_limit;
 mod s3;
 mod seed;
 mod sharing;
+mod snapshots;
 mod startup;
 mod streams;
 mod table_access;
