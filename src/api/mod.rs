@@ -15,6 +15,7 @@ pub mod health;
 pub mod idempotency;
 pub mod jobs;
 pub mod metrics;
+pub mod openapi;
 pub mod projects;
 pub mod query;
 pub mod rate_limit;
@@ -168,6 +169,8 @@ pub fn routes() -> Routes {
         .at("/healthz", get(Public, health::healthz))
         .at("/readyz", get(Public, health::readyz))
         .at(metrics::PATH, get(Public, metrics::metrics))
+        .at(openapi::PATH, get(Public, openapi::openapi))
+        .at(openapi::DOCS_PATH, get(Public, openapi::docs))
         .at("/backend/init", post(Admin, backend::init))
         .at("/backend/remove", post(Admin, backend::remove))
         .at("/admin/quarantine", get(Admin, admin::quarantine))

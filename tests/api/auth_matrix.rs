@@ -92,7 +92,16 @@ fn declared_needs_follow_the_scope_model() {
     for r in rules {
         let what = format!("{} {} ({:?})", r.method, r.path, r.need);
         // `/metrics` passes the gate; it checks METRICS_TOKEN itself when one is set.
-        let public = ["/", "/health", "/healthz", "/readyz", "/metrics"].contains(&r.path.as_str());
+        let public = [
+            "/",
+            "/health",
+            "/healthz",
+            "/readyz",
+            "/metrics",
+            "/openapi.json",
+            "/docs",
+        ]
+        .contains(&r.path.as_str());
         assert_eq!(
             r.need == Public,
             public,

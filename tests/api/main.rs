@@ -18,6 +18,7 @@ mod idempotency;
 mod jobs;
 mod lifetimes;
 mod metrics;
+mod openapi;
 mod projects;
 mod quarantine;
 mod rate_limit;

@@ -1,0 +1,268 @@
+//! The served OpenAPI 3.1 document (`GET /openapi.json`) and its HTML page (`GET /docs`), built
+//! from the route table itself, so no served route can be missing from the document.
+
+use std::sync::OnceLock;
+
+use axum::http::{header, Method};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Map, Value};
+
+use super::access::Rule;
+use crate::auth::scope::Need;
+
+/// Where the document is served.
+pub const PATH: &str = "/openapi.json";
+/// Where the HTML page listing the operations is served.
+pub const DOCS_PATH: &str = "/docs";
+
+/// The statuses the gate, the layers and the extractors can answer on any route, with the
+/// shared error body. 401 and 403 only apply to routes that need a key.
+const ERRORS: [(&str, &str); 8] = [
+    (
+        "400",
+        "The request is malformed (path, query, headers or body).",
+    ),
+    ("401", "No valid API key was presented."),
+    ("403", "The key is valid but does not allow this operation."),
+    ("404", "The addressed resource does not exist."),
+    ("413", "The request body is larger than the limit."),
+    (
+        "422",
+        "The request is well-formed but its content is invalid.",
+    ),
+    (
+        "429",
+        "Too many requests: the caller's rate limit was reached.",
+    ),
+    (
+        "500",
+        "Internal error; quote the x-request-id header when reporting it.",
+    ),
+];
+
+/// `GET /openapi.json`: built once from the route table, then served from memory.
+pub async fn openapi() -> Response {
+    static DOCUMENT: OnceLock<String> = OnceLock::new();
+    let body = DOCUMENT.get_or_init(|| document(super::routes().rules()).to_string());
+    ([(header::CONTENT_TYPE, "application/json")], body.as_str()).into_response()
+}
+
+/// `GET /docs`: a self-contained page (no CDN) that fetches the document and lists operations.
+pub async fn docs() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        DOCS_HTML,
+    )
+        .into_response()
+}
+
+/// The OpenAPI 3.1 document for `rules`: one operation per rule.
+pub fn document(rules: &[Rule]) -> Value {
+    let mut paths = Map::new();
+    for rule in rules {
+        let item = paths.entry(rule.path.clone()).or_insert_with(|| json!({}));
+        if let Value::Object(item) = item {
+            item.insert(rule.method.as_str().to_ascii_lowercase(), operation(rule));
+        }
+    }
+    let responses: Map<String, Value> = ERRORS
+        .iter()
+        .map(|(status, description)| {
+            (
+                response_name(status).to_string(),
+                json!({
+                    "description": description,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                }),
+            )
+        })
+        .collect();
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": env!("CARGO_PKG_NAME"),
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "duckbank's HTTP API. Paths, methods and security come from the server's route table.",
+        },
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "An API key (or the admin key) as a bearer token."},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
+                "storageApiToken": {"type": "apiKey", "in": "header", "name": "X-StorageApi-Token"},
+            },
+            "schemas": {"Error": error_schema()},
+            "responses": responses,
+        },
+    })
+}
+
+fn operation(rule: &Rule) -> Value {
+    let mut responses = Map::new();
+    responses.insert(
+        "2XX".to_string(),
+        json!({"description": "Success (status and body per operation are not documented yet)."}),
+    );
+    let keyed = rule.need != Need::Public;
+    for (status, _) in ERRORS {
+        // `/metrics` is public but checks its own token when METRICS_TOKEN is set.
+        let unauthorized_anyway = status == "401" && rule.path == super::metrics::PATH;
+        if keyed || !matches!(status, "401" | "403") || unauthorized_anyway {
+            responses.insert(
+                status.to_string(),
+                json!({"$ref": format!("#/components/responses/{}", response_name(status))}),
+            );
+        }
+    }
+    let security = if keyed {
+        json!([{"bearer": []}, {"apiKey": []}, {"storageApiToken": []}])
+    } else {
+        json!([])
+    };
+    let parameters: Vec<Value> = path_params(&rule.path)
+        .map(|name| {
+            json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}})
+        })
+        .collect();
+    let mut op = json!({
+        "operationId": operation_id(&rule.method, &rule.path),
+        "security": security,
+        "responses": responses,
+        "x-duckbank-need": format!("{:?}", rule.need),
+    });
+    if !parameters.is_empty() {
+        op["parameters"] = Value::Array(parameters);
+    }
+    op
+}
+
+/// The names of a template's `{parameters}`, in order.
+fn path_params(path: &str) -> impl Iterator<Item = &str> {
+    path.split('/')
+        .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+}
+
+/// `GET /projects/{project_id}/buckets` → `get_projects_by_project_id_buckets`; unique
+/// because (method, path) is.
+fn operation_id(method: &Method, path: &str) -> String {
+    let mut id = method.as_str().to_ascii_lowercase();
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    if segments.is_empty() {
+        id.push_str("_root");
+    }
+    for segment in segments {
+        id.push('_');
+        let segment = match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(param) => {
+                id.push_str("by_");
+                param
+            }
+            None => segment,
+        };
+        id.extend(
+            segment
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }),
+        );
+    }
+    id
+}
+
+fn response_name(status: &str) -> &'static str {
+    match status {
+        "400" => "BadRequest",
+        "401" => "Unauthorized",
+        "403" => "Forbidden",
+        "404" => "NotFound",
+        "413" => "PayloadTooLarge",
+        "422" => "Unprocessable",
+        "429" => "TooManyRequests",
+        _ => "InternalError",
+    }
+}
+
+/// The one error body (src/error.rs): top-level fields plus the reference's `detail` object.
+fn error_schema() -> Value {
+    let fields = json!({
+        "error": {"type": "string", "description": "Machine-readable error code (README error table)."},
+        "message": {"type": "string"},
+        "details": {"description": "Machine-readable details, or null."},
+    });
+    let mut properties = fields.clone();
+    properties["detail"] = json!({
+        "type": "object",
+        "properties": fields,
+        "required": ["error", "message"],
+    });
+    json!({
+        "type": "object",
+        "properties": properties,
+        "required": ["error", "message", "details", "detail"],
+    })
+}
+
+const DOCS_HTML: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>duckbank API</title>
+<style>
+body { font-family: system-ui, sans-serif; margin: 2rem; }
+table { border-collapse: collapse; }
+td, th { padding: 0.2rem 0.8rem; border-bottom: 1px solid #ddd; text-align: left; }
+code { font-size: 0.95em; }
+.m { font-weight: bold; }
+</style>
+</head>
+<body>
+<h1 id="title">duckbank API</h1>
+<p>The machine-readable contract is <a href="/openapi.json">/openapi.json</a> (OpenAPI 3.1).</p>
+<table>
+<thead><tr><th>Method</th><th>Path</th><th>Needs</th><th>Operation</th></tr></thead>
+<tbody id="ops"></tbody>
+</table>
+<script>
+fetch("/openapi.json").then(function (r) { return r.json(); }).then(function (doc) {
+  document.getElementById("title").textContent = doc.info.title + " " + doc.info.version;
+  var body = document.getElementById("ops");
+  Object.keys(doc.paths).forEach(function (path) {
+    Object.keys(doc.paths[path]).forEach(function (method) {
+      var op = doc.paths[path][method];
+      var row = document.createElement("tr");
+      [method.toUpperCase(), path, op["x-duckbank-need"], op.operationId].forEach(function (text, i) {
+        var cell = document.createElement("td");
+        var code = document.createElement("code");
+        code.textContent = text;
+        if (i === 0) { code.className = "m"; }
+        cell.appendChild(code);
+        row.appendChild(cell);
+      });
+      body.appendChild(row);
+    });
+  });
+});
+</script>
+</body>
+</html>
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operation_ids_name_the_method_and_path() {
+        assert_eq!(operation_id(&Method::GET, "/"), "get_root");
+        assert_eq!(
+            operation_id(&Method::POST, "/projects/{project_id}/api-keys"),
+            "post_projects_by_project_id_api_keys"
+        );
+    }
+
+    #[test]
+    fn path_parameters_come_from_the_template() {
+        let names: Vec<&str> =
+            path_params("/projects/{project_id}/buckets/{bucket_name}").collect();
+        assert_eq!(names, ["project_id", "bucket_name"]);
+    }
+}
