@@ -16,7 +16,8 @@ pub const PATH: &str = "/openapi.json";
 pub const DOCS_PATH: &str = "/docs";
 
 /// The statuses the gate, the layers and the extractors can answer on any route, with the
-/// shared error body. 401 and 403 only apply to routes that need a key.
+/// shared error body. 401, 403 and 429 only apply to routes that need a key (public routes
+/// have no caller to refuse or to rate-limit).
 const ERRORS: [(&str, &str); 8] = [
     (
         "400",
@@ -107,7 +108,7 @@ fn operation(rule: &Rule) -> Value {
     for (status, _) in ERRORS {
         // `/metrics` is public but checks its own token when METRICS_TOKEN is set.
         let unauthorized_anyway = status == "401" && rule.path == super::metrics::PATH;
-        if keyed || !matches!(status, "401" | "403") || unauthorized_anyway {
+        if keyed || !matches!(status, "401" | "403" | "429") || unauthorized_anyway {
             responses.insert(
                 status.to_string(),
                 json!({"$ref": format!("#/components/responses/{}", response_name(status))}),
