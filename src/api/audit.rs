@@ -1,5 +1,7 @@
 //! The audit trail over HTTP: the layer outside the access gate that records every audited
 //! request (refusals too), the action names, and `GET /admin/audit`, `GET /projects/{id}/audit`.
+//! Long: one table names the action of every audited route (it grows with the routes), and
+//! the layer, the queries and their tests read best beside it.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
