@@ -40,6 +40,19 @@ async fn create_bucket(app: &TestApp, key: &str, idem: &str, bucket: &str) -> Re
     .await
 }
 
+/// `POST /projects` for project `id` with idempotency key `idem`.
+async fn create_project(app: &TestApp, key: &str, idem: &str, id: &str) -> Reply {
+    send(
+        app,
+        Method::POST,
+        "/projects",
+        key,
+        &[(KEY, idem)],
+        json!({ "id": id, "name": format!("Project {id}") }),
+    )
+    .await
+}
+
 fn replayed(reply: &Reply) -> bool {
     let flag = |name: &str| reply.headers.get(name).and_then(|v| v.to_str().ok()) == Some("true");
     assert_eq!(
@@ -158,39 +171,16 @@ async fn entries_belong_to_their_caller() {
 
     // The reference replays an admin's project creation, one-time key included, to anyone
     // who sends the same idempotency key. Here the gate refuses them first.
-    let created = send(
-        &app,
-        Method::POST,
-        "/projects",
-        ADMIN_KEY,
-        &[(KEY, "new-project")],
-        json!({ "id": "3", "name": "Three" }),
-    )
-    .await
-    .expect(201);
+    let created = create_project(&app, ADMIN_KEY, "new-project", "3")
+        .await
+        .expect(201);
     assert!(created["api_key"].is_string());
-    let stolen = send(
-        &app,
-        Method::POST,
-        "/projects",
-        &key1,
-        &[(KEY, "new-project")],
-        json!({ "id": "3", "name": "Three" }),
-    )
-    .await;
+    let stolen = create_project(&app, &key1, "new-project", "3").await;
     assert!(!replayed(&stolen));
     let body = stolen.expect_code(403, "forbidden");
     assert!(body.get("api_key").is_none(), "{body}");
     // The admin's own retry gets the key it was shown.
-    let again = send(
-        &app,
-        Method::POST,
-        "/projects",
-        ADMIN_KEY,
-        &[(KEY, "new-project")],
-        json!({ "id": "3", "name": "Three" }),
-    )
-    .await;
+    let again = create_project(&app, ADMIN_KEY, "new-project", "3").await;
     assert!(replayed(&again));
     assert_eq!(again.expect(201)["api_key"], created["api_key"]);
 }
@@ -335,16 +325,7 @@ async fn a_retry_while_the_first_request_runs_is_409_in_progress() {
 #[tokio::test]
 async fn stored_answers_survive_a_restart_sealed_and_expire() {
     let app = spawn_app().await;
-    let created = send(
-        &app,
-        Method::POST,
-        "/projects",
-        ADMIN_KEY,
-        &[(KEY, "p1")],
-        json!({ "id": "1", "name": "One" }),
-    )
-    .await
-    .expect(201);
+    let created = create_project(&app, ADMIN_KEY, "p1", "1").await.expect(201);
     let secret = created["api_key"].as_str().unwrap().to_string();
     create_bucket(&app, &secret, "b", "b").await.expect(201);
 
@@ -370,15 +351,7 @@ async fn stored_answers_survive_a_restart_sealed_and_expire() {
         }
     }
     let app = app.restart_configured(|c| c.idempotency_ttl_secs = 1).await;
-    let again = send(
-        &app,
-        Method::POST,
-        "/projects",
-        ADMIN_KEY,
-        &[(KEY, "p1")],
-        json!({ "id": "1", "name": "One" }),
-    )
-    .await;
+    let again = create_project(&app, ADMIN_KEY, "p1", "1").await;
     assert!(replayed(&again), "replayed after a restart");
     assert_eq!(again.expect(201)["api_key"], created["api_key"]);
     let bucket = create_bucket(&app, &secret, "b", "b").await;
