@@ -132,6 +132,13 @@ error_codes! {
     CannotRotateRevokedKey => ("cannot_rotate_revoked_key", BAD_REQUEST, Reference),
     /// No branch with that id in the project.
     BranchNotFound => ("branch_not_found", NOT_FOUND, Reference),
+    /// No snapshot with that id in the project (or not one of the table the path names).
+    SnapshotNotFound => ("snapshot_not_found", NOT_FOUND, Reference),
+    /// Snapshots are turned off for the table (its effective `enabled` setting).
+    SnapshotsDisabled => ("snapshots_disabled", BAD_REQUEST, Reference),
+    /// The auto-snapshot a destructive change promises could not be taken, so the change was
+    /// not made; retry, or pass `?skip_snapshot=true` to make it without one.
+    SnapshotFailed => ("snapshot_failed", SERVICE_UNAVAILABLE, Duckbank),
     /// No job with that id in the project.
     JobNotFound => ("job_not_found", NOT_FOUND, Duckbank),
     /// No key, or a key nobody knows, or a revoked or expired key.

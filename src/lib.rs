@@ -28,8 +28,8 @@ pub use state::AppState;
 #[error("{0}")]
 pub struct StartupError(String);
 
-/// Removes expired upload sessions, crash leftovers, old finished jobs and audit entries past
-/// retention now and then every interval.
+/// Removes expired upload sessions, crash leftovers, old finished jobs, and audit entries and
+/// snapshots past retention now and then every interval.
 fn spawn_cleaner(state: AppState) {
     let every = std::time::Duration::from_secs(state.config.cleanup_interval_secs.max(1));
     let retention = std::time::Duration::from_secs(state.config.job_retention_secs);
@@ -56,8 +56,13 @@ fn spawn_cleaner(state: AppState) {
             }
             state.rate_limits.forget_idle();
             let state = state.clone();
-            let _ = tokio::task::spawn_blocking(move || service::tables::restamp_unfolded(&state))
-                .await;
+            let _ = tokio::task::spawn_blocking(move || {
+                if let Err(e) = service::snapshots::manage::purge_expired(&state) {
+                    tracing::warn!(error = %e, "snapshot retention cleanup failed");
+                }
+                service::tables::restamp_unfolded(&state)
+            })
+            .await;
         }
     });
 }

@@ -109,6 +109,22 @@ fn bucket_routes(routes: Routes, prefix: &str) -> Routes {
         .at(&table("/settings/snapshots"), snapshot_settings())
 }
 
+/// Snapshots under a project prefix (both path styles, ADR 0029). Deleting one removes a way
+/// back, so it is the project admin's, like the settings.
+fn snapshot_routes(routes: Routes, prefix: &str) -> Routes {
+    let at = |suffix: &str| format!("{prefix}/snapshots{suffix}");
+    routes
+        .at(
+            &at(""),
+            get(Read, snapshots::list).post(Write, snapshots::create),
+        )
+        .at(
+            &at("/{snapshot_id}"),
+            get(Read, snapshots::get).delete(ProjectAdmin, snapshots::delete),
+        )
+        .at(&at("/{snapshot_id}/restore"), post(Write, snapshots::restore))
+}
+
 /// GET/PUT/DELETE of snapshot settings, the same at every level (ADR 0029).
 fn snapshot_settings() -> access::Methods {
     get(Read, snapshots::get_settings)
@@ -218,8 +234,11 @@ pub fn routes() -> Routes {
         .at("/files/{file_id}/info", get(FileRead, databank::info))
         .at("/v1/blobs", post(FileUpload, databank::create_blob))
         .at("/v1/blobs/{id}", get(FileRead, databank::get_blob));
+    let branch = format!("{project}/branches/{{branch_id}}");
     let routes = bucket_routes(routes, project);
-    let routes = bucket_routes(routes, &format!("{project}/branches/{{branch_id}}"));
+    let routes = bucket_routes(routes, &branch);
+    let routes = snapshot_routes(routes, project);
+    let routes = snapshot_routes(routes, &branch);
     file_routes(routes, project)
 }
 

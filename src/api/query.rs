@@ -4,8 +4,10 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::auth::principal::Principal;
 use crate::engine::filter::{Condition, Filter, OrderBy};
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::service::snapshots::AutoSnapshot;
 
 /// Query parameters of a request, repeated keys kept (`whereValues=a&whereValues=b`).
 pub struct QueryParams(Vec<(String, String)>);
@@ -47,6 +49,19 @@ impl QueryParams {
             None => Ok(false),
             Some(v) => parse_bool("async", v),
         }
+    }
+
+    /// `?skip_snapshot=true`: a destructive change made without the auto-snapshot its
+    /// settings promise (ADR 0029); `by` is the caller, recorded on the snapshot otherwise.
+    pub fn auto_snapshot(&self, by: &Principal) -> ApiResult<AutoSnapshot> {
+        let skip = match self.get(&["skip_snapshot"]) {
+            None => false,
+            Some(v) => parse_bool("skip_snapshot", v)?,
+        };
+        Ok(AutoSnapshot {
+            skip,
+            by: by.caller_id(),
+        })
     }
 
     pub fn number(&self, name: &str) -> ApiResult<Option<i64>> {

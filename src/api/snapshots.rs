@@ -1,16 +1,223 @@
-//! `…/settings/snapshots` routes at the project, bucket and table levels (ADR 0029): read the
-//! effective settings with their origin, replace or reset one level. Shapes follow the reference.
+//! Snapshot routes (ADR 0029): create, list, get, delete and restore snapshots, and the
+//! `…/settings/snapshots` levels (project, bucket, table). Shapes follow the reference.
 
-use axum::extract::State;
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use axum::Json;
-use serde_json::Value;
+use serde::Deserialize;
+use serde_json::{json, Value};
 
-use super::extract::{ApiJson, ProjectAccess};
-use crate::error::ApiResult;
+use super::extract::{ApiJson, ApiQuery, ProjectAccess};
+use super::query::QueryParams;
+use crate::auth::principal::Principal;
+use crate::auth::scope::{Need, Target as AccessTarget};
+use crate::catalog::snapshots::{SnapshotQuery, SnapshotRecord};
+use crate::error::{ApiError, ApiResult};
+use crate::names::{BucketName, TableName};
 use crate::service::snapshots::settings::LocalConfig;
-use crate::service::snapshots::{self, Target};
+use crate::service::snapshots::{self, manage, restore, take, Target};
 use crate::state::AppState;
+
+/// A snapshot as lists show it (the reference's `SnapshotResponse`).
+fn summary(s: &SnapshotRecord) -> Value {
+    json!({
+        "id": s.id,
+        "project_id": s.project,
+        "bucket_name": s.bucket,
+        "table_name": s.table,
+        "snapshot_type": s.kind,
+        "row_count": s.row_count,
+        "size_bytes": s.size_bytes,
+        "created_at": s.created_at.to_rfc3339(),
+        "created_by": s.created_by,
+        "expires_at": s.expires_at.map(|t| t.to_rfc3339()),
+        "description": s.description,
+    })
+}
+
+/// A snapshot with the table definition it holds (the reference's `SnapshotDetailResponse`).
+fn detail(s: &SnapshotRecord) -> Value {
+    let mut body = summary(s);
+    body["schema_columns"] = s
+        .columns
+        .iter()
+        .map(|c| json!({ "name": c.name, "type": c.data_type, "nullable": c.nullable }))
+        .collect();
+    body["primary_key"] = json!(s.primary_key);
+    body
+}
+
+/// Snapshot routes name no bucket in their path, so a key limited to some buckets is checked
+/// here against the bucket the snapshot (or the request) names.
+fn require(principal: &Principal, access: &ProjectAccess, need: Need, bucket: &str) -> ApiResult<()> {
+    principal.allows(
+        need,
+        &AccessTarget {
+            project: Some(access.scope.project.as_str()),
+            branch: None,
+            branched: true,
+            bucket: Some(bucket),
+        },
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    bucket: String,
+    table: String,
+    description: Option<String>,
+}
+
+/// `POST …/snapshots`: a manual snapshot of a table (201).
+pub async fn create(
+    State(state): State<AppState>,
+    access: ProjectAccess,
+    ApiJson(body): ApiJson<CreateBody>,
+) -> ApiResult<impl IntoResponse> {
+    let bucket = BucketName::parse(&body.bucket)?;
+    let table = TableName::parse(&body.table)?;
+    if body.description.as_ref().is_some_and(|d| d.len() > 1000) {
+        return Err(ApiError::bad_request(
+            "description must be at most 1000 bytes",
+        ));
+    }
+    require(&access.principal, &access, Need::Write, bucket.as_str())?;
+    let record = take::create(
+        &state,
+        &access.scope.project,
+        &bucket,
+        &table,
+        body.description,
+        access.principal.caller_id(),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(detail(&record))))
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    bucket: Option<String>,
+    table: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+/// `GET …/snapshots`: newest first, `total` under the same filters.
+pub async fn list(
+    State(state): State<AppState>,
+    access: ProjectAccess,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::unprocessable(format!(
+            "limit must be between 1 and 1000, got {limit}"
+        )));
+    }
+    let offset = q.offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(ApiError::unprocessable(format!(
+            "offset must be 0 or more, got {offset}"
+        )));
+    }
+    // A key limited to some buckets lists only their snapshots.
+    let bucket = match (&access.principal, q.bucket) {
+        (_, Some(b)) => {
+            require(&access.principal, &access, Need::Read, &b)?;
+            Some(b)
+        }
+        (Principal::Key(key), None) if key.grant.buckets.is_some() => {
+            return Err(ApiError::forbidden(
+                "this API key is limited to named buckets: list snapshots with ?bucket=",
+            ))
+        }
+        _ => None,
+    };
+    let query = SnapshotQuery {
+        bucket,
+        table: q.table,
+        kind: q.kind,
+        limit: limit as usize,
+        offset: offset as usize,
+    };
+    let (records, total) = manage::list(&state, &access.scope.project, query).await?;
+    Ok(Json(json!({
+        "snapshots": records.iter().map(summary).collect::<Vec<_>>(),
+        "total": total,
+    })))
+}
+
+/// The `{snapshot_id}` path segment.
+#[derive(Deserialize)]
+pub struct SnapshotPath {
+    snapshot_id: String,
+}
+
+/// `GET …/snapshots/{snapshot_id}`.
+pub async fn get(
+    State(state): State<AppState>,
+    access: ProjectAccess,
+    Path(path): Path<SnapshotPath>,
+) -> ApiResult<Json<Value>> {
+    let record = manage::get(&state, &access.scope.project, &path.snapshot_id).await?;
+    require(&access.principal, &access, Need::Read, &record.bucket)?;
+    Ok(Json(detail(&record)))
+}
+
+/// `DELETE …/snapshots/{snapshot_id}` (project admin: it removes a way back).
+pub async fn delete(
+    State(state): State<AppState>,
+    access: ProjectAccess,
+    Path(path): Path<SnapshotPath>,
+) -> ApiResult<StatusCode> {
+    manage::delete(&state, &access.scope.project, &path.snapshot_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreBody {
+    target_bucket: Option<String>,
+    target_table: Option<String>,
+}
+
+/// `POST …/snapshots/{snapshot_id}/restore`: onto the original table (replaced, or recreated
+/// after a drop) or into a new one; `?skip_snapshot=true` skips the truncate trigger's
+/// snapshot of the table it replaces.
+pub async fn restore(
+    State(state): State<AppState>,
+    access: ProjectAccess,
+    Path(path): Path<SnapshotPath>,
+    RawQuery(query): RawQuery,
+    ApiJson(body): ApiJson<Option<RestoreBody>>,
+) -> ApiResult<Json<Value>> {
+    let body = body.unwrap_or_default();
+    let bucket = body
+        .target_bucket
+        .as_deref()
+        .map(BucketName::parse)
+        .transpose()?;
+    let table = body
+        .target_table
+        .as_deref()
+        .map(TableName::parse)
+        .transpose()?;
+    let auto = QueryParams::parse(query).auto_snapshot(&access.principal)?;
+    let project = access.scope.project.clone();
+    let snapshot = manage::get(&state, &project, &path.snapshot_id).await?;
+    require(&access.principal, &access, Need::Read, &snapshot.bucket)?;
+    let target_bucket = bucket.as_ref().map_or(snapshot.bucket.as_str(), |b| b.as_str());
+    require(&access.principal, &access, Need::Write, target_bucket)?;
+    let restored = restore::restore(&state, &project, &snapshot.id, bucket, table, auto).await?;
+    Ok(Json(json!({
+        "restored_to": { "bucket": restored.bucket, "table": restored.table },
+        "row_count": restored.row_count,
+    })))
+}
 
 fn target(access: ProjectAccess) -> Target {
     Target {

@@ -105,7 +105,7 @@ impl Catalog {
         })
     }
 
-    /// Removes the project, its keys, buckets, tables, grants, jobs, its shares, and other
+    /// Removes the project, its keys, buckets, tables, grants, jobs, snapshots, its shares, and other
     /// projects' shares to it: a project created later with the same id starts empty. Links other projects hold to its buckets stay and answer 403 (not live).
     pub fn delete_project(&self, id: &ProjectId) -> ApiResult<ProjectRecord> {
         self.write(|tx, model| {
@@ -127,6 +127,8 @@ impl Catalog {
             )?;
             tx.execute("DELETE FROM upload_sessions WHERE project_id = ?", [p])?;
             tx.execute("DELETE FROM jobs WHERE project_id = ?", [p])?;
+            tx.execute("DELETE FROM snapshots WHERE project_id = ?", [p])?;
+            tx.execute("DELETE FROM snapshot_settings WHERE project_id = ?", [p])?;
             tx.execute("DELETE FROM projects WHERE id = ?", [p])?;
             let id = id.clone();
             let apply: Apply = Box::new(move |m| {

@@ -179,15 +179,30 @@ impl TableEngine {
         let (columns, tail) = selection.resolve(key, &info.columns)?;
         let conn = self.conn()?;
         let alias = self.ensure_attached(&conn, key)?;
-        let select = select_list(&columns);
-        let sql = format!(
-            "COPY (SELECT {select} FROM \"{alias}\".main.data{tail}) TO {} ({})",
-            sql_string(&out.to_string_lossy()),
-            format.copy_options(compression)
-        );
-        let rows = conn.execute(&sql, []).map_err(refused_value)?;
-        Ok(rows as u64)
+        let relation = format!("\"{alias}\".main.data");
+        copy_out(&conn, &relation, &columns, &tail, format, compression, out)
     }
+}
+
+/// `COPY (SELECT <columns> FROM <relation><tail>) TO <out>`; returns the row count.
+/// `relation` is named by the engine (an attached table, a snapshot file), never a client.
+pub(super) fn copy_out(
+    conn: &duckdb::Connection,
+    relation: &str,
+    columns: &[ColumnInfo],
+    tail: &str,
+    format: ExportFormat,
+    compression: Compression,
+    out: &Path,
+) -> ApiResult<u64> {
+    let sql = format!(
+        "COPY (SELECT {} FROM {relation}{tail}) TO {} ({})",
+        select_list(columns),
+        sql_string(&out.to_string_lossy()),
+        format.copy_options(compression)
+    );
+    let rows = conn.execute(&sql, []).map_err(refused_value)?;
+    Ok(rows as u64)
 }
 
 fn select_list(columns: &[ColumnInfo]) -> String {

@@ -1,6 +1,6 @@
 //! DuckDB locked down as a second layer under "client text never becomes SQL": once start-up
-//! is done the instance reaches no file outside the table files, the work directory and its
-//! own temp directory, loads no extension, and no later statement can change that.
+//! is done the instance reaches no file outside the table files, the snapshot files, the work
+//! directory and its own temp directory, loads no extension, and no later statement can change that.
 
 use std::path::{Path, PathBuf};
 
@@ -14,7 +14,14 @@ impl TableEngine {
     /// read their files and exports write theirs.
     pub fn lock_down(&self, work_dir: &Path) -> ApiResult<()> {
         let conn = self.root.lock();
-        lock_down(&conn, &[self.tables_root(), work_dir.to_path_buf()])
+        lock_down(
+            &conn,
+            &[
+                self.tables_root(),
+                self.snapshots_root(),
+                work_dir.to_path_buf(),
+            ],
+        )
     }
 }
 

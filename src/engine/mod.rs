@@ -11,6 +11,7 @@ pub mod preview;
 pub mod profile;
 pub mod quarantine;
 pub mod schema;
+pub mod snapshot;
 mod table_key;
 mod transaction;
 pub mod values;
@@ -138,6 +139,11 @@ impl TableEngine {
 
     pub fn tables_root(&self) -> PathBuf {
         self.data_dir.join("duckdb")
+    }
+
+    /// Where snapshot files live: `DATA_DIR/snapshots` (ADR 0029).
+    pub fn snapshots_root(&self) -> PathBuf {
+        self.data_dir.join("snapshots")
     }
 
     pub fn project_dir(&self, project: &ProjectId) -> PathBuf {

@@ -65,11 +65,7 @@ impl TableEngine {
             .iter()
             .map(|c| ValueKind::of(&c.data_type))
             .collect();
-        let select: Vec<String> = columns
-            .iter()
-            .zip(&kinds)
-            .map(|(c, k)| k.select_expr(&quote_ident(&c.name)))
-            .collect();
+        let select = select_exprs(&columns, &kinds);
         let conn = self.conn()?;
         let alias = self.ensure_attached(&conn, key)?;
         let budget = usize::try_from(max_bytes).unwrap_or(usize::MAX);
@@ -92,17 +88,8 @@ impl TableEngine {
             small
         });
         if rowid_hidden || small {
-            let sql = format!(
-                "SELECT * FROM (SELECT {} FROM \"{alias}\".main.data{tail}) LIMIT ?",
-                select.join(", ")
-            );
-            let mut stmt = conn.prepare_cached(&sql).map_err(refused_value)?;
-            let mut rows = stmt.query([i64::from(limit)]).map_err(refused_value)?;
-            while let Some(row) = rows.next().map_err(refused_value)? {
-                if !writer.push(row, 0)? {
-                    break;
-                }
-            }
+            let relation = format!("\"{alias}\".main.data");
+            read_in_one_query(&conn, &relation, &select, &tail, limit, &mut writer)?;
         } else {
             // A single-column primary key lets DuckDB fetch one row through its index without
             // reading its neighbours; any other fetch reads whole vectors of 2 048 rows.
@@ -155,6 +142,75 @@ impl TableEngine {
         out.columns = columns;
         Ok(out)
     }
+}
+
+/// Up to `limit` rows of a selection from a relation the engine names (never client text),
+/// as JSON objects bounded by `max_bytes`, in one query: for a snapshot's Parquet file, whose
+/// reader fetches whole row groups whatever is asked, and for tables whose rows are small.
+pub(super) fn preview_in_one_query(
+    conn: &duckdb::Connection,
+    relation: &str,
+    columns: Vec<ColumnInfo>,
+    tail: &str,
+    limit: u32,
+    max_bytes: u64,
+    total_row_count: u64,
+) -> ApiResult<Preview> {
+    let mut out = Preview {
+        rows_json: Vec::new(),
+        row_count: 0,
+        truncated: false,
+        total_row_count,
+        columns: Vec::new(),
+    };
+    if !columns.is_empty() {
+        let kinds: Vec<ValueKind> = columns
+            .iter()
+            .map(|c| ValueKind::of(&c.data_type))
+            .collect();
+        let select = select_exprs(&columns, &kinds);
+        let mut writer = RowWriter {
+            columns: &columns,
+            kinds: &kinds,
+            out: &mut out,
+            budget: usize::try_from(max_bytes).unwrap_or(usize::MAX),
+        };
+        read_in_one_query(conn, relation, &select, tail, limit, &mut writer)?;
+    }
+    out.columns = columns;
+    Ok(out)
+}
+
+/// The SELECT expressions that read `columns` as their kinds need.
+fn select_exprs(columns: &[ColumnInfo], kinds: &[ValueKind]) -> Vec<String> {
+    columns
+        .iter()
+        .zip(kinds)
+        .map(|(c, k)| k.select_expr(&quote_ident(&c.name)))
+        .collect()
+}
+
+/// Reads the selection's rows from `relation` in one query until `limit` or the byte budget.
+fn read_in_one_query(
+    conn: &duckdb::Connection,
+    relation: &str,
+    select: &[String],
+    tail: &str,
+    limit: u32,
+    writer: &mut RowWriter<'_>,
+) -> ApiResult<()> {
+    let sql = format!(
+        "SELECT * FROM (SELECT {} FROM {relation}{tail}) LIMIT ?",
+        select.join(", ")
+    );
+    let mut stmt = conn.prepare_cached(&sql).map_err(refused_value)?;
+    let mut rows = stmt.query([i64::from(limit)]).map_err(refused_value)?;
+    while let Some(row) = rows.next().map_err(refused_value)? {
+        if !writer.push(row, 0)? {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// Whether every row of the table is known to be at most `SMALL_ROW` bytes, from storage

@@ -291,6 +291,28 @@ impl TableEngine {
         Ok(out)
     }
 
+    /// Whether deleting the rows `filter` matches would empty a table that has rows (the
+    /// `delete_all_rows` snapshot trigger). Caller holds the table's exclusive lock.
+    pub fn filter_matches_every_row(&self, key: &TableKey, filter: &Filter) -> ApiResult<bool> {
+        let info = self.describe(key)?;
+        if info.row_count == 0 {
+            return Ok(false);
+        }
+        let condition = filter.to_sql(&info.columns)?;
+        let conn = self.conn()?;
+        let alias = self.ensure_attached(&conn, key)?;
+        let target = table_in(&alias, "data");
+        // DELETE removes the rows whose condition is TRUE: a NULL keeps its row.
+        let kept: bool = conn
+            .query_row(
+                &format!("SELECT EXISTS (SELECT 1 FROM {target} WHERE ({condition}) IS NOT TRUE)"),
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| refused_as(ErrorCode::InvalidWhereClause, "deleting rows", e))?;
+        Ok(!kept)
+    }
+
     /// Runs one change in a transaction on the table and forgets cached facts afterwards.
     fn change(
         &self,

@@ -121,7 +121,8 @@ pub async fn delete(state: &AppState, id: ProjectId) -> ApiResult<()> {
     let pid = id.clone();
     blocking_locked(guard, move || {
         st.catalog.delete_project(&pid)?;
-        st.engine.drop_project(&pid)
+        st.engine.drop_project(&pid)?;
+        super::snapshots::manage::remove_project_files(&st, &pid)
     })
     .await?;
     state.keys.forget_project(&id);
@@ -130,13 +131,18 @@ pub async fn delete(state: &AppState, id: ProjectId) -> ApiResult<()> {
     Ok(())
 }
 
-/// Live figures: bucket and table counts from the catalog, bytes from the table files.
+/// Live figures: bucket and table counts from the catalog, bytes from the table files and
+/// the project's snapshot files (ADR 0029: snapshots count toward a project's size).
 #[tracing::instrument(skip_all, fields(project = %record.id))]
 pub async fn stats(state: &AppState, record: &ProjectRecord) -> ApiResult<ProjectStats> {
     let bucket_count = record.buckets.len();
     let table_count = record.buckets.values().map(|b| b.tables.len()).sum();
-    let dir = state.engine.project_dir(&record.id);
-    let size_bytes = blocking(move || Ok(dir_size(&dir))).await?;
+    let tables = state.engine.project_dir(&record.id);
+    let snapshots = state
+        .engine
+        .snapshots_root()
+        .join(format!("project_{}", record.id));
+    let size_bytes = blocking(move || Ok(dir_size(&tables) + dir_size(&snapshots))).await?;
     Ok(ProjectStats {
         bucket_count,
         table_count,

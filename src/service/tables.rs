@@ -15,6 +15,8 @@ use crate::engine::preview::Preview;
 use crate::engine::{LockGuard, TableKey};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::{BucketName, ColumnName, ProjectId, TableName};
+use crate::service::snapshots::take::{before_change, Trigger};
+use crate::service::snapshots::AutoSnapshot;
 use crate::state::AppState;
 
 /// A table as the API shows it: its catalog record and the figures recorded with it.
@@ -414,6 +416,7 @@ pub async fn delete(
     project: ProjectId,
     bucket: BucketName,
     table: TableName,
+    auto: AutoSnapshot,
 ) -> ApiResult<()> {
     // A name the catalog does not know gets its 404 without a lock entry.
     writable_table(state, &project, &bucket, &table)?;
@@ -424,6 +427,7 @@ pub async fn delete(
         state
             .catalog
             .read(|m| require_writable(m.existing_bucket(&project, &bucket)?))?;
+        before_change(&state, &key, Trigger::DropTable, &auto)?;
         // Catalog first: once the row is gone nobody can reach the file; a crash before
         // the file is removed leaves an orphan that the start-up sweep deletes.
         state.catalog.delete_table(&project, &bucket, &table)?;

@@ -25,6 +25,7 @@ mod rate_limit;
 mod s3;
 mod seed;
 mod sharing;
+mod snapshot_data;
 mod snapshots;
 mod startup;
 mod streams;

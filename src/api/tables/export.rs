@@ -24,6 +24,8 @@ pub struct ExportBody {
     filters: BodyFilters,
     order_by: Option<String>,
     limit: Option<i64>,
+    /// A snapshot id: export its rows instead of the table's (time travel).
+    snapshot: Option<String>,
 }
 
 impl ExportBody {
@@ -44,6 +46,7 @@ impl ExportBody {
             selection,
             format,
             compression,
+            snapshot: self.snapshot,
         }))
     }
 }
@@ -54,8 +57,14 @@ pub async fn export(
     RawQuery(query): RawQuery,
     ApiJson(body): ApiJson<Option<ExportBody>>,
 ) -> ApiResult<Response> {
-    let queued = QueryParams::parse(query).wants_async()?;
-    let job = body.unwrap_or_default().into_job()?;
+    let q = QueryParams::parse(query);
+    let queued = q.wants_async()?;
+    let mut body = body.unwrap_or_default();
+    // `?snapshot=` works here as on `GET …/export` and previews; the body's wins.
+    if body.snapshot.is_none() {
+        body.snapshot = q.get(&["snapshot"]).map(str::to_string);
+    }
+    let job = body.into_job()?;
     super::run_table_job(&state, access, job, queued).await
 }
 
@@ -83,6 +92,7 @@ pub async fn export_stream(
             selection,
             format,
             compression,
+            snapshot: q.get(&["snapshot"]).map(str::to_string),
         },
     )
     .await?;

@@ -1,6 +1,7 @@
 //! Loading files into tables: `POST …/import/file` (now or as a job with `?async=true`) and
 //! `POST …/tables/from-file`. Bodies are parsed into typed requests; the service does the rest.
 
+use crate::service::snapshots::AutoSnapshot;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -60,7 +61,7 @@ pub struct ImportBody {
 }
 
 impl ImportBody {
-    fn into_job(self) -> ApiResult<TableJob> {
+    fn into_job(self, auto: AutoSnapshot) -> ApiResult<TableJob> {
         let format = Format::parse(self.format.as_deref().unwrap_or("csv"))?;
         let options = self.import_options.unwrap_or_default();
         let dedup = DedupMode::parse(options.dedup_mode.as_deref().unwrap_or("update_duplicates"))?;
@@ -74,6 +75,7 @@ impl ImportBody {
                 columns: options.columns.filter(|c| !c.is_empty()),
                 validate_only: self.validate_only,
             },
+            auto,
         })
     }
 }
@@ -84,8 +86,9 @@ pub async fn import_file(
     RawQuery(query): RawQuery,
     ApiJson(body): ApiJson<ImportBody>,
 ) -> ApiResult<Response> {
-    let queued = QueryParams::parse(query).wants_async()?;
-    let job = body.into_job()?;
+    let q = QueryParams::parse(query);
+    let queued = q.wants_async()?;
+    let job = body.into_job(q.auto_snapshot(&access.principal)?)?;
     super::run_table_job(&state, access, job, queued).await
 }
 

@@ -22,7 +22,7 @@ use crate::engine::export::RowSelection;
 use crate::error::{ApiError, ApiResult};
 use crate::names::{ColumnName, TableName};
 use crate::service::table_data::{self, TableJob};
-use crate::service::tables;
+use crate::service::{snapshots, tables};
 use crate::state::AppState;
 use crate::types::{ColumnType, DefaultValue};
 
@@ -117,8 +117,13 @@ pub async fn get(
     Ok(Json(TableResponse::from(&view)))
 }
 
-pub async fn delete(State(state): State<AppState>, access: TableAccess) -> ApiResult<StatusCode> {
-    tables::delete(&state, access.project, access.bucket, access.table).await?;
+pub async fn delete(
+    State(state): State<AppState>,
+    access: TableAccess,
+    RawQuery(query): RawQuery,
+) -> ApiResult<StatusCode> {
+    let auto = QueryParams::parse(query).auto_snapshot(&access.principal)?;
+    tables::delete(&state, access.project, access.bucket, access.table, auto).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -147,15 +152,32 @@ pub async fn preview(
         order_by: q.order_by()?,
         limit: None,
     };
-    let preview = tables::preview(
-        &state,
-        &access.project,
-        &access.bucket,
-        &access.table,
-        limit as u32,
-        selection,
-    )
-    .await?;
+    // `?snapshot=<id>`: time travel, the same selection read from one of its snapshots.
+    let preview = match q.get(&["snapshot"]) {
+        Some(id) => {
+            snapshots::manage::preview(
+                &state,
+                &access.project,
+                &access.bucket,
+                &access.table,
+                id,
+                limit as u32,
+                selection,
+            )
+            .await?
+        }
+        None => {
+            tables::preview(
+                &state,
+                &access.project,
+                &access.bucket,
+                &access.table,
+                limit as u32,
+                selection,
+            )
+            .await?
+        }
+    };
     Ok(preview_response(preview))
 }
 

@@ -27,7 +27,9 @@ pub async fn delete_rows(
 ) -> ApiResult<Json<DeletedRows>> {
     let body = body.unwrap_or_default();
     let from_body = body.filters.build(body.where_clause)?;
-    let from_query = QueryParams::parse(query).filter()?;
+    let q = QueryParams::parse(query);
+    let auto = q.auto_snapshot(&access.principal)?;
+    let from_query = q.filter()?;
     let filter = match (from_body, from_query) {
         (Some(a), Some(b)) => a.and(b),
         (Some(f), None) | (None, Some(f)) => f,
@@ -43,6 +45,7 @@ pub async fn delete_rows(
         &access.bucket,
         &access.table,
         filter,
+        auto,
     )
     .await?;
     Ok(Json(DeletedRows::new(deleted, after)))

@@ -1,7 +1,7 @@
 //! Column and primary-key routes: add, alter and drop a column; add and drop the primary key.
 //! Bodies become a typed `SchemaChange`; the service runs it and the table is answered.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
@@ -9,10 +9,12 @@ use serde::Deserialize;
 
 use super::ColumnBody;
 use crate::api::extract::{ApiJson, TableAccess};
+use crate::api::query::QueryParams;
 use crate::api::responses::TableResponse;
 use crate::engine::schema::AlterColumn;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::ColumnName;
+use crate::service::snapshots::AutoSnapshot;
 use crate::service::table_data::{self, SchemaChange};
 use crate::state::AppState;
 use crate::types::{ColumnType, DefaultValue};
@@ -23,12 +25,24 @@ async fn changed(
     access: &TableAccess,
     change: SchemaChange,
 ) -> ApiResult<TableResponse> {
+    let auto = QueryParams::parse(None).auto_snapshot(&access.principal)?;
+    changed_with(state, access, change, auto).await
+}
+
+/// `changed`, with what the client asked about the change's auto-snapshot.
+async fn changed_with(
+    state: &AppState,
+    access: &TableAccess,
+    change: SchemaChange,
+    auto: AutoSnapshot,
+) -> ApiResult<TableResponse> {
     let view = table_data::change_table(
         state,
         &access.project,
         &access.bucket,
         &access.table,
         change,
+        auto,
     )
     .await?;
     Ok(TableResponse::from(&view))
@@ -63,9 +77,11 @@ pub async fn drop_column(
     State(state): State<AppState>,
     access: TableAccess,
     column: Path<ColumnPath>,
+    RawQuery(query): RawQuery,
 ) -> ApiResult<Json<TableResponse>> {
     let column = column_of(column)?;
-    let view = changed(&state, &access, SchemaChange::DropColumn(column)).await?;
+    let auto = QueryParams::parse(query).auto_snapshot(&access.principal)?;
+    let view = changed_with(&state, &access, SchemaChange::DropColumn(column), auto).await?;
     Ok(Json(view))
 }
 

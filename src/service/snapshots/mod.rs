@@ -1,13 +1,126 @@
 //! Snapshots of tables (ADR 0029): their settings inherited project → bucket → table, and
-//! (later) taking, listing, restoring and expiring snapshots. Handlers call these.
+//! taking, listing, restoring, reading and expiring snapshots. Handlers call these.
 
+pub mod manage;
+pub mod restore;
 pub mod settings;
+pub mod take;
 
-use crate::catalog::snapshots::SettingsKey;
-use crate::error::ApiResult;
+use std::path::PathBuf;
+
+use crate::catalog::snapshots::{SettingsKey, SnapshotRecord};
+use crate::engine::snapshot::SnapshotFile;
+use crate::engine::{ColumnInfo, TableKey};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::{BucketName, ProjectId, TableName};
 use crate::state::AppState;
 use settings::{Level, LocalConfig, Resolved};
+
+/// What a destructive change was asked with about the snapshot its settings promise first.
+#[derive(Debug, Clone)]
+pub struct AutoSnapshot {
+    /// `?skip_snapshot=true`: make the change without it.
+    pub skip: bool,
+    /// Who asked (`admin` or `key:<id>`), recorded as the snapshot's `created_by`.
+    pub by: String,
+}
+
+/// The effective settings of a table (blocking).
+pub(crate) fn effective(state: &AppState, key: &TableKey) -> ApiResult<Resolved> {
+    let target = Target {
+        project: key.project.clone(),
+        bucket: Some(key.bucket.clone()),
+        table: Some(key.table.clone()),
+    };
+    resolve(state, &target)
+}
+
+/// 404 `snapshot_not_found` naming `id`.
+pub(crate) fn snapshot_not_found(id: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::SnapshotNotFound,
+        format!("Snapshot '{id}' not found"),
+    )
+}
+
+/// The snapshot `id` of `project`, or 404.
+pub(crate) async fn stored(
+    state: &AppState,
+    project: &ProjectId,
+    id: &str,
+) -> ApiResult<SnapshotRecord> {
+    state
+        .catalog
+        .read(|m| m.existing_project(project).map(|_| ()))?;
+    // Every id we issue is a UUID: anything else cannot name a snapshot (nor a path).
+    if uuid::Uuid::parse_str(id).is_err() {
+        return Err(snapshot_not_found(id));
+    }
+    let (st, p, i) = (state.clone(), project.to_string(), id.to_string());
+    super::blocking(move || st.catalog.snapshot(&p, &i))
+        .await?
+        .ok_or_else(|| snapshot_not_found(id))
+}
+
+impl SnapshotRecord {
+    /// The bucket and table it was taken of, as validated names.
+    pub fn names(&self) -> ApiResult<(BucketName, TableName)> {
+        Ok((
+            BucketName::parse(&self.bucket)?,
+            TableName::parse(&self.table)?,
+        ))
+    }
+}
+
+/// A snapshot's file on disk with the table definition it holds.
+pub(crate) struct StoredFile {
+    pub path: PathBuf,
+    pub columns: Vec<ColumnInfo>,
+    pub primary_key: Vec<String>,
+    pub row_count: u64,
+}
+
+impl StoredFile {
+    /// The engine's view of it; `key` names the table in messages.
+    pub fn view<'a>(&'a self, key: &'a TableKey) -> SnapshotFile<'a> {
+        SnapshotFile {
+            path: &self.path,
+            key,
+            columns: &self.columns,
+            primary_key: &self.primary_key,
+            row_count: self.row_count,
+        }
+    }
+}
+
+/// The file of a recorded snapshot; an error when it is missing (blocking).
+pub(crate) fn snapshot_file_of(state: &AppState, s: &SnapshotRecord) -> ApiResult<StoredFile> {
+    let path = state.engine.snapshots_root().join(&s.file_path);
+    if !path.is_file() {
+        return Err(ApiError::internal(format!(
+            "the file of snapshot {} is missing: {}",
+            s.id,
+            path.display()
+        )));
+    }
+    Ok(StoredFile {
+        path,
+        columns: s
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| ColumnInfo {
+                name: c.name.clone(),
+                data_type: c.data_type.clone(),
+                nullable: c.nullable,
+                ordinal_position: u32::try_from(i + 1).unwrap_or(u32::MAX),
+                default: c.default.clone(),
+            })
+            .collect(),
+        primary_key: s.primary_key.clone(),
+        row_count: s.row_count,
+    })
+}
 
 /// The settings level a path names: the project, one of its buckets, or one of its tables.
 #[derive(Debug, Clone)]

@@ -11,16 +11,75 @@ use crate::engine::export::{Compression, ExportFormat, RowSelection};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::{BucketName, ProjectId, TableName};
 use crate::service::files::NewFile;
+use crate::engine::TableKey;
+use crate::files::spool::Spooled;
+use crate::service::snapshots::manage::readable;
 use crate::service::tables::{resolve_reserved, resolve_table};
 use crate::state::AppState;
 
 use super::stream::snapshot_stream;
 
-/// What to export: which rows and columns, in which file format.
+/// What to export: which rows and columns, in which file format, from the table or one
+/// of its snapshots (time travel).
 pub struct ExportRequest {
     pub selection: RowSelection,
     pub format: ExportFormat,
     pub compression: Compression,
+    /// A snapshot id: its rows instead of the table's.
+    pub snapshot: Option<String>,
+}
+
+/// Writes the selected rows to `out` on a bulk thread: the table's under its shared lock (read
+/// through links), or a snapshot's. Returns the key the rows came from, the row count and
+/// `out`: it moves into the task and back, so if the client leaves while DuckDB writes, the
+/// finished file is dropped (removed) there, never left behind.
+async fn write_rows(
+    state: &AppState,
+    project: &ProjectId,
+    bucket: &BucketName,
+    table: &TableName,
+    request: ExportRequest,
+    out: Spooled,
+) -> ApiResult<(TableKey, u64, Spooled)> {
+    let ExportRequest {
+        selection,
+        format,
+        compression,
+        snapshot,
+    } = request;
+    let engine = state.engine.clone();
+    match snapshot {
+        None => {
+            let (reserved, guard, key) = resolve_reserved(state, project, bucket, table).await?;
+            state.files.admit(None)?;
+            let k = key.clone();
+            let (rows, out) = state
+                .bulk
+                .run(reserved, guard, move || {
+                    let rows =
+                        engine.export_to_file(&k, &selection, format, compression, out.path())?;
+                    Ok((rows, out))
+                })
+                .await?;
+            Ok((key, rows, out))
+        }
+        Some(id) => {
+            let (key, file) = readable(state, project, bucket, table, &id).await?;
+            state.files.admit(None)?;
+            let reserved = state.bulk.reserve(project).await;
+            let k = key.clone();
+            let (rows, out) = state
+                .bulk
+                .run(reserved, (), move || {
+                    let file = file.view(&k);
+                    let rows =
+                        engine.export_snapshot(&file, &selection, format, compression, out.path())?;
+                    Ok((rows, out))
+                })
+                .await?;
+            Ok((key, rows, out))
+        }
+    }
 }
 
 /// A finished export: the new file record and how many rows it holds.
@@ -40,24 +99,10 @@ pub async fn export(
     table: &TableName,
     request: ExportRequest,
 ) -> ApiResult<Exported> {
-    let ExportRequest {
-        selection,
-        format,
-        compression,
-    } = request;
-    let (reserved, guard, key) = resolve_reserved(state, project, bucket, table).await?;
-    state.files.admit(None)?;
+    let (format, compression) = (request.format, request.compression);
     let out = state.files.work_file("");
-    let target = out.path().to_path_buf();
-    let engine = state.engine.clone();
-    let k = key.clone();
     let started = std::time::Instant::now();
-    let rows = state
-        .bulk
-        .run(reserved, guard, move || {
-            engine.export_to_file(&k, &selection, format, compression, &target)
-        })
-        .await?;
+    let (key, rows, out) = write_rows(state, project, bucket, table, request, out).await?;
     let written = started.elapsed();
     let meta = NewFile {
         name: format.file_name(table.as_str(), compression),
@@ -91,34 +136,17 @@ pub async fn export_stream(
     table: &TableName,
     request: ExportRequest,
 ) -> ApiResult<impl futures_util::Stream<Item = Result<Bytes, std::io::Error>>> {
-    let ExportRequest {
-        selection,
-        format,
-        compression,
-    } = request;
-    if !format.streamable(compression) {
+    if !request.format.streamable(request.compression) {
         return Err(ApiError::new(
             ErrorCode::InvalidCompression,
             "gzip CSV cannot be streamed; stream plain CSV (and let HTTP compress it) or POST …/export",
         ));
     }
-    let (reserved, guard, key) = resolve_reserved(state, project, bucket, table).await?;
-    // The snapshot takes disk space: refused (507) while the data dir is short of it.
-    state.files.admit(None)?;
-    let snapshot = state.files.work_file(".export");
-    let engine = state.engine.clone();
-    let k = key.clone();
+    let reads_table = request.snapshot.is_none();
+    // The work file takes disk space: refused (507) while the data dir is short of it.
+    let out = state.files.work_file(".export");
     let started = std::time::Instant::now();
-    // The snapshot moves into the task and back: if the client leaves while DuckDB writes,
-    // the finished file is dropped (removed) there, never left behind.
-    let (snapshot, rows) = state
-        .bulk
-        .run(reserved, guard, move || {
-            let rows =
-                engine.export_to_file(&k, &selection, format, compression, snapshot.path())?;
-            Ok((snapshot, rows))
-        })
-        .await?;
+    let (key, rows, snapshot) = write_rows(state, project, bucket, table, request, out).await?;
     // The snapshot's writing is the export's work; streaming it is the client's pace.
     crate::telemetry::table_transfer("export", rows, started.elapsed());
     tracing::debug!(table = %key.table, rows, "export snapshot written; streaming it");
@@ -128,7 +156,10 @@ pub async fn export_stream(
         bucket.clone(),
         table.clone(),
     );
-    let still_readable = move || resolve_table(&st, &p, &b, &t).is_ok_and(|(now, _)| now == key);
+    // A snapshot's rows stay readable while access to the project lasts (the gate checked).
+    let still_readable = move || {
+        !reads_table || resolve_table(&st, &p, &b, &t).is_ok_and(|(now, _)| now == key)
+    };
     let stall = Duration::from_secs(state.config.idle_connection_timeout_secs.max(1));
     snapshot_stream(snapshot, stall, still_readable).await
 }

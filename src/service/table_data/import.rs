@@ -10,6 +10,8 @@ use crate::engine::TableKey;
 use crate::error::{ApiError, ApiResult};
 use crate::names::{BucketName, ColumnName, ProjectId, TableName};
 use crate::service::require_writable;
+use crate::service::snapshots::take::{before_change, Trigger};
+use crate::service::snapshots::AutoSnapshot;
 use crate::service::tables::{
     record_after_write, record_created, validate_definition, view_after_write, writable_reserved,
     TableView,
@@ -32,6 +34,7 @@ pub async fn import(
     table: &TableName,
     file_id: &str,
     request: ImportRequest,
+    auto: AutoSnapshot,
 ) -> ApiResult<Imported> {
     // The file must belong to the importing project (404 otherwise).
     let file = state.files.get(project, file_id).await?;
@@ -41,6 +44,10 @@ pub async fn import(
     let started = std::time::Instant::now();
     state.bulk.run(reserved, guard, move || {
         let state = st;
+        // A full load replaces every row: the truncate trigger's snapshot comes first.
+        if !request.incremental && !request.validate_only {
+            before_change(&state, &key, Trigger::TruncateTable, &auto)?;
+        }
         let imported = state.engine.import_file(&key, local.path(), &request);
         if !request.validate_only {
             record_after_write(&state, &key);

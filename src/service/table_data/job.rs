@@ -10,6 +10,7 @@ use crate::catalog::jobs::JobRecord;
 use crate::engine::import::ImportRequest;
 use crate::error::{ApiError, ApiResult};
 use crate::names::{BucketName, ProjectId, TableName};
+use crate::service::snapshots::AutoSnapshot;
 use crate::state::AppState;
 
 /// Work on one table that may run as a job.
@@ -18,6 +19,8 @@ pub enum TableJob {
     Import {
         file_id: String,
         request: ImportRequest,
+        /// The truncate trigger's snapshot before a full load (skip, and who asked).
+        auto: AutoSnapshot,
     },
     /// Writes the selected rows to a new file of the project.
     Export(ExportRequest),
@@ -58,8 +61,12 @@ impl TableJob {
         table: &TableName,
     ) -> ApiResult<TableJobOutcome> {
         match self {
-            Self::Import { file_id, request } => {
-                import(state, project, bucket, table, &file_id, request)
+            Self::Import {
+                file_id,
+                request,
+                auto,
+            } => {
+                import(state, project, bucket, table, &file_id, request, auto)
                     .await
                     .map(TableJobOutcome::Imported)
             }

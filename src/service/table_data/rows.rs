@@ -5,6 +5,8 @@ use crate::engine::filter::Filter;
 use crate::engine::profile::Profile;
 use crate::error::ApiResult;
 use crate::names::{BucketName, ProjectId, TableName};
+use crate::service::snapshots::take::{before_change, Trigger};
+use crate::service::snapshots::AutoSnapshot;
 use crate::service::tables::{record_after_write, resolve_reserved, writable_reserved};
 use crate::state::AppState;
 
@@ -16,12 +18,17 @@ pub async fn delete_rows(
     bucket: &BucketName,
     table: &TableName,
     filter: Filter,
+    auto: AutoSnapshot,
 ) -> ApiResult<(u64, u64)> {
     let (reserved, guard, key) = writable_reserved(state, project, bucket, table).await?;
     let st = state.clone();
     state
         .bulk
         .run(reserved, guard, move || {
+            // Counted only when a snapshot could be due: it costs a scan of the filter.
+            if !auto.skip && st.engine.filter_matches_every_row(&key, &filter)? {
+                before_change(&st, &key, Trigger::DeleteAllRows, &auto)?;
+            }
             let deleted = st.engine.delete_rows(&key, &filter);
             record_after_write(&st, &key);
             deleted

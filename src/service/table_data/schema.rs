@@ -3,9 +3,11 @@
 
 use crate::engine::ddl::ColumnDef;
 use crate::engine::schema::AlterColumn;
-use crate::engine::{TableEngine, TableKey};
+use crate::engine::{find_column, TableEngine, TableKey};
 use crate::error::ApiResult;
 use crate::names::{BucketName, ProjectId, TableName};
+use crate::service::snapshots::take::{before_change, Trigger};
+use crate::service::snapshots::AutoSnapshot;
 use crate::service::tables::{record_after_write, view_after_write, writable_reserved, TableView};
 use crate::state::AppState;
 
@@ -41,6 +43,7 @@ pub async fn change_table(
     bucket: &BucketName,
     table: &TableName,
     change: SchemaChange,
+    auto: AutoSnapshot,
 ) -> ApiResult<TableView> {
     let (reserved, guard, key) = writable_reserved(state, project, bucket, table).await?;
     let st = state.clone();
@@ -49,6 +52,13 @@ pub async fn change_table(
         .bulk
         .run(reserved, guard, move || {
             let state = st;
+            if let SchemaChange::DropColumn(column) = &change {
+                // Only a drop that will happen is worth a snapshot (an unknown column is 404).
+                let info = state.engine.describe(&key)?;
+                if find_column(&info.columns, column).is_some() {
+                    before_change(&state, &key, Trigger::DropColumn, &auto)?;
+                }
+            }
             if let Err(e) = change.apply(&state.engine, &key) {
                 record_after_write(&state, &key);
                 return Err(e);

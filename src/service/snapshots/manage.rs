@@ -1,0 +1,134 @@
+//! Snapshots once taken: list, get, delete, read in place (time travel), and their end —
+//! retention expiry and project deletion remove rows and files together.
+
+use crate::catalog::snapshots::{SnapshotQuery, SnapshotRecord};
+use crate::engine::export::RowSelection;
+use crate::engine::preview::Preview;
+use crate::engine::{fsync_dir, TableKey};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::names::{BucketName, ProjectId, TableName};
+use crate::service::blocking;
+use crate::state::AppState;
+
+use super::{snapshot_file_of, snapshot_not_found, stored, StoredFile};
+
+/// A page of the project's snapshots newest first, and how many match in all.
+pub async fn list(
+    state: &AppState,
+    project: &ProjectId,
+    query: SnapshotQuery,
+) -> ApiResult<(Vec<SnapshotRecord>, u64)> {
+    state
+        .catalog
+        .read(|m| m.existing_project(project).map(|_| ()))?;
+    let (st, p) = (state.clone(), project.to_string());
+    blocking(move || st.catalog.snapshots(&p, &query)).await
+}
+
+/// One snapshot of the project, or 404.
+pub async fn get(state: &AppState, project: &ProjectId, id: &str) -> ApiResult<SnapshotRecord> {
+    stored(state, project, id).await
+}
+
+/// Deletes a snapshot: its row first (then nobody can reach the file), then its file.
+pub async fn delete(state: &AppState, project: &ProjectId, id: &str) -> ApiResult<()> {
+    let snapshot = stored(state, project, id).await?;
+    let st = state.clone();
+    blocking(move || {
+        if !st.catalog.delete_snapshot(&snapshot.project, &snapshot.id)? {
+            return Err(snapshot_not_found(&snapshot.id));
+        }
+        remove_file(&st, &snapshot.file_path);
+        Ok(())
+    })
+    .await
+}
+
+/// Deletes the snapshots whose retention has ended, rows and files; returns how many
+/// (blocking; the periodic cleaner calls it).
+pub fn purge_expired(state: &AppState) -> ApiResult<usize> {
+    let expired = state.catalog.expired_snapshots(crate::catalog::now())?;
+    let mut purged = 0;
+    for (project, id, file_path) in expired {
+        if state.catalog.delete_snapshot(&project, &id)? {
+            remove_file(state, &file_path);
+            purged += 1;
+            tracing::info!(project = %project, snapshot = %id, "expired snapshot deleted");
+        }
+    }
+    Ok(purged)
+}
+
+/// Removes a deleted project's snapshot directory (blocking; after its catalog rows went).
+pub fn remove_project_files(state: &AppState, project: &ProjectId) -> ApiResult<()> {
+    let dir = state
+        .engine
+        .snapshots_root()
+        .join(format!("project_{project}"));
+    match std::fs::remove_dir_all(&dir) {
+        Ok(()) => {
+            let _ = fsync_dir(&state.engine.snapshots_root());
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(ApiError::internal(format!(
+            "removing snapshot directory {}: {e}",
+            dir.display()
+        ))),
+    }
+}
+
+/// Removes a snapshot file whose row is gone; a failure only leaves an orphan file behind.
+fn remove_file(state: &AppState, file_path: &str) {
+    let path = state.engine.snapshots_root().join(file_path);
+    match std::fs::remove_file(&path) {
+        Ok(()) => {
+            if let Some(dir) = path.parent() {
+                let _ = fsync_dir(dir);
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!(path = %path.display(), error = %e, "could not remove a snapshot file"),
+    }
+}
+
+/// A snapshot of `bucket.table` opened for reading in place (time travel): 404 unless the
+/// project has snapshot `id` and it was taken of that table (which need not exist any more).
+pub(crate) async fn readable(
+    state: &AppState,
+    project: &ProjectId,
+    bucket: &BucketName,
+    table: &TableName,
+    id: &str,
+) -> ApiResult<(TableKey, StoredFile)> {
+    let snapshot = stored(state, project, id).await?;
+    if snapshot.names()? != (bucket.clone(), table.clone()) {
+        return Err(ApiError::new(
+            ErrorCode::SnapshotNotFound,
+            format!(
+                "Snapshot '{id}' is a snapshot of table '{}' in bucket '{}', not of '{table}' in '{bucket}'",
+                snapshot.table, snapshot.bucket
+            ),
+        ));
+    }
+    let key = TableKey::new(project, bucket, table);
+    let st = state.clone();
+    let file = blocking(move || snapshot_file_of(&st, &snapshot)).await?;
+    Ok((key, file))
+}
+
+/// The first rows of a snapshot, as a table preview reads them.
+pub async fn preview(
+    state: &AppState,
+    project: &ProjectId,
+    bucket: &BucketName,
+    table: &TableName,
+    id: &str,
+    limit: u32,
+    selection: RowSelection,
+) -> ApiResult<Preview> {
+    let (key, file) = readable(state, project, bucket, table, id).await?;
+    let engine = state.engine.clone();
+    let max_bytes = state.config.max_preview_bytes;
+    blocking(move || engine.preview_snapshot(&file.view(&key), limit, max_bytes, &selection)).await
+}
