@@ -122,7 +122,10 @@ fn snapshot_routes(routes: Routes, prefix: &str) -> Routes {
             &at("/{snapshot_id}"),
             get(Read, snapshots::get).delete(ProjectAdmin, snapshots::delete),
         )
-        .at(&at("/{snapshot_id}/restore"), post(Write, snapshots::restore))
+        .at(
+            &at("/{snapshot_id}/restore"),
+            post(Write, snapshots::restore),
+        )
 }
 
 /// GET/PUT/DELETE of snapshot settings, the same at every level (ADR 0029).

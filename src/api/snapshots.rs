@@ -50,7 +50,12 @@ fn detail(s: &SnapshotRecord) -> Value {
 
 /// Snapshot routes name no bucket in their path, so a key limited to some buckets is checked
 /// here against the bucket the snapshot (or the request) names.
-fn require(principal: &Principal, access: &ProjectAccess, need: Need, bucket: &str) -> ApiResult<()> {
+fn require(
+    principal: &Principal,
+    access: &ProjectAccess,
+    need: Need,
+    bucket: &str,
+) -> ApiResult<()> {
     principal.allows(
         need,
         &AccessTarget {
@@ -210,7 +215,9 @@ pub async fn restore(
     let project = access.scope.project.clone();
     let snapshot = manage::get(&state, &project, &path.snapshot_id).await?;
     require(&access.principal, &access, Need::Read, &snapshot.bucket)?;
-    let target_bucket = bucket.as_ref().map_or(snapshot.bucket.as_str(), |b| b.as_str());
+    let target_bucket = bucket
+        .as_ref()
+        .map_or(snapshot.bucket.as_str(), |b| b.as_str());
     require(&access.principal, &access, Need::Write, target_bucket)?;
     let restored = restore::restore(&state, &project, &snapshot.id, bucket, table, auto).await?;
     Ok(Json(json!({

@@ -250,7 +250,10 @@ impl Catalog {
     }
 
     /// Snapshots whose retention ended before `now`: (project, id, file path) (blocking).
-    pub fn expired_snapshots(&self, now: DateTime<Utc>) -> ApiResult<Vec<(String, String, String)>> {
+    pub fn expired_snapshots(
+        &self,
+        now: DateTime<Utc>,
+    ) -> ApiResult<Vec<(String, String, String)>> {
         self.query(|conn| {
             let mut stmt = conn.prepare(
                 "SELECT project_id, id, file_path FROM snapshots

@@ -158,7 +158,15 @@ impl TableEngine {
     ) -> ApiResult<u64> {
         let (columns, tail) = selection.resolve(file.key, file.columns)?;
         let conn = self.conn()?;
-        copy_out(&conn, &file.relation(), &columns, &tail, format, compression, out)
+        copy_out(
+            &conn,
+            &file.relation(),
+            &columns,
+            &tail,
+            format,
+            compression,
+            out,
+        )
     }
 }
 

@@ -75,22 +75,37 @@ async fn a_manual_snapshot_is_listed_read_and_deleted_with_its_file() {
     assert!(s["size_bytes"].as_u64().unwrap() > 0, "{s}");
     let created = chrono::DateTime::parse_from_rfc3339(s["created_at"].as_str().unwrap()).unwrap();
     let expires = chrono::DateTime::parse_from_rfc3339(s["expires_at"].as_str().unwrap()).unwrap();
-    assert_eq!((expires - created).num_days(), 90, "manual retention default: {s}");
-    let file = app.data_dir.join(format!("snapshots/project_1/{id}.parquet"));
+    assert_eq!(
+        (expires - created).num_days(),
+        90,
+        "manual retention default: {s}"
+    );
+    let file = app
+        .data_dir
+        .join(format!("snapshots/project_1/{id}.parquet"));
     assert!(file.is_file(), "snapshot file at {}", file.display());
 
     let second = snapshot(&app, &key, "t").await;
     let list = app.get(SNAPSHOTS, &key).await.expect(200);
     assert_eq!(list["total"], 2, "{list}");
-    assert_eq!(list["snapshots"][0]["id"], second["id"], "newest first: {list}");
-    let page = app.get(&format!("{SNAPSHOTS}?limit=1&offset=1"), &key).await.expect(200);
+    assert_eq!(
+        list["snapshots"][0]["id"], second["id"],
+        "newest first: {list}"
+    );
+    let page = app
+        .get(&format!("{SNAPSHOTS}?limit=1&offset=1"), &key)
+        .await
+        .expect(200);
     assert_eq!(page["total"], 2);
     assert_eq!(page["snapshots"][0]["id"], id, "{page}");
     // The seed path style serves the same snapshots.
     let seed = app.get("/projects/1/snapshots", &key).await.expect(200);
     assert_eq!(seed["total"], 2);
 
-    let detail = app.get(&format!("{SNAPSHOTS}/{id}"), &key).await.expect(200);
+    let detail = app
+        .get(&format!("{SNAPSHOTS}/{id}"), &key)
+        .await
+        .expect(200);
     assert_eq!(
         detail["schema_columns"],
         json!([{"name": "id", "type": "INTEGER", "nullable": false},
@@ -100,10 +115,17 @@ async fn a_manual_snapshot_is_listed_read_and_deleted_with_its_file() {
 
     // Snapshot files count toward the project's size.
     let stats = app.get("/projects/1/stats", &key).await.expect(200);
-    let table_bytes = app.get(T, &key).await.expect(200)["size_bytes"].as_u64().unwrap();
-    assert!(stats["size_bytes"].as_u64().unwrap() > table_bytes, "{stats}");
+    let table_bytes = app.get(T, &key).await.expect(200)["size_bytes"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        stats["size_bytes"].as_u64().unwrap() > table_bytes,
+        "{stats}"
+    );
 
-    app.delete(&format!("{SNAPSHOTS}/{id}"), &key).await.expect(204);
+    app.delete(&format!("{SNAPSHOTS}/{id}"), &key)
+        .await
+        .expect(204);
     assert!(!file.exists(), "the file goes with the snapshot");
     app.get(&format!("{SNAPSHOTS}/{id}"), &key)
         .await
@@ -122,17 +144,31 @@ async fn snapshot_requests_are_checked() {
     app.post(SNAPSHOTS, &key, json!({"bucket": "b", "table": "nope"}))
         .await
         .expect_code(404, "table_not_found");
-    app.post(SNAPSHOTS, &key, json!({"bucket": "b"})).await.expect(422);
-    app.post(SNAPSHOTS, &key, json!({"bucket": "b", "table": "t", "x": 1}))
+    app.post(SNAPSHOTS, &key, json!({"bucket": "b"}))
         .await
         .expect(422);
-    for id in ["0190a1b2-0000-7000-8000-000000000000", "not-a-uuid", "..%2F..%2Fmetadata"] {
+    app.post(
+        SNAPSHOTS,
+        &key,
+        json!({"bucket": "b", "table": "t", "x": 1}),
+    )
+    .await
+    .expect(422);
+    for id in [
+        "0190a1b2-0000-7000-8000-000000000000",
+        "not-a-uuid",
+        "..%2F..%2Fmetadata",
+    ] {
         app.get(&format!("{SNAPSHOTS}/{id}"), &key)
             .await
             .expect_code(404, "snapshot_not_found");
     }
-    app.get(&format!("{SNAPSHOTS}?limit=0"), &key).await.expect(422);
-    app.get(&format!("{SNAPSHOTS}?limit=1001"), &key).await.expect(422);
+    app.get(&format!("{SNAPSHOTS}?limit=0"), &key)
+        .await
+        .expect(422);
+    app.get(&format!("{SNAPSHOTS}?limit=1001"), &key)
+        .await
+        .expect(422);
     app.get("/projects/9/branches/default/snapshots", ADMIN_KEY)
         .await
         .expect_code(404, "project_not_found");
@@ -162,9 +198,13 @@ async fn a_restore_replaces_the_table_with_its_columns_and_key() {
     )
     .await
     .expect(200);
-    app.post(&format!("{T}/columns"), &key, json!({"name": "extra", "type": "INTEGER"}))
-        .await
-        .expect(201);
+    app.post(
+        &format!("{T}/columns"),
+        &key,
+        json!({"name": "extra", "type": "INTEGER"}),
+    )
+    .await
+    .expect(201);
     assert_eq!(row_count(&app, &key, "t").await, 5);
 
     let restored = app
@@ -185,8 +225,14 @@ async fn a_restore_replaces_the_table_with_its_columns_and_key() {
         .collect();
     assert_eq!(names, ["id", "name"], "the added column is gone: {table}");
     assert_eq!(table["primary_key"], json!(["id"]), "{table}");
-    let preview = app.get(&format!("{T}/preview?order_by=id&limit=2"), &key).await.expect(200);
-    assert_eq!(preview["rows"], json!([{"id": 1, "name": "n1"}, {"id": 2, "name": "n2"}]));
+    let preview = app
+        .get(&format!("{T}/preview?order_by=id&limit=2"), &key)
+        .await
+        .expect(200);
+    assert_eq!(
+        preview["rows"],
+        json!([{"id": 1, "name": "n1"}, {"id": 2, "name": "n2"}])
+    );
 }
 
 #[tokio::test]
@@ -197,15 +243,25 @@ async fn a_dropped_table_comes_back_from_its_auto_snapshot() {
     let auto = of_type(&app, &key, "auto_predrop").await;
     assert_eq!(auto.len(), 1, "drop_table is on by default: {auto:?}");
     assert_eq!(auto[0]["row_count"], 10);
-    assert_eq!(auto[0]["created_by"].as_str().map(|s| s.starts_with("key:")), Some(true));
-    let created = chrono::DateTime::parse_from_rfc3339(auto[0]["created_at"].as_str().unwrap()).unwrap();
-    let expires = chrono::DateTime::parse_from_rfc3339(auto[0]["expires_at"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        auto[0]["created_by"]
+            .as_str()
+            .map(|s| s.starts_with("key:")),
+        Some(true)
+    );
+    let created =
+        chrono::DateTime::parse_from_rfc3339(auto[0]["created_at"].as_str().unwrap()).unwrap();
+    let expires =
+        chrono::DateTime::parse_from_rfc3339(auto[0]["expires_at"].as_str().unwrap()).unwrap();
     assert_eq!((expires - created).num_days(), 7, "auto retention default");
     let id = id_of(&auto[0]);
 
     // Time travel works on a table that no longer exists.
     let preview = app
-        .get(&format!("{T}/preview?snapshot={id}&order_by=id&limit=1"), &key)
+        .get(
+            &format!("{T}/preview?snapshot={id}&order_by=id&limit=1"),
+            &key,
+        )
         .await
         .expect(200);
     assert_eq!(preview["rows"], json!([{"id": 1, "name": "n1"}]));
@@ -264,26 +320,40 @@ async fn every_trigger_takes_its_snapshot_and_skip_snapshot_skips_it() {
     )
     .await
     .expect(200);
-    app.post(&format!("{T}/columns"), &key, json!({"name": "extra", "type": "INTEGER"}))
-        .await
-        .expect(201);
+    app.post(
+        &format!("{T}/columns"),
+        &key,
+        json!({"name": "extra", "type": "INTEGER"}),
+    )
+    .await
+    .expect(201);
 
     // Dropping a column.
     app.delete(&format!("{T}/columns/extra?skip_snapshot=true"), &key)
         .await
         .expect(200);
     assert!(of_type(&app, &key, "auto_predrop_column").await.is_empty());
-    app.post(&format!("{T}/columns"), &key, json!({"name": "extra", "type": "INTEGER"}))
+    app.post(
+        &format!("{T}/columns"),
+        &key,
+        json!({"name": "extra", "type": "INTEGER"}),
+    )
+    .await
+    .expect(201);
+    app.delete(&format!("{T}/columns/extra"), &key)
         .await
-        .expect(201);
-    app.delete(&format!("{T}/columns/extra"), &key).await.expect(200);
+        .expect(200);
     let dropped = of_type(&app, &key, "auto_predrop_column").await;
     assert_eq!(dropped.len(), 1);
     let detail = app
         .get(&format!("{SNAPSHOTS}/{}", id_of(&dropped[0])), &key)
         .await
         .expect(200);
-    assert_eq!(detail["schema_columns"].as_array().unwrap().len(), 3, "the column is in it");
+    assert_eq!(
+        detail["schema_columns"].as_array().unwrap().len(),
+        3,
+        "the column is in it"
+    );
 
     // Deleting some rows takes none; deleting every row takes one.
     let rows = format!("{T}/rows");
@@ -306,33 +376,60 @@ async fn every_trigger_takes_its_snapshot_and_skip_snapshot_skips_it() {
     // A full load replaces every row: snapshot first; skipped on request.
     let file = upload(&app, &key, "a.csv", "id,name\n100,x\n101,y\n").await;
     let import = format!("{T}/import/file");
-    app.post(&import, &key, json!({"file_id": file, "import_options": {"incremental": false}}))
-        .await
-        .expect(200);
+    app.post(
+        &import,
+        &key,
+        json!({"file_id": file, "import_options": {"incremental": false}}),
+    )
+    .await
+    .expect(200);
     let truncated = of_type(&app, &key, "auto_pretruncate").await;
     assert_eq!(truncated.len(), 2);
-    assert_eq!(truncated[0]["row_count"], 0, "the table was empty before the load");
-    app.post(&format!("{import}?skip_snapshot=true"), &key, json!({"file_id": file, "import_options": {"incremental": false}}))
-        .await
-        .expect(200);
-    app.post(&import, &key, json!({"file_id": file, "import_options": {"incremental": true}}))
-        .await
-        .expect(200);
-    assert_eq!(of_type(&app, &key, "auto_pretruncate").await.len(), 2, "incremental loads take none");
+    assert_eq!(
+        truncated[0]["row_count"], 0,
+        "the table was empty before the load"
+    );
+    app.post(
+        &format!("{import}?skip_snapshot=true"),
+        &key,
+        json!({"file_id": file, "import_options": {"incremental": false}}),
+    )
+    .await
+    .expect(200);
+    app.post(
+        &import,
+        &key,
+        json!({"file_id": file, "import_options": {"incremental": true}}),
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        of_type(&app, &key, "auto_pretruncate").await.len(),
+        2,
+        "incremental loads take none"
+    );
 
     // Restoring over the table is a truncate too.
     let manual = snapshot(&app, &key, "t").await;
-    app.post(&format!("{SNAPSHOTS}/{}/restore", id_of(&manual)), &key, json!({}))
-        .await
-        .expect(200);
+    app.post(
+        &format!("{SNAPSHOTS}/{}/restore", id_of(&manual)),
+        &key,
+        json!({}),
+    )
+    .await
+    .expect(200);
     assert_eq!(of_type(&app, &key, "auto_pretruncate").await.len(), 3);
 
     // Dropping the table.
-    app.delete(&format!("{T}?skip_snapshot=false"), &key).await.expect(204);
+    app.delete(&format!("{T}?skip_snapshot=false"), &key)
+        .await
+        .expect(204);
     let dropped = of_type(&app, &key, "auto_predrop").await;
     assert_eq!(dropped.len(), 1);
     assert_eq!(dropped[0]["row_count"], 2);
-    app.get(&format!("{T}?skip_snapshot=maybe"), &key).await.expect(404);
+    app.get(&format!("{T}?skip_snapshot=maybe"), &key)
+        .await
+        .expect(404);
 }
 
 #[tokio::test]
@@ -342,15 +439,27 @@ async fn a_snapshot_that_cannot_be_taken_stops_the_drop_unless_skipped() {
     let root = app.data_dir.join("snapshots");
     std::fs::create_dir_all(&root).unwrap();
     std::fs::write(root.join("project_1"), b"in the way").unwrap();
-    let refused = app.delete(T, &key).await.expect_code(503, "snapshot_failed");
+    let refused = app
+        .delete(T, &key)
+        .await
+        .expect_code(503, "snapshot_failed");
     let message = refused["message"].as_str().unwrap();
     assert!(message.contains("skip_snapshot=true"), "{refused}");
-    assert_eq!(refused["details"]["trigger"], "auto_snapshot_triggers.drop_table");
-    assert_eq!(row_count(&app, &key, "t").await, 5, "the table is still there");
+    assert_eq!(
+        refused["details"]["trigger"],
+        "auto_snapshot_triggers.drop_table"
+    );
+    assert_eq!(
+        row_count(&app, &key, "t").await,
+        5,
+        "the table is still there"
+    );
     app.post(SNAPSHOTS, &key, json!({"bucket": "b", "table": "t"}))
         .await
         .expect(500);
-    app.delete(&format!("{T}?skip_snapshot=true"), &key).await.expect(204);
+    app.delete(&format!("{T}?skip_snapshot=true"), &key)
+        .await
+        .expect(204);
     app.get(T, &key).await.expect_code(404, "table_not_found");
     let list = app.get(SNAPSHOTS, &key).await.expect(200);
     assert_eq!(list["total"], 0, "{list}");
@@ -377,7 +486,11 @@ async fn time_travel_reads_a_snapshot_like_the_table() {
         )
         .await
         .expect(200);
-    assert_eq!(old["rows"], json!([{"name": "n9"}, {"name": "n7"}]), "{old}");
+    assert_eq!(
+        old["rows"],
+        json!([{"name": "n9"}, {"name": "n7"}]),
+        "{old}"
+    );
     assert_eq!(old["total_row_count"], 30, "{old}");
     let live = app.get(&format!("{T}/preview"), &key).await.expect(200);
     assert_eq!(live["rows"], json!([]));
@@ -387,7 +500,9 @@ async fn time_travel_reads_a_snapshot_like_the_table() {
 
     let csv = app
         .client
-        .get(app.url(&format!("{T}/export?snapshot={id}&format=csv&order_by=id&limit=2")))
+        .get(app.url(&format!(
+            "{T}/export?snapshot={id}&format=csv&order_by=id&limit=2"
+        )))
         .bearer_auth(&key)
         .send()
         .await
@@ -395,16 +510,30 @@ async fn time_travel_reads_a_snapshot_like_the_table() {
     assert_eq!(csv.status(), 200);
     assert_eq!(csv.text().await.unwrap(), "id,name\n1,n1\n2,n2\n");
     let exported = app
-        .post(&format!("{T}/export"), &key, json!({"snapshot": id, "format": "csv"}))
+        .post(
+            &format!("{T}/export"),
+            &key,
+            json!({"snapshot": id, "format": "csv"}),
+        )
         .await
         .expect(200);
-    assert_eq!(exported["rows_exported"].as_u64().or(exported["row_count"].as_u64()), Some(30), "{exported}");
+    assert_eq!(
+        exported["rows_exported"]
+            .as_u64()
+            .or(exported["row_count"].as_u64()),
+        Some(30),
+        "{exported}"
+    );
 
     // A snapshot of another table is not one of this table.
-    app.create_table("1", &key, "b", "u", &[("id", "INTEGER")], &[]).await;
-    app.get(&format!("/projects/1/buckets/b/tables/u/preview?snapshot={id}"), &key)
-        .await
-        .expect_code(404, "snapshot_not_found");
+    app.create_table("1", &key, "b", "u", &[("id", "INTEGER")], &[])
+        .await;
+    app.get(
+        &format!("/projects/1/buckets/b/tables/u/preview?snapshot={id}"),
+        &key,
+    )
+    .await
+    .expect_code(404, "snapshot_not_found");
 }
 
 #[tokio::test]
@@ -413,7 +542,10 @@ async fn expired_snapshots_lose_their_rows_and_files() {
     let (mut app, key) = world_with(app, 5).await;
     let keep = id_of(&snapshot(&app, &key, "t").await);
     let expire = id_of(&snapshot(&app, &key, "t").await);
-    let file = |id: &str| app.data_dir.join(format!("snapshots/project_1/{id}.parquet"));
+    let file = |id: &str| {
+        app.data_dir
+            .join(format!("snapshots/project_1/{id}.parquet"))
+    };
     let (kept_file, expired_file) = (file(&keep), file(&expire));
     assert!(expired_file.is_file());
     // Retention is whole days: the test moves one snapshot's end into the past instead.
@@ -426,16 +558,23 @@ async fn expired_snapshots_lose_their_rows_and_files() {
         )
         .unwrap();
     }
-    let app = app.restart_configured(|c| c.cleanup_interval_secs = 1).await;
+    let app = app
+        .restart_configured(|c| c.cleanup_interval_secs = 1)
+        .await;
     let deadline = Instant::now() + Duration::from_secs(20);
     while expired_file.exists() {
-        assert!(Instant::now() < deadline, "the expired snapshot's file was not removed");
+        assert!(
+            Instant::now() < deadline,
+            "the expired snapshot's file was not removed"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     app.get(&format!("{SNAPSHOTS}/{expire}"), &key)
         .await
         .expect_code(404, "snapshot_not_found");
-    app.get(&format!("{SNAPSHOTS}/{keep}"), &key).await.expect(200);
+    app.get(&format!("{SNAPSHOTS}/{keep}"), &key)
+        .await
+        .expect(200);
     assert!(kept_file.is_file());
 }
 
@@ -457,7 +596,8 @@ async fn deleting_a_project_deletes_its_snapshots() {
 async fn keys_limited_to_buckets_reach_only_their_snapshots() {
     let (app, key) = world(5).await;
     app.create_bucket("1", &key, "other").await;
-    app.create_table("1", &key, "other", "o", &[("id", "INTEGER")], &[]).await;
+    app.create_table("1", &key, "other", "o", &[("id", "INTEGER")], &[])
+        .await;
     let s = snapshot(&app, &key, "t").await;
     let limited = app
         .post(
@@ -469,20 +609,29 @@ async fn keys_limited_to_buckets_reach_only_their_snapshots() {
         .await
         .expect(201);
     let limited = limited["api_key"].as_str().unwrap().to_string();
-    app.get(&format!("{SNAPSHOTS}/{}", id_of(&s)), &limited).await.expect(403);
+    app.get(&format!("{SNAPSHOTS}/{}", id_of(&s)), &limited)
+        .await
+        .expect(403);
     app.post(SNAPSHOTS, &limited, json!({"bucket": "b", "table": "t"}))
         .await
         .expect(403);
     // Writes on snapshot routes name no bucket in the path: the gate refuses them to keys
     // limited to named buckets, whatever bucket the body names (ADR 0029).
-    app.post(SNAPSHOTS, &limited, json!({"bucket": "other", "table": "o"}))
-        .await
-        .expect(403);
+    app.post(
+        SNAPSHOTS,
+        &limited,
+        json!({"bucket": "other", "table": "o"}),
+    )
+    .await
+    .expect(403);
     app.post(SNAPSHOTS, &key, json!({"bucket": "other", "table": "o"}))
         .await
         .expect(201);
     app.get(SNAPSHOTS, &limited).await.expect(403);
-    let own = app.get(&format!("{SNAPSHOTS}?bucket=other"), &limited).await.expect(200);
+    let own = app
+        .get(&format!("{SNAPSHOTS}?bucket=other"), &limited)
+        .await
+        .expect(200);
     assert_eq!(own["total"], 1);
     app.delete(&format!("{SNAPSHOTS}/{}", id_of(&s)), &limited)
         .await
@@ -501,4 +650,124 @@ async fn upload(app: &TestApp, key: &str, name: &str, data: &str) -> String {
     assert_eq!(res.status().as_u16(), 201);
     let body: Value = res.json().await.expect("json");
     body["id"].as_str().expect("file id").to_string()
+}
+
+/// Rows `id,name` for ids in `range`, as CSV with a header.
+fn rows_csv(range: std::ops::RangeInclusive<u64>) -> String {
+    let mut csv = String::from("id,name\n");
+    for i in range {
+        csv.push_str(&format!("{i},name-{i}-{}\n", i.wrapping_mul(2654435761)));
+    }
+    csv
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_9_during_a_restore_leaves_the_old_table() {
+    use crate::helpers::ServerProcess;
+    let mut server = ServerProcess::start(&[
+        ("ADMIN_API_KEY", ADMIN_KEY),
+        ("MIN_FREE_BYTES", "0"),
+        ("DUCKDB_THREADS", "1"),
+        ("DUCKDB_MEMORY_LIMIT", "1GB"),
+        ("RUST_LOG", "warn"),
+    ])
+    .await;
+    let created = server
+        .post("/projects", ADMIN_KEY, json!({"id": "1", "name": "One"}))
+        .await
+        .expect(201);
+    let key = created["api_key"].as_str().unwrap().to_string();
+    server
+        .post("/projects/1/buckets", &key, json!({"name": "b"}))
+        .await
+        .expect(201);
+    server
+        .post(
+            "/projects/1/buckets/b/tables",
+            &key,
+            json!({"name": "t", "columns": [{"name": "id", "type": "BIGINT"}, {"name": "name", "type": "VARCHAR"}],
+                   "primary_key": ["id"]}),
+        )
+        .await
+        .expect(201);
+    const BIG: u64 = 3_000_000;
+    let file = server
+        .client
+        .post(server.url("/projects/1/files/content?name=big.csv"))
+        .bearer_auth(&key)
+        .body(rows_csv(1..=BIG))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(file.status(), 201);
+    let file: Value = file.json().await.unwrap();
+    let import = "/projects/1/buckets/b/tables/t/import/file";
+    server
+        .post(
+            import,
+            &key,
+            json!({"file_id": file["id"], "import_options": {"incremental": false}}),
+        )
+        .await
+        .expect(200);
+    let big = id_of(
+        &server
+            .post(SNAPSHOTS, &key, json!({"bucket": "b", "table": "t"}))
+            .await
+            .expect(201),
+    );
+    server
+        .call(
+            reqwest::Method::DELETE,
+            "/projects/1/buckets/b/tables/t/rows",
+            Some(&key),
+            Some(json!({"where_clause": "id > 100"})),
+        )
+        .await
+        .expect(200);
+    let export = "/projects/1/buckets/b/tables/t/export?format=csv&order_by=id";
+    let text = |server: &ServerProcess| {
+        let req = server
+            .client
+            .get(server.url(export))
+            .bearer_auth(&key)
+            .send();
+        async move { req.await.unwrap().text().await.unwrap() }
+    };
+    let before = text(&server).await;
+    assert_eq!(before, rows_csv(1..=100));
+
+    // The restore of three million rows runs while the process is killed.
+    let request = server
+        .client
+        .post(server.url(&format!("{SNAPSHOTS}/{big}/restore")))
+        .bearer_auth(&key)
+        .json(&json!({}))
+        .send();
+    let restore = tokio::spawn(request);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        !restore.is_finished(),
+        "the restore must still run when the server is killed (make the table bigger)"
+    );
+    server.kill();
+    let _ = restore.await;
+
+    let server = server.restart().await;
+    let t = server
+        .get("/projects/1/buckets/b/tables/t", &key)
+        .await
+        .expect(200);
+    assert_eq!(t["row_count"], 100, "the old table, whole: {t}");
+    assert_eq!(text(&server).await, before);
+    // The snapshot is intact and restores completely afterwards.
+    let done = server
+        .post(
+            &format!("{SNAPSHOTS}/{big}/restore?skip_snapshot=true"),
+            &key,
+            json!({}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(done["row_count"], BIG);
 }

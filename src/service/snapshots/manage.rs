@@ -35,7 +35,10 @@ pub async fn delete(state: &AppState, project: &ProjectId, id: &str) -> ApiResul
     let snapshot = stored(state, project, id).await?;
     let st = state.clone();
     blocking(move || {
-        if !st.catalog.delete_snapshot(&snapshot.project, &snapshot.id)? {
+        if !st
+            .catalog
+            .delete_snapshot(&snapshot.project, &snapshot.id)?
+        {
             return Err(snapshot_not_found(&snapshot.id));
         }
         remove_file(&st, &snapshot.file_path);
@@ -88,7 +91,9 @@ fn remove_file(state: &AppState, file_path: &str) {
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => tracing::warn!(path = %path.display(), error = %e, "could not remove a snapshot file"),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "could not remove a snapshot file")
+        }
     }
 }
 

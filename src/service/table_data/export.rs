@@ -8,11 +8,11 @@ use serde_json::json;
 
 use crate::catalog::files::FileRecord;
 use crate::engine::export::{Compression, ExportFormat, RowSelection};
+use crate::engine::TableKey;
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::files::spool::Spooled;
 use crate::names::{BucketName, ProjectId, TableName};
 use crate::service::files::NewFile;
-use crate::engine::TableKey;
-use crate::files::spool::Spooled;
 use crate::service::snapshots::manage::readable;
 use crate::service::tables::{resolve_reserved, resolve_table};
 use crate::state::AppState;
@@ -72,8 +72,13 @@ async fn write_rows(
                 .bulk
                 .run(reserved, (), move || {
                     let file = file.view(&k);
-                    let rows =
-                        engine.export_snapshot(&file, &selection, format, compression, out.path())?;
+                    let rows = engine.export_snapshot(
+                        &file,
+                        &selection,
+                        format,
+                        compression,
+                        out.path(),
+                    )?;
                     Ok((rows, out))
                 })
                 .await?;
@@ -157,9 +162,8 @@ pub async fn export_stream(
         table.clone(),
     );
     // A snapshot's rows stay readable while access to the project lasts (the gate checked).
-    let still_readable = move || {
-        !reads_table || resolve_table(&st, &p, &b, &t).is_ok_and(|(now, _)| now == key)
-    };
+    let still_readable =
+        move || !reads_table || resolve_table(&st, &p, &b, &t).is_ok_and(|(now, _)| now == key);
     let stall = Duration::from_secs(state.config.idle_connection_timeout_secs.max(1));
     snapshot_stream(snapshot, stall, still_readable).await
 }

@@ -65,11 +65,9 @@ impl TableJob {
                 file_id,
                 request,
                 auto,
-            } => {
-                import(state, project, bucket, table, &file_id, request, auto)
-                    .await
-                    .map(TableJobOutcome::Imported)
-            }
+            } => import(state, project, bucket, table, &file_id, request, auto)
+                .await
+                .map(TableJobOutcome::Imported),
             Self::Export(request) => export(state, project, bucket, table, request)
                 .await
                 .map(|e| TableJobOutcome::Exported(Box::new(e))),
