@@ -1,9 +1,7 @@
 //! Idempotent retries over HTTP: `X-Idempotency-Key` / `Idempotency-Key` on POST, PUT, PATCH and
 //! DELETE, kept per caller, checked after authentication, replayed or refused (ADR 0026).
 
-use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -11,12 +9,13 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use http_body::{Body as _, Frame, SizeHint};
+use http_body::Body as _;
 use sha2::{Digest, Sha256};
 
 use crate::auth::{presented_key, Principal};
 use crate::catalog::idempotency::StoredResponse;
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::server::body::{Observed, Observer};
 use crate::service::idempotency::{open, seal};
 use crate::state::AppState;
 
@@ -79,7 +78,7 @@ async fn run_once(
 
     let (parts, body) = req.into_parts();
     let fingerprint = Arc::new(OnceLock::new());
-    let body = Body::new(Fingerprinting::new(body, fingerprint.clone()));
+    let body = Body::new(Fingerprinting::body(body, fingerprint.clone()));
     let response = next.run(Request::from_parts(parts, body)).await;
     // Nothing to keep: a failure of ours or an answer about the caller's standing, which a
     // retry must ask again; or a body the handler did not read to its end.
@@ -224,69 +223,37 @@ async fn fingerprint_of(body: Body) -> ApiResult<String> {
     Ok(hex::encode(hasher.finalize()))
 }
 
-/// A request body that hashes what the handler reads; the SHA-256 is known once the handler
-/// has read it to its end (never, if it stops early or the body fails).
+/// Hashes what the handler reads of a request body (an [`Observed`] body's observer); the
+/// SHA-256 is known once the handler has read it to its end (never, if it stops early or the
+/// body fails).
 struct Fingerprinting {
-    inner: Body,
     hasher: Option<Sha256>,
     done: Arc<OnceLock<String>>,
 }
 
 impl Fingerprinting {
-    fn new(inner: Body, done: Arc<OnceLock<String>>) -> Self {
-        let mut body = Self {
-            inner,
-            hasher: Some(Sha256::new()),
-            done,
-        };
-        body.finish_if_ended();
-        body
+    fn body(inner: Body, done: Arc<OnceLock<String>>) -> Observed<Body, Self> {
+        let hasher = Some(Sha256::new());
+        Observed::new(inner, Self { hasher, done })
     }
+}
 
-    fn finish_if_ended(&mut self) {
-        if http_body::Body::is_end_stream(&self.inner) {
-            self.finish();
+impl Observer for Fingerprinting {
+    fn data(&mut self, data: &Bytes) {
+        if let Some(hasher) = self.hasher.as_mut() {
+            hasher.update(data);
         }
     }
 
-    fn finish(&mut self) {
+    fn end(&mut self) {
         if let Some(hasher) = self.hasher.take() {
             let _ = self.done.set(hex::encode(hasher.finalize()));
         }
     }
-}
 
-impl http_body::Body for Fingerprinting {
-    type Data = Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        let this = &mut *self;
-        let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let (Some(data), Some(hasher)) = (frame.data_ref(), this.hasher.as_mut()) {
-                    hasher.update(data);
-                }
-                this.finish_if_ended();
-            }
-            Poll::Ready(None) => this.finish(),
-            // A failed body is not a body read to its end.
-            Poll::Ready(Some(Err(_))) => this.hasher = None,
-            Poll::Pending => {}
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+    // A failed body is not a body read to its end.
+    fn error(&mut self) {
+        self.hasher = None;
     }
 }
 
@@ -336,7 +303,7 @@ mod tests {
     #[tokio::test]
     async fn the_fingerprint_is_known_once_the_body_is_read() {
         let done = Arc::new(OnceLock::new());
-        let body = Body::new(Fingerprinting::new(Body::from("hello"), done.clone()));
+        let body = Body::new(Fingerprinting::body(Body::from("hello"), done.clone()));
         let bytes = axum::body::to_bytes(body, 100).await.unwrap();
         assert_eq!(&bytes[..], b"hello");
         assert_eq!(
@@ -345,7 +312,7 @@ mod tests {
         );
 
         let empty = Arc::new(OnceLock::new());
-        let _unread = Fingerprinting::new(Body::empty(), empty.clone());
+        let _unread = Fingerprinting::body(Body::empty(), empty.clone());
         assert!(empty.get().is_some(), "an empty body needs no reading");
     }
 }

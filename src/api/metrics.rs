@@ -2,9 +2,7 @@
 //! counts, durations, in-flight, errors and bytes, labelled by route template, never a raw path.
 
 use std::collections::HashMap;
-use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::body::Body;
@@ -13,12 +11,13 @@ use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http_body::{Body as _, Frame, SizeHint};
+use http_body::Body as _;
 use metrics::{counter, gauge, histogram};
 use parking_lot::RwLock;
 use subtle::ConstantTimeEq;
 
 use crate::error::{ApiError, ErrorCode};
+use crate::server::body::{Observed, Observer};
 use crate::state::AppState;
 use crate::telemetry::{self, names};
 
@@ -125,7 +124,7 @@ pub async fn record(req: Request, next: Next) -> Response {
             response
         }
         // A streamed body (downloads, exports): counted as it goes out.
-        None => response.map(|body| Body::new(Counted { inner: body, out })),
+        None => response.map(|body| Body::new(Observed::new(body, Counted(out)))),
     }
 }
 
@@ -271,35 +270,12 @@ impl Drop for InFlight {
     }
 }
 
-/// A response body counting its bytes as they are polled.
-struct Counted {
-    inner: Body,
-    out: metrics::Counter,
-}
+/// Counts a streamed response body's bytes as they are polled (an [`Observed`] body's observer).
+struct Counted(metrics::Counter);
 
-impl http_body::Body for Counted {
-    type Data = Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(frame))) = &polled {
-            if let Some(data) = frame.data_ref() {
-                self.out.increment(data.len() as u64);
-            }
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+impl Observer for Counted {
+    fn data(&mut self, data: &Bytes) {
+        self.0.increment(data.len() as u64);
     }
 }
 
