@@ -26,6 +26,8 @@ pub struct Rule {
     /// The route template, as axum matches it (`/projects/{project_id}/buckets`).
     pub path: String,
     pub need: Need,
+    /// The route lifts the JSON body limit (uploads stream with their own, MAX_FILE_BYTES).
+    pub unlimited_body: bool,
 }
 
 /// A router under construction together with the rule of every route it serves: a route can
@@ -47,12 +49,17 @@ impl Default for Routes {
 impl Routes {
     /// Serves `methods` at `path`.
     pub fn at(mut self, path: &str, methods: Methods) -> Self {
-        self.rules
-            .extend(methods.needs.into_iter().map(|(method, need)| Rule {
-                method,
-                path: path.to_string(),
-                need,
-            }));
+        self.rules.extend(
+            methods
+                .needs
+                .into_iter()
+                .map(|(method, need, unlimited_body)| Rule {
+                    method,
+                    path: path.to_string(),
+                    need,
+                    unlimited_body,
+                }),
+        );
         self.router = self.router.route(path, methods.router);
         self
     }
@@ -68,11 +75,12 @@ impl Routes {
             state: state.clone(),
             policy: Arc::new(policy),
         };
+        let replays = super::idempotency::Replays::new(state, &self.rules);
         // Layers run outside-in: the gate admits (401/403), then the caller's rate limit,
         // then idempotent replay, so a replay is only ever served to an admitted caller.
         self.router
             .route_layer(axum::middleware::from_fn_with_state(
-                state.clone(),
+                replays,
                 super::idempotency::idempotent,
             ))
             .route_layer(axum::middleware::from_fn_with_state(
@@ -86,7 +94,8 @@ impl Routes {
 /// The methods of one path, each with its handler and need.
 pub struct Methods {
     router: MethodRouter<AppState>,
-    needs: Vec<(Method, Need)>,
+    /// Each method's need, and whether its body limit is lifted.
+    needs: Vec<(Method, Need, bool)>,
 }
 
 macro_rules! method {
@@ -99,7 +108,7 @@ macro_rules! method {
         {
             Methods {
                 router: MethodRouter::new().$chain(handler),
-                needs: vec![(Method::$method, need)],
+                needs: vec![(Method::$method, need, false)],
             }
         }
 
@@ -110,7 +119,7 @@ macro_rules! method {
                 T: 'static,
             {
                 self.router = self.router.$chain(handler);
-                self.needs.push((Method::$method, need));
+                self.needs.push((Method::$method, need, false));
                 self
             }
         }
@@ -123,9 +132,13 @@ method!(put, PUT, put);
 method!(delete, DELETE, delete);
 
 impl Methods {
-    /// Lifts the JSON body limit for these methods (uploads stream with their own limit).
+    /// Lifts the JSON body limit for the methods added so far (uploads stream with their own
+    /// limit).
     pub fn unlimited_body(mut self) -> Self {
         self.router = self.router.layer(DefaultBodyLimit::disable());
+        for (_, _, unlimited) in &mut self.needs {
+            *unlimited = true;
+        }
         self
     }
 }

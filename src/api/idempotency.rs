@@ -1,22 +1,23 @@
 //! Idempotent retries over HTTP: `X-Idempotency-Key` / `Idempotency-Key` on POST, PUT, PATCH and
 //! DELETE, kept per caller, checked after authentication, replayed or refused (ADR 0026).
 
-use std::pin::Pin;
+use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll};
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use http_body::{Body as _, Frame, SizeHint};
+use http_body::Body as _;
 use sha2::{Digest, Sha256};
 
+use super::access::Rule;
 use crate::auth::{presented_key, Principal};
 use crate::catalog::idempotency::StoredResponse;
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::server::body::{Observed, Observer};
 use crate::service::idempotency::{open, seal};
 use crate::state::AppState;
 
@@ -28,8 +29,45 @@ const KEPT_HEADERS: [&str; 3] = ["content-type", "location", "etag"];
 const MAX_STORED_BODY: usize = 256 * 1024;
 const MAX_KEY_LEN: usize = 255;
 
+/// The idempotency layer's state: the app's, and the routes whose body limit is lifted, so a
+/// retry's body is read only as far as its route would accept it.
+#[derive(Clone)]
+pub struct Replays {
+    state: AppState,
+    unlimited: Arc<HashSet<(Method, String)>>,
+}
+
+impl Replays {
+    pub fn new(state: &AppState, rules: &[Rule]) -> Self {
+        let unlimited = rules
+            .iter()
+            .filter(|r| r.unlimited_body)
+            .map(|r| (r.method.clone(), r.path.clone()))
+            .collect();
+        Self {
+            state: state.clone(),
+            unlimited: Arc::new(unlimited),
+        }
+    }
+
+    /// The most a retry's body may hold on its route: MAX_BODY_BYTES (the JSON routes'
+    /// `DefaultBodyLimit`), or no limit on upload routes.
+    fn body_limit(&self, req: &Request) -> Option<usize> {
+        let template = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str);
+        let lifted = template.is_some_and(|t| {
+            self.unlimited
+                .contains(&(req.method().clone(), t.to_string()))
+        });
+        (!lifted).then_some(self.state.config.max_body_bytes)
+    }
+}
+
 /// Runs the request at most once per (caller, idempotency key) within the TTL.
-pub async fn idempotent(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn idempotent(State(replays): State<Replays>, req: Request, next: Next) -> Response {
+    let state = &replays.state;
     if !matches!(
         *req.method(),
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
@@ -46,7 +84,8 @@ pub async fn idempotent(State(state): State<AppState>, req: Request, next: Next)
         return next.run(req).await;
     };
     let secret = presented_key(req.headers()).unwrap_or_default().to_string();
-    let response = match run_once(&state, &principal, &secret, &key, req, next).await {
+    let limit = replays.body_limit(&req);
+    let response = match run_once(state, &principal, &secret, &key, limit, req, next).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     };
@@ -58,6 +97,7 @@ async fn run_once(
     principal: &Principal,
     secret: &str,
     key: &str,
+    body_limit: Option<usize>,
     req: Request,
     next: Next,
 ) -> ApiResult<Response> {
@@ -74,12 +114,12 @@ async fn run_once(
         .path_and_query()
         .map_or_else(|| req.uri().path().to_string(), |p| p.as_str().to_string());
     if let Some(stored) = state.idempotency.stored(&caller, key).await? {
-        return replay(stored, secret, key, &method, &path, req).await;
+        return replay(stored, secret, key, &method, &path, body_limit, req).await;
     }
 
     let (parts, body) = req.into_parts();
     let fingerprint = Arc::new(OnceLock::new());
-    let body = Body::new(Fingerprinting::new(body, fingerprint.clone()));
+    let body = Body::new(Fingerprinting::body(body, fingerprint.clone()));
     let response = next.run(Request::from_parts(parts, body)).await;
     // Nothing to keep: a failure of ours or an answer about the caller's standing, which a
     // retry must ask again; or a body the handler did not read to its end.
@@ -127,6 +167,7 @@ async fn replay(
     key: &str,
     method: &str,
     path: &str,
+    body_limit: Option<usize>,
     req: Request,
 ) -> ApiResult<Response> {
     let conflict = |what: String| {
@@ -141,7 +182,7 @@ async fn replay(
             stored.method, stored.path
         ));
     }
-    if fingerprint_of(req.into_body()).await? != stored.fingerprint {
+    if fingerprint_of(req.into_body(), body_limit).await? != stored.fingerprint {
         return conflict(format!("for {method} {path} with a different body"));
     }
     // Sealed with another secret: the admin key was changed since. Running the request again
@@ -213,80 +254,65 @@ fn echo_key(mut response: Response, key: &str) -> Response {
     response
 }
 
-async fn fingerprint_of(body: Body) -> ApiResult<String> {
+/// The SHA-256 of a retry's body; 413 as soon as it is known to hold more than `limit` bytes
+/// (from its Content-Length, else while reading), so an oversized retry is not read in full.
+async fn fingerprint_of(body: Body, limit: Option<usize>) -> ApiResult<String> {
+    let limit = limit.map_or(u64::MAX, |l| l as u64);
+    let too_large = || {
+        ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            "request body is larger than MAX_BODY_BYTES",
+        )
+    };
+    if body.size_hint().lower() > limit {
+        return Err(too_large());
+    }
     let mut hasher = Sha256::new();
+    let mut read = 0u64;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk =
             chunk.map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
+        read += chunk.len() as u64;
+        if read > limit {
+            return Err(too_large());
+        }
         hasher.update(&chunk);
     }
     Ok(hex::encode(hasher.finalize()))
 }
 
-/// A request body that hashes what the handler reads; the SHA-256 is known once the handler
-/// has read it to its end (never, if it stops early or the body fails).
+/// Hashes what the handler reads of a request body (an [`Observed`] body's observer); the
+/// SHA-256 is known once the handler has read it to its end (never, if it stops early or the
+/// body fails).
 struct Fingerprinting {
-    inner: Body,
     hasher: Option<Sha256>,
     done: Arc<OnceLock<String>>,
 }
 
 impl Fingerprinting {
-    fn new(inner: Body, done: Arc<OnceLock<String>>) -> Self {
-        let mut body = Self {
-            inner,
-            hasher: Some(Sha256::new()),
-            done,
-        };
-        body.finish_if_ended();
-        body
+    fn body(inner: Body, done: Arc<OnceLock<String>>) -> Observed<Body, Self> {
+        let hasher = Some(Sha256::new());
+        Observed::new(inner, Self { hasher, done })
     }
+}
 
-    fn finish_if_ended(&mut self) {
-        if http_body::Body::is_end_stream(&self.inner) {
-            self.finish();
+impl Observer for Fingerprinting {
+    fn data(&mut self, data: &Bytes) {
+        if let Some(hasher) = self.hasher.as_mut() {
+            hasher.update(data);
         }
     }
 
-    fn finish(&mut self) {
+    fn end(&mut self) {
         if let Some(hasher) = self.hasher.take() {
             let _ = self.done.set(hex::encode(hasher.finalize()));
         }
     }
-}
 
-impl http_body::Body for Fingerprinting {
-    type Data = Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        let this = &mut *self;
-        let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let (Some(data), Some(hasher)) = (frame.data_ref(), this.hasher.as_mut()) {
-                    hasher.update(data);
-                }
-                this.finish_if_ended();
-            }
-            Poll::Ready(None) => this.finish(),
-            // A failed body is not a body read to its end.
-            Poll::Ready(Some(Err(_))) => this.hasher = None,
-            Poll::Pending => {}
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+    // A failed body is not a body read to its end.
+    fn error(&mut self) {
+        self.hasher = None;
     }
 }
 
@@ -336,16 +362,40 @@ mod tests {
     #[tokio::test]
     async fn the_fingerprint_is_known_once_the_body_is_read() {
         let done = Arc::new(OnceLock::new());
-        let body = Body::new(Fingerprinting::new(Body::from("hello"), done.clone()));
+        let body = Body::new(Fingerprinting::body(Body::from("hello"), done.clone()));
         let bytes = axum::body::to_bytes(body, 100).await.unwrap();
         assert_eq!(&bytes[..], b"hello");
         assert_eq!(
             done.get().cloned(),
-            Some(fingerprint_of(Body::from("hello")).await.unwrap())
+            Some(fingerprint_of(Body::from("hello"), None).await.unwrap())
         );
 
         let empty = Arc::new(OnceLock::new());
-        let _unread = Fingerprinting::new(Body::empty(), empty.clone());
+        let _unread = Fingerprinting::body(Body::empty(), empty.clone());
         assert!(empty.get().is_some(), "an empty body needs no reading");
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_is_refused_whether_or_not_its_length_is_announced() {
+        let chunks = || {
+            let chunk = || Ok::<_, std::io::Error>(Bytes::from_static(&[b'x'; 100]));
+            futures_util::stream::iter([chunk(), chunk(), chunk()])
+        };
+        // No size hint: counted while read.
+        let err = fingerprint_of(Body::from_stream(chunks()), Some(250))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::PayloadTooLarge);
+        // A known length: refused before reading.
+        let err = fingerprint_of(Body::from(vec![0u8; 300]), Some(250))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::PayloadTooLarge);
+        assert!(fingerprint_of(Body::from_stream(chunks()), Some(300))
+            .await
+            .is_ok());
+        assert!(fingerprint_of(Body::from_stream(chunks()), None)
+            .await
+            .is_ok());
     }
 }

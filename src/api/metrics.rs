@@ -2,23 +2,27 @@
 //! counts, durations, in-flight, errors and bytes, labelled by route template, never a raw path.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll};
+use std::sync::OnceLock;
+use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http_body::{Body as _, Frame, SizeHint};
+use http_body::Body as _;
 use metrics::{counter, gauge, histogram};
 use parking_lot::RwLock;
+use pin_project_lite::pin_project;
 use subtle::ConstantTimeEq;
+use tower_layer::Layer;
+use tower_service::Service;
 
 use crate::error::{ApiError, ErrorCode};
+use crate::server::body::{Observed, Observer};
 use crate::state::AppState;
 use crate::telemetry::{self, names};
 
@@ -90,43 +94,309 @@ fn refresh_gauges(state: &AppState) {
     }
 }
 
-/// The recording layer (`axum::middleware::from_fn`), added in `router()` only when metrics
-/// are enabled, outside the access gate so 401, 403, 404 and 429 are counted too.
-pub async fn record(req: Request, next: Next) -> Response {
-    let endpoint: &'static str = match req.extensions().get::<MatchedPath>() {
-        Some(p) if p.as_str() == PATH => return next.run(req).await,
-        Some(p) => telemetry::intern(p.as_str()),
-        None => "unmatched",
-    };
-    let method = method_label(req.method());
-    let handles = RouteHandles::of(method, endpoint);
-    if let Some(len) = content_length(req.headers()) {
-        handles.bytes_in.increment(len);
-    }
-    let in_flight = InFlight::enter(handles.in_flight.clone());
-    let started = Instant::now();
-    let response = next.run(req).await;
-    drop(in_flight);
-    let status = response.status();
-    handles.requests(status).increment(1);
-    handles.duration.record(started.elapsed().as_secs_f64());
-    if status.is_client_error() || status.is_server_error() {
-        let kind = response
-            .extensions()
-            .get::<ErrorCode>()
-            .map(|c| c.as_str())
-            .unwrap_or("http_error");
-        counter!(names::ERRORS, "type" => kind, "endpoint" => endpoint).increment(1);
-    }
-    let out = handles.bytes_out.clone();
-    match response.body().size_hint().exact() {
-        Some(len) => {
-            out.increment(len);
-            response
+/// The recording layer, added with `Router::layer` in `router()` only when metrics are enabled,
+/// outside the access gate so 401, 403, 404 and 429 are counted too. A plain tower layer: per
+/// request it looks the matched route up once and updates handles resolved on first use; it
+/// neither boxes the inner future nor builds label sets.
+#[derive(Clone, Copy)]
+pub struct RecordLayer {
+    table: &'static RouteTable,
+}
+
+impl RecordLayer {
+    /// `templates`: the router's route templates, whose labels are built here, once per
+    /// process (the recorder is process-wide too). A template missing from them is still
+    /// measured; its labels are built on its first request.
+    pub fn new<'a>(templates: impl IntoIterator<Item = &'a str>) -> Self {
+        static TABLE: OnceLock<RouteTable> = OnceLock::new();
+        Self {
+            table: TABLE.get_or_init(|| RouteTable::new(templates)),
         }
-        // A streamed body (downloads, exports): counted as it goes out.
-        None => response.map(|body| Body::new(Counted { inner: body, out })),
     }
+}
+
+impl<S> Layer<S> for RecordLayer {
+    type Service = Record<S>;
+
+    fn layer(&self, inner: S) -> Record<S> {
+        Record {
+            inner,
+            table: self.table,
+        }
+    }
+}
+
+/// One route's service, measured.
+#[derive(Clone)]
+pub struct Record<S> {
+    inner: S,
+    table: &'static RouteTable,
+}
+
+impl<S> Service<Request> for Record<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Recorded<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let recording = self
+            .table
+            .endpoint(req.extensions().get::<MatchedPath>())
+            .map(|endpoint| Recording::start(endpoint.handles(req.method()), req.headers()));
+        Recorded {
+            inner: self.inner.call(req),
+            recording,
+        }
+    }
+}
+
+pin_project! {
+    /// The inner service's future; records the response when it is ready.
+    pub struct Recorded<F> {
+        #[pin]
+        inner: F,
+        recording: Option<Recording>,
+    }
+}
+
+impl<F, E> Future for Recorded<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = ready!(this.inner.poll(cx));
+        Poll::Ready(match this.recording.take() {
+            Some(recording) => result.map(|response| recording.finish(response)),
+            None => result,
+        })
+    }
+}
+
+/// One request being measured: counted in `duckdb_api_requests_in_flight` until dropped, also
+/// when the client goes away and the request's future is dropped half-way.
+struct Recording {
+    handles: &'static RouteHandles,
+    started: Instant,
+}
+
+impl Recording {
+    fn start(handles: &'static RouteHandles, headers: &HeaderMap) -> Self {
+        if let Some(len) = content_length(headers) {
+            handles.bytes_in.increment(len);
+        }
+        handles.in_flight.increment(1.0);
+        Self {
+            handles,
+            started: Instant::now(),
+        }
+    }
+
+    fn finish(self, response: Response) -> Response {
+        let handles = self.handles;
+        let status = response.status();
+        handles.requests(status).increment(1);
+        handles
+            .duration
+            .record(self.started.elapsed().as_secs_f64());
+        if status.is_client_error() || status.is_server_error() {
+            let kind = response
+                .extensions()
+                .get::<ErrorCode>()
+                .map_or("http_error", |c| c.as_str());
+            handles.errors(kind).increment(1);
+        }
+        match response.body().size_hint().exact() {
+            Some(len) => {
+                handles.bytes_out.increment(len);
+                response
+            }
+            // A streamed body (downloads, exports): counted as it goes out.
+            None => {
+                let out = Counted(handles.bytes_out.clone());
+                response.map(|body| Body::new(Observed::new(body, out)))
+            }
+        }
+    }
+}
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        self.handles.in_flight.decrement(1.0);
+    }
+}
+
+/// Every route's labels, built once: a request costs one lookup of its matched template.
+struct RouteTable {
+    routes: HashMap<&'static str, Endpoint>,
+    /// Requests no route matched (404, and 405 from the fallback).
+    unmatched: Endpoint,
+    /// Templates that were not given to `RecordLayer::new` (none are expected).
+    others: RwLock<HashMap<&'static str, &'static Endpoint>>,
+}
+
+impl RouteTable {
+    fn new<'a>(templates: impl IntoIterator<Item = &'a str>) -> Self {
+        let routes = templates
+            .into_iter()
+            .filter(|t| *t != PATH)
+            .map(|t| {
+                let t = telemetry::intern(t);
+                (t, Endpoint::new(t))
+            })
+            .collect();
+        Self {
+            routes,
+            unmatched: Endpoint::new("unmatched"),
+            others: RwLock::default(),
+        }
+    }
+
+    /// The endpoint a request is counted under; `None` for the scrape itself.
+    fn endpoint(&'static self, matched: Option<&MatchedPath>) -> Option<&'static Endpoint> {
+        let Some(template) = matched.map(MatchedPath::as_str) else {
+            return Some(&self.unmatched);
+        };
+        if template == PATH {
+            return None;
+        }
+        if let Some(endpoint) = self.routes.get(template) {
+            return Some(endpoint);
+        }
+        if let Some(endpoint) = self.others.read().get(template) {
+            return Some(endpoint);
+        }
+        let template = telemetry::intern(template);
+        let mut others = self.others.write();
+        Some(
+            others
+                .entry(template)
+                .or_insert_with(|| Box::leak(Box::new(Endpoint::new(template)))),
+        )
+    }
+}
+
+/// One route template's labels, and its handles per method, registered with the recorder on
+/// the method's first request (so `/metrics` lists only what was requested).
+struct Endpoint {
+    endpoint: &'static str,
+    family: &'static str,
+    methods: [OnceLock<RouteHandles>; METHODS.len()],
+}
+
+impl Endpoint {
+    fn new(endpoint: &'static str) -> Self {
+        Self {
+            endpoint,
+            family: family(endpoint),
+            methods: std::array::from_fn(|_| OnceLock::new()),
+        }
+    }
+
+    fn handles(&'static self, method: &Method) -> &'static RouteHandles {
+        let slot = method_slot(method);
+        self.methods[slot].get_or_init(|| RouteHandles::new(METHODS[slot], self))
+    }
+}
+
+/// The metric handles of one method on one route: a request updates them without building
+/// label sets or looking them up in the recorder's registry.
+struct RouteHandles {
+    method: &'static str,
+    endpoint: &'static str,
+    in_flight: metrics::Gauge,
+    duration: metrics::Histogram,
+    bytes_in: metrics::Counter,
+    bytes_out: metrics::Counter,
+    /// `duckdb_api_requests_total` by status label, registered as statuses occur.
+    by_status: [OnceLock<metrics::Counter>; STATUS_LABELS.len()],
+    /// `duckdb_api_errors_total` by error code, added as codes occur (a handful per route).
+    errors: RwLock<Vec<(&'static str, metrics::Counter)>>,
+}
+
+impl RouteHandles {
+    fn new(method: &'static str, endpoint: &Endpoint) -> Self {
+        let (family, endpoint) = (endpoint.family, endpoint.endpoint);
+        Self {
+            method,
+            endpoint,
+            in_flight: gauge!(names::IN_FLIGHT, "method" => method),
+            duration: histogram!(names::REQUEST_DURATION, "method" => method, "endpoint" => endpoint),
+            bytes_in: counter!(names::REQUEST_BYTES, "family" => family),
+            bytes_out: counter!(names::RESPONSE_BYTES, "family" => family),
+            by_status: std::array::from_fn(|_| OnceLock::new()),
+            errors: RwLock::default(),
+        }
+    }
+
+    fn requests(&self, status: StatusCode) -> &metrics::Counter {
+        let slot = status_slot(status);
+        self.by_status[slot].get_or_init(|| {
+            counter!(names::REQUESTS,
+                "method" => self.method, "endpoint" => self.endpoint,
+                "status_code" => STATUS_LABELS[slot])
+        })
+    }
+
+    fn errors(&self, kind: &'static str) -> metrics::Counter {
+        if let Some((_, c)) = self.errors.read().iter().find(|(k, _)| *k == kind) {
+            return c.clone();
+        }
+        let mut errors = self.errors.write();
+        if let Some((_, c)) = errors.iter().find(|(k, _)| *k == kind) {
+            return c.clone();
+        }
+        let counter = counter!(names::ERRORS, "type" => kind, "endpoint" => self.endpoint);
+        errors.push((kind, counter.clone()));
+        counter
+    }
+}
+
+/// Method labels; the last one is for every method duckbank does not serve.
+const METHODS: [&str; 8] = [
+    "GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS", "other",
+];
+
+fn method_slot(method: &Method) -> usize {
+    match *method {
+        Method::GET => 0,
+        Method::POST => 1,
+        Method::PUT => 2,
+        Method::DELETE => 3,
+        Method::HEAD => 4,
+        Method::PATCH => 5,
+        Method::OPTIONS => 6,
+        _ => 7,
+    }
+}
+
+/// The statuses duckbank sends, each with its own label (sorted, for the search below).
+const STATUS_CODES: [u16; 21] = [
+    200, 201, 202, 204, 206, 304, 400, 401, 403, 404, 405, 408, 409, 410, 413, 416, 422, 429, 500,
+    503, 507,
+];
+
+/// `STATUS_CODES` spelled out, then the class labels every other status shares.
+const STATUS_LABELS: [&str; 25] = [
+    "200", "201", "202", "204", "206", "304", "400", "401", "403", "404", "405", "408", "409",
+    "410", "413", "416", "422", "429", "500", "503", "507", "2xx", "3xx", "4xx", "5xx",
+];
+
+fn status_slot(status: StatusCode) -> usize {
+    let code = status.as_u16();
+    STATUS_CODES.binary_search(&code).unwrap_or_else(|_| {
+        let class = usize::from(code / 100).clamp(2, 5) - 2;
+        STATUS_CODES.len() + class
+    })
 }
 
 fn content_length(headers: &HeaderMap) -> Option<u64> {
@@ -136,51 +406,6 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
         .ok()?
         .parse()
         .ok()
-}
-
-fn method_label(method: &Method) -> &'static str {
-    match *method {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::DELETE => "DELETE",
-        Method::HEAD => "HEAD",
-        Method::PATCH => "PATCH",
-        Method::OPTIONS => "OPTIONS",
-        _ => "other",
-    }
-}
-
-fn status_label(status: StatusCode) -> &'static str {
-    // Canonical reasons exist for every status duckbank sends; `as_str` of a `StatusCode` is
-    // tied to the value, so the common ones are spelled out and the rest share one label.
-    match status.as_u16() {
-        200 => "200",
-        201 => "201",
-        202 => "202",
-        204 => "204",
-        206 => "206",
-        304 => "304",
-        400 => "400",
-        401 => "401",
-        403 => "403",
-        404 => "404",
-        405 => "405",
-        408 => "408",
-        409 => "409",
-        410 => "410",
-        413 => "413",
-        416 => "416",
-        422 => "422",
-        429 => "429",
-        500 => "500",
-        503 => "503",
-        507 => "507",
-        s if s < 300 => "2xx",
-        s if s < 400 => "3xx",
-        s if s < 500 => "4xx",
-        _ => "5xx",
-    }
 }
 
 /// The route family bytes are counted by: what the route works on.
@@ -203,109 +428,42 @@ pub fn family(endpoint: &str) -> &'static str {
         .map_or("other", |(_, family)| family)
 }
 
-/// One request in `duckdb_api_requests_in_flight`, left when dropped: also when the client
-/// goes away and the request's future is dropped half-way.
-struct InFlight(metrics::Gauge);
+/// Counts a streamed response body's bytes as they are polled (an [`Observed`] body's observer).
+struct Counted(metrics::Counter);
 
-impl InFlight {
-    fn enter(gauge: metrics::Gauge) -> Self {
-        gauge.increment(1.0);
-        Self(gauge)
-    }
-}
-
-/// The metric handles of one method on one route, resolved once: a request then updates
-/// them without building label sets or looking them up in the recorder's registry.
-struct RouteHandles {
-    method: &'static str,
-    endpoint: &'static str,
-    in_flight: metrics::Gauge,
-    duration: metrics::Histogram,
-    bytes_in: metrics::Counter,
-    bytes_out: metrics::Counter,
-    /// `duckdb_api_requests_total` by status, added as statuses occur (a handful per route).
-    by_status: RwLock<Vec<(StatusCode, metrics::Counter)>>,
-}
-
-type RouteKey = (&'static str, &'static str);
-
-impl RouteHandles {
-    fn of(method: &'static str, endpoint: &'static str) -> Arc<Self> {
-        static ROUTES: OnceLock<RwLock<HashMap<RouteKey, Arc<RouteHandles>>>> = OnceLock::new();
-        let routes = ROUTES.get_or_init(Default::default);
-        if let Some(found) = routes.read().get(&(method, endpoint)) {
-            return found.clone();
-        }
-        let family = family(endpoint);
-        let handles = Arc::new(Self {
-            method,
-            endpoint,
-            in_flight: gauge!(names::IN_FLIGHT, "method" => method),
-            duration: histogram!(names::REQUEST_DURATION, "method" => method, "endpoint" => endpoint),
-            bytes_in: counter!(names::REQUEST_BYTES, "family" => family),
-            bytes_out: counter!(names::RESPONSE_BYTES, "family" => family),
-            by_status: RwLock::new(Vec::new()),
-        });
-        routes
-            .write()
-            .entry((method, endpoint))
-            .or_insert(handles)
-            .clone()
-    }
-
-    fn requests(&self, status: StatusCode) -> metrics::Counter {
-        if let Some((_, c)) = self.by_status.read().iter().find(|(s, _)| *s == status) {
-            return c.clone();
-        }
-        let counter = counter!(names::REQUESTS,
-            "method" => self.method, "endpoint" => self.endpoint,
-            "status_code" => status_label(status));
-        self.by_status.write().push((status, counter.clone()));
-        counter
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.decrement(1.0);
-    }
-}
-
-/// A response body counting its bytes as they are polled.
-struct Counted {
-    inner: Body,
-    out: metrics::Counter,
-}
-
-impl http_body::Body for Counted {
-    type Data = Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(frame))) = &polled {
-            if let Some(data) = frame.data_ref() {
-                self.out.increment(data.len() as u64);
-            }
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+impl Observer for Counted {
+    fn data(&mut self, data: &Bytes) {
+        self.0.increment(data.len() as u64);
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::family;
+    use super::*;
+
+    #[test]
+    fn statuses_get_their_own_label_or_their_class() {
+        for (i, code) in STATUS_CODES.iter().enumerate() {
+            assert_eq!(STATUS_LABELS[i], code.to_string());
+            let status = StatusCode::from_u16(*code).unwrap();
+            assert_eq!(STATUS_LABELS[status_slot(status)], code.to_string());
+        }
+        let label = |code: u16| STATUS_LABELS[status_slot(StatusCode::from_u16(code).unwrap())];
+        assert_eq!(label(203), "2xx");
+        assert_eq!(label(101), "2xx");
+        assert_eq!(label(302), "3xx");
+        assert_eq!(label(418), "4xx");
+        assert_eq!(label(502), "5xx");
+        assert_eq!(label(599), "5xx");
+    }
+
+    #[test]
+    fn the_table_holds_every_template_but_the_scrape_and_an_unmatched_endpoint() {
+        let table: &'static RouteTable = Box::leak(Box::new(RouteTable::new(["/a/{id}", PATH])));
+        assert!(table.routes.contains_key("/a/{id}"));
+        assert!(!table.routes.contains_key(PATH));
+        assert_eq!(table.endpoint(None).map(|e| e.endpoint), Some("unmatched"));
+    }
 
     #[test]
     fn route_families_follow_the_innermost_resource() {

@@ -249,6 +249,7 @@ pub fn router(state: AppState) -> Router {
     let body_limit = state.config.max_body_bytes;
     let request_id = HeaderName::from_static(REQUEST_ID);
     let routes = routes();
+    let measured = metrics::RecordLayer::new(routes.rules().iter().map(|r| r.path.as_str()));
     // Outside the gate, so refusals are recorded too (ADR 0028).
     let audit = audit::Recorder::new(&state, routes.rules());
     let router = routes
@@ -259,7 +260,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit));
     // Off: not even the layer is there, so requests pay nothing for metrics.
     let router = if state.config.metrics_enabled {
-        router.layer(axum::middleware::from_fn(metrics::record))
+        router.layer(measured)
     } else {
         router
     };

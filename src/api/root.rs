@@ -14,6 +14,8 @@ pub async fn root() -> Json<Value> {
             "health": "/health",
             "healthz": "/healthz",
             "readyz": "/readyz",
+            "openapi": super::openapi::PATH,
+            "docs": super::openapi::DOCS_PATH,
         },
     }))
 }

@@ -1,5 +1,5 @@
-//! The request-body idle timeout: a body that yields nothing for BODY_IDLE_TIMEOUT_SECS fails,
-//! so the handler stops (its spool is removed) and the client gets 408 `request_timeout`.
+//! Body wrappers: the request-body idle timeout (a body silent for BODY_IDLE_TIMEOUT_SECS fails
+//! with 408) and `Observed`, the one body that forwards frames and reports them to an observer.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -88,6 +88,89 @@ where
     }
 }
 
+/// What an [`Observed`] body tells as its frames pass; every method defaults to nothing.
+pub trait Observer {
+    /// A data frame passed through.
+    fn data(&mut self, _data: &Bytes) {}
+    /// The body was read to its end (at most once; never after `error`).
+    fn end(&mut self) {}
+    /// The body failed (at most once; no `end` follows).
+    fn error(&mut self) {}
+}
+
+/// A body that forwards its inner body's frames unchanged and reports them to `observer`:
+/// the one wrapper for hashing, counting or holding something until a body is done.
+pub struct Observed<B, O> {
+    inner: B,
+    observer: O,
+    finished: bool,
+}
+
+impl<B: Body, O: Observer> Observed<B, O> {
+    /// An inner body that is already at its end (an empty body) is reported ended at once.
+    pub fn new(inner: B, observer: O) -> Self {
+        let mut body = Self {
+            inner,
+            observer,
+            finished: false,
+        };
+        if body.inner.is_end_stream() {
+            body.finish(true);
+        }
+        body
+    }
+
+    fn finish(&mut self, ended: bool) {
+        if !self.finished {
+            self.finished = true;
+            if ended {
+                self.observer.end();
+            } else {
+                self.observer.error();
+            }
+        }
+    }
+}
+
+impl<B, O> Body for Observed<B, O>
+where
+    B: Body<Data = Bytes> + Unpin,
+    O: Observer + Unpin,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.observer.data(data);
+                }
+                if this.inner.is_end_stream() {
+                    this.finish(true);
+                }
+            }
+            Poll::Ready(None) => this.finish(true),
+            Poll::Ready(Some(Err(_))) => this.finish(false),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// The answer to a request whose body stalled (the request id of the handler's answer kept).
 pub fn timed_out(limit: Duration, handler_response: &Response) -> Response {
     let mut response = ApiError::new(
@@ -131,6 +214,48 @@ mod tests {
         let err = body.frame().await.expect("a frame").expect_err("stalled");
         assert!(err.is::<BodyStalled>(), "{err}");
         assert!(stalled.load(Ordering::Acquire));
+    }
+
+    /// Records what an `Observed` body reported.
+    #[derive(Default)]
+    struct Log(Arc<parking_lot::Mutex<Vec<String>>>);
+
+    impl Observer for Log {
+        fn data(&mut self, data: &Bytes) {
+            self.0.lock().push(format!("data {}", data.len()));
+        }
+        fn end(&mut self) {
+            self.0.lock().push("end".into());
+        }
+        fn error(&mut self) {
+            self.0.lock().push("error".into());
+        }
+    }
+
+    #[tokio::test]
+    async fn an_observed_body_reports_each_data_frame_then_its_end_once() {
+        let log = Log::default();
+        let seen = log.0.clone();
+        let body = Observed::new(http_body_util::Full::new(Bytes::from_static(b"abcd")), log);
+        let bytes = body.collect().await.expect("body").to_bytes();
+        assert_eq!(&bytes[..], b"abcd");
+        assert_eq!(*seen.lock(), ["data 4", "end"]);
+
+        let log = Log::default();
+        let seen = log.0.clone();
+        let _unread = Observed::new(http_body_util::Empty::<Bytes>::new(), log);
+        assert_eq!(*seen.lock(), ["end"], "an empty body needs no reading");
+    }
+
+    #[tokio::test]
+    async fn an_observed_body_reports_a_failure_and_no_end() {
+        let log = Log::default();
+        let seen = log.0.clone();
+        let stalled = Arc::new(AtomicBool::new(false));
+        let inner = IdleBody::new(Silent, Duration::from_millis(10), stalled);
+        let mut body = Observed::new(inner, log);
+        assert!(body.frame().await.expect("a frame").is_err());
+        assert_eq!(*seen.lock(), ["error"]);
     }
 
     #[tokio::test]

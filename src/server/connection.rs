@@ -15,12 +15,10 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, Response};
 use axum::Router;
-use bytes::Bytes;
-use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::body::{timed_out, IdleBody};
+use super::body::{timed_out, IdleBody, Observed, Observer};
 
 /// The connection timeouts, from the config; `None` = no limit (a setting of 0).
 #[derive(Debug, Clone, Copy)]
@@ -296,40 +294,16 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
             if let Some(limit) = limit.filter(|_| stalled.load(Ordering::Acquire)) {
                 response = timed_out(limit, &response);
             }
-            Ok(response.map(|inner| Tracked {
-                inner,
-                _guard: guard,
-            }))
+            Ok(response.map(|inner| Observed::new(inner, guard)))
         })
     }
 }
 
 /// A response body that keeps the connection marked busy until hyper drops it (sent, or the
-/// connection went away).
-pub struct Tracked {
-    inner: Body,
-    _guard: BusyGuard,
-}
+/// connection went away): the guard is its observer and is dropped with it.
+type Tracked = Observed<Body, BusyGuard>;
 
-impl http_body::Body for Tracked {
-    type Data = Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
+impl Observer for BusyGuard {}
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,7 @@
 //! The accept loop: at most MAX_CONNECTIONS connections open (more wait in the listen backlog),
 //! each served by `connection` with its timeouts, and a graceful shutdown that drains them.
 
-mod body;
+pub mod body;
 mod connection;
 
 use std::future::Future;

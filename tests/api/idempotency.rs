@@ -365,3 +365,48 @@ async fn stored_answers_survive_a_restart_sealed_and_expire() {
     assert!(!replayed(&expired));
     expired.expect_code(409, "bucket_exists");
 }
+
+/// Uploads 16 KiB as file `big.bin` with idempotency key `idem`.
+async fn upload_16k(app: &TestApp, key: &str, idem: &str) -> Reply {
+    let res = app
+        .client
+        .post(app.url("/projects/1/files/content?name=big.bin"))
+        .bearer_auth(key)
+        .header(KEY, idem)
+        .body(vec![7u8; 16 * 1024])
+        .send()
+        .await
+        .expect("upload");
+    reply_of(res).await
+}
+
+#[tokio::test]
+async fn a_retry_with_a_body_over_max_body_bytes_is_413_and_uploads_keep_their_own_limit() {
+    let app = spawn_app_configured(|c| c.max_body_bytes = 4096).await;
+    let key = app.create_project("1").await;
+    create_bucket(&app, &key, "big", "b").await.expect(201);
+    // The retry's body is refused from its length, not read and hashed in full.
+    let huge = json!({ "name": "b", "padding": "x".repeat(64 * 1024) });
+    send(
+        &app,
+        Method::POST,
+        "/projects/1/buckets",
+        &key,
+        &[(KEY, "big")],
+        huge,
+    )
+    .await
+    .expect_code(413, "payload_too_large");
+    // The stored answer is still there for the right retry.
+    let retry = create_bucket(&app, &key, "big", "b").await;
+    assert!(replayed(&retry));
+    retry.expect(201);
+
+    // Upload routes are not limited by MAX_BODY_BYTES: a retry larger than it is replayed.
+    let first = upload_16k(&app, &key, "upload-1").await;
+    assert!(!replayed(&first));
+    let first = first.expect(201);
+    let retry = upload_16k(&app, &key, "upload-1").await;
+    assert!(replayed(&retry));
+    assert_eq!(retry.expect(201), first);
+}

@@ -21,13 +21,18 @@ async fn start(extra: &[(&str, &str)]) -> ServerProcess {
     ServerProcess::start(&env).await
 }
 
-/// The scrape text, asserting 200.
-async fn scrape(server: &ServerProcess, token: Option<&str>) -> String {
+/// A scrape, with `token` as the bearer token if given.
+async fn scrape_response(server: &ServerProcess, token: Option<&str>) -> reqwest::Response {
     let mut req = server.client.get(server.url("/metrics"));
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
-    let res = req.send().await.expect("scrape");
+    req.send().await.expect("scrape")
+}
+
+/// The scrape text, asserting 200.
+async fn scrape(server: &ServerProcess, token: Option<&str>) -> String {
+    let res = scrape_response(server, token).await;
     assert_eq!(res.status(), 200);
     let content_type = res.headers()["content-type"].to_str().unwrap().to_string();
     assert!(content_type.starts_with("text/plain"), "{content_type}");
@@ -64,13 +69,21 @@ fn count(text: &str, endpoint: &str, status: &str) -> f64 {
     .unwrap_or(0.0)
 }
 
-/// A project `metrics77` with bucket `orders_bucket`; returns the project key.
-async fn some_traffic(server: &ServerProcess) -> String {
+/// Creates project `id`; returns its key.
+async fn project(server: &ServerProcess, id: &str) -> String {
     let created = server
-        .post("/projects", ADMIN_KEY, json!({"id": "metrics77"}))
+        .post("/projects", ADMIN_KEY, json!({ "id": id }))
         .await
         .expect(201);
-    let key = created["api_key"].as_str().unwrap().to_string();
+    created["api_key"].as_str().unwrap().to_string()
+}
+
+/// A server started with `extra` settings that has served the same few requests: project
+/// `metrics77` and its bucket `orders_bucket` created, the bucket list read with the key (200)
+/// and without (401), and an unknown path (404). Returns the server and the project key.
+async fn server_with_traffic(extra: &[(&str, &str)]) -> (ServerProcess, String) {
+    let server = start(extra).await;
+    let key = project(&server, "metrics77").await;
     server
         .post(
             "/projects/metrics77/buckets",
@@ -91,13 +104,12 @@ async fn some_traffic(server: &ServerProcess) -> String {
         .get("/no/such/route/metrics77", &key)
         .await
         .expect_error(404);
-    key
+    (server, key)
 }
 
 #[tokio::test]
 async fn the_reference_metric_names_appear_with_their_labels_after_a_few_requests() {
-    let server = start(&[]).await;
-    some_traffic(&server).await;
+    let (server, _) = server_with_traffic(&[]).await;
     let text = scrape(&server, None).await;
     let buckets = "/projects/{project_id}/buckets";
     assert_eq!(count(&text, buckets, "200"), 1.0, "{text}");
@@ -140,8 +152,7 @@ async fn the_reference_metric_names_appear_with_their_labels_after_a_few_request
 
 #[tokio::test]
 async fn the_endpoint_label_holds_route_templates_never_ids_or_raw_paths() {
-    let server = start(&[]).await;
-    some_traffic(&server).await;
+    let (server, _) = server_with_traffic(&[]).await;
     let text = scrape(&server, None).await;
     for line in text.lines().filter(|l| l.contains("endpoint=\"")) {
         assert!(
@@ -157,8 +168,7 @@ async fn the_endpoint_label_holds_route_templates_never_ids_or_raw_paths() {
 
 #[tokio::test]
 async fn counts_move_with_requests_and_the_scrape_is_not_counted() {
-    let server = start(&[]).await;
-    let key = some_traffic(&server).await;
+    let (server, key) = server_with_traffic(&[]).await;
     let buckets = "/projects/{project_id}/buckets";
     let before = scrape(&server, None).await;
     for _ in 0..3 {
@@ -182,45 +192,19 @@ async fn counts_move_with_requests_and_the_scrape_is_not_counted() {
 #[tokio::test]
 async fn with_a_metrics_token_the_scrape_needs_it_as_a_bearer_token() {
     let server = start(&[("METRICS_TOKEN", "scrape-secret")]).await;
-    let res = server
-        .client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 401);
-    let res = server
-        .client
-        .get(server.url("/metrics"))
-        .bearer_auth("scrape-secreT")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 401);
-    // The admin key is no substitute.
-    let res = server
-        .client
-        .get(server.url("/metrics"))
-        .bearer_auth(ADMIN_KEY)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 401);
+    // None, a wrong one, and the admin key, which is no substitute.
+    for token in [None, Some("scrape-secreT"), Some(ADMIN_KEY)] {
+        let res = scrape_response(&server, token).await;
+        assert_eq!(res.status(), 401, "token {token:?}");
+    }
     let text = scrape(&server, Some("scrape-secret")).await;
     assert!(text.contains("duckdb_api_service_info"));
 }
 
 #[tokio::test]
 async fn disabled_metrics_answer_404() {
-    let server = start(&[("METRICS_ENABLED", "false")]).await;
-    some_traffic(&server).await;
-    let res = server
-        .client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 404);
+    let (server, _) = server_with_traffic(&[("METRICS_ENABLED", "false")]).await;
+    assert_eq!(scrape_response(&server, None).await.status(), 404);
 }
 
 /// Accepts HTTP/1.1 POSTs and sends each (path, body) on; answers 200 to all.
@@ -315,11 +299,7 @@ async fn spans_are_posted_over_otlp_http_under_the_callers_traceparent() {
 #[tokio::test]
 async fn duckbanks_own_figures_count_verifications_blob_writes_and_refusals() {
     let server = start(&[("RATE_LIMIT_PER_MINUTE", "2"), ("RATE_LIMIT_BURST", "2")]).await;
-    let created = server
-        .post("/projects", ADMIN_KEY, json!({"id": "metrics78"}))
-        .await
-        .expect(201);
-    let key = created["api_key"].as_str().unwrap().to_string();
+    let key = project(&server, "metrics78").await;
     server
         .send_raw(
             reqwest::Method::POST,
