@@ -128,7 +128,7 @@ pub fn init_layout(data_dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Moves what the catalog does not know out of `duckdb/` into the quarantine, unless the
+/// Moves what the catalog does not know out of `duckdb/` and `snapshots/` into the quarantine, unless the
 /// catalog load skipped rows: then the model may lack what a path belongs to, and an
 /// unknown path proves nothing.
 fn sweep_orphans(catalog: &Catalog, engine: &TableEngine, data_dir: &Path) {
@@ -148,6 +148,14 @@ fn sweep_orphans(catalog: &Catalog, engine: &TableEngine, data_dir: &Path) {
             &quarantine,
         );
     });
+    match catalog.snapshot_paths() {
+        Ok(known) => crate::engine::snapshot::sweep_snapshot_files(
+            &engine.snapshots_root(),
+            &known.into_iter().collect(),
+            &quarantine,
+        ),
+        Err(e) => tracing::warn!(error = %e, "could not read the snapshot paths; snapshot files not swept"),
+    }
 }
 
 /// Whether a path under `duckdb/` belongs to a project, bucket or table the catalog knows.

@@ -178,6 +178,17 @@ const ACTIONS: &[(&str, &str, &str)] = &[
         "/projects/{project_id}/buckets/{bucket_name}/tables/{table_name}/settings/snapshots",
         "snapshot_settings.table.reset",
     ),
+    ("POST", "/projects/{project_id}/snapshots", "snapshot.create"),
+    (
+        "DELETE",
+        "/projects/{project_id}/snapshots/{snapshot_id}",
+        "snapshot.delete",
+    ),
+    (
+        "POST",
+        "/projects/{project_id}/snapshots/{snapshot_id}/restore",
+        "snapshot.restore",
+    ),
     ("POST", "/projects/{project_id}/files", "file.register"),
     (
         "POST",

@@ -177,6 +177,38 @@ impl TableEngine {
     }
 }
 
+/// Start-up: removes the temp files of snapshots a crash interrupted (`.<id>.parquet.tmp`,
+/// copies of tables that still exist), and moves snapshot files the catalog does not know
+/// (`known` holds paths relative to `root`) to the quarantine, content intact.
+pub fn sweep_snapshot_files(
+    root: &Path,
+    known: &std::collections::HashSet<String>,
+    quarantine: &super::Quarantine,
+) {
+    for project in std::fs::read_dir(root).into_iter().flatten().flatten() {
+        let project_path = project.path();
+        if !project_path.is_dir() {
+            continue;
+        }
+        for entry in std::fs::read_dir(&project_path).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let relative = format!("{}/{name}", project.file_name().to_string_lossy());
+            if name.starts_with('.') && name.ends_with(".parquet.tmp") {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => tracing::info!(path = %path.display(), "removed an interrupted snapshot's temp file"),
+                    Err(e) => tracing::warn!(path = %path.display(), error = %e, "could not remove an interrupted snapshot's temp file"),
+                }
+            } else if !known.contains(&relative) {
+                match quarantine.move_aside(&path) {
+                    Ok(to) => tracing::warn!(path = %path.display(), to = %to.display(), "moved a snapshot file the catalog does not know to the quarantine"),
+                    Err(e) => tracing::error!(path = %path.display(), error = %e, "a snapshot file the catalog does not know could not be moved to the quarantine; left in place"),
+                }
+            }
+        }
+    }
+}
+
 /// A restore that DuckDB refused: a missing or damaged snapshot file is ours to report.
 fn restore_error(path: &Path, err: duckdb::Error) -> ApiError {
     let text = err.to_string();

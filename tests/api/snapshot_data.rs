@@ -133,6 +133,27 @@ async fn a_manual_snapshot_is_listed_read_and_deleted_with_its_file() {
     app.delete(&format!("{SNAPSHOTS}/{id}"), &key)
         .await
         .expect_code(404, "snapshot_not_found");
+
+    // Creating and deleting snapshots is in the audit trail.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let trail = app
+            .get("/projects/1/audit?action=snapshot.*", ADMIN_KEY)
+            .await
+            .expect(200);
+        let mut actions: Vec<&str> = trail["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap())
+            .collect();
+        actions.sort();
+        if actions == ["snapshot.create", "snapshot.create", "snapshot.delete", "snapshot.delete"] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{trail}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]
@@ -770,4 +791,38 @@ async fn a_kill_9_during_a_restore_leaves_the_old_table() {
         .await
         .expect(200);
     assert_eq!(done["row_count"], BIG);
+}
+
+#[tokio::test]
+async fn start_up_clears_interrupted_snapshots_and_sets_unknown_files_aside() {
+    let (mut app, key) = world(5).await;
+    let kept = id_of(&snapshot(&app, &key, "t").await);
+    app.stop().await;
+    let dir = app.data_dir.join("snapshots/project_1");
+    std::fs::write(dir.join(".0190a1b2-0000-7000-8000-000000000000.parquet.tmp"), b"half").unwrap();
+    std::fs::write(dir.join("stray.parquet"), b"not ours").unwrap();
+    let app = app.restart().await;
+    assert!(!dir.join(".0190a1b2-0000-7000-8000-000000000000.parquet.tmp").exists());
+    assert!(!dir.join("stray.parquet").exists(), "set aside");
+    assert!(dir.join(format!("{kept}.parquet")).is_file(), "a known snapshot stays");
+    let quarantined = walk(&app.data_dir.join("quarantine"));
+    assert!(
+        quarantined.iter().any(|p| p.ends_with("snapshots/project_1/stray.parquet")),
+        "{quarantined:?}"
+    );
+    app.get(&format!("{T}/preview?snapshot={kept}"), &key).await.expect(200);
+}
+
+/// Every file under `dir`, recursively.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
 }
