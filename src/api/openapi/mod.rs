@@ -20,19 +20,37 @@ mod schemas;
 
 /// Every error status the API answers, with its description. All share the error body.
 const ERRORS: [(u16, &str); 15] = [
-    (400, "The request is malformed (path, query, headers or body)."),
+    (
+        400,
+        "The request is malformed (path, query, headers or body).",
+    ),
     (401, "No valid API key was presented."),
     (403, "The key is valid but does not allow this operation."),
     (404, "The addressed resource does not exist."),
     (405, "The path exists but does not serve this method."),
-    (408, "The request body stalled for longer than BODY_IDLE_TIMEOUT_SECS."),
-    (409, "Conflict with the current state (exists, busy, or an Idempotency-Key reused)."),
+    (
+        408,
+        "The request body stalled for longer than BODY_IDLE_TIMEOUT_SECS.",
+    ),
+    (
+        409,
+        "Conflict with the current state (exists, busy, or an Idempotency-Key reused).",
+    ),
     (410, "The upload or upload session has expired."),
     (413, "The request body is larger than the limit."),
     (416, "The requested byte range is outside the content."),
-    (422, "The request is well-formed but its content is invalid."),
-    (429, "Too many requests: rate limit, key verification queue or job queue full."),
-    (500, "Internal error; quote the x-request-id header when reporting it."),
+    (
+        422,
+        "The request is well-formed but its content is invalid.",
+    ),
+    (
+        429,
+        "Too many requests: rate limit, key verification queue or job queue full.",
+    ),
+    (
+        500,
+        "Internal error; quote the x-request-id header when reporting it.",
+    ),
     (503, "Storage is unavailable (a health check failed)."),
     (507, "Storage is full, or the project's quota is reached."),
 ];

@@ -43,8 +43,10 @@ impl Doc {
 
     /// `status` with a body of another media type (files, streams, text).
     fn content(mut self, status: u16, description: &str, content: Value) -> Self {
-        self.responses
-            .push((status, json!({ "description": description, "content": content })));
+        self.responses.push((
+            status,
+            json!({ "description": description, "content": content }),
+        ));
         self
     }
 
@@ -102,8 +104,11 @@ impl Doc {
 
     /// `?limit=` and `?offset=` of the paged lists.
     fn paged(self) -> Self {
-        self.query("limit", json!({ "type": "integer", "minimum": 1, "maximum": 1000 }))
-            .query("offset", json!({ "type": "integer", "minimum": 0 }))
+        self.query(
+            "limit",
+            json!({ "type": "integer", "minimum": 1, "maximum": 1000 }),
+        )
+        .query("offset", json!({ "type": "integer", "minimum": 0 }))
     }
 
     /// The row selection of previews, streamed exports and row deletes (query form).
@@ -126,13 +131,19 @@ impl Doc {
     /// A stored file's content, whole or in ranges, with its ETag.
     fn download(self) -> Self {
         let any = json!({ "*/*": { "schema": {} } });
-        self.header("Range", "`bytes=` ranges; several give multipart/byteranges.")
-            .header("If-None-Match", "The ETag (SHA-256) of the client's copy.")
-            .header("If-Range", "Honour Range only while the content has this ETag.")
-            .content(200, "The whole content.", any.clone())
-            .content(206, "The asked range(s).", any)
-            .empty(304, "The client's copy (If-None-Match) is current.")
-            .errors(&[416])
+        self.header(
+            "Range",
+            "`bytes=` ranges; several give multipart/byteranges.",
+        )
+        .header("If-None-Match", "The ETag (SHA-256) of the client's copy.")
+        .header(
+            "If-Range",
+            "Honour Range only while the content has this ETag.",
+        )
+        .content(200, "The whole content.", any.clone())
+        .content(206, "The asked range(s).", any)
+        .empty(304, "The client's copy (If-None-Match) is current.")
+        .errors(&[416])
     }
 }
 
@@ -434,14 +445,20 @@ fn audit(summary: &'static str) -> Doc {
         .query("since", json!({ "type": "string", "format": "date-time" }))
         .query("until", json!({ "type": "string", "format": "date-time" }))
         .query("key_id", text())
-        .query("limit", json!({ "type": "integer", "minimum": 1, "maximum": 1000 }))
+        .query(
+            "limit",
+            json!({ "type": "integer", "minimum": 1, "maximum": 1000 }),
+        )
         .query("cursor", text())
         .ok(200, "A page of entries.", r("AuditPage"))
 }
 
 fn snapshot_settings_get() -> Doc {
-    doc("Effective snapshot settings and where each comes from")
-        .ok(200, "The settings.", r("SnapshotSettings"))
+    doc("Effective snapshot settings and where each comes from").ok(
+        200,
+        "The settings.",
+        r("SnapshotSettings"),
+    )
 }
 
 fn snapshot_settings_put() -> Doc {

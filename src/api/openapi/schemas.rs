@@ -65,145 +65,268 @@ pub fn components() -> Map<String, Value> {
         c.insert(name.to_string(), schema);
     };
     add("Error", error());
-    add("ServiceInfo", all_required(json!({
-        "name": string(), "version": string(),
-        "links": all_required(json!({ "health": string(), "healthz": string(), "readyz": string() })),
-    })));
-    add("Health", object(json!({
-        "status": { "enum": ["healthy", "unhealthy"] }, "version": string(),
-        "storage_available": boolean(), "details": { "type": "object" }, "checked_at": time(),
-    }), &["status", "version", "storage_available", "details", "checked_at"]));
-    add("Liveness", all_required(json!({ "status": { "const": "ok" } })));
-    add("Readiness", all_required(json!({
-        "status": { "const": "ready" }, "free_bytes": count(), "min_free_bytes": count(), "checked_at": time(),
-    })));
-    add("EngineSizes", all_required(json!({
-        "lock_entries": count(), "attached_tables": count(), "table_cache_size": count(),
-        "tables_without_figures": count(),
-    })));
-    add("Quarantine", all_required(json!({
-        "total": count(),
-        "entries": { "type": "array", "items": all_required(json!({
-            "quarantined_at": string(), "path": string(), "kind": { "enum": ["file", "dir"] },
-            "size_bytes": count(),
-        })) },
-    })));
-    add("AuditPage", all_required(json!({
-        "entries": { "type": "array", "items": object(json!({
-            "id": string(), "time": time(), "principal": { "type": "object" }, "action": string(),
-            "method": string(), "route": string(), "project_id": nullable_string(),
-            "branch_id": nullable_string(), "target": any(), "outcome": count(),
-            "request_id": nullable_string(), "client_address": nullable_string(),
-        }), &["id", "time", "principal", "action", "method", "route", "outcome"]) },
-        "count": count(),
-        "next_cursor": nullable_string(),
-    })));
-    add("BackendResult", all_required(json!({
-        "success": boolean(), "message": string(),
-        "storage_paths": { "type": ["object", "null"], "additionalProperties": string() },
-    })));
+    add(
+        "ServiceInfo",
+        all_required(json!({
+            "name": string(), "version": string(),
+            "links": all_required(json!({ "health": string(), "healthz": string(), "readyz": string() })),
+        })),
+    );
+    add(
+        "Health",
+        object(
+            json!({
+                "status": { "enum": ["healthy", "unhealthy"] }, "version": string(),
+                "storage_available": boolean(), "details": { "type": "object" }, "checked_at": time(),
+            }),
+            &[
+                "status",
+                "version",
+                "storage_available",
+                "details",
+                "checked_at",
+            ],
+        ),
+    );
+    add(
+        "Liveness",
+        all_required(json!({ "status": { "const": "ok" } })),
+    );
+    add(
+        "Readiness",
+        all_required(json!({
+            "status": { "const": "ready" }, "free_bytes": count(), "min_free_bytes": count(), "checked_at": time(),
+        })),
+    );
+    add(
+        "EngineSizes",
+        all_required(json!({
+            "lock_entries": count(), "attached_tables": count(), "table_cache_size": count(),
+            "tables_without_figures": count(),
+        })),
+    );
+    add(
+        "Quarantine",
+        all_required(json!({
+            "total": count(),
+            "entries": { "type": "array", "items": all_required(json!({
+                "quarantined_at": string(), "path": string(), "kind": { "enum": ["file", "dir"] },
+                "size_bytes": count(),
+            })) },
+        })),
+    );
+    add(
+        "AuditPage",
+        all_required(json!({
+            "entries": { "type": "array", "items": object(json!({
+                "id": string(), "time": time(), "principal": { "type": "object" }, "action": string(),
+                "method": string(), "route": string(), "project_id": nullable_string(),
+                "branch_id": nullable_string(), "target": any(), "outcome": count(),
+                "request_id": nullable_string(), "client_address": nullable_string(),
+            }), &["id", "time", "principal", "action", "method", "route", "outcome"]) },
+            "count": count(),
+            "next_cursor": nullable_string(),
+        })),
+    );
+    add(
+        "BackendResult",
+        all_required(json!({
+            "success": boolean(), "message": string(),
+            "storage_paths": { "type": ["object", "null"], "additionalProperties": string() },
+        })),
+    );
     add("Project", project());
-    add("ProjectCreated", json!({ "allOf": [r("Project"), all_required(json!({ "api_key": string() }))] }));
-    add("ProjectList", all_required(json!({ "projects": list_of("Project"), "total": count() })));
-    add("ProjectStats", all_required(json!({
-        "id": string(), "size_bytes": count(), "table_count": count(), "bucket_count": count(),
-    })));
-    add("SnapshotSettings", all_required(json!({
-        "effective_config": { "type": "object" }, "inheritance": any(), "local_config": any(),
-    })));
+    add(
+        "ProjectCreated",
+        json!({ "allOf": [r("Project"), all_required(json!({ "api_key": string() }))] }),
+    );
+    add(
+        "ProjectList",
+        all_required(json!({ "projects": list_of("Project"), "total": count() })),
+    );
+    add(
+        "ProjectStats",
+        all_required(json!({
+            "id": string(), "size_bytes": count(), "table_count": count(), "bucket_count": count(),
+        })),
+    );
+    add(
+        "SnapshotSettings",
+        all_required(json!({
+            "effective_config": { "type": "object" }, "inheritance": any(), "local_config": any(),
+        })),
+    );
     add("ApiKey", api_key());
-    add("ApiKeyIssued", json!({ "allOf": [r("ApiKey"), all_required(json!({ "api_key": string() }))] }));
-    add("ApiKeyList", all_required(json!({ "count": count(), "api_keys": list_of("ApiKey") })));
-    add("Bucket", all_required(json!({
-        "name": string(), "table_count": count(), "description": nullable_string(),
-        "created_at": time(), "is_linked": boolean(), "source_project_id": nullable_string(),
-        "source_bucket_name": nullable_string(), "readonly": boolean(), "shared_with": strings(),
-    })));
-    add("BucketList", all_required(json!({ "buckets": list_of("Bucket"), "total": count() })));
-    add("ShareInfo", all_required(json!({
-        "shared_with": strings(), "is_linked": boolean(), "source_project_id": { "type": "null" },
-        "source_bucket_name": { "type": "null" },
-    })));
-    add("ReadonlyGrant", all_required(json!({
-        "status": { "const": "success" }, "success": boolean(), "bucket_name": string(),
-        "readonly": boolean(), "message": string(),
-    })));
-    add("Column", all_required(json!({
-        "name": string(), "type": string(), "nullable": boolean(), "ordinal_position": count(),
-    })));
-    add("Table", all_required(json!({
-        "name": string(), "bucket": string(), "columns": list_of("Column"), "row_count": count(),
-        "size_bytes": count(), "primary_key": strings(), "created_at": time(), "updated_at": time(),
-        "source": { "const": "main" },
-    })));
-    add("TableList", all_required(json!({ "tables": list_of("Table"), "total": count() })));
-    add("TableFromFile", json!({ "allOf": [r("Table"), all_required(json!({
+    add(
+        "ApiKeyIssued",
+        json!({ "allOf": [r("ApiKey"), all_required(json!({ "api_key": string() }))] }),
+    );
+    add(
+        "ApiKeyList",
+        all_required(json!({ "count": count(), "api_keys": list_of("ApiKey") })),
+    );
+    add(
+        "Bucket",
+        all_required(json!({
+            "name": string(), "table_count": count(), "description": nullable_string(),
+            "created_at": time(), "is_linked": boolean(), "source_project_id": nullable_string(),
+            "source_bucket_name": nullable_string(), "readonly": boolean(), "shared_with": strings(),
+        })),
+    );
+    add(
+        "BucketList",
+        all_required(json!({ "buckets": list_of("Bucket"), "total": count() })),
+    );
+    add(
+        "ShareInfo",
+        all_required(json!({
+            "shared_with": strings(), "is_linked": boolean(), "source_project_id": { "type": "null" },
+            "source_bucket_name": { "type": "null" },
+        })),
+    );
+    add(
+        "ReadonlyGrant",
+        all_required(json!({
+            "status": { "const": "success" }, "success": boolean(), "bucket_name": string(),
+            "readonly": boolean(), "message": string(),
+        })),
+    );
+    add(
+        "Column",
+        all_required(json!({
+            "name": string(), "type": string(), "nullable": boolean(), "ordinal_position": count(),
+        })),
+    );
+    add(
+        "Table",
+        all_required(json!({
+            "name": string(), "bucket": string(), "columns": list_of("Column"), "row_count": count(),
+            "size_bytes": count(), "primary_key": strings(), "created_at": time(), "updated_at": time(),
+            "source": { "const": "main" },
+        })),
+    );
+    add(
+        "TableList",
+        all_required(json!({ "tables": list_of("Table"), "total": count() })),
+    );
+    add(
+        "TableFromFile",
+        json!({ "allOf": [r("Table"), all_required(json!({
         "imported_rows": count(), "warnings": strings(),
-    }))] }));
-    add("Preview", all_required(json!({
-        "columns": list_of("Column"), "rows": { "type": "array" }, "total_row_count": count(),
-        "preview_row_count": count(), "truncated": boolean(),
-    })));
-    add("ImportResult", all_required(json!({
-        "imported_rows": count(), "table_rows_after": count(), "table_size_bytes": count(),
-        "warnings": strings(), "validate_only": boolean(),
-    })));
-    add("ExportResult", all_required(json!({
-        "file_id": string(), "file_path": string(), "rows_exported": count(),
-        "file_size_bytes": count(), "file": r("File"),
-    })));
-    add("DeletedRows", all_required(json!({ "deleted_rows": count(), "table_rows_after": count() })));
-    add("Profile", all_required(json!({
-        "table_name": string(), "bucket_name": string(), "row_count": count(),
-        "column_count": count(),
-        "statistics": { "type": "array", "items": object(
-            json!({ "column_name": string(), "column_type": string() }),
-            &["column_name", "column_type"],
-        ) },
-    })));
-    add("Job", all_required(json!({
-        "id": string(), "project_id": string(), "kind": string(),
-        "status": { "type": "string" }, "progress": { "type": "number" }, "request": any(),
-        "created_at": time(), "started_at": nullable_time(), "finished_at": nullable_time(),
-        "result": any(), "error": any(),
-    })));
-    add("JobList", all_required(json!({ "jobs": list_of("Job"), "total": count() })));
-    add("File", all_required(json!({
-        "id": string(), "project_id": string(), "name": string(), "path": string(),
-        "size_bytes": count(), "content_type": nullable_string(),
-        "checksum_sha256": nullable_string(), "is_staged": boolean(), "created_at": time(),
-        "expires_at": nullable_time(), "tags": any(),
-    })));
-    add("FileList", all_required(json!({ "files": list_of("File"), "total": count() })));
-    add("PreparedUpload", all_required(json!({
-        "upload_key": string(), "upload_url": string(), "expires_at": time(),
-    })));
-    add("UploadedContent", all_required(json!({
-        "upload_key": string(), "staging_path": string(), "size_bytes": count(),
-        "checksum_sha256": string(),
-    })));
-    add("UploadSession", all_required(json!({
-        "upload_id": string(), "project_id": string(), "name": string(),
-        "content_type": nullable_string(), "total_size": count(), "chunk_size": count(),
-        "chunk_count": count(), "sha256": nullable_string(),
-        "received_chunks": { "type": "array", "items": count() },
-        "missing_chunks": { "type": "array", "items": count() }, "received_bytes": count(),
-        "is_complete": boolean(), "created_at": time(), "expires_at": time(),
-    })));
-    add("StoredChunk", all_required(json!({
-        "upload_id": string(), "chunk": count(), "stored": boolean(), "message": string(),
-    })));
-    add("FileInfo", all_required(json!({
-        "file_id": string(), "id": string(), "name": string(), "size": count(),
-        "sha256": string(), "content_type": nullable_string(), "created_at": time(),
-    })));
-    add("BlobCreated", all_required(json!({
-        "id": string(), "size": count(), "sha256": string(), "created_at": time(),
-    })));
-    add("Blob", all_required(json!({
-        "id": string(), "data": { "type": "string", "contentEncoding": "base64" }, "size": count(),
-        "sha256": string(), "created_at": time(),
-    })));
+    }))] }),
+    );
+    add(
+        "Preview",
+        all_required(json!({
+            "columns": list_of("Column"), "rows": { "type": "array" }, "total_row_count": count(),
+            "preview_row_count": count(), "truncated": boolean(),
+        })),
+    );
+    add(
+        "ImportResult",
+        all_required(json!({
+            "imported_rows": count(), "table_rows_after": count(), "table_size_bytes": count(),
+            "warnings": strings(), "validate_only": boolean(),
+        })),
+    );
+    add(
+        "ExportResult",
+        all_required(json!({
+            "file_id": string(), "file_path": string(), "rows_exported": count(),
+            "file_size_bytes": count(), "file": r("File"),
+        })),
+    );
+    add(
+        "DeletedRows",
+        all_required(json!({ "deleted_rows": count(), "table_rows_after": count() })),
+    );
+    add(
+        "Profile",
+        all_required(json!({
+            "table_name": string(), "bucket_name": string(), "row_count": count(),
+            "column_count": count(),
+            "statistics": { "type": "array", "items": object(
+                json!({ "column_name": string(), "column_type": string() }),
+                &["column_name", "column_type"],
+            ) },
+        })),
+    );
+    add(
+        "Job",
+        all_required(json!({
+            "id": string(), "project_id": string(), "kind": string(),
+            "status": { "type": "string" }, "progress": { "type": "number" }, "request": any(),
+            "created_at": time(), "started_at": nullable_time(), "finished_at": nullable_time(),
+            "result": any(), "error": any(),
+        })),
+    );
+    add(
+        "JobList",
+        all_required(json!({ "jobs": list_of("Job"), "total": count() })),
+    );
+    add(
+        "File",
+        all_required(json!({
+            "id": string(), "project_id": string(), "name": string(), "path": string(),
+            "size_bytes": count(), "content_type": nullable_string(),
+            "checksum_sha256": nullable_string(), "is_staged": boolean(), "created_at": time(),
+            "expires_at": nullable_time(), "tags": any(),
+        })),
+    );
+    add(
+        "FileList",
+        all_required(json!({ "files": list_of("File"), "total": count() })),
+    );
+    add(
+        "PreparedUpload",
+        all_required(json!({
+            "upload_key": string(), "upload_url": string(), "expires_at": time(),
+        })),
+    );
+    add(
+        "UploadedContent",
+        all_required(json!({
+            "upload_key": string(), "staging_path": string(), "size_bytes": count(),
+            "checksum_sha256": string(),
+        })),
+    );
+    add(
+        "UploadSession",
+        all_required(json!({
+            "upload_id": string(), "project_id": string(), "name": string(),
+            "content_type": nullable_string(), "total_size": count(), "chunk_size": count(),
+            "chunk_count": count(), "sha256": nullable_string(),
+            "received_chunks": { "type": "array", "items": count() },
+            "missing_chunks": { "type": "array", "items": count() }, "received_bytes": count(),
+            "is_complete": boolean(), "created_at": time(), "expires_at": time(),
+        })),
+    );
+    add(
+        "StoredChunk",
+        all_required(json!({
+            "upload_id": string(), "chunk": count(), "stored": boolean(), "message": string(),
+        })),
+    );
+    add(
+        "FileInfo",
+        all_required(json!({
+            "file_id": string(), "id": string(), "name": string(), "size": count(),
+            "sha256": string(), "content_type": nullable_string(), "created_at": time(),
+        })),
+    );
+    add(
+        "BlobCreated",
+        all_required(json!({
+            "id": string(), "size": count(), "sha256": string(), "created_at": time(),
+        })),
+    );
+    add(
+        "Blob",
+        all_required(json!({
+            "id": string(), "data": { "type": "string", "contentEncoding": "base64" }, "size": count(),
+            "sha256": string(), "created_at": time(),
+        })),
+    );
     requests(&mut add);
     c
 }
@@ -219,7 +342,8 @@ fn requests(add: &mut impl FnMut(&str, Value)) {
     );
     let column = object(
         json!({
-            "name": name(), "type": string(), "nullable": boolean(), "default": nullable_string(),
+            "name": name(), "type": column_type(), "nullable": boolean(),
+            "default": nullable_string(),
         }),
         &["name", "type"],
     );
@@ -293,7 +417,10 @@ fn requests(add: &mut impl FnMut(&str, Value)) {
     );
     add(
         "ShareBucket",
-        object(json!({ "target_project_id": name() }), &["target_project_id"]),
+        object(
+            json!({ "target_project_id": name() }),
+            &["target_project_id"],
+        ),
     );
     add(
         "LinkBucket",
@@ -308,7 +435,7 @@ fn requests(add: &mut impl FnMut(&str, Value)) {
         object(
             json!({
                 "name": name(),
-                "columns": { "type": "array", "items": r("ColumnDefinition") },
+                "columns": { "type": "array", "minItems": 1, "items": r("ColumnDefinition") },
                 "primary_key": { "type": ["array", "null"], "items": string() },
             }),
             &["name", "columns"],
@@ -344,7 +471,10 @@ fn requests(add: &mut impl FnMut(&str, Value)) {
     for (key, schema) in [
         ("format", nullable_string()),
         ("compression", nullable_string()),
-        ("columns", json!({ "type": ["array", "null"], "items": string() })),
+        (
+            "columns",
+            json!({ "type": ["array", "null"], "items": string() }),
+        ),
         ("order_by", nullable_string()),
         ("limit", json!({ "type": ["integer", "null"] })),
     ] {
@@ -358,7 +488,7 @@ fn requests(add: &mut impl FnMut(&str, Value)) {
         "AlterColumn",
         object(
             json!({
-                "new_name": nullable_string(), "new_type": nullable_string(),
+                "new_name": nullable_string(), "new_type": { "anyOf": [column_type(), { "type": "null" }] },
                 "set_not_null": { "type": ["boolean", "null"] }, "set_default": nullable_string(),
             }),
             &[],
@@ -366,7 +496,10 @@ fn requests(add: &mut impl FnMut(&str, Value)) {
     );
     add(
         "PrimaryKey",
-        object(json!({ "columns": strings() }), &["columns"]),
+        object(
+            json!({ "columns": { "type": "array", "minItems": 1, "items": string() } }),
+            &["columns"],
+        ),
     );
     add(
         "PrepareUpload",
@@ -400,10 +533,29 @@ fn requests(add: &mut impl FnMut(&str, Value)) {
     add(
         "CreateBlob",
         object(
-            json!({ "id": string(), "data": { "type": "string", "contentEncoding": "base64" } }),
+            json!({
+                "id": { "type": "string", "pattern": "^[A-Za-z0-9_:-][A-Za-z0-9_.:-]{0,254}$" },
+                "data": {
+                    "type": "string", "contentEncoding": "base64",
+                    "pattern": "^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$",
+                },
+            }),
             &["id", "data"],
         ),
     );
+}
+
+/// The column types the server's allow-list accepts, in their canonical spelling (aliases
+/// such as `INT` or `TEXT` and any case are accepted too).
+fn column_type() -> Value {
+    json!({ "anyOf": [
+        { "enum": [
+            "BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
+            "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "VARCHAR", "BLOB",
+            "DATE", "TIME", "TIMESTAMP", "TIMESTAMPTZ", "INTERVAL", "UUID", "JSON",
+        ] },
+        { "type": "string", "pattern": "^(DECIMAL|NUMERIC)\\([1-9][0-9]?(,[0-9][0-9]?)?\\)$" },
+    ] })
 }
 
 fn project() -> Value {
