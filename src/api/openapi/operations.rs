@@ -183,7 +183,7 @@ fn entry(method: &str, path: &str) -> Option<Doc> {
     let d = match (method, path) {
         ("GET", "/") => doc("Service name, version and links").ok(200, "Service info.", r("ServiceInfo")),
         ("GET", "/health") => doc("Health in the reference's shape")
-            .ok(200, "Healthy.", r("Health"))
+            .ok(200, "Healthy.", r("HealthResponse"))
             .errors(&[503]),
         ("GET", "/healthz") => doc("Liveness").ok(200, "Alive.", r("Liveness")),
         ("GET", "/readyz") => doc("Readiness: data dir writable, enough free space")
@@ -202,9 +202,9 @@ fn entry(method: &str, path: &str) -> Option<Doc> {
             json!({ "text/html": { "schema": { "type": "string" } } }),
         ),
         ("POST", "/backend/init") => doc("Create the data dir layout (idempotent)")
-            .ok(200, "Initialized.", r("BackendResult")),
+            .ok(200, "Initialized.", r("InitBackendResponse")),
         ("POST", "/backend/remove") => doc("No-op, as in the reference")
-            .ok(200, "Nothing removed.", r("BackendResult")),
+            .ok(200, "Nothing removed.", r("InitBackendResponse")),
         ("GET", "/admin/quarantine") => doc("What start-up moved to the quarantine")
             .ok(200, "Quarantined paths.", r("Quarantine")),
         ("GET", "/admin/engine") => doc("Sizes of the engine's in-memory tables")
@@ -214,39 +214,39 @@ fn entry(method: &str, path: &str) -> Option<Doc> {
         ("GET", "/projects") => doc("List projects")
             .paged()
             .query("status", json!({ "enum": ["active", "deleted"] }))
-            .ok(200, "A page of projects.", r("ProjectList")),
+            .ok(200, "A page of projects.", r("ProjectListResponse")),
         ("POST", "/projects") => doc("Create a project; its admin key is shown once")
-            .body("CreateProject", true)
-            .ok(201, "Created.", r("ProjectCreated"))
+            .body("ProjectCreate", true)
+            .ok(201, "Created.", r("ProjectCreateResponse"))
             .errors(&[409]),
-        ("GET", "/projects/{project_id}") => doc("Get a project").ok(200, "The project.", r("Project")),
+        ("GET", "/projects/{project_id}") => doc("Get a project").ok(200, "The project.", r("ProjectResponse")),
         ("PUT", "/projects/{project_id}") => doc("Update a project's name or settings")
-            .body("UpdateProject", false)
-            .ok(200, "The updated project.", r("Project")),
+            .body("ProjectUpdate", false)
+            .ok(200, "The updated project.", r("ProjectResponse")),
         ("DELETE", "/projects/{project_id}") => doc("Delete a project and all its data").no_content(),
         ("GET", "/projects/{project_id}/stats") => doc("A project's sizes and counts")
-            .ok(200, "Statistics.", r("ProjectStats")),
+            .ok(200, "Statistics.", r("ProjectStatsResponse")),
         ("GET", "/projects/{project_id}/audit") => audit("The project's audit trail, newest first"),
         ("GET", "/projects/{project_id}/api-keys") => doc("List the project's keys")
-            .ok(200, "The keys (never their secrets).", r("ApiKeyList")),
+            .ok(200, "The keys (never their secrets).", r("ApiKeyListResponse")),
         ("POST", "/projects/{project_id}/api-keys") => doc("Issue a key; the key is shown once")
-            .body("CreateApiKey", true)
-            .ok(201, "Issued.", r("ApiKeyIssued")),
+            .body("ApiKeyCreateRequest", true)
+            .ok(201, "Issued.", r("ApiKeyCreateResponse")),
         ("GET", "/projects/{project_id}/api-keys/{key_id}") => doc("Get a key")
-            .ok(200, "The key (never its secret).", r("ApiKey")),
+            .ok(200, "The key (never its secret).", r("ApiKeyResponse")),
         ("DELETE", "/projects/{project_id}/api-keys/{key_id}") => doc("Revoke a key").no_content(),
         ("POST", "/projects/{project_id}/api-keys/{key_id}/rotate") => {
             doc("Replace a key's secret; the new key is shown once")
-                .ok(201, "Rotated.", r("ApiKeyIssued"))
+                .ok(201, "Rotated.", r("ApiKeyCreateResponse"))
         }
         ("GET", "/projects/{project_id}/buckets") => doc("List buckets")
-            .ok(200, "The buckets the key may see.", r("BucketList")),
+            .ok(200, "The buckets the key may see.", r("BucketListResponse")),
         ("POST", "/projects/{project_id}/buckets") => doc("Create a bucket")
-            .body("CreateBucket", true)
-            .ok(201, "Created.", r("Bucket"))
+            .body("BucketCreate", true)
+            .ok(201, "Created.", r("BucketResponse"))
             .errors(&[409]),
         ("GET", "/projects/{project_id}/buckets/{bucket_name}") => doc("Get a bucket")
-            .ok(200, "The bucket.", r("Bucket")),
+            .ok(200, "The bucket.", r("BucketResponse")),
         ("DELETE", "/projects/{project_id}/buckets/{bucket_name}") => {
             doc("Delete a bucket (a non-empty one only with cascade)")
                 .query("force", json!({ "type": "boolean" }))
@@ -255,19 +255,19 @@ fn entry(method: &str, path: &str) -> Option<Doc> {
         }
         ("POST", "/projects/{project_id}/buckets/{bucket_name}/share") => {
             doc("Share a bucket with another project")
-                .body("ShareBucket", true)
-                .ok(200, "Who the bucket is shared with.", r("ShareInfo"))
+                .body("BucketShareRequest", true)
+                .ok(200, "Who the bucket is shared with.", r("BucketShareInfo"))
         }
         ("DELETE", "/projects/{project_id}/buckets/{bucket_name}/share") => {
             doc("Stop sharing a bucket with a project")
                 .query("target_project_id", name())
-                .body("ShareBucket", false)
+                .body("BucketShareRequest", false)
                 .no_content()
         }
         ("POST", "/projects/{project_id}/buckets/{bucket_name}/link") => {
             doc("Link a bucket shared by another project")
-                .body("LinkBucket", true)
-                .ok(201, "The link, a read-only bucket.", r("Bucket"))
+                .body("BucketLinkRequest", true)
+                .ok(201, "The link, a read-only bucket.", r("BucketResponse"))
         }
         ("DELETE", "/projects/{project_id}/buckets/{bucket_name}/link") => {
             doc("Remove a link").no_content()
@@ -279,10 +279,10 @@ fn entry(method: &str, path: &str) -> Option<Doc> {
             doc("Make a bucket's tables writable again (idempotent)").no_content()
         }
         ("GET", "/projects/{project_id}/buckets/{bucket_name}/tables") => doc("List tables")
-            .ok(200, "The tables.", r("TableList")),
+            .ok(200, "The tables.", r("TableListResponse")),
         ("POST", "/projects/{project_id}/buckets/{bucket_name}/tables") => doc("Create a table")
-            .body("CreateTable", true)
-            .ok(201, "Created.", r("Table"))
+            .body("TableCreate", true)
+            .ok(201, "Created.", r("TableResponse"))
             .errors(&[409]),
         ("POST", "/projects/{project_id}/buckets/{bucket_name}/tables/from-file") => {
             doc("Create a table from a stored file, its columns read from the file")
@@ -305,19 +305,19 @@ fn entry(method: &str, path: &str) -> Option<Doc> {
         ("GET", "/projects/{project_id}/files") => doc("List files")
             .paged()
             .query("include_staged", json!({ "type": "boolean" }))
-            .ok(200, "A page of files.", r("FileList")),
+            .ok(200, "A page of files.", r("FileListResponse")),
         ("POST", "/projects/{project_id}/files") => doc("Register a prepared upload as a file")
-            .body("RegisterFile", true)
-            .ok(201, "Registered.", r("File"))
+            .body("FileRegisterRequest", true)
+            .ok(201, "Registered.", r("FileResponse"))
             .errors(&[410, 507]),
         ("POST", "/projects/{project_id}/files/prepare") => doc("Prepare an upload")
-            .body("PrepareUpload", true)
-            .ok(200, "Where to upload.", r("PreparedUpload"))
+            .body("FilePrepareRequest", true)
+            .ok(200, "Where to upload.", r("FilePrepareResponse"))
             .errors(&[507]),
         ("POST", "/projects/{project_id}/files/upload/{upload_key}") => {
             doc("Upload the content of a prepared upload (multipart `file` part)")
                 .raw_body(json!({ "multipart/form-data": { "schema": multipart_file() } }))
-                .ok(200, "Stored; register it next.", r("UploadedContent"))
+                .ok(200, "Stored; register it next.", r("FileUploadResponse"))
                 .errors(&[410, 507])
         }
         ("POST", "/projects/{project_id}/files/content") => {
@@ -325,11 +325,11 @@ fn entry(method: &str, path: &str) -> Option<Doc> {
                 .query("name", json!({ "type": "string" }))
                 .query("content_type", json!({ "type": "string" }))
                 .raw_body(upload_body())
-                .ok(201, "Stored.", r("File"))
+                .ok(201, "Stored.", r("FileResponse"))
                 .errors(&[507])
         }
         ("GET", "/projects/{project_id}/files/{file_id}") => doc("Get a file's record")
-            .ok(200, "The file.", r("File")),
+            .ok(200, "The file.", r("FileResponse")),
         ("DELETE", "/projects/{project_id}/files/{file_id}") => doc("Delete a file").no_content(),
         ("GET", "/projects/{project_id}/files/{file_id}/download") => {
             doc("Download a file's content").download()
@@ -353,7 +353,7 @@ fn entry(method: &str, path: &str) -> Option<Doc> {
         }
         ("POST", "/projects/{project_id}/uploads/{upload_id}/complete") => {
             doc("Assemble the chunks into a file")
-                .ok(201, "The file.", r("File"))
+                .ok(201, "The file.", r("FileResponse"))
                 .errors(&[410])
         }
         ("GET", "/projects/{project_id}/jobs") => doc("The project's recent jobs")
@@ -382,22 +382,22 @@ fn entry(method: &str, path: &str) -> Option<Doc> {
 
 /// Routes below `…/tables/{table_name}`, by the rest of the template.
 fn table_entry(method: &str, suffix: &str) -> Option<Doc> {
-    let table = |summary| doc(summary).ok(200, "The table afterwards.", r("Table"));
+    let table = |summary| doc(summary).ok(200, "The table afterwards.", r("TableResponse"));
     let d = match (method, suffix) {
-        ("GET", "") => doc("Get a table").ok(200, "The table.", r("Table")),
+        ("GET", "") => doc("Get a table").ok(200, "The table.", r("TableResponse")),
         ("DELETE", "") => doc("Drop a table").no_content(),
         ("GET", "/preview") => doc("Up to `limit` rows")
             .query("limit", json!({ "type": "integer", "minimum": 1, "maximum": 10000 }))
             .selection()
-            .ok(200, "The rows.", r("Preview")),
+            .ok(200, "The rows.", r("TablePreviewResponse")),
         ("POST", "/import/file") => doc("Load a stored file into the table")
-            .body("ImportFile", true)
-            .ok(200, "Loaded.", r("ImportResult"))
+            .body("ImportFromFileRequest", true)
+            .ok(200, "Loaded.", r("ImportResponse"))
             .queued()
             .errors(&[409]),
         ("POST", "/export") => doc("Write the table's rows to a stored file")
-            .body("ExportTable", false)
-            .ok(200, "Written.", r("ExportResult"))
+            .body("ExportRequest", false)
+            .ok(200, "Written.", r("ExportResponse"))
             .queued(),
         ("GET", "/export") => doc("Stream the table's rows as CSV or Parquet")
             .query("format", json!({ "enum": ["csv", "parquet"] }))
@@ -414,22 +414,22 @@ fn table_entry(method: &str, suffix: &str) -> Option<Doc> {
             ),
         ("POST", "/columns") => doc("Add a column")
             .body("ColumnDefinition", true)
-            .ok(201, "The table afterwards.", r("Table"))
+            .ok(201, "The table afterwards.", r("TableResponse"))
             .errors(&[409]),
         ("PUT", "/columns/{column_name}") => table("Rename, retype or change a column")
-            .body("AlterColumn", true)
+            .body("AlterColumnRequest", true)
             .errors(&[409]),
         ("DELETE", "/columns/{column_name}") => table("Drop a column"),
         ("POST", "/primary-key") => doc("Add a primary key")
-            .body("PrimaryKey", true)
-            .ok(201, "The table afterwards.", r("Table"))
+            .body("SetPrimaryKeyRequest", true)
+            .ok(201, "The table afterwards.", r("TableResponse"))
             .errors(&[409]),
         ("DELETE", "/primary-key") => table("Drop the primary key"),
         ("DELETE", "/rows") => doc("Delete the rows a filter matches")
             .filters()
-            .body("DeleteRows", false)
-            .ok(200, "Deleted.", r("DeletedRows")),
-        ("POST", "/profile") => doc("Per-column statistics").ok(200, "Statistics.", r("Profile")),
+            .body("DeleteRowsRequest", false)
+            .ok(200, "Deleted.", r("DeleteRowsResponse")),
+        ("POST", "/profile") => doc("Per-column statistics").ok(200, "Statistics.", r("TableProfileResponse")),
         ("GET", "/settings/snapshots") => snapshot_settings_get(),
         ("PUT", "/settings/snapshots") => snapshot_settings_put(),
         ("DELETE", "/settings/snapshots") => snapshot_settings_delete(),
@@ -457,14 +457,18 @@ fn snapshot_settings_get() -> Doc {
     doc("Effective snapshot settings and where each comes from").ok(
         200,
         "The settings.",
-        r("SnapshotSettings"),
+        r("SnapshotSettingsResponse"),
     )
 }
 
 fn snapshot_settings_put() -> Doc {
     doc("Replace this level's snapshot settings")
-        .body("LocalSnapshotConfig", false)
-        .ok(200, "The settings afterwards.", r("SnapshotSettings"))
+        .body("SnapshotConfigRequest", false)
+        .ok(
+            200,
+            "The settings afterwards.",
+            r("SnapshotSettingsResponse"),
+        )
 }
 
 fn snapshot_settings_delete() -> Doc {

@@ -73,7 +73,7 @@ pub fn components() -> Map<String, Value> {
         })),
     );
     add(
-        "Health",
+        "HealthResponse",
         object(
             json!({
                 "status": { "enum": ["healthy", "unhealthy"] }, "version": string(),
@@ -129,44 +129,44 @@ pub fn components() -> Map<String, Value> {
         })),
     );
     add(
-        "BackendResult",
+        "InitBackendResponse",
         all_required(json!({
             "success": boolean(), "message": string(),
             "storage_paths": { "type": ["object", "null"], "additionalProperties": string() },
         })),
     );
-    add("Project", project());
+    add("ProjectResponse", project());
     add(
-        "ProjectCreated",
-        json!({ "allOf": [r("Project"), all_required(json!({ "api_key": string() }))] }),
+        "ProjectCreateResponse",
+        json!({ "allOf": [r("ProjectResponse"), all_required(json!({ "api_key": string() }))] }),
     );
     add(
-        "ProjectList",
-        all_required(json!({ "projects": list_of("Project"), "total": count() })),
+        "ProjectListResponse",
+        all_required(json!({ "projects": list_of("ProjectResponse"), "total": count() })),
     );
     add(
-        "ProjectStats",
+        "ProjectStatsResponse",
         all_required(json!({
             "id": string(), "size_bytes": count(), "table_count": count(), "bucket_count": count(),
         })),
     );
     add(
-        "SnapshotSettings",
+        "SnapshotSettingsResponse",
         all_required(json!({
             "effective_config": { "type": "object" }, "inheritance": any(), "local_config": any(),
         })),
     );
-    add("ApiKey", api_key());
+    add("ApiKeyResponse", api_key());
     add(
-        "ApiKeyIssued",
-        json!({ "allOf": [r("ApiKey"), all_required(json!({ "api_key": string() }))] }),
+        "ApiKeyCreateResponse",
+        json!({ "allOf": [r("ApiKeyResponse"), all_required(json!({ "api_key": string() }))] }),
     );
     add(
-        "ApiKeyList",
-        all_required(json!({ "count": count(), "api_keys": list_of("ApiKey") })),
+        "ApiKeyListResponse",
+        all_required(json!({ "count": count(), "api_keys": list_of("ApiKeyResponse") })),
     );
     add(
-        "Bucket",
+        "BucketResponse",
         all_required(json!({
             "name": string(), "table_count": count(), "description": nullable_string(),
             "created_at": time(), "is_linked": boolean(), "source_project_id": nullable_string(),
@@ -174,11 +174,11 @@ pub fn components() -> Map<String, Value> {
         })),
     );
     add(
-        "BucketList",
-        all_required(json!({ "buckets": list_of("Bucket"), "total": count() })),
+        "BucketListResponse",
+        all_required(json!({ "buckets": list_of("BucketResponse"), "total": count() })),
     );
     add(
-        "ShareInfo",
+        "BucketShareInfo",
         all_required(json!({
             "shared_with": strings(), "is_linked": boolean(), "source_project_id": { "type": "null" },
             "source_bucket_name": { "type": "null" },
@@ -192,56 +192,56 @@ pub fn components() -> Map<String, Value> {
         })),
     );
     add(
-        "Column",
+        "ColumnInfo",
         all_required(json!({
             "name": string(), "type": string(), "nullable": boolean(), "ordinal_position": count(),
         })),
     );
     add(
-        "Table",
+        "TableResponse",
         all_required(json!({
-            "name": string(), "bucket": string(), "columns": list_of("Column"), "row_count": count(),
+            "name": string(), "bucket": string(), "columns": list_of("ColumnInfo"), "row_count": count(),
             "size_bytes": count(), "primary_key": strings(), "created_at": time(), "updated_at": time(),
             "source": { "const": "main" },
         })),
     );
     add(
-        "TableList",
-        all_required(json!({ "tables": list_of("Table"), "total": count() })),
+        "TableListResponse",
+        all_required(json!({ "tables": list_of("TableResponse"), "total": count() })),
     );
     add(
         "TableFromFile",
-        json!({ "allOf": [r("Table"), all_required(json!({
+        json!({ "allOf": [r("TableResponse"), all_required(json!({
         "imported_rows": count(), "warnings": strings(),
     }))] }),
     );
     add(
-        "Preview",
+        "TablePreviewResponse",
         all_required(json!({
-            "columns": list_of("Column"), "rows": { "type": "array" }, "total_row_count": count(),
+            "columns": list_of("ColumnInfo"), "rows": { "type": "array" }, "total_row_count": count(),
             "preview_row_count": count(), "truncated": boolean(),
         })),
     );
     add(
-        "ImportResult",
+        "ImportResponse",
         all_required(json!({
             "imported_rows": count(), "table_rows_after": count(), "table_size_bytes": count(),
             "warnings": strings(), "validate_only": boolean(),
         })),
     );
     add(
-        "ExportResult",
+        "ExportResponse",
         all_required(json!({
             "file_id": string(), "file_path": string(), "rows_exported": count(),
-            "file_size_bytes": count(), "file": r("File"),
+            "file_size_bytes": count(), "file": r("FileResponse"),
         })),
     );
     add(
-        "DeletedRows",
+        "DeleteRowsResponse",
         all_required(json!({ "deleted_rows": count(), "table_rows_after": count() })),
     );
     add(
-        "Profile",
+        "TableProfileResponse",
         all_required(json!({
             "table_name": string(), "bucket_name": string(), "row_count": count(),
             "column_count": count(),
@@ -265,7 +265,7 @@ pub fn components() -> Map<String, Value> {
         all_required(json!({ "jobs": list_of("Job"), "total": count() })),
     );
     add(
-        "File",
+        "FileResponse",
         all_required(json!({
             "id": string(), "project_id": string(), "name": string(), "path": string(),
             "size_bytes": count(), "content_type": nullable_string(),
@@ -274,17 +274,17 @@ pub fn components() -> Map<String, Value> {
         })),
     );
     add(
-        "FileList",
-        all_required(json!({ "files": list_of("File"), "total": count() })),
+        "FileListResponse",
+        all_required(json!({ "files": list_of("FileResponse"), "total": count() })),
     );
     add(
-        "PreparedUpload",
+        "FilePrepareResponse",
         all_required(json!({
             "upload_key": string(), "upload_url": string(), "expires_at": time(),
         })),
     );
     add(
-        "UploadedContent",
+        "FileUploadResponse",
         all_required(json!({
             "upload_key": string(), "staging_path": string(), "size_bytes": count(),
             "checksum_sha256": string(),
@@ -355,7 +355,7 @@ fn requests(add: &mut impl FnMut(&str, Value)) {
         "whereOperator": nullable_string(),
     });
     add(
-        "CreateProject",
+        "ProjectCreate",
         object(
             json!({
                 "id": { "oneOf": [name(), { "type": "integer", "minimum": 0 }] },
@@ -365,14 +365,14 @@ fn requests(add: &mut impl FnMut(&str, Value)) {
         ),
     );
     add(
-        "UpdateProject",
+        "ProjectUpdate",
         object(
             json!({ "name": nullable_string(), "settings": { "type": ["object", "null"] } }),
             &[],
         ),
     );
     add(
-        "LocalSnapshotConfig",
+        "SnapshotConfigRequest",
         json!({
             "type": "object",
             "additionalProperties": false,
@@ -395,7 +395,7 @@ fn requests(add: &mut impl FnMut(&str, Value)) {
         }),
     );
     add(
-        "CreateApiKey",
+        "ApiKeyCreateRequest",
         object(
             json!({
                 "description": string(),
@@ -409,21 +409,21 @@ fn requests(add: &mut impl FnMut(&str, Value)) {
         ),
     );
     add(
-        "CreateBucket",
+        "BucketCreate",
         object(
             json!({ "name": name(), "description": nullable_string() }),
             &["name"],
         ),
     );
     add(
-        "ShareBucket",
+        "BucketShareRequest",
         object(
             json!({ "target_project_id": name() }),
             &["target_project_id"],
         ),
     );
     add(
-        "LinkBucket",
+        "BucketLinkRequest",
         object(
             json!({ "source_project_id": name(), "source_bucket_name": name() }),
             &["source_project_id", "source_bucket_name"],
@@ -431,7 +431,7 @@ fn requests(add: &mut impl FnMut(&str, Value)) {
     );
     add("ColumnDefinition", column.clone());
     add(
-        "CreateTable",
+        "TableCreate",
         object(
             json!({
                 "name": name(),
@@ -454,7 +454,7 @@ fn requests(add: &mut impl FnMut(&str, Value)) {
         ),
     );
     add(
-        "ImportFile",
+        "ImportFromFileRequest",
         object(
             json!({
                 "file_id": string(), "format": nullable_string(), "csv_options": csv,
@@ -480,12 +480,12 @@ fn requests(add: &mut impl FnMut(&str, Value)) {
     ] {
         export[key] = schema;
     }
-    add("ExportTable", object(export, &[]));
+    add("ExportRequest", object(export, &[]));
     let mut delete_rows = filters;
     delete_rows["where_clause"] = nullable_string();
-    add("DeleteRows", object(delete_rows, &[]));
+    add("DeleteRowsRequest", object(delete_rows, &[]));
     add(
-        "AlterColumn",
+        "AlterColumnRequest",
         object(
             json!({
                 "new_name": nullable_string(), "new_type": { "anyOf": [column_type(), { "type": "null" }] },
@@ -495,14 +495,14 @@ fn requests(add: &mut impl FnMut(&str, Value)) {
         ),
     );
     add(
-        "PrimaryKey",
+        "SetPrimaryKeyRequest",
         object(
             json!({ "columns": { "type": "array", "minItems": 1, "items": string() } }),
             &["columns"],
         ),
     );
     add(
-        "PrepareUpload",
+        "FilePrepareRequest",
         object(
             json!({
                 "filename": string(), "content_type": nullable_string(),
@@ -513,7 +513,7 @@ fn requests(add: &mut impl FnMut(&str, Value)) {
         ),
     );
     add(
-        "RegisterFile",
+        "FileRegisterRequest",
         object(
             json!({ "upload_key": string(), "name": nullable_string(), "tags": { "type": ["object", "null"] } }),
             &["upload_key"],
