@@ -21,11 +21,17 @@ pub async fn respond(
 ) -> ApiResult<Response> {
     let etag = format!("\"{}\"", rec.sha256);
     let len = rec.size_bytes;
-    let content_type = rec.content_type.clone().unwrap_or_else(|| {
-        mime_guess::from_path(&rec.name)
-            .first_or_octet_stream()
-            .to_string()
-    });
+    // A stored type that cannot be a header value (control characters, empty) is replaced
+    // like a missing one, so every answer with a body has a Content-Type.
+    let content_type = rec
+        .content_type
+        .clone()
+        .filter(|t| !t.trim().is_empty() && HeaderValue::from_str(t).is_ok())
+        .unwrap_or_else(|| {
+            mime_guess::from_path(&rec.name)
+                .first_or_octet_stream()
+                .to_string()
+        });
 
     let mut base = HeaderMap::new();
     insert(&mut base, header::ETAG, &etag);

@@ -177,6 +177,13 @@ impl TableEngine {
     ) -> ApiResult<u64> {
         let info = self.describe(key)?;
         let (columns, tail) = selection.resolve(key, &info.columns)?;
+        // `?columns=` with nothing in it selects every column, as an empty `columns` body
+        // field does: a file cannot be written from an empty select list.
+        let columns = if columns.is_empty() {
+            info.columns.to_vec()
+        } else {
+            columns
+        };
         let conn = self.conn()?;
         let alias = self.ensure_attached(&conn, key)?;
         let relation = format!("\"{alias}\".main.data");

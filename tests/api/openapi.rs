@@ -50,9 +50,19 @@ async fn the_document_lists_exactly_the_routers_routes() {
                 !public || path == "/metrics",
                 "{method} {path}: 401 documented"
             );
+            let responses = op["responses"].as_object().expect("responses");
+            assert!(
+                responses.keys().any(|s| s.as_str() < "400"),
+                "{method} {path}: no documented success status"
+            );
             let params: Vec<&str> = op["parameters"]
                 .as_array()
-                .map(|ps| ps.iter().filter_map(|p| p["name"].as_str()).collect())
+                .map(|ps| {
+                    ps.iter()
+                        .filter(|p| p["in"] == "path")
+                        .filter_map(|p| p["name"].as_str())
+                        .collect()
+                })
                 .unwrap_or_default();
             for name in params.iter() {
                 assert!(path.contains(&format!("{{{name}}}")), "{path}: {name}");

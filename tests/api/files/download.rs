@@ -33,6 +33,28 @@ async fn a_download_returns_the_same_bytes_with_etag_ranges_disposition_and_type
     );
 }
 
+/// Found by schemathesis: a stored content type that is no valid header value (here a control
+/// character given as `?content_type=`) made the download go out without any Content-Type.
+#[tokio::test]
+async fn a_content_type_that_cannot_be_a_header_is_replaced_by_the_guessed_one() {
+    let (app, key) = spawn_app_with_project().await;
+    let file = send(
+        request(
+            &app,
+            Method::POST,
+            "/projects/1/files/content?name=a.csv&content_type=%01",
+            Some(&key),
+        )
+        .body(b"a\n".to_vec()),
+    )
+    .await
+    .reply()
+    .expect(201);
+    let dl = download(&app, "1", &key, file["id"].as_str().unwrap(), &[]).await;
+    dl.expect_status(200);
+    assert_eq!(dl.header("content-type"), "text/csv");
+}
+
 #[tokio::test]
 async fn a_single_range_is_answered_with_206_and_the_exact_bytes() {
     let (app, key, id, data) = app_with_file().await;

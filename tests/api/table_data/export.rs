@@ -296,6 +296,21 @@ async fn a_streaming_export_answers_csv_with_columns_filter_order_and_limit() {
     assert_eq!(status, 400, "{body}");
 }
 
+/// Found by schemathesis: `?columns=` with no name made an empty select list and a 500.
+#[tokio::test]
+async fn an_empty_columns_parameter_exports_every_column() {
+    let (app, key) = setup_three_col_table(true).await;
+    seed(&app, &key, "t", "id,name,amount\n1,a,1\n").await;
+    let (status, _, body) = get_text(
+        &app,
+        &key,
+        &format!("{T}/t/export?format=csv&columns=&compression="),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, "id,name,amount\n1,a,1.00\n");
+}
+
 #[tokio::test]
 async fn imports_and_exports_work_on_the_reference_path_style() {
     let (app, key) = setup_kv_table(true).await;

@@ -15,31 +15,52 @@ pub const PATH: &str = "/openapi.json";
 /// Where the HTML page listing the operations is served.
 pub const DOCS_PATH: &str = "/docs";
 
-/// The statuses the gate, the layers and the extractors can answer on any route, with the
-/// shared error body. 401, 403 and 429 only apply to routes that need a key (public routes
-/// have no caller to refuse or to rate-limit).
-const ERRORS: [(&str, &str); 8] = [
+mod operations;
+mod schemas;
+
+/// Every error status the API answers, with its description. All share the error body.
+const ERRORS: [(u16, &str); 15] = [
     (
-        "400",
+        400,
         "The request is malformed (path, query, headers or body).",
     ),
-    ("401", "No valid API key was presented."),
-    ("403", "The key is valid but does not allow this operation."),
-    ("404", "The addressed resource does not exist."),
-    ("413", "The request body is larger than the limit."),
+    (401, "No valid API key was presented."),
+    (403, "The key is valid but does not allow this operation."),
+    (404, "The addressed resource does not exist."),
+    (405, "The path exists but does not serve this method."),
     (
-        "422",
+        408,
+        "The request body stalled for longer than BODY_IDLE_TIMEOUT_SECS.",
+    ),
+    (
+        409,
+        "Conflict with the current state (exists, busy, or an Idempotency-Key reused).",
+    ),
+    (410, "The upload or upload session has expired."),
+    (413, "The request body is larger than the limit."),
+    (416, "The requested byte range is outside the content."),
+    (
+        422,
         "The request is well-formed but its content is invalid.",
     ),
     (
-        "429",
-        "Too many requests: the caller's rate limit was reached.",
+        429,
+        "Too many requests: rate limit, key verification queue or job queue full.",
     ),
     (
-        "500",
+        500,
         "Internal error; quote the x-request-id header when reporting it.",
     ),
+    (503, "Storage is unavailable (a health check failed)."),
+    (507, "Storage is full, or the project's quota is reached."),
 ];
+
+/// The errors any operation can answer: the extractors' and layers' (400, 404, 413, 422, 500),
+/// the gate's and rate limiter's on keyed routes (401, 403, 429).
+const COMMON: [u16; 5] = [400, 404, 413, 422, 500];
+const KEYED: [u16; 3] = [401, 403, 429];
+/// Answered by any write: a reused Idempotency-Key (409) and a full disk (507).
+const WRITES: [u16; 2] = [409, 507];
 
 /// `GET /openapi.json`: built once from the route table, then served from memory.
 pub async fn openapi() -> Response {
@@ -70,7 +91,7 @@ pub fn document(rules: &[Rule]) -> Value {
         .iter()
         .map(|(status, description)| {
             (
-                response_name(status).to_string(),
+                response_name(*status),
                 json!({
                     "description": description,
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
@@ -83,7 +104,7 @@ pub fn document(rules: &[Rule]) -> Value {
         "info": {
             "title": env!("CARGO_PKG_NAME"),
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "duckbank's HTTP API. Paths, methods and security come from the server's route table.",
+            "description": "duckbank's HTTP API. Paths, methods and security come from the server's route table; bodies and statuses from its documentation table (src/api/openapi/operations.rs).",
         },
         "paths": paths,
         "components": {
@@ -92,47 +113,83 @@ pub fn document(rules: &[Rule]) -> Value {
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
                 "storageApiToken": {"type": "apiKey", "in": "header", "name": "X-StorageApi-Token"},
             },
-            "schemas": {"Error": error_schema()},
+            "schemas": schemas::components(),
             "responses": responses,
         },
     })
 }
 
+/// The (method, route template) pairs of `rules` that have no documented success status.
+pub fn undocumented(rules: &[Rule]) -> Vec<String> {
+    rules
+        .iter()
+        .filter(|rule| {
+            operations::documented(rule.method.as_str(), &rule.path)
+                .is_none_or(|doc| !doc.responses.iter().any(|(status, _)| *status < 400))
+        })
+        .map(|rule| format!("{} {}", rule.method, rule.path))
+        .collect()
+}
+
 fn operation(rule: &Rule) -> Value {
-    let mut responses = Map::new();
-    responses.insert(
-        "2XX".to_string(),
-        json!({"description": "Success (status and body per operation are not documented yet)."}),
-    );
+    let doc = operations::documented(rule.method.as_str(), &rule.path).unwrap_or_default();
     let keyed = rule.need != Need::Public;
-    for (status, _) in ERRORS {
-        // `/metrics` is public but checks its own token when METRICS_TOKEN is set.
-        let unauthorized_anyway = status == "401" && rule.path == super::metrics::PATH;
-        if keyed || !matches!(status, "401" | "403" | "429") || unauthorized_anyway {
-            responses.insert(
-                status.to_string(),
-                json!({"$ref": format!("#/components/responses/{}", response_name(status))}),
-            );
-        }
+    let mut errors: Vec<u16> = COMMON.to_vec();
+    if keyed {
+        errors.extend(KEYED);
+    }
+    // `/metrics` is public but checks its own token when METRICS_TOKEN is set.
+    if rule.path == super::metrics::PATH {
+        errors.push(401);
+    }
+    if rule.method != Method::GET {
+        errors.extend(WRITES);
+    }
+    if doc.body.is_some() {
+        errors.push(408);
+    }
+    errors.extend(&doc.errors);
+    errors.sort_unstable();
+    errors.dedup();
+    let mut responses = Map::new();
+    for (status, response) in doc.responses {
+        responses.insert(status.to_string(), response);
+    }
+    for status in errors {
+        responses.insert(
+            status.to_string(),
+            json!({"$ref": format!("#/components/responses/{}", response_name(status))}),
+        );
     }
     let security = if keyed {
         json!([{"bearer": []}, {"apiKey": []}, {"storageApiToken": []}])
     } else {
         json!([])
     };
-    let parameters: Vec<Value> = path_params(&rule.path)
+    let mut parameters: Vec<Value> = path_params(&rule.path)
         .map(|name| {
-            json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}})
+            let schema = if name == "n" {
+                json!({"type": "integer", "minimum": 0})
+            } else {
+                json!({"type": "string"})
+            };
+            json!({"name": name, "in": "path", "required": true, "schema": schema})
         })
         .collect();
+    parameters.extend(doc.query);
+    parameters.extend(doc.headers);
     let mut op = json!({
         "operationId": operation_id(&rule.method, &rule.path),
+        "summary": doc.summary,
         "security": security,
         "responses": responses,
         "x-duckbank-need": format!("{:?}", rule.need),
     });
     if !parameters.is_empty() {
         op["parameters"] = Value::Array(parameters);
+    }
+    if let Some(body) = doc.body {
+        op["requestBody"] = body;
     }
     op
 }
@@ -169,37 +226,26 @@ fn operation_id(method: &Method, path: &str) -> String {
     id
 }
 
-fn response_name(status: &str) -> &'static str {
-    match status {
-        "400" => "BadRequest",
-        "401" => "Unauthorized",
-        "403" => "Forbidden",
-        "404" => "NotFound",
-        "413" => "PayloadTooLarge",
-        "422" => "Unprocessable",
-        "429" => "TooManyRequests",
+/// The name of the shared response of an error status (`#/components/responses/...`).
+fn response_name(status: u16) -> String {
+    let name = match status {
+        400 => "BadRequest",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "NotFound",
+        405 => "MethodNotAllowed",
+        408 => "RequestTimeout",
+        409 => "Conflict",
+        410 => "Gone",
+        413 => "PayloadTooLarge",
+        416 => "RangeNotSatisfiable",
+        422 => "Unprocessable",
+        429 => "TooManyRequests",
+        503 => "ServiceUnavailable",
+        507 => "InsufficientStorage",
         _ => "InternalError",
-    }
-}
-
-/// The one error body (src/error.rs): top-level fields plus the reference's `detail` object.
-fn error_schema() -> Value {
-    let fields = json!({
-        "error": {"type": "string", "description": "Machine-readable error code (README error table)."},
-        "message": {"type": "string"},
-        "details": {"description": "Machine-readable details, or null."},
-    });
-    let mut properties = fields.clone();
-    properties["detail"] = json!({
-        "type": "object",
-        "properties": fields,
-        "required": ["error", "message"],
-    });
-    json!({
-        "type": "object",
-        "properties": properties,
-        "required": ["error", "message", "details", "detail"],
-    })
+    };
+    name.to_string()
 }
 
 const DOCS_HTML: &str = r#"<!doctype html>
@@ -258,6 +304,28 @@ mod tests {
             operation_id(&Method::POST, "/projects/{project_id}/api-keys"),
             "post_projects_by_project_id_api_keys"
         );
+    }
+
+    /// A route added to the table without documentation fails here (and in the served
+    /// document's integration test), so new routes cannot slip by undocumented.
+    #[test]
+    fn every_route_has_a_documented_success_status() {
+        let missing = undocumented(crate::api::routes().rules());
+        assert!(missing.is_empty(), "undocumented operations: {missing:#?}");
+    }
+
+    #[test]
+    fn every_schema_reference_resolves() {
+        let doc = document(crate::api::routes().rules());
+        let text = doc.to_string();
+        for piece in text.split("\"$ref\":\"#/components/").skip(1) {
+            let target = &piece[..piece.find('"').unwrap_or(piece.len())];
+            let (kind, name) = target.split_once('/').unwrap_or((target, ""));
+            assert!(
+                doc["components"][kind][name].is_object(),
+                "dangling $ref {target}"
+            );
+        }
     }
 
     #[test]
