@@ -154,7 +154,9 @@ fn sweep_orphans(catalog: &Catalog, engine: &TableEngine, data_dir: &Path) {
             &known.into_iter().collect(),
             &quarantine,
         ),
-        Err(e) => tracing::warn!(error = %e, "could not read the snapshot paths; snapshot files not swept"),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the snapshot paths; snapshot files not swept")
+        }
     }
 }
 

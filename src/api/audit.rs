@@ -178,7 +178,11 @@ const ACTIONS: &[(&str, &str, &str)] = &[
         "/projects/{project_id}/buckets/{bucket_name}/tables/{table_name}/settings/snapshots",
         "snapshot_settings.table.reset",
     ),
-    ("POST", "/projects/{project_id}/snapshots", "snapshot.create"),
+    (
+        "POST",
+        "/projects/{project_id}/snapshots",
+        "snapshot.create",
+    ),
     (
         "DELETE",
         "/projects/{project_id}/snapshots/{snapshot_id}",

@@ -190,19 +190,31 @@ pub fn sweep_snapshot_files(
         if !project_path.is_dir() {
             continue;
         }
-        for entry in std::fs::read_dir(&project_path).into_iter().flatten().flatten() {
+        for entry in std::fs::read_dir(&project_path)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
             let relative = format!("{}/{name}", project.file_name().to_string_lossy());
             if name.starts_with('.') && name.ends_with(".parquet.tmp") {
                 match std::fs::remove_file(&path) {
-                    Ok(()) => tracing::info!(path = %path.display(), "removed an interrupted snapshot's temp file"),
-                    Err(e) => tracing::warn!(path = %path.display(), error = %e, "could not remove an interrupted snapshot's temp file"),
+                    Ok(()) => {
+                        tracing::info!(path = %path.display(), "removed an interrupted snapshot's temp file")
+                    }
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), error = %e, "could not remove an interrupted snapshot's temp file")
+                    }
                 }
             } else if !known.contains(&relative) {
                 match quarantine.move_aside(&path) {
-                    Ok(to) => tracing::warn!(path = %path.display(), to = %to.display(), "moved a snapshot file the catalog does not know to the quarantine"),
-                    Err(e) => tracing::error!(path = %path.display(), error = %e, "a snapshot file the catalog does not know could not be moved to the quarantine; left in place"),
+                    Ok(to) => {
+                        tracing::warn!(path = %path.display(), to = %to.display(), "moved a snapshot file the catalog does not know to the quarantine")
+                    }
+                    Err(e) => {
+                        tracing::error!(path = %path.display(), error = %e, "a snapshot file the catalog does not know could not be moved to the quarantine; left in place")
+                    }
                 }
             }
         }

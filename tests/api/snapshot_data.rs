@@ -148,7 +148,14 @@ async fn a_manual_snapshot_is_listed_read_and_deleted_with_its_file() {
             .map(|e| e["action"].as_str().unwrap())
             .collect();
         actions.sort();
-        if actions == ["snapshot.create", "snapshot.create", "snapshot.delete", "snapshot.delete"] {
+        if actions
+            == [
+                "snapshot.create",
+                "snapshot.create",
+                "snapshot.delete",
+                "snapshot.delete",
+            ]
+        {
             break;
         }
         assert!(Instant::now() < deadline, "{trail}");
@@ -799,18 +806,31 @@ async fn start_up_clears_interrupted_snapshots_and_sets_unknown_files_aside() {
     let kept = id_of(&snapshot(&app, &key, "t").await);
     app.stop().await;
     let dir = app.data_dir.join("snapshots/project_1");
-    std::fs::write(dir.join(".0190a1b2-0000-7000-8000-000000000000.parquet.tmp"), b"half").unwrap();
+    std::fs::write(
+        dir.join(".0190a1b2-0000-7000-8000-000000000000.parquet.tmp"),
+        b"half",
+    )
+    .unwrap();
     std::fs::write(dir.join("stray.parquet"), b"not ours").unwrap();
     let app = app.restart().await;
-    assert!(!dir.join(".0190a1b2-0000-7000-8000-000000000000.parquet.tmp").exists());
+    assert!(!dir
+        .join(".0190a1b2-0000-7000-8000-000000000000.parquet.tmp")
+        .exists());
     assert!(!dir.join("stray.parquet").exists(), "set aside");
-    assert!(dir.join(format!("{kept}.parquet")).is_file(), "a known snapshot stays");
+    assert!(
+        dir.join(format!("{kept}.parquet")).is_file(),
+        "a known snapshot stays"
+    );
     let quarantined = walk(&app.data_dir.join("quarantine"));
     assert!(
-        quarantined.iter().any(|p| p.ends_with("snapshots/project_1/stray.parquet")),
+        quarantined
+            .iter()
+            .any(|p| p.ends_with("snapshots/project_1/stray.parquet")),
         "{quarantined:?}"
     );
-    app.get(&format!("{T}/preview?snapshot={kept}"), &key).await.expect(200);
+    app.get(&format!("{T}/preview?snapshot={kept}"), &key)
+        .await
+        .expect(200);
 }
 
 /// Every file under `dir`, recursively.

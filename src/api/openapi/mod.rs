@@ -51,7 +51,7 @@ const ERRORS: [(u16, &str); 15] = [
         500,
         "Internal error; quote the x-request-id header when reporting it.",
     ),
-    (503, "Storage is unavailable (a health check failed)."),
+    (503, "Storage is unavailable (a health check failed), or the auto-snapshot a change promises could not be taken (`snapshot_failed`; retry, or `?skip_snapshot=true`)."),
     (507, "Storage is full, or the project's quota is reached."),
 ];
 

@@ -169,9 +169,15 @@ fn multipart_file() -> Value {
 pub fn documented(method: &str, path: &str) -> Option<Doc> {
     entry(method, path).or_else(|| {
         let rest = path.strip_prefix("/projects/{project_id}/branches/{branch_id}")?;
-        rest.starts_with("/buckets")
+        (rest.starts_with("/buckets") || rest.starts_with("/snapshots"))
             .then(|| entry(method, &format!("/projects/{{project_id}}{rest}")))?
     })
+}
+
+/// `?skip_snapshot=true` and the refusals of a change that promises an auto-snapshot first.
+fn snapshotted(d: Doc) -> Doc {
+    d.query("skip_snapshot", json!({ "type": "boolean" }))
+        .errors(&[503, 507])
 }
 
 const TABLE: &str = "/projects/{project_id}/buckets/{bucket_name}/tables/{table_name}";
@@ -356,6 +362,27 @@ fn entry(method: &str, path: &str) -> Option<Doc> {
                 .ok(201, "The file.", r("FileResponse"))
                 .errors(&[410])
         }
+        ("GET", "/projects/{project_id}/snapshots") => doc("List snapshots, newest first")
+            .query("bucket", json!({ "type": "string" }))
+            .query("table", json!({ "type": "string" }))
+            .query("type", json!({ "type": "string" }))
+            .paged()
+            .ok(200, "A page of snapshots.", r("SnapshotListResponse")),
+        ("POST", "/projects/{project_id}/snapshots") => doc("Take a snapshot of a table")
+            .body("SnapshotCreateRequest", true)
+            .ok(201, "Taken.", r("SnapshotDetailResponse"))
+            .errors(&[507]),
+        ("GET", "/projects/{project_id}/snapshots/{snapshot_id}") => doc("Get a snapshot")
+            .ok(200, "The snapshot with its table definition.", r("SnapshotDetailResponse")),
+        ("DELETE", "/projects/{project_id}/snapshots/{snapshot_id}") => {
+            doc("Delete a snapshot and its file").no_content()
+        }
+        ("POST", "/projects/{project_id}/snapshots/{snapshot_id}/restore") => snapshotted(
+            doc("Restore a snapshot onto its table or into a new one")
+                .body("SnapshotRestoreRequest", false)
+                .ok(200, "Restored.", r("SnapshotRestoreResponse"))
+                .errors(&[409]),
+        ),
         ("GET", "/projects/{project_id}/jobs") => doc("The project's recent jobs")
             .query("limit", json!({ "type": "integer", "minimum": 1, "maximum": 1000 }))
             .ok(200, "Jobs, newest first.", r("JobList")),
@@ -385,17 +412,21 @@ fn table_entry(method: &str, suffix: &str) -> Option<Doc> {
     let table = |summary| doc(summary).ok(200, "The table afterwards.", r("TableResponse"));
     let d = match (method, suffix) {
         ("GET", "") => doc("Get a table").ok(200, "The table.", r("TableResponse")),
-        ("DELETE", "") => doc("Drop a table").no_content(),
+        ("DELETE", "") => snapshotted(doc("Drop a table").no_content()),
         ("GET", "/preview") => doc("Up to `limit` rows")
             .query("limit", json!({ "type": "integer", "minimum": 1, "maximum": 10000 }))
+            .query("snapshot", json!({ "type": "string" }))
             .selection()
             .ok(200, "The rows.", r("TablePreviewResponse")),
-        ("POST", "/import/file") => doc("Load a stored file into the table")
-            .body("ImportFromFileRequest", true)
-            .ok(200, "Loaded.", r("ImportResponse"))
-            .queued()
-            .errors(&[409]),
+        ("POST", "/import/file") => snapshotted(
+            doc("Load a stored file into the table")
+                .body("ImportFromFileRequest", true)
+                .ok(200, "Loaded.", r("ImportResponse"))
+                .queued()
+                .errors(&[409]),
+        ),
         ("POST", "/export") => doc("Write the table's rows to a stored file")
+            .query("snapshot", json!({ "type": "string" }))
             .body("ExportRequest", false)
             .ok(200, "Written.", r("ExportResponse"))
             .queued(),
@@ -403,6 +434,7 @@ fn table_entry(method: &str, suffix: &str) -> Option<Doc> {
             .query("format", json!({ "enum": ["csv", "parquet"] }))
             .query("compression", json!({ "type": "string" }))
             .query("limit", json!({ "type": "integer", "minimum": 0 }))
+            .query("snapshot", json!({ "type": "string" }))
             .selection()
             .content(
                 200,
@@ -419,16 +451,18 @@ fn table_entry(method: &str, suffix: &str) -> Option<Doc> {
         ("PUT", "/columns/{column_name}") => table("Rename, retype or change a column")
             .body("AlterColumnRequest", true)
             .errors(&[409]),
-        ("DELETE", "/columns/{column_name}") => table("Drop a column"),
+        ("DELETE", "/columns/{column_name}") => snapshotted(table("Drop a column")),
         ("POST", "/primary-key") => doc("Add a primary key")
             .body("SetPrimaryKeyRequest", true)
             .ok(201, "The table afterwards.", r("TableResponse"))
             .errors(&[409]),
         ("DELETE", "/primary-key") => table("Drop the primary key"),
-        ("DELETE", "/rows") => doc("Delete the rows a filter matches")
-            .filters()
-            .body("DeleteRowsRequest", false)
-            .ok(200, "Deleted.", r("DeleteRowsResponse")),
+        ("DELETE", "/rows") => snapshotted(
+            doc("Delete the rows a filter matches")
+                .filters()
+                .body("DeleteRowsRequest", false)
+                .ok(200, "Deleted.", r("DeleteRowsResponse")),
+        ),
         ("POST", "/profile") => doc("Per-column statistics").ok(200, "Statistics.", r("TableProfileResponse")),
         ("GET", "/settings/snapshots") => snapshot_settings_get(),
         ("PUT", "/settings/snapshots") => snapshot_settings_put(),

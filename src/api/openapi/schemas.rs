@@ -156,6 +156,30 @@ pub fn components() -> Map<String, Value> {
             "effective_config": { "type": "object" }, "inheritance": any(), "local_config": any(),
         })),
     );
+    let snapshot = json!({
+        "id": string(), "project_id": string(), "bucket_name": string(), "table_name": string(),
+        "snapshot_type": string(), "row_count": count(), "size_bytes": count(),
+        "created_at": time(), "created_by": nullable_string(), "expires_at": nullable_time(),
+        "description": nullable_string(),
+    });
+    add("SnapshotResponse", all_required(snapshot.clone()));
+    let mut detail = snapshot;
+    detail["schema_columns"] = json!({ "type": "array", "items": all_required(json!({
+        "name": string(), "type": string(), "nullable": boolean(),
+    })) });
+    detail["primary_key"] = strings();
+    add("SnapshotDetailResponse", all_required(detail));
+    add(
+        "SnapshotListResponse",
+        all_required(json!({ "snapshots": list_of("SnapshotResponse"), "total": count() })),
+    );
+    add(
+        "SnapshotRestoreResponse",
+        all_required(json!({
+            "restored_to": all_required(json!({ "bucket": string(), "table": string() })),
+            "row_count": count(),
+        })),
+    );
     add("ApiKeyResponse", api_key());
     add(
         "ApiKeyCreateResponse",
@@ -395,6 +419,29 @@ fn requests(add: &mut impl FnMut(&str, Value)) {
         }),
     );
     add(
+        "SnapshotCreateRequest",
+        json!({
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+                "bucket": name(), "table": name(),
+                "description": { "type": ["string", "null"], "maxLength": 1000 },
+            },
+            "required": ["bucket", "table"],
+        }),
+    );
+    add(
+        "SnapshotRestoreRequest",
+        json!({
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+                "target_bucket": { "anyOf": [name(), { "type": "null" }] },
+                "target_table": { "anyOf": [name(), { "type": "null" }] },
+            },
+        }),
+    );
+    add(
         "ApiKeyCreateRequest",
         object(
             json!({
@@ -477,6 +524,7 @@ fn requests(add: &mut impl FnMut(&str, Value)) {
         ),
         ("order_by", nullable_string()),
         ("limit", json!({ "type": ["integer", "null"] })),
+        ("snapshot", nullable_string()),
     ] {
         export[key] = schema;
     }
