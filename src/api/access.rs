@@ -75,7 +75,12 @@ impl Routes {
             state: state.clone(),
             policy: Arc::new(policy),
         };
-        let replays = super::idempotency::Replays::new(state, &self.rules);
+        let uploads = self
+            .rules
+            .iter()
+            .filter(|r| r.unlimited_body)
+            .map(|r| (r.method.clone(), r.path.clone()));
+        let replays = super::idempotency::Replays::new(state, uploads);
         // Layers run outside-in: the gate admits (401/403), then the caller's rate limit,
         // then idempotent replay, so a replay is only ever served to an admitted caller.
         self.router

@@ -13,7 +13,6 @@ use futures_util::StreamExt;
 use http_body::Body as _;
 use sha2::{Digest, Sha256};
 
-use super::access::Rule;
 use crate::auth::{presented_key, Principal};
 use crate::catalog::idempotency::StoredResponse;
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -38,12 +37,9 @@ pub struct Replays {
 }
 
 impl Replays {
-    pub fn new(state: &AppState, rules: &[Rule]) -> Self {
-        let unlimited = rules
-            .iter()
-            .filter(|r| r.unlimited_body)
-            .map(|r| (r.method.clone(), r.path.clone()))
-            .collect();
+    /// `unlimited`: the (method, route template) pairs whose body limit is lifted (uploads).
+    pub fn new(state: &AppState, unlimited: impl IntoIterator<Item = (Method, String)>) -> Self {
+        let unlimited = unlimited.into_iter().collect();
         Self {
             state: state.clone(),
             unlimited: Arc::new(unlimited),

@@ -16,7 +16,7 @@ use crate::catalog::snapshots::{SnapshotQuery, SnapshotRecord};
 use crate::error::{ApiError, ApiResult};
 use crate::names::{BucketName, TableName};
 use crate::service::snapshots::settings::LocalConfig;
-use crate::service::snapshots::{self, manage, restore, take, Target};
+use crate::service::snapshots::{self, manage, restore, Target};
 use crate::state::AppState;
 
 /// A snapshot as lists show it (the reference's `SnapshotResponse`).
@@ -89,7 +89,7 @@ pub async fn create(
         ));
     }
     require(&access.principal, &access, Need::Write, bucket.as_str())?;
-    let record = take::create(
+    let record = manage::create(
         &state,
         &access.scope.project,
         &bucket,

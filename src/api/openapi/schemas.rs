@@ -1,5 +1,6 @@
 //! The JSON Schemas of the OpenAPI document's `components.schemas`, written by hand after the
 //! bodies the handlers really build (src/api/responses.rs and the handlers' `json!` shapes).
+//! Long: one schema per body of the whole API, next to the shared helpers they are built from.
 
 use serde_json::{json, Map, Value};
 

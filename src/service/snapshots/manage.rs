@@ -1,5 +1,5 @@
-//! Snapshots once taken: list, get, delete, read in place (time travel), and their end —
-//! retention expiry and project deletion remove rows and files together.
+//! Snapshots as the API handles them: take a manual one, list, get, delete, read in place
+//! (time travel), and their end — retention expiry and project deletion remove rows and files.
 
 use crate::catalog::snapshots::{SnapshotQuery, SnapshotRecord};
 use crate::engine::export::RowSelection;
@@ -10,7 +10,49 @@ use crate::names::{BucketName, ProjectId, TableName};
 use crate::service::blocking;
 use crate::state::AppState;
 
-use super::{snapshot_file_of, snapshot_not_found, stored, StoredFile};
+use super::take::{take, Origin};
+use super::{effective, snapshot_file_of, snapshot_not_found, stored, StoredFile};
+use crate::service::tables::resolve_reserved;
+
+/// Takes a manual snapshot of a table (read through links), recorded in the caller's project.
+pub async fn create(
+    state: &AppState,
+    project: &ProjectId,
+    bucket: &BucketName,
+    table: &TableName,
+    description: Option<String>,
+    created_by: String,
+) -> ApiResult<SnapshotRecord> {
+    let (reserved, guard, source) = resolve_reserved(state, project, bucket, table).await?;
+    let owner = TableKey::new(project, bucket, table);
+    let st = state.clone();
+    state
+        .bulk
+        .run(reserved, guard, move || {
+            let settings = effective(&st, &owner)?;
+            if !settings.flag("enabled") {
+                return Err(ApiError::new(
+                    ErrorCode::SnapshotsDisabled,
+                    format!(
+                        "snapshots are disabled for table '{}' in bucket '{}' (its effective snapshot settings)",
+                        owner.table, owner.bucket
+                    ),
+                ));
+            }
+            take(
+                &st,
+                Origin {
+                    source: &source,
+                    owner: &owner,
+                    kind: "manual",
+                    description,
+                    created_by: Some(created_by),
+                    retention_days: settings.days("retention.manual_days"),
+                },
+            )
+        })
+        .await
+}
 
 /// A page of the project's snapshots newest first, and how many match in all.
 pub async fn list(

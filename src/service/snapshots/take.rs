@@ -1,4 +1,4 @@
-//! Taking snapshots: manual ones on request, and the automatic one a destructive change
+//! Taking snapshots: writing and recording one, and the automatic one a destructive change
 //! promises, taken under that change's exclusive lock before it runs (ADR 0029).
 
 use chrono::Duration;
@@ -8,8 +8,6 @@ use super::{effective, AutoSnapshot};
 use crate::catalog::snapshots::{SnapshotColumn, SnapshotRecord};
 use crate::engine::{fsync_dir, TableKey};
 use crate::error::{ApiError, ApiResult, ErrorCode, IoContext};
-use crate::names::{BucketName, ProjectId, TableName};
-use crate::service::tables::resolve_reserved;
 use crate::state::AppState;
 
 /// A destructive change that may promise a snapshot first (its settings trigger).
@@ -64,46 +62,6 @@ pub(crate) struct Origin<'a> {
     pub description: Option<String>,
     pub created_by: Option<String>,
     pub retention_days: Option<i64>,
-}
-
-/// Takes a manual snapshot of a table (read through links), recorded in the caller's project.
-pub async fn create(
-    state: &AppState,
-    project: &ProjectId,
-    bucket: &BucketName,
-    table: &TableName,
-    description: Option<String>,
-    created_by: String,
-) -> ApiResult<SnapshotRecord> {
-    let (reserved, guard, source) = resolve_reserved(state, project, bucket, table).await?;
-    let owner = TableKey::new(project, bucket, table);
-    let st = state.clone();
-    state
-        .bulk
-        .run(reserved, guard, move || {
-            let settings = effective(&st, &owner)?;
-            if !settings.flag("enabled") {
-                return Err(ApiError::new(
-                    ErrorCode::SnapshotsDisabled,
-                    format!(
-                        "snapshots are disabled for table '{}' in bucket '{}' (its effective snapshot settings)",
-                        owner.table, owner.bucket
-                    ),
-                ));
-            }
-            take(
-                &st,
-                Origin {
-                    source: &source,
-                    owner: &owner,
-                    kind: "manual",
-                    description,
-                    created_by: Some(created_by),
-                    retention_days: settings.days("retention.manual_days"),
-                },
-            )
-        })
-        .await
 }
 
 /// Takes the snapshot `trigger` promises, if the table's settings turn it on (blocking; the
