@@ -129,21 +129,21 @@ pub async fn list(
             "offset must be 0 or more, got {offset}"
         )));
     }
+    if let Some(b) = &q.bucket {
+        require(&access.principal, &access, Need::Read, b)?;
+    }
     // A key limited to some buckets lists only their snapshots.
-    let bucket = match (&access.principal, q.bucket) {
-        (_, Some(b)) => {
-            require(&access.principal, &access, Need::Read, &b)?;
-            Some(b)
-        }
-        (Principal::Key(key), None) if key.grant.buckets.is_some() => {
-            return Err(ApiError::forbidden(
-                "this API key is limited to named buckets: list snapshots with ?bucket=",
-            ))
-        }
-        _ => None,
+    let buckets = match &access.principal {
+        Principal::Key(key) => key
+            .grant
+            .buckets
+            .as_ref()
+            .map(|b| b.keys().map(|name| name.to_string()).collect()),
+        Principal::Admin => None,
     };
     let query = SnapshotQuery {
-        bucket,
+        bucket: q.bucket,
+        buckets,
         table: q.table,
         kind: q.kind,
         limit: limit as usize,

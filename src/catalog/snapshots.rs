@@ -46,6 +46,8 @@ pub struct SnapshotRecord {
 #[derive(Debug, Clone, Default)]
 pub struct SnapshotQuery {
     pub bucket: Option<String>,
+    /// Only snapshots of these buckets (a key limited to named buckets).
+    pub buckets: Option<Vec<String>>,
     pub table: Option<String>,
     pub kind: Option<String>,
     pub limit: usize,
@@ -216,6 +218,15 @@ impl Catalog {
                 clauses.push(clause);
                 params.push(SqlValue::Text(v.clone()));
             }
+        }
+        let among;
+        if let Some(buckets) = &q.buckets {
+            among = match buckets.len() {
+                0 => "FALSE".to_string(),
+                n => format!("bucket_name IN ({})", vec!["?"; n].join(", ")),
+            };
+            clauses.push(&among);
+            params.extend(buckets.iter().map(|b| SqlValue::Text(b.clone())));
         }
         let filter = clauses.join(" AND ");
         let (rows, total) = self.query(|conn| {

@@ -118,7 +118,9 @@ fn declared_needs_follow_the_scope_model() {
             && r.method != reqwest::Method::GET)
             || r.path == "/projects/{project_id}/audit"
             // Snapshot settings decide whether a drop can be undone (ADR 0029).
-            || (r.path.ends_with("/settings/snapshots") && r.method != reqwest::Method::GET);
+            || (r.path.ends_with("/settings/snapshots") && r.method != reqwest::Method::GET)
+            // So does deleting a snapshot.
+            || (r.path.ends_with("/snapshots/{snapshot_id}") && r.method == reqwest::Method::DELETE);
         assert_eq!(
             r.need == ProjectAdmin,
             key_or_sharing || project_settings,
@@ -286,6 +288,11 @@ async fn world() -> World {
         ),
         ("n", "0".to_string()),
         ("job_id", "no-such-job".to_string()),
+        // Any id: the gate answers before the snapshot is looked up.
+        (
+            "snapshot_id",
+            "0190a1b2-0000-7000-8000-000000000000".to_string(),
+        ),
         ("key_id", spare_id),
         ("id", "no-such-blob".to_string()),
     ];

@@ -655,7 +655,12 @@ async fn keys_limited_to_buckets_reach_only_their_snapshots() {
     app.post(SNAPSHOTS, &key, json!({"bucket": "other", "table": "o"}))
         .await
         .expect(201);
-    app.get(SNAPSHOTS, &limited).await.expect(403);
+    let own = app.get(SNAPSHOTS, &limited).await.expect(200);
+    assert_eq!(own["total"], 1, "only the snapshots of its buckets: {own}");
+    assert_eq!(own["snapshots"][0]["bucket_name"], "other");
+    app.get(&format!("{SNAPSHOTS}?bucket=b"), &limited)
+        .await
+        .expect(403);
     let own = app
         .get(&format!("{SNAPSHOTS}?bucket=other"), &limited)
         .await
