@@ -23,8 +23,21 @@ use crate::service::health::HealthMonitor;
 use crate::service::idempotency::Idempotency;
 use crate::service::jobs::JobService;
 
+/// The state every handler and layer gets: one `Arc`, so the several clones each request
+/// makes (access gate, rate limit, idempotency, audit, handler) cost one atomic increment, not
+/// one per service (a profile of the P1 request showed those clones at ~14 % of its samples).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// The services behind `AppState`.
+pub struct Services {
     pub config: Arc<Config>,
     pub catalog: Arc<Catalog>,
     pub engine: Arc<TableEngine>,
@@ -103,7 +116,7 @@ impl AppState {
         );
         let rate_limits = RateLimits::from_config(&config);
         let audit = AuditLog::new(catalog.clone());
-        Ok(Self {
+        Ok(Self(Arc::new(Services {
             config: Arc::new(config),
             catalog,
             engine: Arc::new(engine),
@@ -116,7 +129,7 @@ impl AppState {
             rate_limits: Arc::new(rate_limits),
             audit: Arc::new(audit),
             started: Instant::now(),
-        })
+        })))
     }
 }
 
