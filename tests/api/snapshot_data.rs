@@ -56,6 +56,18 @@ async fn of_type(app: &TestApp, key: &str, kind: &str) -> Vec<Value> {
     list["snapshots"].as_array().expect("snapshots").clone()
 }
 
+/// Deletes the rows of table t that `where_clause` matches.
+async fn delete_rows(app: &TestApp, key: &str, where_clause: &str) {
+    app.call(
+        reqwest::Method::DELETE,
+        &format!("{T}/rows"),
+        Some(key),
+        Some(json!({ "where_clause": where_clause })),
+    )
+    .await
+    .expect(200);
+}
+
 fn id_of(s: &Value) -> String {
     s["id"].as_str().expect("snapshot id").to_string()
 }
@@ -218,14 +230,7 @@ async fn a_restore_replaces_the_table_with_its_columns_and_key() {
     let (app, key) = world(20).await;
     let s = snapshot(&app, &key, "t").await;
     let id = id_of(&s);
-    app.call(
-        reqwest::Method::DELETE,
-        &format!("{T}/rows"),
-        Some(&key),
-        Some(json!({"where_clause": "id > 5"})),
-    )
-    .await
-    .expect(200);
+    delete_rows(&app, &key, "id > 5").await;
     app.post(
         &format!("{T}/columns"),
         &key,
@@ -498,14 +503,7 @@ async fn time_travel_reads_a_snapshot_like_the_table() {
     let (app, key) = world(30).await;
     let s = snapshot(&app, &key, "t").await;
     let id = id_of(&s);
-    app.call(
-        reqwest::Method::DELETE,
-        &format!("{T}/rows"),
-        Some(&key),
-        Some(json!({"where_clause": "TRUE"})),
-    )
-    .await
-    .expect(200);
+    delete_rows(&app, &key, "TRUE").await;
 
     let old = app
         .get(
