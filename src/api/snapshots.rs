@@ -219,7 +219,7 @@ pub async fn restore(
         .as_ref()
         .map_or(snapshot.bucket.as_str(), |b| b.as_str());
     require(&access.principal, &access, Need::Write, target_bucket)?;
-    let restored = restore::restore(&state, &project, &snapshot.id, bucket, table, auto).await?;
+    let restored = restore::restore(&state, &project, snapshot, bucket, table, auto).await?;
     Ok(Json(json!({
         "restored_to": { "bucket": restored.bucket, "table": restored.table },
         "row_count": restored.row_count,

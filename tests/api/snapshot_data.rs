@@ -319,27 +319,17 @@ async fn a_dropped_table_comes_back_from_its_auto_snapshot() {
         .expect(200);
     assert_eq!(copy["restored_to"], json!({"bucket": "b", "table": "copy"}));
     assert_eq!(row_count(&app, &key, "copy").await, 10);
-    app.post(
-        &format!("{SNAPSHOTS}/{id}/restore"),
-        &key,
-        json!({"target_table": "copy"}),
-    )
-    .await
-    .expect_code(409, "table_exists");
-    app.post(
-        &format!("{SNAPSHOTS}/{id}/restore"),
-        &key,
-        json!({"target_bucket": "nope"}),
-    )
-    .await
-    .expect_code(404, "bucket_not_found");
-    app.post(
-        &format!("{SNAPSHOTS}/{id}/restore"),
-        &key,
-        json!({"target_table": "bad name!"}),
-    )
-    .await
-    .expect(400);
+    let restore_path = format!("{SNAPSHOTS}/{id}/restore");
+    let restore = |target: Value| app.post(&restore_path, &key, target);
+    restore(json!({"target_table": "copy"}))
+        .await
+        .expect_code(409, "table_exists");
+    restore(json!({"target_bucket": "nope"}))
+        .await
+        .expect_code(404, "bucket_not_found");
+    restore(json!({"target_table": "bad name!"}))
+        .await
+        .expect(400);
 }
 
 #[tokio::test]

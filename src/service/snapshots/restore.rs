@@ -2,7 +2,8 @@
 //! truncate trigger's snapshot), or into a table that does not exist (created from it).
 
 use super::take::{before_change, Trigger};
-use super::{snapshot_file_of, stored, AutoSnapshot};
+use super::{snapshot_file_of, AutoSnapshot};
+use crate::catalog::snapshots::SnapshotRecord;
 use crate::catalog::tables::table_exists;
 use crate::engine::TableKey;
 use crate::error::ApiResult;
@@ -18,16 +19,16 @@ pub struct Restored {
     pub row_count: u64,
 }
 
-/// Restores snapshot `id` into `bucket.table` (defaults: the table it was taken of).
+/// Restores `snapshot` (as `manage::get` found it) into `bucket.table` (defaults: the table it
+/// was taken of).
 pub async fn restore(
     state: &AppState,
     project: &ProjectId,
-    id: &str,
+    snapshot: SnapshotRecord,
     bucket: Option<BucketName>,
     table: Option<TableName>,
     auto: AutoSnapshot,
 ) -> ApiResult<Restored> {
-    let snapshot = stored(state, project, id).await?;
     let (origin_bucket, origin_table) = snapshot.names()?;
     let bucket = bucket.unwrap_or_else(|| origin_bucket.clone());
     let table = table.unwrap_or_else(|| origin_table.clone());
