@@ -60,6 +60,9 @@ fn spawn_cleaner(state: AppState) {
                 if let Err(e) = service::snapshots::manage::purge_expired(&state) {
                     tracing::warn!(error = %e, "snapshot retention cleanup failed");
                 }
+                if let Err(e) = service::snapshots::manage::sweep_remote(&state) {
+                    tracing::warn!(error = %e, "snapshot cache and orphan sweep failed");
+                }
                 service::tables::restamp_unfolded(&state)
             })
             .await;

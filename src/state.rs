@@ -14,7 +14,9 @@ use crate::catalog::Catalog;
 use crate::config::{Config, StorageBackend};
 use crate::engine::{Quarantine, TableEngine, TableKey};
 use crate::error::ApiResult;
-use crate::files::{BlobStore, DatabaseBlobStore, LocalBlobStore, MeasuredBlobStore, S3BlobStore};
+use crate::files::{
+    BlobStore, DatabaseBlobStore, LocalBlobStore, MeasuredBlobStore, S3BlobStore, SnapshotStore,
+};
 use crate::names::{BucketName, ProjectId, TableName};
 use crate::service::audit::AuditLog;
 use crate::service::bulk::BulkPool;
@@ -49,6 +51,8 @@ pub struct Services {
     pub idempotency: Arc<Idempotency>,
     pub rate_limits: Arc<RateLimits>,
     pub audit: Arc<AuditLog>,
+    /// Where snapshot files live: the data dir, or the S3 bucket (ADR 0029).
+    pub snapshot_files: Arc<SnapshotStore>,
     pub started: Instant,
 }
 
@@ -89,6 +93,16 @@ impl AppState {
         }
 
         let catalog = Arc::new(catalog);
+        let snapshots_root = engine.snapshots_root();
+        let snapshot_files = match config.storage_backend {
+            StorageBackend::S3 => {
+                let (store, prefix) = crate::files::s3::connect(&config)?;
+                SnapshotStore::s3(snapshots_root, store, prefix)?
+            }
+            StorageBackend::Local | StorageBackend::Database => {
+                SnapshotStore::local(snapshots_root)
+            }
+        };
         let store: Arc<dyn BlobStore> = match config.storage_backend {
             StorageBackend::Local => {
                 Arc::new(LocalBlobStore::new(data_dir.join("files").join("blobs")))
@@ -128,6 +142,7 @@ impl AppState {
             idempotency: Arc::new(idempotency),
             rate_limits: Arc::new(rate_limits),
             audit: Arc::new(audit),
+            snapshot_files: Arc::new(snapshot_files),
             started: Instant::now(),
         })))
     }

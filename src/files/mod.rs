@@ -8,12 +8,14 @@ pub mod keyed;
 pub mod measured;
 pub mod range;
 pub mod s3;
+pub mod snapshot_store;
 pub mod spool;
 
 pub use blob::{BlobStore, ByteStream, LocalBlobStore};
 pub use database::DatabaseBlobStore;
 pub use measured::MeasuredBlobStore;
 pub use s3::S3BlobStore;
+pub use snapshot_store::SnapshotStore;
 pub use spool::{SpoolLimits, Spooled};
 
 /// Whether `s` is a lowercase hex SHA-256 digest (the only blob ids we accept).

@@ -132,17 +132,16 @@ pub async fn delete(state: &AppState, id: ProjectId) -> ApiResult<()> {
 }
 
 /// Live figures: bucket and table counts from the catalog, bytes from the table files and
-/// the project's snapshot files (ADR 0029: snapshots count toward a project's size).
+/// the project's recorded snapshot sizes (ADR 0029: snapshots count toward a project's size).
 #[tracing::instrument(skip_all, fields(project = %record.id))]
 pub async fn stats(state: &AppState, record: &ProjectRecord) -> ApiResult<ProjectStats> {
     let bucket_count = record.buckets.len();
     let table_count = record.buckets.values().map(|b| b.tables.len()).sum();
     let tables = state.engine.project_dir(&record.id);
-    let snapshots = state
-        .engine
-        .snapshots_root()
-        .join(format!("project_{}", record.id));
-    let size_bytes = blocking(move || Ok(dir_size(&tables) + dir_size(&snapshots))).await?;
+    let (st, project) = (state.clone(), record.id.to_string());
+    // Snapshots as recorded: on the S3 backend the local directory is only a cache.
+    let size_bytes =
+        blocking(move || Ok(dir_size(&tables) + st.catalog.snapshot_bytes(&project)?)).await?;
     Ok(ProjectStats {
         bucket_count,
         table_count,

@@ -245,3 +245,132 @@ fn blob_object(bucket_root: &std::path::Path, hash: &str) -> std::path::PathBuf 
         .join(BUCKET)
         .join(format!("blobs/{}/{}/{hash}", &hash[..2], &hash[2..4]))
 }
+
+/// The objects under `snapshots/project_1/` in the S3 bucket.
+fn snapshot_objects(bucket_root: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(bucket_root.join(BUCKET).join("snapshots/project_1"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".parquet"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_on_the_s3_backend_live_in_the_bucket_and_are_read_through_a_local_cache() {
+    let Some(s3) = start_s3().await else { return };
+    let (app, _dir) = spawn_app_on_s3(&s3).await;
+    let key = app
+        .project_with_table(&[("id", "INTEGER"), ("name", "VARCHAR")], &["id"])
+        .await;
+    let csv: String = std::iter::once("id,name\n".to_string())
+        .chain((1..=300).map(|i| format!("{i},n{i}\n")))
+        .collect();
+    let file = upload(&app, &key, "t.csv", csv.into_bytes()).await;
+    app.post(
+        "/projects/1/buckets/b/tables/t/import/file",
+        &key,
+        serde_json::json!({ "file_id": file["id"] }),
+    )
+    .await
+    .expect(200);
+    let snapshots = "/projects/1/branches/default/snapshots";
+    let taken = app
+        .post(
+            snapshots,
+            &key,
+            serde_json::json!({"bucket": "b", "table": "t"}),
+        )
+        .await
+        .expect(201);
+    let id = taken["id"].as_str().expect("snapshot id").to_string();
+    assert_eq!(
+        snapshot_objects(s3.root.path()),
+        vec![format!("{id}.parquet")],
+        "the snapshot is an object in the S3 bucket"
+    );
+
+    // The local copy is only a cache: without it, time travel and restore fetch the object.
+    let cached = app
+        .data_dir
+        .join(format!("snapshots/project_1/{id}.parquet"));
+    std::fs::remove_file(&cached).expect("a cached copy after the snapshot was taken");
+    let preview = app
+        .get(
+            &format!("/projects/1/buckets/b/tables/t/preview?snapshot={id}&limit=5&order_by=id"),
+            &key,
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        preview["rows"].as_array().map(Vec::len),
+        Some(5),
+        "{preview}"
+    );
+    assert!(cached.is_file(), "the read cached the snapshot again");
+    std::fs::remove_file(&cached).expect("cached copy");
+    app.call(
+        reqwest::Method::DELETE,
+        "/projects/1/buckets/b/tables/t/rows",
+        Some(&key),
+        Some(serde_json::json!({"where_clause": "id > 10"})),
+    )
+    .await
+    .expect(200);
+    let restored = app
+        .post(
+            &format!("{snapshots}/{id}/restore"),
+            &key,
+            serde_json::json!({}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(restored["row_count"], 300, "{restored}");
+
+    // Snapshot bytes count toward the project's size although the cache may be empty.
+    let size = taken["size_bytes"].as_u64().expect("size_bytes");
+    std::fs::remove_file(&cached).expect("cached copy");
+    let stats = app.get("/projects/1/stats", ADMIN_KEY).await.expect(200);
+    assert!(
+        stats["size_bytes"].as_u64().expect("size") >= size,
+        "{stats} vs {size}"
+    );
+
+    // Deleting the snapshot deletes the object; a read of it is then 404.
+    app.call(
+        reqwest::Method::DELETE,
+        &format!("{snapshots}/{id}"),
+        Some(&key),
+        None,
+    )
+    .await
+    .expect(204);
+    assert!(snapshot_objects(s3.root.path()).is_empty());
+    app.get(
+        &format!("/projects/1/buckets/b/tables/t/preview?snapshot={id}"),
+        &key,
+    )
+    .await
+    .expect(404);
+
+    // Deleting the project deletes its remaining snapshot objects.
+    app.post(
+        snapshots,
+        &key,
+        serde_json::json!({"bucket": "b", "table": "t"}),
+    )
+    .await
+    .expect(201);
+    assert_eq!(snapshot_objects(s3.root.path()).len(), 1);
+    app.call(
+        reqwest::Method::DELETE,
+        "/projects/1",
+        Some(ADMIN_KEY),
+        None,
+    )
+    .await
+    .expect(204);
+    assert!(snapshot_objects(s3.root.path()).is_empty());
+}

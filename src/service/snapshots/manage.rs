@@ -4,14 +4,14 @@
 use crate::catalog::snapshots::{SnapshotQuery, SnapshotRecord};
 use crate::engine::export::RowSelection;
 use crate::engine::preview::Preview;
-use crate::engine::{fsync_dir, TableKey};
+use crate::engine::TableKey;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::names::{BucketName, ProjectId, TableName};
 use crate::service::blocking;
 use crate::state::AppState;
 
 use super::take::{take, Origin};
-use super::{effective, snapshot_file_of, snapshot_not_found, stored, StoredFile};
+use super::{effective, snapshot_file_of, snapshot_not_found, stored, unless_deleted, StoredFile};
 use crate::service::tables::resolve_reserved;
 
 /// Takes a manual snapshot of a table (read through links), recorded in the caller's project.
@@ -83,7 +83,7 @@ pub async fn delete(state: &AppState, project: &ProjectId, id: &str) -> ApiResul
         {
             return Err(snapshot_not_found(&snapshot.id));
         }
-        remove_file(&st, &snapshot.file_path);
+        st.snapshot_files.remove(&snapshot.file_path);
         Ok(())
     })
     .await
@@ -96,7 +96,7 @@ pub fn purge_expired(state: &AppState) -> ApiResult<usize> {
     let mut purged = 0;
     for (project, id, file_path) in expired {
         if state.catalog.delete_snapshot(&project, &id)? {
-            remove_file(state, &file_path);
+            state.snapshot_files.remove(&file_path);
             purged += 1;
             tracing::info!(project = %project, snapshot = %id, "expired snapshot deleted");
         }
@@ -104,39 +104,23 @@ pub fn purge_expired(state: &AppState) -> ApiResult<usize> {
     Ok(purged)
 }
 
-/// Removes a deleted project's snapshot directory (blocking; after its catalog rows went).
-pub fn remove_project_files(state: &AppState, project: &ProjectId) -> ApiResult<()> {
-    let dir = state
-        .engine
-        .snapshots_root()
-        .join(format!("project_{project}"));
-    match std::fs::remove_dir_all(&dir) {
-        Ok(()) => {
-            let _ = fsync_dir(&state.engine.snapshots_root());
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(ApiError::internal(format!(
-            "removing snapshot directory {}: {e}",
-            dir.display()
-        ))),
+/// On the S3 backend: evicts idle cached copies and deletes objects no row names (blocking;
+/// the periodic cleaner calls it).
+pub fn sweep_remote(state: &AppState) -> ApiResult<()> {
+    if !state.snapshot_files.is_remote() {
+        return Ok(());
     }
+    let known = state.catalog.snapshot_paths()?.into_iter().collect();
+    let (evicted, orphans) = state.snapshot_files.sweep_remote(&known)?;
+    if evicted + orphans > 0 {
+        tracing::info!(evicted, orphans, "snapshot cache and objects swept");
+    }
+    Ok(())
 }
 
-/// Removes a snapshot file whose row is gone; a failure only leaves an orphan file behind.
-fn remove_file(state: &AppState, file_path: &str) {
-    let path = state.engine.snapshots_root().join(file_path);
-    match std::fs::remove_file(&path) {
-        Ok(()) => {
-            if let Some(dir) = path.parent() {
-                let _ = fsync_dir(dir);
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => {
-            tracing::warn!(path = %path.display(), error = %e, "could not remove a snapshot file")
-        }
-    }
+/// Removes a deleted project's snapshot files (blocking; after its catalog rows went).
+pub fn remove_project_files(state: &AppState, project: &ProjectId) -> ApiResult<()> {
+    state.snapshot_files.remove_project(project.as_str())
 }
 
 /// A snapshot of `bucket.table` opened for reading in place (time travel): 404 unless the
@@ -177,5 +161,11 @@ pub async fn preview(
     let (key, file) = readable(state, project, bucket, table, id).await?;
     let engine = state.engine.clone();
     let max_bytes = state.config.max_preview_bytes;
-    blocking(move || engine.preview_snapshot(&file.view(&key), limit, max_bytes, &selection)).await
+    let read =
+        blocking(move || engine.preview_snapshot(&file.view(&key), limit, max_bytes, &selection))
+            .await;
+    match read {
+        Ok(preview) => Ok(preview),
+        Err(e) => Err(unless_deleted(state, project, id, e).await),
+    }
 }

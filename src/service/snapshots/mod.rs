@@ -43,6 +43,21 @@ pub(crate) fn snapshot_not_found(id: &str) -> ApiError {
     )
 }
 
+/// `err` from reading snapshot `id`, or 404 when the snapshot was deleted meanwhile (its
+/// file went with it): a read racing a delete answers as if the delete came first.
+pub(crate) async fn unless_deleted(
+    state: &AppState,
+    project: &ProjectId,
+    id: &str,
+    err: ApiError,
+) -> ApiError {
+    let (st, p, i) = (state.clone(), project.to_string(), id.to_string());
+    match super::blocking(move || st.catalog.snapshot(&p, &i)).await {
+        Ok(None) => snapshot_not_found(id),
+        _ => err,
+    }
+}
+
 /// The snapshot `id` of `project`, or 404.
 pub(crate) async fn stored(
     state: &AppState,
@@ -93,16 +108,19 @@ impl StoredFile {
     }
 }
 
-/// The file of a recorded snapshot; an error when it is missing (blocking).
+/// The file of a recorded snapshot on this machine (fetched into the cache when it is kept
+/// in S3); 404 when the snapshot was deleted meanwhile, an error when only its file is missing
+/// (blocking).
 pub(crate) fn snapshot_file_of(state: &AppState, s: &SnapshotRecord) -> ApiResult<StoredFile> {
-    let path = state.engine.snapshots_root().join(&s.file_path);
-    if !path.is_file() {
+    let Some(path) = state.snapshot_files.fetch(&s.file_path)? else {
+        if state.catalog.snapshot(&s.project, &s.id)?.is_none() {
+            return Err(snapshot_not_found(&s.id));
+        }
         return Err(ApiError::internal(format!(
             "the file of snapshot {} is missing: {}",
-            s.id,
-            path.display()
+            s.id, s.file_path
         )));
-    }
+    };
     Ok(StoredFile {
         path,
         columns: s

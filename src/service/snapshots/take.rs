@@ -122,7 +122,7 @@ pub(crate) fn take(state: &AppState, origin: Origin<'_>) -> ApiResult<SnapshotRe
     state.files.admit(None)?;
     let id = Uuid::now_v7().to_string();
     let relative = format!("project_{}/{id}.parquet", origin.owner.project);
-    let path = state.engine.snapshots_root().join(&relative);
+    let path = state.snapshot_files.local_path(&relative);
     let dir = path
         .parent()
         .ok_or_else(|| ApiError::internal("snapshot path without a directory"))?
@@ -136,6 +136,10 @@ pub(crate) fn take(state: &AppState, origin: Origin<'_>) -> ApiResult<SnapshotRe
         .and_then(|rows| {
             std::fs::rename(&temp, &path).at_path("placing snapshot file", &path)?;
             fsync_dir(&dir).at_path("syncing snapshot directory", &dir)?;
+            if let Err(e) = state.snapshot_files.publish(&relative) {
+                let _ = std::fs::remove_file(&path);
+                return Err(e);
+            }
             Ok(rows)
         });
     let rows = match written {
@@ -174,7 +178,7 @@ pub(crate) fn take(state: &AppState, origin: Origin<'_>) -> ApiResult<SnapshotRe
         file_path: relative,
     };
     if let Err(e) = state.catalog.insert_snapshot(&record) {
-        let _ = std::fs::remove_file(&path);
+        state.snapshot_files.remove(&record.file_path);
         return Err(e);
     }
     tracing::info!(

@@ -14,6 +14,7 @@ use crate::files::spool::Spooled;
 use crate::names::{BucketName, ProjectId, TableName};
 use crate::service::files::NewFile;
 use crate::service::snapshots::manage::readable;
+use crate::service::snapshots::unless_deleted;
 use crate::service::tables::{resolve_reserved, resolve_table};
 use crate::state::AppState;
 
@@ -68,7 +69,7 @@ async fn write_rows(
             state.files.admit(None)?;
             let reserved = state.bulk.reserve(project).await;
             let k = key.clone();
-            let (rows, out) = state
+            let written = state
                 .bulk
                 .run(reserved, (), move || {
                     let file = file.view(&k);
@@ -81,8 +82,11 @@ async fn write_rows(
                     )?;
                     Ok((rows, out))
                 })
-                .await?;
-            Ok((key, rows, out))
+                .await;
+            match written {
+                Ok((rows, out)) => Ok((key, rows, out)),
+                Err(e) => Err(unless_deleted(state, project, &id, e).await),
+            }
         }
     }
 }
