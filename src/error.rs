@@ -132,6 +132,11 @@ error_codes! {
     CannotRotateRevokedKey => ("cannot_rotate_revoked_key", BAD_REQUEST, Reference),
     /// No branch with that id in the project.
     BranchNotFound => ("branch_not_found", NOT_FOUND, Reference),
+    /// The project has a branch of that name already.
+    BranchNameExists => ("branch_name_exists", CONFLICT, Reference),
+    /// A merge found main tables changed since the branch copied them (`details.conflicts`);
+    /// nothing was merged. `force=true` merges anyway.
+    MergeConflict => ("merge_conflict", CONFLICT, Duckbank),
     /// No snapshot with that id in the project (or not one of the table the path names).
     SnapshotNotFound => ("snapshot_not_found", NOT_FOUND, Reference),
     /// Snapshots are turned off for the table (its effective `enabled` setting).

@@ -131,26 +131,45 @@ impl ColumnName {
     }
 }
 
-/// The branch a request addresses. Only the main branch (`default`) exists for now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+name_type!(
+    /// The id of a dev branch: what duckbank issued (a UUID v7 in simple form), safe as a path
+    /// part and never `default` or `main`.
+    DevBranchId, "branch id", 64, true, false
+);
+
+/// The branch a request addresses: the production branch (`default`, alias `main`) or a dev
+/// branch. Parsing checks the form only; whether a dev branch exists is the catalog's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum BranchId {
     Default,
+    Dev(DevBranchId),
 }
 
 impl BranchId {
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
         match raw {
             "default" | "main" => Ok(Self::Default),
-            other => Err(ApiError::new(
-                ErrorCode::BranchNotFound,
-                format!("Branch '{other}' not found; only the main branch 'default' exists"),
-            )),
+            other => DevBranchId::parse(other).map(Self::Dev).map_err(|_| {
+                ApiError::new(
+                    ErrorCode::BranchNotFound,
+                    format!("Branch '{other}' not found"),
+                )
+            }),
         }
     }
 
-    pub fn as_str(&self) -> &'static str {
+    pub fn as_str(&self) -> &str {
         match self {
             Self::Default => "default",
+            Self::Dev(id) => id.as_str(),
+        }
+    }
+
+    /// The dev branch, or `None` for the production branch.
+    pub fn dev(&self) -> Option<&DevBranchId> {
+        match self {
+            Self::Default => None,
+            Self::Dev(id) => Some(id),
         }
     }
 }
@@ -216,8 +235,13 @@ mod tests {
     }
 
     #[test]
-    fn branch_default_is_the_only_branch() {
+    fn main_is_an_alias_of_default_and_other_ids_are_dev_branches() {
         assert_eq!(BranchId::parse("default").unwrap(), BranchId::Default);
-        assert!(BranchId::parse("feature-1").is_err());
+        assert_eq!(BranchId::parse("main").unwrap(), BranchId::Default);
+        assert!(matches!(BranchId::parse("feature-1"), Ok(BranchId::Dev(_))));
+        for bad in ["..", "a/b", "a.b", ""] {
+            let err = BranchId::parse(bad).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::BranchNotFound, "{bad:?}");
+        }
     }
 }

@@ -17,7 +17,7 @@ use crate::error::ApiResult;
 use crate::files::{
     BlobStore, DatabaseBlobStore, LocalBlobStore, MeasuredBlobStore, S3BlobStore, SnapshotStore,
 };
-use crate::names::{BucketName, ProjectId, TableName};
+use crate::names::{BucketName, DevBranchId, ProjectId, TableName};
 use crate::service::audit::AuditLog;
 use crate::service::bulk::BulkPool;
 use crate::service::files::FileService;
@@ -204,6 +204,34 @@ fn is_known_path(engine: &TableEngine, model: &crate::catalog::Model, path: &Pat
     let Some(bucket_part) = parts.get(1) else {
         return true;
     };
+    // A dev branch's own files: `branch.<id>/<bucket>/<table>.duckdb` (ADR 0031).
+    if let Some(id) = bucket_part.strip_prefix(crate::engine::BRANCH_DIR_PREFIX) {
+        let Some(branch) = DevBranchId::parse(id)
+            .ok()
+            .and_then(|b| project.branches.get(&b))
+        else {
+            return false;
+        };
+        let Some(bucket) = parts.get(2) else {
+            return true;
+        };
+        let Ok(bucket) = BucketName::parse(bucket) else {
+            return false;
+        };
+        if !project.buckets.contains_key(&bucket) {
+            return false;
+        }
+        let Some(file) = parts.get(3) else {
+            return true;
+        };
+        return parts.len() == 4
+            && table_of_file(file).is_some_and(|t| {
+                branch
+                    .tables
+                    .get(&(bucket.clone(), t))
+                    .is_some_and(|s| s.kind != crate::catalog::BranchTableKind::Deleted)
+            });
+    }
     let Some(bucket) = BucketName::parse(bucket_part)
         .ok()
         .and_then(|b| project.buckets.get(&b))
@@ -213,13 +241,13 @@ fn is_known_path(engine: &TableEngine, model: &crate::catalog::Model, path: &Pat
     let Some(file) = parts.get(2) else {
         return true;
     };
-    // `<table>.duckdb` and its DuckDB companions (`.wal`, `.wal.checkpoint`, `.wal.recovery`).
-    let table = file
-        .split_once(".duckdb")
+    parts.len() == 3 && table_of_file(file).is_some_and(|t| bucket.tables.contains_key(&t))
+}
+
+/// The table a file of a bucket directory belongs to: `<table>.duckdb` and its DuckDB
+/// companions (`.wal`, `.wal.checkpoint`, `.wal.recovery`).
+fn table_of_file(file: &str) -> Option<TableName> {
+    file.split_once(".duckdb")
         .filter(|(_, rest)| rest.is_empty() || rest.starts_with(".wal"))
-        .map(|(table, _)| table);
-    parts.len() == 3
-        && table
-            .and_then(|t| TableName::parse(t).ok())
-            .is_some_and(|t| bucket.tables.contains_key(&t))
+        .and_then(|(table, _)| TableName::parse(table).ok())
 }

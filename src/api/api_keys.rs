@@ -46,7 +46,7 @@ fn key_json(state: &AppState, key: &KeyRecord) -> Value {
     json!({
         "id": key.id,
         "project_id": key.grant.project,
-        "branch_id": key.grant.branch.map(|b| b.as_str()),
+        "branch_id": key.grant.branch.as_ref().map(|b| b.as_str()),
         "key_prefix": key.prefix,
         "scope": key.grant.scope,
         "description": key.description,

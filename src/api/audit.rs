@@ -193,6 +193,22 @@ const ACTIONS: &[(&str, &str, &str)] = &[
         "/projects/{project_id}/snapshots/{snapshot_id}/restore",
         "snapshot.restore",
     ),
+    ("POST", "/projects/{project_id}/branches", "branch.create"),
+    (
+        "DELETE",
+        "/projects/{project_id}/branches/{branch_id}",
+        "branch.delete",
+    ),
+    (
+        "POST",
+        "/projects/{project_id}/branches/{branch_id}/tables/{bucket_name}/{table_name}/pull",
+        "branch.table.pull",
+    ),
+    (
+        "POST",
+        "/projects/{project_id}/branches/{branch_id}/merge",
+        "branch.merge",
+    ),
     ("POST", "/projects/{project_id}/files", "file.register"),
     (
         "POST",
@@ -242,6 +258,16 @@ pub fn audited(rule: &Rule) -> bool {
 
 /// The action name of a route, the same for both path styles; `None` for a route not listed.
 pub fn action(method: &Method, template: &str) -> Option<&'static str> {
+    // Routes that exist only in the branch-first style are listed as they are.
+    let listed = |template: &str| {
+        ACTIONS
+            .iter()
+            .find(|(m, path, _)| *m == method.as_str() && *path == template)
+            .map(|(_, _, action)| *action)
+    };
+    if let Some(action) = listed(template) {
+        return Some(action);
+    }
     let short;
     let template = match template.strip_prefix(BRANCH_PREFIX) {
         Some(rest) => {
@@ -250,10 +276,7 @@ pub fn action(method: &Method, template: &str) -> Option<&'static str> {
         }
         None => template,
     };
-    ACTIONS
-        .iter()
-        .find(|(m, path, _)| *m == method.as_str() && *path == template)
-        .map(|(_, _, action)| *action)
+    listed(template)
 }
 
 /// A response extension a handler sets to name what it created when the path does not

@@ -56,6 +56,7 @@ pub async fn create(
     access: ProjectAccess,
     ApiJson(body): ApiJson<CreateBucket>,
 ) -> ApiResult<impl IntoResponse> {
+    super::extract::main_only(&access.scope.branch, "creating a bucket")?;
     let name = BucketName::parse(&body.name)?;
     let audited = super::audit::AuditTarget("bucket_name", name.to_string());
     let project = access.scope.project;
@@ -80,6 +81,7 @@ pub async fn delete(
     access: BucketAccess,
     ApiQuery(q): ApiQuery<DeleteQuery>,
 ) -> ApiResult<StatusCode> {
+    super::extract::main_only(&access.branch, "deleting a bucket")?;
     // The reference contract defaults to cascade; duckbank's own paths refuse unless asked.
     let default_cascade = access.style == PathStyle::Reference;
     let cascade = q.force.unwrap_or(false) || q.cascade.unwrap_or(default_cascade);

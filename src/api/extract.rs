@@ -93,6 +93,8 @@ pub enum PathStyle {
 /// The validated names a path addresses. Missing segments are `None`.
 pub struct Scope {
     pub project: ProjectId,
+    /// The path's branch; `default` on the seed's paths, which have none.
+    pub branch: BranchId,
     pub style: PathStyle,
     pub bucket: Option<BucketName>,
     pub table: Option<TableName>,
@@ -108,15 +110,13 @@ impl FromRequestParts<AppState> for Scope {
         let Path(raw) = Path::<RawScope>::from_request_parts(parts, state)
             .await
             .map_err(|e| ApiError::bad_request(format!("invalid path: {}", e.body_text())))?;
-        let style = match &raw.branch_id {
-            Some(branch) => {
-                BranchId::parse(branch)?;
-                PathStyle::Reference
-            }
-            None => PathStyle::Seed,
+        let (branch, style) = match &raw.branch_id {
+            Some(branch) => (BranchId::parse(branch)?, PathStyle::Reference),
+            None => (BranchId::Default, PathStyle::Seed),
         };
         Ok(Self {
             project: ProjectId::parse(&raw.project_id)?,
+            branch,
             style,
             bucket: raw
                 .bucket_name
@@ -149,6 +149,16 @@ impl FromRequestParts<AppState> for ProjectAccess {
         let principal = Principal::from_request_parts(parts, state).await?;
         let scope = Scope::from_request_parts(parts, state).await?;
         principal.require_project(&scope.project)?;
+        if let Some(dev) = scope.branch.dev() {
+            // A missing project is the service's 404 to give; a missing branch is ours.
+            let known = state.catalog.read(|m| {
+                m.project(&scope.project)
+                    .map(|p| p.branches.contains_key(dev))
+            });
+            if known == Some(false) {
+                return Err(crate::catalog::branches::branch_not_found(dev.as_str()));
+            }
+        }
         Ok(Self { principal, scope })
     }
 }
@@ -168,6 +178,7 @@ impl ProjectAccess {
         let access = BucketAccess {
             principal,
             project: scope.project,
+            branch: scope.branch,
             bucket,
             style: scope.style,
         };
@@ -179,6 +190,7 @@ impl ProjectAccess {
 pub struct BucketAccess {
     pub principal: Principal,
     pub project: ProjectId,
+    pub branch: BranchId,
     pub bucket: BucketName,
     pub style: PathStyle,
 }
@@ -201,6 +213,7 @@ impl FromRequestParts<AppState> for BucketAccess {
 pub struct TableAccess {
     pub principal: Principal,
     pub project: ProjectId,
+    pub branch: BranchId,
     pub bucket: BucketName,
     pub table: TableName,
     pub style: PathStyle,
@@ -220,10 +233,23 @@ impl FromRequestParts<AppState> for TableAccess {
         Ok(Self {
             principal: access.principal,
             project: access.project,
+            branch: access.branch,
             bucket: access.bucket,
             table,
             style: access.style,
         })
+    }
+}
+
+/// 400 `operation_not_allowed` in a dev branch: buckets and sharing exist on main only
+/// (the reference's rule; ADR 0031).
+pub fn main_only(branch: &BranchId, what: &str) -> Result<(), ApiError> {
+    match branch {
+        BranchId::Default => Ok(()),
+        BranchId::Dev(id) => Err(ApiError::new(
+            crate::error::ErrorCode::OperationNotAllowed,
+            format!("{what} is only possible on the main branch, not in dev branch '{id}'"),
+        )),
     }
 }
 

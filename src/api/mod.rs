@@ -6,6 +6,7 @@ pub mod admin;
 pub mod api_keys;
 pub mod audit;
 pub mod backend;
+pub mod branches;
 pub mod buckets;
 pub mod databank;
 pub mod download;
@@ -238,6 +239,25 @@ pub fn routes() -> Routes {
         .at("/v1/blobs", post(FileUpload, databank::create_blob))
         .at("/v1/blobs/{id}", get(FileRead, databank::get_blob));
     let branch = format!("{project}/branches/{{branch_id}}");
+    let routes = routes
+        .at(
+            &format!("{project}/branches"),
+            get(Read, branches::list).post(ProjectAdmin, branches::create),
+        )
+        .at(
+            &branch,
+            get(Read, branches::get).delete(ProjectAdmin, branches::delete),
+        )
+        .at(
+            &format!("{branch}/tables/{{bucket_name}}/{{table_name}}/pull"),
+            post(Write, branches::pull),
+        )
+        // Merging changes main: the project's admins decide.
+        .at(
+            &format!("{branch}/merge"),
+            post(ProjectAdmin, branches::merge),
+        )
+        .at(&format!("{branch}/diff"), get(Read, branches::diff));
     let routes = bucket_routes(routes, project);
     let routes = bucket_routes(routes, &branch);
     let routes = snapshot_routes(routes, project);

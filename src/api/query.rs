@@ -127,7 +127,7 @@ impl QueryParams {
     }
 }
 
-fn parse_bool(name: &str, v: &str) -> ApiResult<bool> {
+pub(crate) fn parse_bool(name: &str, v: &str) -> ApiResult<bool> {
     match v.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" => Ok(true),
         "false" | "0" | "no" | "" => Ok(false),

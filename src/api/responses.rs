@@ -65,7 +65,7 @@ pub struct TableResponse {
     created_at: String,
     /// When the table's content or definition last changed (duckbank's own field).
     updated_at: String,
-    /// Tables live on the main branch only.
+    /// `main`, or `branch` for a dev branch's own copy or table (ADR 0031).
     source: &'static str,
 }
 
@@ -90,7 +90,7 @@ impl From<&TableView> for TableResponse {
                 .collect(),
             created_at: view.record.created_at.to_rfc3339(),
             updated_at: view.stats.updated_at.to_rfc3339(),
-            source: "main",
+            source: if view.from_branch { "branch" } else { "main" },
         }
     }
 }

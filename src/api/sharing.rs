@@ -47,6 +47,7 @@ pub async fn share(
     access: BucketAccess,
     ApiJson(body): ApiJson<ShareBody>,
 ) -> ApiResult<Json<Value>> {
+    super::extract::main_only(&access.branch, "sharing a bucket")?;
     let target = ProjectId::parse(&body.target_project_id)?;
     let record = sharing::share(&state, access.project, access.bucket, target).await?;
     Ok(Json(share_info(&record.shared_with)))
@@ -59,6 +60,7 @@ pub async fn unshare(
     ApiQuery(q): ApiQuery<UnshareQuery>,
     ApiJson(body): ApiJson<Option<ShareBody>>,
 ) -> ApiResult<StatusCode> {
+    super::extract::main_only(&access.branch, "unsharing a bucket")?;
     let target = q
         .target_project_id
         .or(body.map(|b| b.target_project_id))
@@ -73,6 +75,7 @@ pub async fn link(
     access: BucketAccess,
     ApiJson(body): ApiJson<LinkBody>,
 ) -> ApiResult<impl IntoResponse> {
+    super::extract::main_only(&access.branch, "linking a bucket")?;
     let source = BucketLink {
         source_project: ProjectId::parse(&body.source_project_id)?,
         source_bucket: BucketName::parse(&body.source_bucket_name)?,
@@ -87,6 +90,7 @@ pub async fn link(
 }
 
 pub async fn unlink(State(state): State<AppState>, access: BucketAccess) -> ApiResult<StatusCode> {
+    super::extract::main_only(&access.branch, "unlinking a bucket")?;
     sharing::unlink(&state, access.project, access.bucket).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -95,6 +99,7 @@ pub async fn grant_readonly(
     State(state): State<AppState>,
     access: BucketAccess,
 ) -> ApiResult<Json<Value>> {
+    super::extract::main_only(&access.branch, "granting read-only access")?;
     super::extract::require_project_exists(&state, &access.project)?;
     let record = sharing::set_readonly(&state, access.project, access.bucket, true).await?;
     Ok(Json(json!({
@@ -111,6 +116,7 @@ pub async fn revoke_readonly(
     State(state): State<AppState>,
     access: BucketAccess,
 ) -> ApiResult<StatusCode> {
+    super::extract::main_only(&access.branch, "revoking read-only access")?;
     super::extract::require_project_exists(&state, &access.project)?;
     sharing::set_readonly(&state, access.project, access.bucket, false).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -92,6 +92,7 @@ pub async fn create(
     let record = manage::create(
         &state,
         &access.scope.project,
+        &access.scope.branch,
         &bucket,
         &table,
         body.description,

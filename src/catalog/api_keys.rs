@@ -181,7 +181,7 @@ pub(super) fn insert_key(
         duckdb::params![
             record.id,
             grant.project.as_str(),
-            grant.branch.map(|b| b.as_str()),
+            grant.branch.as_ref().map(|b| b.as_str()),
             grant.scope.as_str(),
             record.prefix,
             record.hash,

@@ -98,10 +98,18 @@ impl Catalog {
                 "DELETE FROM buckets WHERE project_id = ? AND name = ?",
                 [p, b],
             )?;
+            // The dev branches' copies and changes of its tables go with it.
+            tx.execute(
+                "DELETE FROM branch_tables WHERE project_id = ? AND bucket = ?",
+                [p, b],
+            )?;
             let (project, name) = (project.clone(), name.clone());
             let apply: Apply = Box::new(move |m| {
                 if let Some(p) = m.projects.get_mut(&project) {
                     p.buckets.remove(&name);
+                    for branch in p.branches.values_mut() {
+                        branch.tables.retain(|(b, _), _| b != &name);
+                    }
                 }
             });
             Ok((record, apply))

@@ -10,7 +10,7 @@ use super::from_micros;
 use super::model::*;
 use crate::auth::scope::{Grant, KeyScope};
 use crate::error::ApiResult;
-use crate::names::{BranchId, BucketName, ColumnName, ProjectId, TableName};
+use crate::names::{BranchId, BucketName, ColumnName, DevBranchId, ProjectId, TableName};
 
 /// `projects`: id, name, settings, status, created and updated (µs).
 type ProjectRow = (String, Option<String>, Option<String>, String, i64, i64);
@@ -133,7 +133,13 @@ type TableRow = (
     Option<i64>,
     Option<i64>,
     Option<String>,
+    i64,
 );
+
+/// `branches`: project, id, name, description, created (µs), created by.
+type BranchRow = (String, String, String, Option<String>, i64, Option<String>);
+/// `branch_tables`: project, branch, bucket, table, kind, base version, changed (µs).
+type BranchTableRow = (String, String, String, String, String, Option<i64>, i64);
 
 /// The model, and the rows that did not make it into it. A row is skipped when it fails
 /// validation (a name rule tightened later) or its parent row was skipped or is missing.
@@ -163,6 +169,7 @@ pub fn load_model(conn: &Connection) -> ApiResult<(Model, Skipped)> {
                 updated_at: from_micros(updated)?,
                 keys: Vec::new(),
                 buckets: BTreeMap::new(),
+                branches: BTreeMap::new(),
             },
         );
     }
@@ -239,9 +246,11 @@ pub fn load_model(conn: &Connection) -> ApiResult<(Model, Skipped)> {
     let tables: Vec<TableRow> = read_rows(
         conn,
         "SELECT project_id, bucket, name, primary_key::VARCHAR, epoch_us(created_at), \
-         columns::VARCHAR, row_count, size_bytes, epoch_us(updated_at), file_stamp FROM tables",
+         columns::VARCHAR, row_count, size_bytes, epoch_us(updated_at), file_stamp, \
+         coalesce(version, 0) FROM tables",
     )?;
-    for (project, bucket, name, pk, created, columns, rows, size, updated, stamp) in tables {
+    for (project, bucket, name, pk, created, columns, rows, size, updated, stamp, version) in tables
+    {
         let Some(b) = bucket_mut(&mut model, &project, &bucket) else {
             tracing::warn!(
                 project,
@@ -274,9 +283,11 @@ pub fn load_model(conn: &Connection) -> ApiResult<(Model, Skipped)> {
                 primary_key,
                 created_at: from_micros(created)?,
                 stats: table_stats(columns, rows, size, updated, stamp),
+                version: version.max(0) as u64,
             },
         );
     }
+    load_branches(conn, &mut model, &mut skipped)?;
 
     let shares: Vec<(String, String, String)> = read_rows(
         conn,
@@ -357,4 +368,72 @@ fn bucket_mut<'m>(
     let project = ProjectId::parse(project).ok()?;
     let bucket = BucketName::parse(bucket).ok()?;
     model.bucket_mut(&project, &bucket)
+}
+
+/// Dev branches and what each differs from main in (ADR 0031).
+fn load_branches(conn: &Connection, model: &mut Model, skipped: &mut Skipped) -> ApiResult<()> {
+    let branches: Vec<BranchRow> = read_rows(
+        conn,
+        "SELECT project_id, id, name, description, epoch_us(created_at), created_by FROM branches",
+    )?;
+    for (project, id, name, description, created, created_by) in branches {
+        let parsed = (ProjectId::parse(&project), DevBranchId::parse(&id));
+        let (Ok(project_id), Ok(id)) = parsed else {
+            tracing::warn!(project, id, "skipping a catalog branch with an invalid id");
+            skipped.add("branches");
+            continue;
+        };
+        let Some(p) = model.projects.get_mut(&project_id) else {
+            tracing::warn!(project, %id, "skipping a catalog branch of an unknown project");
+            skipped.add("branches");
+            continue;
+        };
+        p.branches.insert(
+            id.clone(),
+            BranchRecord {
+                id,
+                name,
+                description,
+                created_at: from_micros(created)?,
+                created_by,
+                tables: BTreeMap::new(),
+            },
+        );
+    }
+    let tables: Vec<BranchTableRow> = read_rows(
+        conn,
+        "SELECT project_id, branch_id, bucket, name, kind, base_version, epoch_us(changed_at) \
+         FROM branch_tables",
+    )?;
+    for (project, branch, bucket, name, kind, base, changed) in tables {
+        let branch_record = ProjectId::parse(&project)
+            .ok()
+            .zip(DevBranchId::parse(&branch).ok())
+            .and_then(|(p, b)| model.projects.get_mut(&p)?.branches.get_mut(&b));
+        let names = BucketName::parse(&bucket)
+            .ok()
+            .zip(TableName::parse(&name).ok());
+        let (Some(record), Some(names), Some(kind)) =
+            (branch_record, names, BranchTableKind::parse(&kind))
+        else {
+            tracing::warn!(
+                project,
+                branch,
+                bucket,
+                name,
+                "skipping an unreadable catalog branch table"
+            );
+            skipped.add("branch_tables");
+            continue;
+        };
+        record.tables.insert(
+            names,
+            BranchTable {
+                kind,
+                base_version: base.map(|v| v.max(0) as u64),
+                changed_at: from_micros(changed)?,
+            },
+        );
+    }
+    Ok(())
 }

@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod blob_data;
+pub mod branches;
 pub mod buckets;
 pub mod files;
 pub mod idempotency;
@@ -20,8 +21,8 @@ use duckdb::{Connection, Transaction};
 use parking_lot::{Mutex, RwLock};
 
 pub use model::{
-    BucketLink, BucketRecord, KeyRecord, KeyStatus, Model, ProjectRecord, StoredColumn,
-    TableRecord, TableStats,
+    BranchRecord, BranchTable, BranchTableKind, BucketLink, BucketRecord, KeyRecord, KeyStatus,
+    Model, ProjectRecord, StoredColumn, TableRecord, TableStats,
 };
 
 use crate::error::{ApiError, ApiResult, ErrorCode};

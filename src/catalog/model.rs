@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::auth::scope::Grant;
 use crate::error::ApiResult;
-use crate::names::{BucketName, ColumnName, ProjectId, TableName};
+use crate::names::{BucketName, ColumnName, DevBranchId, ProjectId, TableName};
 
 #[derive(Debug, Default, Clone)]
 pub struct Model {
@@ -28,6 +28,58 @@ pub struct ProjectRecord {
     /// Every key ever issued, revoked ones too (so a revoked key is told it is revoked).
     pub keys: Vec<Arc<KeyRecord>>,
     pub buckets: BTreeMap<BucketName, BucketRecord>,
+    /// Its dev branches (ADR 0031).
+    pub branches: BTreeMap<DevBranchId, BranchRecord>,
+}
+
+/// A dev branch: what it differs from main in, table by table.
+#[derive(Debug, Clone)]
+pub struct BranchRecord {
+    pub id: DevBranchId,
+    pub name: String,
+    pub description: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: Option<String>,
+    pub tables: BTreeMap<(BucketName, TableName), BranchTable>,
+}
+
+/// How a branch's view of one table differs from main's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BranchTable {
+    pub kind: BranchTableKind,
+    /// Main's table version when the branch copied or deleted it; `None` for a table the
+    /// branch created.
+    pub base_version: Option<u64>,
+    pub changed_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BranchTableKind {
+    /// The branch has its own copy of main's table (made by its first write).
+    Copied,
+    /// The table exists only in the branch.
+    Created,
+    /// Main's table is hidden in the branch.
+    Deleted,
+}
+
+impl BranchTableKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Copied => "copied",
+            Self::Created => "created",
+            Self::Deleted => "deleted",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "copied" => Some(Self::Copied),
+            "created" => Some(Self::Created),
+            "deleted" => Some(Self::Deleted),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -97,6 +149,8 @@ pub struct TableRecord {
     /// What a list shows about the table file, recorded with every write to it; `None` when
     /// unknown (never read, or the file changed since) until the file is read again.
     pub stats: Option<TableStats>,
+    /// How many writes main's table has had: a branch's copy remembers it (merge conflicts).
+    pub version: u64,
 }
 
 /// Facts about a table file as of its last change, so listing a bucket opens no file.

@@ -58,6 +58,7 @@ impl Catalog {
                 updated_at: now,
                 keys: vec![key_record],
                 buckets: Default::default(),
+                branches: Default::default(),
             };
             let out = record.clone();
             let apply: Apply = Box::new(move |m| {
@@ -128,6 +129,8 @@ impl Catalog {
             tx.execute("DELETE FROM upload_sessions WHERE project_id = ?", [p])?;
             tx.execute("DELETE FROM jobs WHERE project_id = ?", [p])?;
             tx.execute("DELETE FROM snapshots WHERE project_id = ?", [p])?;
+            tx.execute("DELETE FROM branch_tables WHERE project_id = ?", [p])?;
+            tx.execute("DELETE FROM branches WHERE project_id = ?", [p])?;
             tx.execute("DELETE FROM snapshot_settings WHERE project_id = ?", [p])?;
             tx.execute("DELETE FROM projects WHERE id = ?", [p])?;
             let id = id.clone();

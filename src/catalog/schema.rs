@@ -252,10 +252,39 @@ const MIGRATIONS: &[(i32, &str)] = &[
     );
     "#,
     ),
+    (
+        10,
+        r#"
+    -- Dev branches (ADR 0031). A branch holds only what differs from main: branch_tables has
+    -- one row per table the branch copied (copy-on-write), created or deleted. base_version
+    -- is main's tables.version when the branch copied or deleted it (merge conflicts).
+    CREATE TABLE branches (
+        project_id VARCHAR NOT NULL,
+        id VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        description VARCHAR,
+        created_at TIMESTAMP NOT NULL,
+        created_by VARCHAR,
+        PRIMARY KEY (project_id, id)
+    );
+    CREATE TABLE branch_tables (
+        project_id VARCHAR NOT NULL,
+        branch_id VARCHAR NOT NULL,
+        bucket VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,
+        base_version BIGINT,
+        changed_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (project_id, branch_id, bucket, name)
+    );
+    -- Counts the writes to a main table; NULL (older rows) reads as 0.
+    ALTER TABLE tables ADD COLUMN version BIGINT;
+    "#,
+    ),
 ];
 
 /// The schema version this build writes.
-pub const CURRENT_VERSION: i32 = 9;
+pub const CURRENT_VERSION: i32 = 10;
 
 /// Brings the catalog to `CURRENT_VERSION`; refuses a catalog written by a newer build.
 pub fn migrate(conn: &mut Connection) -> ApiResult<i32> {

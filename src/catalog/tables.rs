@@ -44,6 +44,7 @@ impl Catalog {
                 primary_key,
                 created_at: now,
                 stats: Some(stats),
+                version: 0,
             };
             let out = record.clone();
             let apply = apply_to_bucket(project, bucket, move |b| {
@@ -80,7 +81,7 @@ impl Catalog {
 
     /// Records what a table file holds after a write to it (or after reading it again): the
     /// primary key as the file declares it and the list figures. Returns the updated record,
-    /// or 404 when the table is gone.
+    /// or 404 when the table is gone. `written`: after a write, which counts in its version.
     pub fn set_table_stats(
         &self,
         project: &ProjectId,
@@ -88,6 +89,7 @@ impl Catalog {
         name: &TableName,
         primary_key: Vec<ColumnName>,
         stats: TableStats,
+        written: bool,
     ) -> ApiResult<TableRecord> {
         self.write(|tx, model| {
             let mut record = model
@@ -97,7 +99,8 @@ impl Catalog {
                 .ok_or_else(|| table_not_found(bucket, name))?;
             tx.execute(
                 "UPDATE tables SET primary_key = ?::JSON, columns = ?::JSON, row_count = ?, \
-                 size_bytes = ?, updated_at = make_timestamp(?), file_stamp = ? \
+                 size_bytes = ?, updated_at = make_timestamp(?), file_stamp = ?, \
+                 version = coalesce(version, 0) + ? \
                  WHERE project_id = ? AND bucket = ? AND name = ?",
                 duckdb::params![
                     pk_json(&primary_key)?,
@@ -106,6 +109,7 @@ impl Catalog {
                     stats.size_bytes as i64,
                     micros(stats.updated_at),
                     stats.file_stamp,
+                    i64::from(written),
                     project.as_str(),
                     bucket.as_str(),
                     name.as_str(),
@@ -113,6 +117,7 @@ impl Catalog {
             )?;
             record.primary_key = primary_key;
             record.stats = Some(stats);
+            record.version += u64::from(written);
             let out = record.clone();
             let name = name.clone();
             let apply = apply_to_bucket(project, bucket, move |b| {

@@ -34,7 +34,7 @@ impl TableEngine {
         columns: &[ColumnDef],
         primary_key: &[ColumnName],
     ) -> ApiResult<()> {
-        let dir = self.bucket_dir(&key.project, &key.bucket);
+        let dir = self.table_dir(key);
         std::fs::create_dir_all(&dir).at_path("creating bucket directory", &dir)?;
         let path = self.table_path(key);
         remove_table_files(&path)?;
@@ -89,7 +89,12 @@ impl TableEngine {
     pub fn drop_bucket(&self, project: &ProjectId, bucket: &BucketName) -> ApiResult<()> {
         let conn = self.conn()?;
         self.detach_where(&conn, |k| &k.project == project && &k.bucket == bucket)?;
-        remove_dir_if_present(&self.bucket_dir(project, bucket))
+        remove_dir_if_present(&self.bucket_dir(project, bucket))?;
+        // The dev branches' copies of its tables go with it.
+        for branch in self.branch_dirs(project) {
+            remove_dir_if_present(&branch.join(bucket.as_str()))?;
+        }
+        Ok(())
     }
 
     /// Detaches a project's tables and removes its directory (caller holds the project exclusively).
@@ -208,7 +213,7 @@ fn create_sql(table: &str, mut defs: Vec<String>, primary_key: Vec<String>) -> S
     format!("CREATE TABLE {table} ({})", defs.join(", "))
 }
 
-fn remove_table_files(path: &std::path::Path) -> ApiResult<()> {
+pub(crate) fn remove_table_files(path: &std::path::Path) -> ApiResult<()> {
     for p in [path.to_path_buf(), wal_path(path)] {
         match std::fs::remove_file(&p) {
             Ok(()) => {}
@@ -219,7 +224,7 @@ fn remove_table_files(path: &std::path::Path) -> ApiResult<()> {
     Ok(())
 }
 
-fn remove_dir_if_present(dir: &std::path::Path) -> ApiResult<()> {
+pub(crate) fn remove_dir_if_present(dir: &std::path::Path) -> ApiResult<()> {
     match std::fs::remove_dir_all(dir) {
         Ok(()) => {
             if let Some(parent) = dir.parent() {

@@ -123,6 +123,22 @@ impl LockRegistry {
         self.acquire(table_path(key, true)).await
     }
 
+    /// Two tables of one bucket at once, e.g. main's table shared and a dev branch's copy of it
+    /// exclusive (ADR 0031). Parents are taken once (a second shared request could queue
+    /// behind a waiting bucket writer and deadlock), tables in key order (main's first).
+    pub async fn table_pair(
+        &self,
+        (a, a_exclusive): (&TableKey, bool),
+        (b, b_exclusive): (&TableKey, bool),
+    ) -> LockGuard {
+        debug_assert!(a.project == b.project && a.bucket == b.bucket && a != b);
+        let mut tables = [(a, a_exclusive), (b, b_exclusive)];
+        tables.sort_by(|x, y| x.0.cmp(y.0));
+        let mut path = table_path(tables[0].0, tables[0].1);
+        path.push((LockKey::Table(tables[1].0.clone()), tables[1].1));
+        self.acquire(path).await
+    }
+
     /// Whole-bucket changes (create, delete): waits for every table operation in the bucket.
     pub async fn bucket_exclusive(&self, project: &ProjectId, bucket: &BucketName) -> LockGuard {
         self.acquire(vec![
@@ -174,11 +190,11 @@ mod tests {
     use std::time::Duration;
 
     fn key(t: &str) -> TableKey {
-        TableKey {
-            project: ProjectId::parse("1").unwrap(),
-            bucket: BucketName::parse("b").unwrap(),
-            table: TableName::parse(t).unwrap(),
-        }
+        TableKey::new(
+            &ProjectId::parse("1").unwrap(),
+            &BucketName::parse("b").unwrap(),
+            &TableName::parse(t).unwrap(),
+        )
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! The table engine: one DuckDB instance for the process, per-table files ATTACHed on demand.
 //! Owns table file paths, the bounded attach cache, connection reuse and per-table locks.
 
+pub mod branch;
 pub mod ddl;
 pub mod export;
 pub mod filter;
@@ -27,7 +28,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 
 use crate::error::{ApiError, ApiResult};
-use crate::names::{BucketName, ProjectId};
+use crate::names::{BucketName, DevBranchId, ProjectId};
 pub use locks::{LockGuard, LockRegistry};
 pub use quarantine::Quarantine;
 pub use table_key::TableKey;
@@ -154,9 +155,25 @@ impl TableEngine {
         self.project_dir(project).join(bucket.as_str())
     }
 
+    /// A dev branch's own table files: `project_<id>/branch.<branch id>/` — a bucket name
+    /// cannot contain a dot, so this never collides with a bucket directory (ADR 0031).
+    pub fn branch_dir(&self, project: &ProjectId, branch: &DevBranchId) -> PathBuf {
+        self.project_dir(project)
+            .join(format!("{BRANCH_DIR_PREFIX}{branch}"))
+    }
+
+    /// The directory holding the table's file: its bucket's, in main or in its branch.
+    pub fn table_dir(&self, key: &TableKey) -> PathBuf {
+        match &key.branch {
+            None => self.bucket_dir(&key.project, &key.bucket),
+            Some(branch) => self
+                .branch_dir(&key.project, branch)
+                .join(key.bucket.as_str()),
+        }
+    }
+
     pub fn table_path(&self, key: &TableKey) -> PathBuf {
-        self.bucket_dir(&key.project, &key.bucket)
-            .join(format!("{}.duckdb", key.table))
+        self.table_dir(key).join(format!("{}.duckdb", key.table))
     }
 
     /// Bytes on disk of a table: its file plus any pending WAL.
@@ -466,6 +483,9 @@ fn read_primary_key(conn: &Connection, alias: &str) -> ApiResult<Vec<String>> {
 }
 
 /// Quotes an identifier read back from a table file or matched against one.
+/// The directory name prefix of a dev branch's files inside its project's directory.
+pub const BRANCH_DIR_PREFIX: &str = "branch.";
+
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }

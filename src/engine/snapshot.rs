@@ -102,7 +102,7 @@ impl TableEngine {
     /// Caller holds the table's exclusive lock and has checked that the catalog does not know
     /// the table; on failure no file is left behind.
     pub fn create_from_snapshot(&self, key: &TableKey, file: &SnapshotFile<'_>) -> ApiResult<u64> {
-        let dir = self.bucket_dir(&key.project, &key.bucket);
+        let dir = self.table_dir(key);
         std::fs::create_dir_all(&dir).at_path("creating bucket directory", &dir)?;
         let path = self.table_path(key);
         // An orphan of an earlier crash (the catalog does not know the table): replaced.

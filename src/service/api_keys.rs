@@ -50,6 +50,15 @@ pub async fn create(
         }
         (_, Some(branch)) => Some(BranchId::parse(branch)?),
     };
+    if let Some(dev) = branch.as_ref().and_then(BranchId::dev) {
+        let known = state.catalog.read(|m| {
+            m.project(&project)
+                .is_some_and(|p| p.branches.contains_key(dev))
+        });
+        if !known {
+            return Err(crate::catalog::branches::branch_not_found(dev.as_str()));
+        }
+    }
     if req.scope == KeyScope::ProjectAdmin && (req.buckets.is_some() || req.files.is_some()) {
         // A project_admin key manages keys: it could issue itself an unlimited one.
         return Err(invalid(
@@ -81,7 +90,7 @@ pub async fn create(
     };
     let catalog = state.catalog.clone();
     blocking(move || {
-        let key = generate_key(&spec.grant.project, spec.grant.scope, spec.grant.branch);
+        let key = generate_key(&spec.grant.project, spec.grant.scope, spec.grant.branch.clone());
         let record = catalog.create_key(spec, &key)?;
         tracing::info!(project = %record.grant.project, key_id = %record.id, key_prefix = %key.prefix, scope = record.grant.scope.as_str(), "API key created");
         Ok((record, key.clear))
@@ -131,7 +140,7 @@ pub async fn rotate(
     let old = get(state, &project, &key_id)?;
     let catalog = state.catalog.clone();
     blocking(move || {
-        let key = generate_key(&project, old.grant.scope, old.grant.branch);
+        let key = generate_key(&project, old.grant.scope, old.grant.branch.clone());
         let record = catalog.rotate_key(&project, &key_id, &key)?;
         tracing::info!(project = %project, old_key_id = key_id, key_id = %record.id, "API key rotated");
         Ok((record, key.clear))

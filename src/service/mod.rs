@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod api_keys;
 pub mod audit;
+pub mod branches;
 pub mod buckets;
 pub mod bulk;
 mod fair;

@@ -14,7 +14,7 @@ use crate::engine::export::RowSelection;
 use crate::engine::preview::Preview;
 use crate::engine::{LockGuard, TableKey};
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::names::{BucketName, ColumnName, ProjectId, TableName};
+use crate::names::{BranchId, BucketName, ColumnName, ProjectId, TableName};
 use crate::service::snapshots::take::{before_change, Trigger};
 use crate::service::snapshots::AutoSnapshot;
 use crate::state::AppState;
@@ -24,11 +24,13 @@ pub struct TableView {
     pub bucket: BucketName,
     pub record: TableRecord,
     pub stats: TableStats,
+    /// Read from a dev branch's own file rather than main's (lists show `source`).
+    pub from_branch: bool,
 }
 
 impl TableView {
     /// The view of a record whose figures are known, shown under the bucket name `bucket`.
-    fn new(bucket: BucketName, record: TableRecord) -> ApiResult<Self> {
+    pub(crate) fn new(bucket: BucketName, record: TableRecord) -> ApiResult<Self> {
         let stats = record.stats.clone().ok_or_else(|| {
             ApiError::internal(format!("table {} has no recorded figures", record.name))
         })?;
@@ -36,6 +38,7 @@ impl TableView {
             bucket,
             record,
             stats,
+            from_branch: false,
         })
     }
 }
@@ -92,14 +95,37 @@ fn read_stats(
 /// holds the table's exclusive lock after a write, at least its shared lock otherwise).
 fn record_stats(state: &AppState, key: &TableKey, changed: bool) -> ApiResult<TableRecord> {
     let (primary_key, stats) = read_stats(state, key, changed)?;
-    state
-        .catalog
-        .set_table_stats(&key.project, &key.bucket, &key.table, primary_key, stats)
+    if key.branch.is_some() {
+        // A branch's own files are not in `tables`: their figures are read when shown.
+        return Ok(TableRecord {
+            name: key.table.clone(),
+            primary_key,
+            created_at: stats.updated_at,
+            stats: Some(stats),
+            version: 0,
+        });
+    }
+    state.catalog.set_table_stats(
+        &key.project,
+        &key.bucket,
+        &key.table,
+        primary_key,
+        stats,
+        changed,
+    )
+}
+
+/// The figures of a branch's own table file, read under its shared lock (blocking).
+pub(crate) fn branch_record(state: &AppState, key: &TableKey) -> ApiResult<TableRecord> {
+    record_stats(state, key, false)
 }
 
 /// Records a table whose file was just created (blocking, under its exclusive lock), with its
 /// figures in the same catalog commit; on failure the caller removes the file again.
 pub(crate) fn record_created(state: &AppState, key: &TableKey) -> ApiResult<TableRecord> {
+    if let Some(branch) = &key.branch {
+        return super::branches::overlay::record_created(state, key, branch);
+    }
     // The primary key as the file declares it: the file is authoritative.
     let (primary_key, stats) = read_stats(state, key, true)?;
     state.catalog.insert_table(
@@ -116,6 +142,9 @@ pub(crate) fn record_created(state: &AppState, key: &TableKey) -> ApiResult<Tabl
 /// calls it now and then, and every write afterwards).
 pub fn restamp_unfolded(state: &AppState) {
     for (key, _guard) in state.engine.retry_checkpoints() {
+        if key.branch.is_some() {
+            continue;
+        }
         let stamp = state.engine.file_stamp(&key);
         if let Err(e) = state
             .catalog
@@ -137,9 +166,11 @@ pub(crate) fn record_after_write(state: &AppState, key: &TableKey) -> Option<Tab
         Ok(record) => Some(record),
         Err(e) => {
             tracing::warn!(table = %key.table, error = %e, "could not record a table's figures after a write");
-            state.catalog.forget_stale_stats(|p, b, t, _| {
-                (p, b, t) == (&key.project, &key.bucket, &key.table)
-            });
+            if key.branch.is_none() {
+                state.catalog.forget_stale_stats(|p, b, t, _| {
+                    (p, b, t) == (&key.project, &key.bucket, &key.table)
+                });
+            }
             None
         }
     }
@@ -153,7 +184,9 @@ pub(crate) fn view_after_write(
     bucket: BucketName,
 ) -> ApiResult<TableView> {
     let record = record_stats(state, key, true)?;
-    TableView::new(bucket, record)
+    let mut view = TableView::new(bucket, record)?;
+    view.from_branch = key.branch.is_some();
+    Ok(view)
 }
 
 /// The view of a table whose recorded figures are unknown: reads them from the file under
@@ -229,12 +262,17 @@ pub fn validate_definition(columns: &[ColumnDef], primary_key: &[ColumnName]) ->
 pub async fn create(
     state: &AppState,
     project: ProjectId,
+    branch: &BranchId,
     bucket: BucketName,
     name: TableName,
     columns: Vec<ColumnDef>,
     primary_key: Vec<ColumnName>,
 ) -> ApiResult<TableView> {
     validate_definition(&columns, &primary_key)?;
+    if let Some(dev) = branch.dev() {
+        let key = TableKey::in_branch(&project, dev, &bucket, &name);
+        return super::branches::overlay::create(state, key, columns, primary_key).await;
+    }
     let key = TableKey::new(&project, &bucket, &name);
     let guard = state.engine.locks.table_exclusive(&key).await;
     let state = state.clone();
@@ -269,6 +307,20 @@ pub async fn create(
 pub async fn list(
     state: &AppState,
     project: &ProjectId,
+    branch: &BranchId,
+    bucket: &BucketName,
+) -> ApiResult<Vec<TableView>> {
+    let mut views = main_list(state, project, bucket).await?;
+    if let Some(dev) = branch.dev() {
+        views = super::branches::overlay::list(state, project, dev, bucket, views).await?;
+    }
+    Ok(views)
+}
+
+/// Main's tables of a bucket (through a live link), as `list` shows them.
+async fn main_list(
+    state: &AppState,
+    project: &ProjectId,
     bucket: &BucketName,
 ) -> ApiResult<Vec<TableView>> {
     let (source_project, source_bucket, records) = resolve_read(state, project, bucket, |p, b| {
@@ -282,6 +334,7 @@ pub async fn list(
                 bucket: bucket.clone(),
                 record,
                 stats,
+                from_branch: false,
             },
             None => {
                 let key = TableKey::new(&source_project, &source_bucket, &record.name);
@@ -298,13 +351,20 @@ pub async fn list(
     Ok(views)
 }
 
-/// Resolves a table for reading and returns its file key and catalog record.
+/// Resolves a table for reading and returns its file key and catalog record: in a dev
+/// branch, the branch's own file if it has one, else main's (ADR 0031).
 pub(crate) fn resolve_table(
     state: &AppState,
     project: &ProjectId,
+    branch: &BranchId,
     bucket: &BucketName,
     table: &TableName,
 ) -> ApiResult<(TableKey, TableRecord)> {
+    if let Some(dev) = branch.dev() {
+        if let Some(own) = super::branches::overlay::resolve(state, project, dev, bucket, table)? {
+            return Ok(own);
+        }
+    }
     resolve_read(state, project, bucket, |p, b| {
         let record = b
             .tables
@@ -320,12 +380,13 @@ pub(crate) fn resolve_table(
 pub(crate) async fn resolve_locked(
     state: &AppState,
     project: &ProjectId,
+    branch: &BranchId,
     bucket: &BucketName,
     table: &TableName,
 ) -> ApiResult<(LockGuard, TableKey, TableRecord)> {
-    let (key, _) = resolve_table(state, project, bucket, table)?;
+    let (key, _) = resolve_table(state, project, branch, bucket, table)?;
     let guard = state.engine.locks.table_shared(&key).await;
-    let (now, record) = resolve_table(state, project, bucket, table)?;
+    let (now, record) = resolve_table(state, project, branch, bucket, table)?;
     if now != key {
         return Err(ApiError::new(
             ErrorCode::ConcurrentChange,
@@ -340,9 +401,13 @@ pub(crate) async fn resolve_locked(
 pub(crate) async fn writable_locked(
     state: &AppState,
     project: &ProjectId,
+    branch: &BranchId,
     bucket: &BucketName,
     table: &TableName,
 ) -> ApiResult<(LockGuard, TableKey)> {
+    if let Some(dev) = branch.dev() {
+        return super::branches::overlay::writable(state, project, dev, bucket, table).await;
+    }
     // Checked before locking too, so a name the catalog does not know never gets a lock entry.
     writable_table(state, project, bucket, table)?;
     let key = TableKey::new(project, bucket, table);
@@ -356,12 +421,14 @@ pub(crate) async fn writable_locked(
 pub(crate) async fn writable_reserved(
     state: &AppState,
     project: &ProjectId,
+    branch: &BranchId,
     bucket: &BucketName,
     table: &TableName,
 ) -> ApiResult<(Reserved, LockGuard, TableKey)> {
-    writable_table(state, project, bucket, table)?;
+    require_writable_bucket(state, project, bucket)?;
+    resolve_table(state, project, branch, bucket, table)?;
     let reserved = state.bulk.reserve(project).await;
-    let (guard, key) = writable_locked(state, project, bucket, table).await?;
+    let (guard, key) = writable_locked(state, project, branch, bucket, table).await?;
     Ok((reserved, guard, key))
 }
 
@@ -369,13 +436,25 @@ pub(crate) async fn writable_reserved(
 pub(crate) async fn resolve_reserved(
     state: &AppState,
     project: &ProjectId,
+    branch: &BranchId,
     bucket: &BucketName,
     table: &TableName,
 ) -> ApiResult<(Reserved, LockGuard, TableKey)> {
-    resolve_table(state, project, bucket, table)?;
+    resolve_table(state, project, branch, bucket, table)?;
     let reserved = state.bulk.reserve(project).await;
-    let (guard, key, _) = resolve_locked(state, project, bucket, table).await?;
+    let (guard, key, _) = resolve_locked(state, project, branch, bucket, table).await?;
     Ok((reserved, guard, key))
+}
+
+/// Checks that the bucket exists and its tables may be changed.
+pub(crate) fn require_writable_bucket(
+    state: &AppState,
+    project: &ProjectId,
+    bucket: &BucketName,
+) -> ApiResult<()> {
+    state
+        .catalog
+        .read(|m| require_writable(m.existing_bucket(project, bucket)?))
 }
 
 /// Checks that `table` exists in a bucket whose tables may be changed.
@@ -400,10 +479,14 @@ fn writable_table(
 pub async fn get(
     state: &AppState,
     project: &ProjectId,
+    branch: &BranchId,
     bucket: &BucketName,
     table: &TableName,
 ) -> ApiResult<TableView> {
-    let (key, record) = resolve_table(state, project, bucket, table)?;
+    let (key, record) = resolve_table(state, project, branch, bucket, table)?;
+    if key.branch.is_some() {
+        return super::branches::overlay::view(state, key, bucket.clone()).await;
+    }
     match record.stats {
         Some(_) => TableView::new(bucket.clone(), record),
         None => refreshed(state, key, bucket).await,
@@ -414,10 +497,14 @@ pub async fn get(
 pub async fn delete(
     state: &AppState,
     project: ProjectId,
+    branch: &BranchId,
     bucket: BucketName,
     table: TableName,
     auto: AutoSnapshot,
 ) -> ApiResult<()> {
+    if let Some(dev) = branch.dev() {
+        return super::branches::overlay::delete(state, project, dev, bucket, table, auto).await;
+    }
     // A name the catalog does not know gets its 404 without a lock entry.
     writable_table(state, &project, &bucket, &table)?;
     let key = TableKey::new(&project, &bucket, &table);
@@ -442,12 +529,13 @@ pub async fn delete(
 pub async fn preview(
     state: &AppState,
     project: &ProjectId,
+    branch: &BranchId,
     bucket: &BucketName,
     table: &TableName,
     limit: u32,
     selection: RowSelection,
 ) -> ApiResult<Preview> {
-    let (guard, key, _) = resolve_locked(state, project, bucket, table).await?;
+    let (guard, key, _) = resolve_locked(state, project, branch, bucket, table).await?;
     let engine = state.engine.clone();
     let max_bytes = state.config.max_preview_bytes;
     // The rows are read into memory (bounded by `max_bytes`) and the lock released before

@@ -362,6 +362,34 @@ fn entry(method: &str, path: &str) -> Option<Doc> {
                 .ok(201, "The file.", r("FileResponse"))
                 .errors(&[410])
         }
+        ("GET", "/projects/{project_id}/branches") => doc("List dev branches, newest first")
+            .paged()
+            .ok(200, "A page of branches.", r("BranchListResponse")),
+        ("POST", "/projects/{project_id}/branches") => doc("Create a dev branch")
+            .body("BranchCreateRequest", true)
+            .ok(201, "Created.", r("BranchResponse"))
+            .errors(&[409]),
+        ("GET", "/projects/{project_id}/branches/{branch_id}") => doc("Get a dev branch")
+            .ok(200, "The branch and the tables it copied.", r("BranchDetailResponse")),
+        ("DELETE", "/projects/{project_id}/branches/{branch_id}") => {
+            doc("Delete a dev branch with its tables and keys").no_content()
+        }
+        (
+            "POST",
+            "/projects/{project_id}/branches/{branch_id}/tables/{bucket_name}/{table_name}/pull",
+        ) => doc("Drop the branch's copy of a table: it reads main's again")
+            .ok(200, "Pulled.", r("PullTableResponse")),
+        ("POST", "/projects/{project_id}/branches/{branch_id}/merge") => snapshotted(
+            doc("Merge the branch's tables into main, atomically per table")
+                .body("BranchMergeRequest", false)
+                .query("force", json!({ "type": "boolean" }))
+                .ok(200, "Merged.", r("BranchMergeResponse"))
+                .errors(&[409]),
+        ),
+        ("GET", "/projects/{project_id}/branches/{branch_id}/diff") => {
+            doc("What the branch changed, table by table")
+                .ok(200, "The changes.", r("BranchDiffResponse"))
+        }
         ("GET", "/projects/{project_id}/snapshots") => doc("List snapshots, newest first")
             .query("bucket", json!({ "type": "string" }))
             .query("table", json!({ "type": "string" }))

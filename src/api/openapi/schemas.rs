@@ -181,6 +181,45 @@ pub fn components() -> Map<String, Value> {
             "row_count": count(),
         })),
     );
+    let branch = json!({
+        "id": string(), "project_id": string(), "name": string(), "created_at": time(),
+        "created_by": nullable_string(), "description": nullable_string(),
+        "table_count": count(), "size_bytes": count(),
+    });
+    add("BranchResponse", all_required(branch.clone()));
+    let mut branch_detail = branch;
+    branch_detail["copied_tables"] = json!({ "type": "array", "items": all_required(json!({
+        "bucket_name": string(), "table_name": string(), "copied_at": time(),
+    })) });
+    add("BranchDetailResponse", all_required(branch_detail));
+    add(
+        "BranchListResponse",
+        all_required(json!({ "branches": list_of("BranchResponse"), "count": count() })),
+    );
+    add(
+        "PullTableResponse",
+        all_required(json!({
+            "bucket_name": string(), "table_name": string(), "message": string(),
+            "was_local": boolean(),
+        })),
+    );
+    add(
+        "BranchMergeResponse",
+        all_required(json!({
+            "merged": { "type": "array", "items": all_required(json!({
+                "bucket_name": string(), "table_name": string(), "action": string(),
+                "row_count": count(),
+            })) },
+            "count": count(),
+        })),
+    );
+    add(
+        "BranchDiffResponse",
+        all_required(json!({
+            "tables": { "type": "array", "items": { "type": "object" } },
+            "count": count(),
+        })),
+    );
     add("ApiKeyResponse", api_key());
     add(
         "ApiKeyCreateResponse",
@@ -416,6 +455,29 @@ fn requests(add: &mut impl FnMut(&str, Value)) {
                     "additionalProperties": false,
                     "properties": { "manual_days": { "type": "integer" }, "auto_days": { "type": "integer" } },
                 },
+            },
+        }),
+    );
+    add(
+        "BranchCreateRequest",
+        json!({
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+                "name": { "type": "string", "minLength": 1, "maxLength": 255 },
+                "description": { "type": ["string", "null"], "maxLength": 1000 },
+            },
+            "required": ["name"],
+        }),
+    );
+    add(
+        "BranchMergeRequest",
+        json!({
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+                "tables": { "type": "array", "items": { "type": "string" } },
+                "force": { "type": "boolean" },
             },
         }),
     );

@@ -86,6 +86,7 @@ pub async fn export_stream(
     let stream = table_data::export_stream(
         &state,
         &access.project,
+        &access.branch,
         &access.bucket,
         &access.table,
         ExportRequest {

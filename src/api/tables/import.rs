@@ -121,8 +121,14 @@ pub async fn create_from_file(
             .collect::<ApiResult<_>>()?,
         all_varchar: body.all_varchar,
     };
-    let (view, outcome) =
-        table_data::create_from_file(&state, &access.project, &access.bucket, spec).await?;
+    let (view, outcome) = table_data::create_from_file(
+        &state,
+        &access.project,
+        &access.branch,
+        &access.bucket,
+        spec,
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedFromFile::new(

@@ -75,7 +75,7 @@ pub async fn list(
     State(state): State<AppState>,
     access: BucketAccess,
 ) -> ApiResult<Json<TableList>> {
-    let views = tables::list(&state, &access.project, &access.bucket).await?;
+    let views = tables::list(&state, &access.project, &access.branch, &access.bucket).await?;
     Ok(Json(TableList::from(views.as_slice())))
 }
 
@@ -96,6 +96,7 @@ pub async fn create(
     let view = tables::create(
         &state,
         access.project,
+        &access.branch,
         access.bucket,
         name,
         columns,
@@ -113,7 +114,14 @@ pub async fn get(
     State(state): State<AppState>,
     access: TableAccess,
 ) -> ApiResult<Json<TableResponse>> {
-    let view = tables::get(&state, &access.project, &access.bucket, &access.table).await?;
+    let view = tables::get(
+        &state,
+        &access.project,
+        &access.branch,
+        &access.bucket,
+        &access.table,
+    )
+    .await?;
     Ok(Json(TableResponse::from(&view)))
 }
 
@@ -123,7 +131,15 @@ pub async fn delete(
     RawQuery(query): RawQuery,
 ) -> ApiResult<StatusCode> {
     let auto = QueryParams::parse(query).auto_snapshot(&access.principal)?;
-    tables::delete(&state, access.project, access.bucket, access.table, auto).await?;
+    tables::delete(
+        &state,
+        access.project,
+        &access.branch,
+        access.bucket,
+        access.table,
+        auto,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -170,6 +186,7 @@ pub async fn preview(
             tables::preview(
                 &state,
                 &access.project,
+                &access.branch,
                 &access.bucket,
                 &access.table,
                 limit as u32,
@@ -193,6 +210,7 @@ async fn run_table_job(
     let run = table_data::run_job::<TableJobResponse>(
         state,
         project.clone(),
+        access.branch,
         access.bucket,
         access.table,
         job,

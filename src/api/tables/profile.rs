@@ -14,8 +14,14 @@ pub async fn profile(
     State(state): State<AppState>,
     access: TableAccess,
 ) -> ApiResult<Json<ProfileResponse>> {
-    let profile =
-        table_data::profile(&state, &access.project, &access.bucket, &access.table).await?;
+    let profile = table_data::profile(
+        &state,
+        &access.project,
+        &access.branch,
+        &access.bucket,
+        &access.table,
+    )
+    .await?;
     Ok(Json(ProfileResponse::new(
         access.bucket,
         access.table,

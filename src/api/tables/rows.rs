@@ -42,6 +42,7 @@ pub async fn delete_rows(
     let (deleted, after) = table_data::delete_rows(
         &state,
         &access.project,
+        &access.branch,
         &access.bucket,
         &access.table,
         filter,

@@ -39,6 +39,7 @@ async fn changed_with(
     let view = table_data::change_table(
         state,
         &access.project,
+        &access.branch,
         &access.bucket,
         &access.table,
         change,

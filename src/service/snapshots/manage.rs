@@ -6,7 +6,7 @@ use crate::engine::export::RowSelection;
 use crate::engine::preview::Preview;
 use crate::engine::TableKey;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::names::{BucketName, ProjectId, TableName};
+use crate::names::{BranchId, BucketName, ProjectId, TableName};
 use crate::service::blocking;
 use crate::state::AppState;
 
@@ -18,12 +18,13 @@ use crate::service::tables::resolve_reserved;
 pub async fn create(
     state: &AppState,
     project: &ProjectId,
+    branch: &BranchId,
     bucket: &BucketName,
     table: &TableName,
     description: Option<String>,
     created_by: String,
 ) -> ApiResult<SnapshotRecord> {
-    let (reserved, guard, source) = resolve_reserved(state, project, bucket, table).await?;
+    let (reserved, guard, source) = resolve_reserved(state, project, branch, bucket, table).await?;
     let owner = TableKey::new(project, bucket, table);
     let st = state.clone();
     state

@@ -11,7 +11,7 @@ use crate::engine::export::{Compression, ExportFormat, RowSelection};
 use crate::engine::TableKey;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::files::spool::Spooled;
-use crate::names::{BucketName, ProjectId, TableName};
+use crate::names::{BranchId, BucketName, ProjectId, TableName};
 use crate::service::files::NewFile;
 use crate::service::snapshots::manage::readable;
 use crate::service::snapshots::unless_deleted;
@@ -37,6 +37,7 @@ pub struct ExportRequest {
 async fn write_rows(
     state: &AppState,
     project: &ProjectId,
+    branch: &BranchId,
     bucket: &BucketName,
     table: &TableName,
     request: ExportRequest,
@@ -51,7 +52,8 @@ async fn write_rows(
     let engine = state.engine.clone();
     match snapshot {
         None => {
-            let (reserved, guard, key) = resolve_reserved(state, project, bucket, table).await?;
+            let (reserved, guard, key) =
+                resolve_reserved(state, project, branch, bucket, table).await?;
             state.files.admit(None)?;
             let k = key.clone();
             let (rows, out) = state
@@ -104,6 +106,7 @@ pub struct Exported {
 pub async fn export(
     state: &AppState,
     project: &ProjectId,
+    branch: &BranchId,
     bucket: &BucketName,
     table: &TableName,
     request: ExportRequest,
@@ -111,7 +114,7 @@ pub async fn export(
     let (format, compression) = (request.format, request.compression);
     let out = state.files.work_file("");
     let started = std::time::Instant::now();
-    let (key, rows, out) = write_rows(state, project, bucket, table, request, out).await?;
+    let (key, rows, out) = write_rows(state, project, branch, bucket, table, request, out).await?;
     let written = started.elapsed();
     let meta = NewFile {
         name: format.file_name(table.as_str(), compression),
@@ -141,6 +144,7 @@ pub async fn export(
 pub async fn export_stream(
     state: &AppState,
     project: &ProjectId,
+    branch: &BranchId,
     bucket: &BucketName,
     table: &TableName,
     request: ExportRequest,
@@ -155,19 +159,22 @@ pub async fn export_stream(
     // The work file takes disk space: refused (507) while the data dir is short of it.
     let out = state.files.work_file(".export");
     let started = std::time::Instant::now();
-    let (key, rows, snapshot) = write_rows(state, project, bucket, table, request, out).await?;
+    let (key, rows, snapshot) =
+        write_rows(state, project, branch, bucket, table, request, out).await?;
     // The snapshot's writing is the export's work; streaming it is the client's pace.
     crate::telemetry::table_transfer("export", rows, started.elapsed());
     tracing::debug!(table = %key.table, rows, "export snapshot written; streaming it");
-    let (st, p, b, t) = (
+    let (st, p, br, b, t) = (
         state.clone(),
         project.clone(),
+        branch.clone(),
         bucket.clone(),
         table.clone(),
     );
     // A snapshot's rows stay readable while access to the project lasts (the gate checked).
-    let still_readable =
-        move || !reads_table || resolve_table(&st, &p, &b, &t).is_ok_and(|(now, _)| now == key);
+    let still_readable = move || {
+        !reads_table || resolve_table(&st, &p, &br, &b, &t).is_ok_and(|(now, _)| now == key)
+    };
     let stall = Duration::from_secs(state.config.idle_connection_timeout_secs.max(1));
     snapshot_stream(snapshot, stall, still_readable).await
 }

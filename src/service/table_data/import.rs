@@ -8,7 +8,7 @@ use crate::engine::ddl::ColumnDef;
 use crate::engine::import::{CsvOptions, DedupMode, Format, ImportOutcome, ImportRequest, Source};
 use crate::engine::TableKey;
 use crate::error::{ApiError, ApiResult};
-use crate::names::{BucketName, ColumnName, ProjectId, TableName};
+use crate::names::{BranchId, BucketName, ColumnName, ProjectId, TableName};
 use crate::service::require_writable;
 use crate::service::snapshots::take::{before_change, Trigger};
 use crate::service::snapshots::AutoSnapshot;
@@ -30,6 +30,7 @@ pub struct Imported {
 pub async fn import(
     state: &AppState,
     project: &ProjectId,
+    branch: &BranchId,
     bucket: &BucketName,
     table: &TableName,
     file_id: &str,
@@ -39,7 +40,7 @@ pub async fn import(
     // The file must belong to the importing project (404 otherwise).
     let file = state.files.get(project, file_id).await?;
     let local = state.files.local_copy(&file).await?;
-    let (reserved, guard, key) = writable_reserved(state, project, bucket, table).await?;
+    let (reserved, guard, key) = writable_reserved(state, project, branch, bucket, table).await?;
     let st = state.clone();
     let started = std::time::Instant::now();
     state.bulk.run(reserved, guard, move || {
@@ -85,12 +86,16 @@ pub struct FromFile {
 pub async fn create_from_file(
     state: &AppState,
     project: &ProjectId,
+    branch: &BranchId,
     bucket: &BucketName,
     spec: FromFile,
 ) -> ApiResult<(TableView, ImportOutcome)> {
     let file = state.files.get(project, &spec.file_id).await?;
     let local = state.files.local_copy(&file).await?;
-    let key = TableKey::new(project, bucket, &spec.name);
+    let key = match branch.dev() {
+        Some(dev) => TableKey::in_branch(project, dev, bucket, &spec.name),
+        None => TableKey::new(project, bucket, &spec.name),
+    };
     // A thread first, then the lock (see `BulkPool::reserve`).
     let reserved = state.bulk.reserve(project).await;
     let guard = state.engine.locks.table_exclusive(&key).await;
@@ -99,14 +104,17 @@ pub async fn create_from_file(
     let (p, bucket) = (project.clone(), bucket.clone());
     state.bulk.run(reserved, guard, move || {
         let (state, project) = (st, p);
-        state.catalog.read(|m| {
-            let record = m.existing_bucket(&project, &bucket)?;
-            require_writable(record)?;
-            if record.tables.contains_key(&spec.name) {
-                return Err(table_exists(&bucket, &spec.name));
-            }
-            Ok(())
-        })?;
+        match &key.branch {
+            Some(dev) => crate::service::branches::overlay::require_absent(&state, &key, dev)?,
+            None => state.catalog.read(|m| {
+                let record = m.existing_bucket(&project, &bucket)?;
+                require_writable(record)?;
+                if record.tables.contains_key(&spec.name) {
+                    return Err(table_exists(&bucket, &spec.name));
+                }
+                Ok(())
+            })?,
+        }
         let (columns, mut warnings) = infer_columns(&state, &spec, local.path())?;
         validate_definition(&columns, &spec.primary_key)?;
         state
@@ -128,14 +136,23 @@ pub async fn create_from_file(
         let mut outcome = match state.engine.import_file(&key, local.path(), &request) {
             Ok(o) => o,
             Err(e) => {
-                let _ = state.catalog.delete_table(&project, &bucket, &spec.name);
+                let _ = match &key.branch {
+                    Some(dev) => state
+                        .catalog
+                        .set_branch_table(&project, dev, &bucket, &spec.name, None),
+                    None => state
+                        .catalog
+                        .delete_table(&project, &bucket, &spec.name)
+                        .map(|_| ()),
+                };
                 let _ = state.engine.drop_table(&key);
                 return Err(e);
             }
         };
         warnings.append(&mut outcome.warnings);
         outcome.warnings = warnings;
-        let view = view_after_write(&state, &key, bucket)?;
+        let mut view = view_after_write(&state, &key, bucket)?;
+        view.from_branch = key.branch.is_some();
         crate::telemetry::table_transfer("import", outcome.imported_rows, started.elapsed());
         tracing::info!(table = %key.table, rows = outcome.imported_rows, "table created from file");
         Ok((view, outcome))

@@ -9,7 +9,7 @@ use super::import::{import, Imported};
 use crate::catalog::jobs::JobRecord;
 use crate::engine::import::ImportRequest;
 use crate::error::{ApiError, ApiResult};
-use crate::names::{BucketName, ProjectId, TableName};
+use crate::names::{BranchId, BucketName, ProjectId, TableName};
 use crate::service::snapshots::AutoSnapshot;
 use crate::state::AppState;
 
@@ -57,6 +57,7 @@ impl TableJob {
         self,
         state: &AppState,
         project: &ProjectId,
+        branch: &BranchId,
         bucket: &BucketName,
         table: &TableName,
     ) -> ApiResult<TableJobOutcome> {
@@ -65,10 +66,12 @@ impl TableJob {
                 file_id,
                 request,
                 auto,
-            } => import(state, project, bucket, table, &file_id, request, auto)
-                .await
-                .map(TableJobOutcome::Imported),
-            Self::Export(request) => export(state, project, bucket, table, request)
+            } => import(
+                state, project, branch, bucket, table, &file_id, request, auto,
+            )
+            .await
+            .map(TableJobOutcome::Imported),
+            Self::Export(request) => export(state, project, branch, bucket, table, request)
                 .await
                 .map(|e| TableJobOutcome::Exported(Box::new(e))),
         }
@@ -81,6 +84,7 @@ impl TableJob {
 pub async fn run_job<R>(
     state: &AppState,
     project: ProjectId,
+    branch: BranchId,
     bucket: BucketName,
     table: TableName,
     job: TableJob,
@@ -90,7 +94,9 @@ where
     R: From<TableJobOutcome> + Serialize + Send + 'static,
 {
     if !queued {
-        let outcome = job.execute(state, &project, &bucket, &table).await?;
+        let outcome = job
+            .execute(state, &project, &branch, &bucket, &table)
+            .await?;
         return Ok(JobRun::Done(R::from(outcome)));
     }
     let (kind, described) = job.describe(&bucket, &table);
@@ -99,7 +105,7 @@ where
     let record = state
         .jobs
         .submit(&project, kind, described, move || async move {
-            let outcome = job.execute(&st, &p, &bucket, &table).await?;
+            let outcome = job.execute(&st, &p, &branch, &bucket, &table).await?;
             serde_json::to_value(R::from(outcome))
                 .map_err(|e| ApiError::internal(format!("cannot record the job's result: {e}")))
         })

@@ -4,7 +4,7 @@
 use crate::engine::filter::Filter;
 use crate::engine::profile::Profile;
 use crate::error::ApiResult;
-use crate::names::{BucketName, ProjectId, TableName};
+use crate::names::{BranchId, BucketName, ProjectId, TableName};
 use crate::service::snapshots::take::{before_change, Trigger};
 use crate::service::snapshots::AutoSnapshot;
 use crate::service::tables::{record_after_write, resolve_reserved, writable_reserved};
@@ -15,12 +15,13 @@ use crate::state::AppState;
 pub async fn delete_rows(
     state: &AppState,
     project: &ProjectId,
+    branch: &BranchId,
     bucket: &BucketName,
     table: &TableName,
     filter: Filter,
     auto: AutoSnapshot,
 ) -> ApiResult<(u64, u64)> {
-    let (reserved, guard, key) = writable_reserved(state, project, bucket, table).await?;
+    let (reserved, guard, key) = writable_reserved(state, project, branch, bucket, table).await?;
     let st = state.clone();
     state
         .bulk
@@ -40,10 +41,11 @@ pub async fn delete_rows(
 pub async fn profile(
     state: &AppState,
     project: &ProjectId,
+    branch: &BranchId,
     bucket: &BucketName,
     table: &TableName,
 ) -> ApiResult<Profile> {
-    let (reserved, guard, key) = resolve_reserved(state, project, bucket, table).await?;
+    let (reserved, guard, key) = resolve_reserved(state, project, branch, bucket, table).await?;
     let engine = state.engine.clone();
     state
         .bulk

@@ -5,7 +5,7 @@ use crate::engine::ddl::ColumnDef;
 use crate::engine::schema::AlterColumn;
 use crate::engine::{find_column, TableEngine, TableKey};
 use crate::error::ApiResult;
-use crate::names::{BucketName, ProjectId, TableName};
+use crate::names::{BranchId, BucketName, ProjectId, TableName};
 use crate::service::snapshots::take::{before_change, Trigger};
 use crate::service::snapshots::AutoSnapshot;
 use crate::service::tables::{record_after_write, view_after_write, writable_reserved, TableView};
@@ -40,12 +40,13 @@ impl SchemaChange {
 pub async fn change_table(
     state: &AppState,
     project: &ProjectId,
+    branch: &BranchId,
     bucket: &BucketName,
     table: &TableName,
     change: SchemaChange,
     auto: AutoSnapshot,
 ) -> ApiResult<TableView> {
-    let (reserved, guard, key) = writable_reserved(state, project, bucket, table).await?;
+    let (reserved, guard, key) = writable_reserved(state, project, branch, bucket, table).await?;
     let st = state.clone();
     let bucket = bucket.clone();
     state
