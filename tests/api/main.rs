@@ -7,6 +7,7 @@ mod api_keys;
 mod audit;
 mod auth;
 mod auth_limits;
+mod branches;
 mod auth_matrix;
 mod catalog;
 mod concurrency;
