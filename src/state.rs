@@ -22,6 +22,7 @@ use crate::service::files::FileService;
 use crate::service::health::HealthMonitor;
 use crate::service::idempotency::Idempotency;
 use crate::service::jobs::JobService;
+use crate::service::s3::S3Secrets;
 
 /// The state every handler and layer gets: one `Arc`, so the several clones each request
 /// makes (access gate, rate limit, idempotency, audit, handler) cost one atomic increment, not
@@ -49,6 +50,7 @@ pub struct Services {
     pub idempotency: Arc<Idempotency>,
     pub rate_limits: Arc<RateLimits>,
     pub audit: Arc<AuditLog>,
+    pub s3: Arc<S3Secrets>,
     pub started: Instant,
 }
 
@@ -116,6 +118,7 @@ impl AppState {
         );
         let rate_limits = RateLimits::from_config(&config);
         let audit = AuditLog::new(catalog.clone());
+        let s3 = S3Secrets::open(&config.data_dir, catalog.clone())?;
         Ok(Self(Arc::new(Services {
             config: Arc::new(config),
             catalog,
@@ -128,6 +131,7 @@ impl AppState {
             idempotency: Arc::new(idempotency),
             rate_limits: Arc::new(rate_limits),
             audit: Arc::new(audit),
+            s3: Arc::new(s3),
             started: Instant::now(),
         })))
     }
