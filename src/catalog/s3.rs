@@ -41,14 +41,9 @@ pub struct MultipartUpload {
 
 /// The newest record per name, with its ETag: an object is the latest record of its name.
 fn objects_sql(filter: &str) -> String {
-    let columns: Vec<String> = FILE_COLUMNS
-        .split(", ")
-        .map(|c| format!("f.{c}"))
-        .collect();
     format!(
-        "SELECT {cols}, e.etag FROM (SELECT *, row_number() OVER (PARTITION BY name ORDER BY created_at DESC, id DESC) AS rn \
-         FROM files WHERE {filter}) f LEFT JOIN s3_etags e ON e.file_id = f.id WHERE f.rn = 1 ORDER BY f.name",
-        cols = columns.join(", ")
+        "SELECT {FILE_COLUMNS}, etag FROM (SELECT f.*, e.etag, row_number() OVER (PARTITION BY f.name ORDER BY f.created_at DESC, f.id DESC) AS rn \
+         FROM files f LEFT JOIN s3_etags e ON e.file_id = f.id WHERE {filter}) WHERE rn = 1 ORDER BY name"
     )
 }
 
@@ -109,14 +104,14 @@ impl Catalog {
         exact: bool,
     ) -> ApiResult<Vec<ObjectRecord>> {
         let key_filter = if exact {
-            "name = ?"
+            "f.name = ?"
         } else {
-            "starts_with(name, ?)"
+            "starts_with(f.name, ?)"
         };
         let sql = format!(
             "{} LIMIT ?",
             objects_sql(&format!(
-                "project_id = ? AND {key_filter} AND name > ?"
+                "f.project_id = ? AND {key_filter} AND f.name > ?"
             ))
         );
         self.query(|c| {
