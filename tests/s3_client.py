@@ -7,11 +7,21 @@ Exits non-zero with a message on the first thing that does not work.
 import hashlib
 import os
 import sys
+import urllib.error
 import urllib.request
 
 import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
+
+
+def fetch(req):
+    """The body of a plain HTTP request, or an AssertionError with the server's answer."""
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.read()
+    except urllib.error.HTTPError as e:
+        raise AssertionError(f"{req.get_method()} {req.full_url}: {e.code} {e.read()!r}")
 
 
 def main():
@@ -22,7 +32,11 @@ def main():
         aws_access_key_id=access_key,
         aws_secret_access_key=secret,
         region_name="us-east-1",
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+        config=Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path"},
+            retries={"max_attempts": 1},
+        ),
     )
 
     # PutObject with the SDK's defaults (a trailing CRC checksum, aws-chunked when it wants).
@@ -80,12 +94,9 @@ def main():
 
     # SDK-presigned URLs (SigV4 query form), used without the SDK.
     url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "boto/hello.txt"}, ExpiresIn=300)
-    with urllib.request.urlopen(url) as r:
-        assert r.read() == body
+    assert fetch(urllib.request.Request(url)) == body
     url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "boto/presigned.txt"}, ExpiresIn=300)
-    req = urllib.request.Request(url, data=b"via a presigned PUT", method="PUT")
-    with urllib.request.urlopen(req) as r:
-        assert r.status == 200
+    fetch(urllib.request.Request(url, data=b"via a presigned PUT", method="PUT"))
     assert s3.get_object(Bucket=bucket, Key="boto/presigned.txt")["Body"].read() == b"via a presigned PUT"
 
     # Missing keys are NoSuchKey to the SDK too.
