@@ -611,3 +611,75 @@ async fn rclone_round_trip() {
     assert_eq!(std::fs::read(dst.join("nested/two.bin")).unwrap(), bytes_of(300_000, 7));
     assert_eq!(std::fs::read_to_string(dst.join("one.txt")).unwrap(), "one");
 }
+
+/// aws-cli: `DUCKBANK_S3_AWS` (the venv `.ci/run` makes) or `aws` on PATH.
+fn aws_cli() -> Option<PathBuf> {
+    std::env::var_os("DUCKBANK_S3_AWS")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(
+            std::env::var("PATH")
+                .unwrap_or_default()
+                .split(':')
+                .map(|d| std::path::Path::new(d).join("aws")),
+        )
+        .find(|p| {
+            std::process::Command::new(p)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+}
+
+#[tokio::test]
+async fn aws_cli_copies_a_multipart_file_up_lists_it_and_copies_it_back() {
+    let Some(aws) = aws_cli() else {
+        skip_outside_ci("aws-cli is not installed (.ci/run puts it in a venv under the target dir)");
+        return;
+    };
+    let (app, _, creds) = setup().await;
+    let work = tempfile::tempdir().unwrap();
+    let config = work.path().join("config");
+    std::fs::write(&config, "[default]\nregion = us-east-1\ns3 =\n    addressing_style = path\n").unwrap();
+    // Over aws-cli's 8 MiB multipart threshold.
+    let data = bytes_of(9 * 1024 * 1024 + 17, 3);
+    let src = work.path().join("big.bin");
+    std::fs::write(&src, &data).unwrap();
+    let endpoint = format!("{}/s3", app.base);
+    let run = |args: Vec<String>| {
+        let (aws, config, creds, endpoint) = (aws.clone(), config.clone(), creds.clone(), endpoint.clone());
+        async move {
+            tokio::task::spawn_blocking(move || {
+                std::process::Command::new(aws)
+                    .args(["--endpoint-url", &endpoint])
+                    .args(&args)
+                    .env("AWS_ACCESS_KEY_ID", &creds.access)
+                    .env("AWS_SECRET_ACCESS_KEY", &creds.secret)
+                    .env("AWS_CONFIG_FILE", &config)
+                    .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+                    .output()
+                    .expect("run aws")
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let back = work.path().join("back.bin");
+    for args in [
+        vec!["s3".into(), "cp".into(), src.display().to_string(), "s3://project_1/cli/big.bin".into()],
+        vec!["s3".into(), "ls".into(), "s3://project_1/cli/".into()],
+        vec!["s3".into(), "cp".into(), "s3://project_1/cli/big.bin".into(), back.display().to_string()],
+    ] {
+        let out = run(args.clone()).await;
+        assert!(
+            out.status.success(),
+            "aws {args:?}:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if args[1] == "ls" {
+            assert!(String::from_utf8_lossy(&out.stdout).contains("big.bin"));
+        }
+    }
+    assert_eq!(std::fs::read(&back).unwrap(), data);
+}

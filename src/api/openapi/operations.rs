@@ -455,7 +455,8 @@ fn s3_entry(method: &str, path: &str) -> Option<Doc> {
         }
         _ => return None,
     };
-    Some(d)
+    // S3's own statuses: conflicts, failed preconditions, ranges, unsupported operations.
+    Some(d.errors(&[304, 405, 409, 412, 416, 501, 503, 507]))
 }
 
 /// Routes below `…/tables/{table_name}`, by the rest of the template.
