@@ -110,9 +110,7 @@ impl Catalog {
         };
         let sql = format!(
             "{} LIMIT ?",
-            objects_sql(&format!(
-                "f.project_id = ? AND {key_filter} AND f.name > ?"
-            ))
+            objects_sql(&format!("f.project_id = ? AND {key_filter} AND f.name > ?"))
         );
         self.query(|c| {
             let mut stmt = c.prepare_cached(&sql)?;

@@ -91,7 +91,11 @@ impl S3Secrets {
     }
 
     /// Issues a credential for API key `api_key_id` of `project` (404 for an unknown key).
-    pub async fn issue(&self, project: &ProjectId, api_key_id: &str) -> ApiResult<IssuedCredential> {
+    pub async fn issue(
+        &self,
+        project: &ProjectId,
+        api_key_id: &str,
+    ) -> ApiResult<IssuedCredential> {
         self.catalog.read(|m| {
             let key = existing_key(m, project, api_key_id)?;
             if key.is_active(crate::catalog::now()) {

@@ -121,8 +121,8 @@ fn declared_needs_follow_the_scope_model() {
             "/grant-readonly",
             "/s3-credentials",
         ]
-            .iter()
-            .any(|s| r.path.contains(s));
+        .iter()
+        .any(|s| r.path.contains(s));
         let project_settings = (r.path == "/projects/{project_id}"
             && r.method != reqwest::Method::GET)
             || r.path == "/projects/{project_id}/audit"

@@ -429,7 +429,10 @@ fn s3_entry(method: &str, path: &str) -> Option<Doc> {
         )
     };
     let d = match (method, path) {
-        ("GET", "/s3") => xml("S3 ListBuckets (SigV4 or API key)", "ListAllMyBucketsResult."),
+        ("GET", "/s3") => xml(
+            "S3 ListBuckets (SigV4 or API key)",
+            "ListAllMyBucketsResult.",
+        ),
         ("GET", "/s3/{bucket}") => xml(
             "S3 ListObjectsV2 / ListObjects, GetBucketLocation, HeadBucket",
             "ListBucketResult.",
@@ -437,11 +440,14 @@ fn s3_entry(method: &str, path: &str) -> Option<Doc> {
         ("PUT", "/s3/{bucket}") => xml("S3 CreateBucket (buckets are projects: 409)", "Never."),
         ("POST", "/s3/{bucket}") => xml("S3 DeleteObjects (`?delete`)", "DeleteResult."),
         ("POST", "/s3/{bucket}/presign") => doc("Presign a GET, PUT, DELETE or HEAD of one key")
-            .ok(200, "The SigV4 presigned URL.", json!({ "type": "object", "properties": {
+            .ok(
+                200,
+                "The SigV4 presigned URL.",
+                json!({ "type": "object", "properties": {
                 "url": { "type": "string" }, "expires_at": { "type": "string" },
-                "method": { "type": "string" } } })),
-        ("GET", "/s3/{bucket}/{*key}") => doc("S3 GetObject / HeadObject / ListParts")
-            .download(),
+                "method": { "type": "string" } } }),
+            ),
+        ("GET", "/s3/{bucket}/{*key}") => doc("S3 GetObject / HeadObject / ListParts").download(),
         ("PUT", "/s3/{bucket}/{*key}") => xml(
             "S3 PutObject, CopyObject, UploadPart",
             "Stored (ETag header), or CopyObjectResult.",

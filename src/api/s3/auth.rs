@@ -45,9 +45,8 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> S3Result<Caller> {
     let query = parts.uri.query().unwrap_or("");
     let authorization = header(&parts.headers, "authorization").unwrap_or("");
     if authorization.starts_with(sigv4::ALGORITHM) {
-        let sig = sigv4::parse_authorization(authorization).ok_or_else(|| {
-            S3Error::invalid_argument("the Authorization header is malformed")
-        })?;
+        let sig = sigv4::parse_authorization(authorization)
+            .ok_or_else(|| S3Error::invalid_argument("the Authorization header is malformed"))?;
         return header_form(parts, state, sig).await;
     }
     let pairs = sigv4::query_pairs(query);
@@ -119,9 +118,17 @@ fn skewed() -> S3Error {
     )
 }
 
-fn check_signature(parts: &Parts, sig: &SignatureParts, key: &[u8], amz_date: &str, payload_hash: &str) -> S3Result<()> {
+fn check_signature(
+    parts: &Parts,
+    sig: &SignatureParts,
+    key: &[u8],
+    amz_date: &str,
+    payload_hash: &str,
+) -> S3Result<()> {
     if !sig.signed_headers.iter().any(|h| h == "host") {
-        return Err(S3Error::access_denied("the signature must cover the host header"));
+        return Err(S3Error::access_denied(
+            "the signature must cover the host header",
+        ));
     }
     let canonical = sigv4::Canonical {
         method: parts.method.as_str(),

@@ -41,7 +41,7 @@ pub async fn list_buckets(state: AppState, request: Request) -> S3Result<Respons
 }
 
 enum Entry {
-    Object(ObjectRecord),
+    Object(Box<ObjectRecord>),
     Prefix(String),
 }
 
@@ -64,9 +64,7 @@ async fn page(
     let mut entries = Vec::new();
     // A continuation after a common prefix skips everything under it.
     let mut last_prefix = after.clone().filter(|a| {
-        delimiter.is_some_and(|d| {
-            a.starts_with(prefix) && a.len() > prefix.len() && a.ends_with(d)
-        })
+        delimiter.is_some_and(|d| a.starts_with(prefix) && a.len() > prefix.len() && a.ends_with(d))
     });
     let mut cursor = after.clone();
     let mut last = None;
@@ -117,7 +115,7 @@ async fn page(
                 }
                 None => {
                     last = Some(name);
-                    entries.push(Entry::Object(object));
+                    entries.push(Entry::Object(Box::new(object)));
                 }
             }
         }
@@ -175,7 +173,15 @@ pub async fn list_objects(call: BucketCall) -> S3Result<Response> {
     } else {
         marker.clone()
     };
-    let page = page(&call.state, &call.project, &prefix, delimiter.as_deref(), after, max).await?;
+    let page = page(
+        &call.state,
+        &call.project,
+        &prefix,
+        delimiter.as_deref(),
+        after,
+        max,
+    )
+    .await?;
     let enc = |s: &str| {
         if url {
             uri_encode(s.as_bytes(), true)
@@ -183,7 +189,8 @@ pub async fn list_objects(call: BucketCall) -> S3Result<Response> {
             s.to_string()
         }
     };
-    let mut out = String::from("<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
+    let mut out =
+        String::from("<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
     out.push_str(&xml::element("Name", &call.bucket));
     out.push_str(&xml::element("Prefix", &enc(&prefix)));
     if let Some(d) = &delimiter {
@@ -206,7 +213,10 @@ pub async fn list_objects(call: BucketCall) -> S3Result<Response> {
             out.push_str(&xml::element("NextContinuationToken", &encode_token(last)));
         }
     } else {
-        out.push_str(&xml::element("Marker", &enc(marker.as_deref().unwrap_or(""))));
+        out.push_str(&xml::element(
+            "Marker",
+            &enc(marker.as_deref().unwrap_or("")),
+        ));
         if let (true, Some(last)) = (page.truncated, &page.last) {
             out.push_str(&xml::element("NextMarker", &enc(last)));
         }

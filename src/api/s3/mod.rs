@@ -48,6 +48,10 @@ pub struct ObjectParams {
     key: String,
 }
 
+/// A request body as its real content (`aws-chunked` decoded).
+pub type Content =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Bytes, String>> + Send>>;
+
 /// An authenticated S3 request on one bucket (= project).
 pub struct BucketCall {
     pub state: AppState,
@@ -78,23 +82,16 @@ impl BucketCall {
     }
 
     /// The body as a stream of its real content (`aws-chunked` decoded) and its length.
-    pub fn into_content(
-        self,
-    ) -> (
-        Self,
-        std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Bytes, String>> + Send>>,
-        Option<u64>,
-    ) {
+    pub fn into_content(self) -> (Self, Content, Option<u64>) {
         let mut call = self;
         let body = std::mem::take(&mut call.body);
-        let raw = body.into_data_stream().map(|r| r.map_err(|e| e.to_string()));
+        let raw = body
+            .into_data_stream()
+            .map(|r| r.map_err(|e| e.to_string()));
         let chunked = call
             .header("content-encoding")
             .is_some_and(|e| e.split(',').any(|p| p.trim() == "aws-chunked"));
-        let (stream, length): (
-            std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Bytes, String>> + Send>>,
-            Option<u64>,
-        ) = match &call.payload {
+        let (stream, length): (Content, Option<u64>) = match &call.payload {
             Payload::Chunked { signing } => (
                 Box::pin(chunked::decode(raw, signing.clone())),
                 call.header("x-amz-decoded-content-length")

@@ -50,8 +50,7 @@ pub async fn upload_part(call: BucketCall, upload_id: String) -> S3Result<Respon
             number,
             body,
             length,
-            sha.as_deref(),
-            md5,
+            (sha.as_deref(), md5),
         )
         .await?;
     Ok(([(header::ETAG, etag)], "").into_response())
@@ -80,7 +79,11 @@ pub async fn list_parts(call: BucketCall, key: String, upload_id: String) -> S3R
 
 pub async fn complete(call: BucketCall, key: String, upload_id: String) -> S3Result<Response> {
     call.require(Need::FileUpload)?;
-    let upload = call.state.files.multipart(&call.project, &upload_id).await?;
+    let upload = call
+        .state
+        .files
+        .multipart(&call.project, &upload_id)
+        .await?;
     if upload.key != key {
         return Err(S3Error::new(
             StatusCode::NOT_FOUND,
@@ -92,7 +95,9 @@ pub async fn complete(call: BucketCall, key: String, upload_id: String) -> S3Res
     let mut chosen = Vec::new();
     for record in xml::records(&body, "Part", &["PartNumber", "ETag"])? {
         let (Some(Some(number)), Some(Some(etag))) = (record.first(), record.get(1)) else {
-            return Err(S3Error::malformed_xml("each Part needs a PartNumber and an ETag"));
+            return Err(S3Error::malformed_xml(
+                "each Part needs a PartNumber and an ETag",
+            ));
         };
         let number: u32 = number
             .trim()

@@ -42,7 +42,9 @@ pub fn sha256_hex(data: &[u8]) -> String {
 pub fn uri_encode(raw: &[u8], keep_slash: bool) -> String {
     let mut out = String::with_capacity(raw.len());
     for &b in raw {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') || (keep_slash && b == b'/')
+        if b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'_' | b'.' | b'~')
+            || (keep_slash && b == b'/')
         {
             out.push(b as char);
         } else {
@@ -143,7 +145,10 @@ impl Canonical<'_> {
             .iter()
             .map(|name| {
                 let value = canonical_header_value(
-                    self.headers.get_all(name.as_str()).iter().map(|v| v.as_bytes()),
+                    self.headers
+                        .get_all(name.as_str())
+                        .iter()
+                        .map(|v| v.as_bytes()),
                 );
                 format!("{name}:{value}\n")
             })
@@ -287,7 +292,12 @@ pub fn presign_query(
         payload_hash: UNSIGNED,
     }
     .request();
-    let sig = signature(&signing_key(secret, date, region), &amz_date, &scope, &canonical);
+    let sig = signature(
+        &signing_key(secret, date, region),
+        &amz_date,
+        &scope,
+        &canonical,
+    );
     format!("{query}&X-Amz-Signature={sig}")
 }
 

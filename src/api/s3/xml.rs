@@ -112,7 +112,9 @@ impl From<ApiError> for S3Error {
                 (StatusCode::INSUFFICIENT_STORAGE, "InsufficientStorage")
             }
             ErrorCode::RateLimited => (StatusCode::SERVICE_UNAVAILABLE, "SlowDown"),
-            ErrorCode::StorageUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
+            ErrorCode::StorageUnavailable => {
+                (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable")
+            }
             ErrorCode::RequestTimeout => (StatusCode::BAD_REQUEST, "RequestTimeout"),
             ErrorCode::InternalError => {
                 tracing::error!(error = %e, "S3 request failed");
@@ -152,7 +154,10 @@ impl IntoResponse for S3Error {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/xml"),
         );
-        if let Some(size) = self.range_size.filter(|_| self.status == StatusCode::RANGE_NOT_SATISFIABLE) {
+        if let Some(size) = self
+            .range_size
+            .filter(|_| self.status == StatusCode::RANGE_NOT_SATISFIABLE)
+        {
             if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
                 headers.insert(header::CONTENT_RANGE, v);
             }

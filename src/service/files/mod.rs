@@ -3,9 +3,9 @@
 
 mod admission;
 mod cleaner;
+mod objects;
 mod prepared;
 mod publish;
-mod objects;
 mod sessions;
 
 use std::io::Read;

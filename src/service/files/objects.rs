@@ -149,7 +149,14 @@ impl FileService {
             .await?;
         let etag = format!("\"{}\"", hex::encode(md5));
         let rec = self
-            .publish_object(project, put.key, put.content_type, spooled, etag.clone(), None)
+            .publish_object(
+                project,
+                put.key,
+                put.content_type,
+                spooled,
+                etag.clone(),
+                None,
+            )
             .await?;
         Ok((rec, etag))
     }
@@ -230,7 +237,8 @@ impl FileService {
             })
     }
 
-    /// UploadPart: stores part `number` (replacing an earlier one); returns its ETag.
+    /// UploadPart: stores part `number` (replacing an earlier one), checked against the
+    /// client's (SHA-256, MD5) when given; returns its ETag.
     #[tracing::instrument(skip_all, fields(project = %project, upload = %upload_id, part = number))]
     pub async fn put_part<S, E>(
         &self,
@@ -239,8 +247,7 @@ impl FileService {
         number: u32,
         body: S,
         length: Option<u64>,
-        expected_sha256: Option<&str>,
-        expected_md5: Option<[u8; 16]>,
+        (expected_sha256, expected_md5): (Option<&str>, Option<[u8; 16]>),
     ) -> ApiResult<String>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
@@ -329,11 +336,7 @@ impl FileService {
             .tmp_dir
             .join(format!("assemble-{}.part", uuid::Uuid::new_v4().simple()));
         let spooled = blocking(move || super::sessions::assemble(&paths, out)).await?;
-        let etag = format!(
-            "\"{}-{}\"",
-            hex::encode(Md5::digest(&md5s)),
-            chosen.len()
-        );
+        let etag = format!("\"{}-{}\"", hex::encode(Md5::digest(&md5s)), chosen.len());
         let rec = self
             .publish_object(
                 project,
@@ -375,8 +378,8 @@ impl FileService {
 
     /// Aborts multipart uploads older than the upload TTL (called by the cleaner).
     pub async fn expire_multiparts(&self) -> ApiResult<()> {
-        let before = crate::catalog::now()
-            - chrono::Duration::from_std(self.upload_ttl).unwrap_or_default();
+        let before =
+            crate::catalog::now() - chrono::Duration::from_std(self.upload_ttl).unwrap_or_default();
         let stale = self
             .on_catalog(move |catalog| catalog.stale_multiparts(before))
             .await?;
