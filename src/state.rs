@@ -24,6 +24,7 @@ use crate::service::files::FileService;
 use crate::service::health::HealthMonitor;
 use crate::service::idempotency::Idempotency;
 use crate::service::jobs::JobService;
+use crate::service::s3::S3Secrets;
 
 /// The state every handler and layer gets: one `Arc`, so the several clones each request
 /// makes (access gate, rate limit, idempotency, audit, handler) cost one atomic increment, not
@@ -53,6 +54,8 @@ pub struct Services {
     pub audit: Arc<AuditLog>,
     /// Where snapshot files live: the data dir, or the S3 bucket (ADR 0029).
     pub snapshot_files: Arc<SnapshotStore>,
+    /// The S3 face's sealing and presigning secrets (ADR 0032).
+    pub s3: Arc<S3Secrets>,
     pub started: Instant,
 }
 
@@ -130,6 +133,7 @@ impl AppState {
         );
         let rate_limits = RateLimits::from_config(&config);
         let audit = AuditLog::new(catalog.clone());
+        let s3 = S3Secrets::open(&config.data_dir, catalog.clone())?;
         Ok(Self(Arc::new(Services {
             config: Arc::new(config),
             catalog,
@@ -143,6 +147,7 @@ impl AppState {
             rate_limits: Arc::new(rate_limits),
             audit: Arc::new(audit),
             snapshot_files: Arc::new(snapshot_files),
+            s3: Arc::new(s3),
             started: Instant::now(),
         })))
     }

@@ -22,6 +22,7 @@ pub mod query;
 pub mod rate_limit;
 pub mod responses;
 pub mod root;
+pub mod s3;
 pub mod sharing;
 pub mod snapshots;
 pub mod tables;
@@ -208,6 +209,10 @@ pub fn routes() -> Routes {
         )
         .at(&format!("{project}/stats"), get(Read, projects::stats))
         .at(
+            &format!("{project}/s3-credentials"),
+            post(ProjectAdmin, s3::credentials::create),
+        )
+        .at(
             &format!("{project}/settings/snapshots"),
             snapshot_settings(),
         )
@@ -262,7 +267,33 @@ pub fn routes() -> Routes {
     let routes = bucket_routes(routes, &branch);
     let routes = snapshot_routes(routes, project);
     let routes = snapshot_routes(routes, &branch);
-    file_routes(routes, project)
+    s3_routes(file_routes(routes, project))
+}
+
+/// The S3 face (ADR 0032): each handler authenticates and checks the file right its
+/// operation needs; bodies stream with the Files API's own limits.
+fn s3_routes(routes: Routes) -> Routes {
+    let all = || {
+        get(S3, s3::object)
+            .put(S3, s3::object)
+            .post(S3, s3::object)
+            .delete(S3, s3::object)
+            .unlimited_body()
+    };
+    routes
+        .at(s3::PREFIX, get(S3, s3::service))
+        .at(
+            &format!("{}/{{bucket}}", s3::PREFIX),
+            get(S3, s3::bucket)
+                .put(S3, s3::bucket)
+                .post(S3, s3::bucket)
+                .unlimited_body(),
+        )
+        .at(
+            &format!("{}/{{bucket}}/presign", s3::PREFIX),
+            post(S3, s3::presign).unlimited_body(),
+        )
+        .at(&format!("{}/{{bucket}}/{{*key}}", s3::PREFIX), all())
 }
 
 pub fn router(state: AppState) -> Router {

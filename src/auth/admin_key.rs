@@ -34,7 +34,7 @@ pub fn load_or_create(configured: Option<&Secret>, data_dir: &Path) -> std::io::
 }
 
 /// Writes a file readable only by its owner, atomically (temp + fsync + rename).
-fn write_private(path: &Path, content: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, content: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("key.tmp");
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

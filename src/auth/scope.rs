@@ -78,6 +78,9 @@ pub enum Need {
     FileUpload,
     /// The Files API: deletions.
     FileDelete,
+    /// The S3 face (ADR 0032): the gate lets it through; the handler authenticates (SigV4 or
+    /// a key) and checks the file right each operation needs with `Grant::allows`.
+    S3,
 }
 
 /// What a request addresses, from its path: raw segments, compared with the key's own names.
@@ -108,7 +111,7 @@ impl Grant {
     /// `Ok` when this key may do what `need` asks on `target`; else 403 saying why.
     pub fn allows(&self, need: Need, target: &Target<'_>) -> ApiResult<()> {
         let scope = self.scope.as_str();
-        if need == Need::Public {
+        if matches!(need, Need::Public | Need::S3) {
             return Ok(());
         }
         if need == Need::Admin {
@@ -152,7 +155,7 @@ impl Grant {
             Need::FileRead => self.allows_file(FilePermission::Read),
             Need::FileUpload => self.allows_file(FilePermission::Upload),
             Need::FileDelete => self.allows_file(FilePermission::Delete),
-            Need::Public | Need::Admin | Need::ProjectAdmin => Ok(()),
+            Need::Public | Need::S3 | Need::Admin | Need::ProjectAdmin => Ok(()),
         }
     }
 

@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod load;
 pub mod model;
 pub mod projects;
+pub mod s3;
 pub mod schema;
 pub mod snapshots;
 pub mod tables;

@@ -281,10 +281,39 @@ const MIGRATIONS: &[(i32, &str)] = &[
     ALTER TABLE tables ADD COLUMN version BIGINT;
     "#,
     ),
+    (
+        11,
+        r#"
+    -- The S3 face (ADR 0032). Per-key S3 credentials: the secret is sealed with a key kept in
+    -- DATA_DIR (never in this file), so SigV4 can be verified and a copy of the catalog alone
+    -- does not give it away.
+    CREATE TABLE s3_credentials (
+        access_key_id VARCHAR PRIMARY KEY,
+        project_id VARCHAR NOT NULL,
+        api_key_id VARCHAR NOT NULL,
+        sealed_secret BLOB NOT NULL,
+        created_at TIMESTAMP NOT NULL
+    );
+    -- The quoted MD5 ETag of a file record written through S3 (records from the Files API
+    -- have none and show their SHA-256 instead).
+    CREATE TABLE s3_etags (
+        file_id VARCHAR PRIMARY KEY,
+        etag VARCHAR NOT NULL
+    );
+    -- Open multipart uploads; their parts are files under DATA_DIR/files/s3-parts/{upload_id}.
+    CREATE TABLE s3_multipart (
+        upload_id VARCHAR PRIMARY KEY,
+        project_id VARCHAR NOT NULL,
+        object_key VARCHAR NOT NULL,
+        content_type VARCHAR,
+        created_at TIMESTAMP NOT NULL
+    );
+    "#,
+    ),
 ];
 
 /// The schema version this build writes.
-pub const CURRENT_VERSION: i32 = 10;
+pub const CURRENT_VERSION: i32 = 11;
 
 /// Brings the catalog to `CURRENT_VERSION`; refuses a catalog written by a newer build.
 pub fn migrate(conn: &mut Connection) -> ApiResult<i32> {

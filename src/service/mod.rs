@@ -13,6 +13,7 @@ pub mod health;
 pub mod idempotency;
 pub mod jobs;
 pub mod projects;
+pub mod s3;
 pub mod sharing;
 pub mod snapshots;
 pub mod table_data;

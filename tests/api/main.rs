@@ -24,6 +24,7 @@ mod projects;
 mod quarantine;
 mod rate_limit;
 mod s3;
+mod s3_api;
 mod seed;
 mod sharing;
 mod snapshot_data;

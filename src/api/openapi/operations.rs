@@ -429,10 +429,68 @@ fn entry(method: &str, path: &str) -> Option<Doc> {
             .body("CreateBlob", true)
             .ok(201, "Stored.", r("BlobCreated"))
             .errors(&[507]),
+        ("POST", "/projects/{project_id}/s3-credentials") => doc(
+            "Issue an S3 access key id and secret for one of the project's API keys; the secret is shown once",
+        )
+        .raw_body(json!({ "application/json": { "schema": {
+            "type": "object", "required": ["api_key_id"],
+            "properties": { "api_key_id": { "type": "string" } } } } }))
+        .ok(201, "The credential.", json!({ "type": "object", "properties": {
+            "access_key_id": { "type": "string" }, "secret_access_key": { "type": "string" },
+            "api_key_id": { "type": "string" }, "project_id": { "type": "string" },
+            "bucket": { "type": "string" }, "endpoint_path": { "type": "string" },
+            "region": { "type": "string" }, "created_at": { "type": "string" } } })),
+        (_, path) if path == "/s3" || path.starts_with("/s3/") => s3_entry(method, path)?,
         ("GET", "/v1/blobs/{id}") => doc("A blob and its content (base64)").ok(200, "The blob.", r("Blob")),
         _ => return None,
     };
     Some(d)
+}
+
+/// The S3 face (ADR 0032): AWS's own XML, documented by AWS; here only what each route is.
+fn s3_entry(method: &str, path: &str) -> Option<Doc> {
+    let xml = |summary, what| {
+        doc(summary).content(
+            200,
+            what,
+            json!({ "application/xml": { "schema": { "type": "string" } } }),
+        )
+    };
+    let d = match (method, path) {
+        ("GET", "/s3") => xml(
+            "S3 ListBuckets (SigV4 or API key)",
+            "ListAllMyBucketsResult.",
+        ),
+        ("GET", "/s3/{bucket}") => xml(
+            "S3 ListObjectsV2 / ListObjects, GetBucketLocation, HeadBucket",
+            "ListBucketResult.",
+        ),
+        ("PUT", "/s3/{bucket}") => xml("S3 CreateBucket (buckets are projects: 409)", "Never."),
+        ("POST", "/s3/{bucket}") => xml("S3 DeleteObjects (`?delete`)", "DeleteResult."),
+        ("POST", "/s3/{bucket}/presign") => doc("Presign a GET, PUT, DELETE or HEAD of one key")
+            .ok(
+                200,
+                "The SigV4 presigned URL.",
+                json!({ "type": "object", "properties": {
+                "url": { "type": "string" }, "expires_at": { "type": "string" },
+                "method": { "type": "string" } } }),
+            ),
+        ("GET", "/s3/{bucket}/{*key}") => doc("S3 GetObject / HeadObject / ListParts").download(),
+        ("PUT", "/s3/{bucket}/{*key}") => xml(
+            "S3 PutObject, CopyObject, UploadPart",
+            "Stored (ETag header), or CopyObjectResult.",
+        ),
+        ("POST", "/s3/{bucket}/{*key}") => xml(
+            "S3 CreateMultipartUpload (`?uploads`), CompleteMultipartUpload (`?uploadId`)",
+            "The XML result.",
+        ),
+        ("DELETE", "/s3/{bucket}/{*key}") => {
+            doc("S3 DeleteObject, AbortMultipartUpload").no_content()
+        }
+        _ => return None,
+    };
+    // S3's own statuses: conflicts, failed preconditions, ranges, unsupported operations.
+    Some(d.errors(&[304, 405, 409, 412, 416, 501, 503, 507]))
 }
 
 /// Routes below `…/tables/{table_name}`, by the rest of the template.

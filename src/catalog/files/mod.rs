@@ -35,10 +35,10 @@ pub struct Quota {
     pub max_files: u64,
 }
 
-const FILE_COLUMNS: &str =
+pub(super) const FILE_COLUMNS: &str =
     "id, project_id, name, sha256, size_bytes, content_type, tags::VARCHAR, client_id, epoch_us(created_at)";
 
-fn file_from_row(r: &Row<'_>) -> duckdb::Result<(FileRecord, i64)> {
+pub(super) fn file_from_row(r: &Row<'_>) -> duckdb::Result<(FileRecord, i64)> {
     let project: String = r.get(1)?;
     let tags: Option<String> = r.get(6)?;
     Ok((
@@ -58,12 +58,12 @@ fn file_from_row(r: &Row<'_>) -> duckdb::Result<(FileRecord, i64)> {
     ))
 }
 
-fn with_time((mut rec, us): (FileRecord, i64)) -> ApiResult<FileRecord> {
+pub(super) fn with_time((mut rec, us): (FileRecord, i64)) -> ApiResult<FileRecord> {
     rec.created_at = from_micros(us)?;
     Ok(rec)
 }
 
-fn query_files(
+pub(super) fn query_files(
     conn: &Connection,
     filter: &str,
     args: &[&dyn duckdb::ToSql],
@@ -207,7 +207,7 @@ impl Catalog {
     }
 }
 
-fn insert_file_row(tx: &Connection, rec: &FileRecord) -> ApiResult<()> {
+pub(super) fn insert_file_row(tx: &Connection, rec: &FileRecord) -> ApiResult<()> {
     tx.execute(
         "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?::JSON, ?, make_timestamp(?))",
         params![
@@ -274,7 +274,7 @@ impl Catalog {
 /// its files, every prepared upload (the content stored, else the announced size) and every
 /// resumable session (its announced total), so uploads in flight cannot exceed the quota
 /// (ADR 0023). The file count applies only when the change added a file record.
-fn check_quota(
+pub(super) fn check_quota(
     tx: &Connection,
     project: &ProjectId,
     quota: Quota,
@@ -326,6 +326,6 @@ fn count_rows(c: &Connection, sql: &str, params: impl duckdb::Params) -> ApiResu
     Ok(c.query_row(sql, params, |r| r.get(0))?)
 }
 
-fn blob_referenced(c: &Connection, sha256: &str) -> ApiResult<bool> {
+pub(super) fn blob_referenced(c: &Connection, sha256: &str) -> ApiResult<bool> {
     Ok(count_rows(c, "SELECT (SELECT count(*) FROM files WHERE sha256 = ?) + (SELECT count(*) FROM file_uploads WHERE sha256 = ?)", [sha256, sha256])? > 0)
 }

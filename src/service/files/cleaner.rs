@@ -15,6 +15,7 @@ impl FileService {
     /// for the upload TTL that nothing references.
     #[tracing::instrument(skip_all)]
     pub async fn cleanup(&self) -> ApiResult<()> {
+        self.expire_multiparts().await?;
         let now = crate::catalog::now();
         let (keys, sessions) = self
             .on_catalog(move |catalog| {

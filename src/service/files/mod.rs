@@ -3,6 +3,7 @@
 
 mod admission;
 mod cleaner;
+mod objects;
 mod prepared;
 mod publish;
 mod sessions;
@@ -26,6 +27,7 @@ use crate::files::spool::spool;
 use crate::files::{is_sha256_hex, BlobStore, SpoolLimits, Spooled};
 use crate::names::ProjectId;
 
+pub use objects::{ObjectPut, Part, MAX_PARTS};
 pub use sessions::{missing_chunks, MAX_CHUNKS, MAX_CHUNK_BYTES, MIN_CHUNK_BYTES};
 
 /// What a client tells us about a new file.

@@ -277,7 +277,7 @@ pub fn missing_chunks(session: &UploadSession, chunks: &[ChunkRecord]) -> Vec<u6
 }
 
 /// Concatenates chunk files into one fsynced temp file, hashing as it goes.
-fn assemble(parts: &[PathBuf], out: PathBuf) -> ApiResult<Spooled> {
+pub(super) fn assemble(parts: &[PathBuf], out: PathBuf) -> ApiResult<Spooled> {
     let file = std::fs::File::create(&out)?;
     // Owned from here on: any error below removes the partial file.
     let spooled_guard = Spooled::from_parts(out, String::new(), 0);
