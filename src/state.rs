@@ -22,6 +22,7 @@ use crate::service::files::FileService;
 use crate::service::health::HealthMonitor;
 use crate::service::idempotency::Idempotency;
 use crate::service::jobs::JobService;
+use crate::workspace::{Settings as WorkspaceSettings, Workspaces};
 
 /// The state every handler and layer gets: one `Arc`, so the several clones each request
 /// makes (access gate, rate limit, idempotency, audit, handler) cost one atomic increment, not
@@ -49,6 +50,8 @@ pub struct Services {
     pub idempotency: Arc<Idempotency>,
     pub rate_limits: Arc<RateLimits>,
     pub audit: Arc<AuditLog>,
+    /// Open workspace databases and their sessions (ADR 0033).
+    pub workspaces: Arc<Workspaces>,
     pub started: Instant,
 }
 
@@ -116,6 +119,14 @@ impl AppState {
         );
         let rate_limits = RateLimits::from_config(&config);
         let audit = AuditLog::new(catalog.clone());
+        let workspaces = Workspaces::new(
+            &config.data_dir,
+            WorkspaceSettings {
+                memory_limit: config.workspace_memory_limit.clone(),
+                threads: config.workspace_threads,
+                max_sessions: config.pgwire_max_connections_per_workspace,
+            },
+        );
         Ok(Self(Arc::new(Services {
             config: Arc::new(config),
             catalog,
@@ -128,6 +139,7 @@ impl AppState {
             idempotency: Arc::new(idempotency),
             rate_limits: Arc::new(rate_limits),
             audit: Arc::new(audit),
+            workspaces: Arc::new(workspaces),
             started: Instant::now(),
         })))
     }

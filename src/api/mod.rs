@@ -25,6 +25,7 @@ pub mod sharing;
 pub mod snapshots;
 pub mod tables;
 pub mod uploads;
+pub mod workspaces;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
@@ -135,6 +136,33 @@ fn snapshot_settings() -> access::Methods {
         .delete(ProjectAdmin, snapshots::delete_settings)
 }
 
+/// Workspaces under a project prefix (both path styles, ADR 0033). Running SQL writes to the
+/// workspace, so it needs a key that writes.
+fn workspace_routes(routes: Routes, prefix: &str) -> Routes {
+    let at = |suffix: &str| format!("{prefix}/workspaces{suffix}");
+    let ws = |suffix: &str| at(&format!("/{{workspace_id}}{suffix}"));
+    routes
+        .at(
+            &at(""),
+            get(Read, workspaces::list).post(Write, workspaces::create),
+        )
+        .at(
+            &ws(""),
+            get(Read, workspaces::get).delete(Write, workspaces::delete),
+        )
+        .at(&ws("/clear"), post(Write, workspaces::clear))
+        .at(
+            &ws("/objects/{object_name}"),
+            delete(Write, workspaces::drop_object),
+        )
+        .at(&ws("/load"), post(Write, workspaces::load))
+        .at(
+            &ws("/credentials/reset"),
+            post(Write, workspaces::reset_credentials),
+        )
+        .at(&ws("/query"), post(Write, workspaces::query))
+}
+
 /// File routes under `/projects/{project_id}`. Uploads stream with their own size limit
 /// (MAX_FILE_BYTES), so the JSON body limit is lifted for them.
 fn file_routes(routes: Routes, prefix: &str) -> Routes {
@@ -242,6 +270,8 @@ pub fn routes() -> Routes {
     let routes = bucket_routes(routes, &branch);
     let routes = snapshot_routes(routes, project);
     let routes = snapshot_routes(routes, &branch);
+    let routes = workspace_routes(routes, project);
+    let routes = workspace_routes(routes, &branch);
     file_routes(routes, project)
 }
 

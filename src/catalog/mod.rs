@@ -14,6 +14,7 @@ pub mod projects;
 pub mod schema;
 pub mod snapshots;
 pub mod tables;
+pub mod workspaces;
 
 use chrono::{DateTime, Utc};
 use duckdb::{Connection, Transaction};

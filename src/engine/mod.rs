@@ -5,7 +5,7 @@ pub mod ddl;
 pub mod export;
 pub mod filter;
 pub mod import;
-mod lockdown;
+pub(crate) mod lockdown;
 pub mod locks;
 pub mod preview;
 pub mod profile;

@@ -16,6 +16,7 @@ pub mod sharing;
 pub mod snapshots;
 pub mod table_data;
 pub mod tables;
+pub mod workspaces;
 
 use crate::catalog::BucketRecord;
 use crate::error::{ApiError, ApiResult, ErrorCode};

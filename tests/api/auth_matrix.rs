@@ -295,6 +295,9 @@ async fn world() -> World {
         ),
         ("key_id", spare_id),
         ("id", "no-such-blob".to_string()),
+        // Any id: the gate answers before the workspace is looked up.
+        ("workspace_id", "ws_nosuchworkspace00".to_string()),
+        ("object_name", "no_such_object".to_string()),
     ];
     let keys = vec![
         (Caller::NoKey, None),

@@ -34,3 +34,4 @@ mod table_data;
 mod tables;
 mod transport;
 mod validation;
+mod workspaces;
