@@ -133,15 +133,18 @@ impl Lookup {
 enum Step {
     Start,
     /// Sent server-first; waiting for client-final.
-    Challenged {
-        secret: ScramSecret,
-        login: Option<Login>,
-        gs2_header: String,
-        nonce: String,
-        /// client-first-bare + "," + server-first, the start of the AuthMessage.
-        auth_start: String,
-    },
+    Challenged(Box<Challenge>),
     Done,
+}
+
+/// What the server sent in server-first and needs to check client-final.
+struct Challenge {
+    secret: ScramSecret,
+    login: Option<Login>,
+    gs2_header: String,
+    nonce: String,
+    /// client-first-bare + "," + server-first, the start of the AuthMessage.
+    auth_start: String,
 }
 
 struct Scram {
@@ -196,24 +199,25 @@ impl AuthMechanism<Login> for Scram {
                     B64.encode(&secret.salt),
                     secret.iterations
                 );
-                self.step = Step::Challenged {
+                self.step = Step::Challenged(Box::new(Challenge {
                     secret,
                     login,
                     gs2_header: gs2_header.to_string(),
                     nonce,
                     auth_start: format!("{bare},{server_first}"),
-                };
+                }));
                 Ok(AuthState::InProgress(Authentication::SASLContinue(
                     Bytes::from(server_first),
                 )))
             }
-            Step::Challenged {
-                secret,
-                login,
-                gs2_header,
-                nonce,
-                auth_start,
-            } => {
+            Step::Challenged(challenge) => {
+                let Challenge {
+                    secret,
+                    login,
+                    gs2_header,
+                    nonce,
+                    auth_start,
+                } = *challenge;
                 let response = message.into_sasl_response()?;
                 let text = std::str::from_utf8(&response.data).map_err(|_| bad("not UTF-8"))?;
                 let (without_proof, proof) = text

@@ -246,12 +246,11 @@ impl Backend {
 /// Whether a statement's result is rows to send (a query), not DuckDB's change count.
 fn returns_rows(result: &ResultSet) -> bool {
     let count_only = result.columns.len() == 1 && result.columns[0].0 == "Count";
-    !result.columns.is_empty()
-        && !(count_only
-            && matches!(
-                result.command.as_str(),
-                "INSERT" | "UPDATE" | "DELETE" | "CREATE" | "MERGE"
-            ))
+    let change = matches!(
+        result.command.as_str(),
+        "INSERT" | "UPDATE" | "DELETE" | "CREATE" | "MERGE"
+    );
+    !result.columns.is_empty() && (!count_only || !change)
 }
 
 fn tag_name(command: &str) -> String {
