@@ -1,6 +1,6 @@
 //! End-to-end benchmark of the real server binary (API load, files, imports and exports), each
 //! figure beside a baseline measured in the same run; BENCH_SECTIONS=api,files,data,stalls,auth,
-//! catalog,access,metrics,snapshots picks parts.
+//! catalog,access,metrics,snapshots,workspaces picks parts.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -333,9 +333,10 @@ async fn files_bench(dir: &Path, mib: usize) {
 async fn main() {
     let dir = tempfile::tempdir().unwrap();
     // BENCH_SECTIONS picks what runs: any of api, files, data, stalls, auth, catalog, access,
-    // metrics, snapshots (default: all).
-    let sections = std::env::var("BENCH_SECTIONS")
-        .unwrap_or_else(|_| "api,files,data,stalls,auth,catalog,access,metrics,snapshots".into());
+    // metrics, snapshots, workspaces, branches (default: all).
+    let sections = std::env::var("BENCH_SECTIONS").unwrap_or_else(|_| {
+        "api,files,data,stalls,auth,catalog,access,metrics,snapshots,workspaces,branches".into()
+    });
     let wants = |s: &str| sections.split(',').any(|x| x.trim() == s);
     if wants("api") {
         api_bench(dir.path()).await;
@@ -368,6 +369,226 @@ async fn main() {
     if wants("snapshots") {
         snapshots_bench(dir.path()).await;
     }
+    if wants("workspaces") {
+        workspaces_bench(dir.path()).await;
+    }
+    if wants("branches") {
+        branches_bench(dir.path()).await;
+    }
+}
+
+/// Issue 15: the first write into a dev branch of the BENCH_ROWS-row table (copy-on-write +
+/// the write) vs the same write on main; a 1 000-row preview of a main table read through a
+/// branch vs directly (target ≤ 1.1×). Says whether this filesystem reflinks.
+async fn branches_bench(root: &Path) {
+    let rows = bench_rows();
+    let work = root.join("branches-bench");
+    std::fs::create_dir_all(&work).unwrap();
+    let csv = work.join("full.csv");
+    generate_csv(&csv, 0, rows, "br");
+    let reflink = std::process::Command::new("cp")
+        .arg("--reflink=always")
+        .arg(&csv)
+        .arg(work.join("reflink-probe"))
+        .status()
+        .is_ok_and(|s| s.success());
+
+    let client = reqwest::Client::new();
+    let server = start(&work.join("server")).await;
+    let b = server.base.clone();
+    let key = project_with_bucket(&client, &b).await;
+    create_data_table(&client, &b, &key, "t").await;
+    let file_id = upload_file(&client, &b, &key, std::fs::read(&csv).unwrap()).await;
+    import(&client, &b, &key, "t", &file_id, false).await;
+    let delete_one = |table: String, id: u64| {
+        send(
+            &client,
+            reqwest::Method::DELETE,
+            format!("{table}/rows"),
+            &key,
+            Some(json!({ "where_clause": format!("id = {id}") })),
+        )
+    };
+    let (mut on_main, mut first_in_branch) = (Vec::new(), Vec::new());
+    for i in 0..3u64 {
+        let t = Instant::now();
+        delete_one(format!("{b}/projects/1/buckets/b/tables/t"), 1 + i).await;
+        on_main.push(t.elapsed());
+        let branch = send(
+            &client,
+            reqwest::Method::POST,
+            format!("{b}/projects/1/branches"),
+            &key,
+            Some(json!({ "name": format!("bench-{i}") })),
+        )
+        .await;
+        let id = branch["id"].as_str().unwrap();
+        let t = Instant::now();
+        delete_one(
+            format!("{b}/projects/1/branches/{id}/buckets/b/tables/t"),
+            100 + i,
+        )
+        .await;
+        first_in_branch.push(t.elapsed());
+    }
+    // A fresh branch has no copy: its reads go to main's file.
+    let fresh = send(
+        &client,
+        reqwest::Method::POST,
+        format!("{b}/projects/1/branches"),
+        &key,
+        Some(json!({ "name": "reader" })),
+    )
+    .await;
+    let fresh = fresh["id"].as_str().unwrap().to_string();
+    let direct = format!("{b}/projects/1/buckets/b/tables/t/preview?limit=1000");
+    let through = format!("{b}/projects/1/branches/{fresh}/buckets/b/tables/t/preview?limit=1000");
+    let (mut main_reads, mut branch_reads) = (Vec::new(), Vec::new());
+    for _ in 0..30 {
+        for (url, into) in [
+            (direct.clone(), &mut main_reads),
+            (through.clone(), &mut branch_reads),
+        ] {
+            let t = Instant::now();
+            let p = send(&client, reqwest::Method::GET, url, &key, None).await;
+            into.push(t.elapsed());
+            assert_eq!(p["rows"].as_array().map(Vec::len), Some(1000));
+        }
+    }
+    println!(
+        "\n== branches ({rows} rows; medians; ours, baseline, ratio; reflink on this filesystem: {})",
+        if reflink { "yes" } else { "no, plain copies" }
+    );
+    row(
+        "first write in a branch (copy + delete 1 row) vs the delete on main",
+        ms(median(first_in_branch)),
+        ms(median(on_main)),
+        "ms",
+    );
+    row(
+        "preview 1000 rows of a main table: through a branch vs directly",
+        ms(median(branch_reads)),
+        ms(median(main_reads)),
+        "ms",
+    );
+}
+
+/// Issue 16: `load` of the BENCH_ROWS-row table into a workspace vs a raw `CREATE TABLE AS
+/// SELECT` from the attached file (target ≤ 1.3×); 100 000 rows over the wire protocol
+/// (tokio-postgres, binary) vs the same query in-process DuckDB (target ≤ 2×).
+async fn workspaces_bench(root: &Path) {
+    let rows = bench_rows();
+    let work = root.join("workspaces-bench");
+    std::fs::create_dir_all(&work).unwrap();
+    let csv = work.join("full.csv");
+    generate_csv(&csv, 0, rows, "w");
+    raw_copy(&work, "raw", &csv);
+    let raw_file = work.join("raw.duckdb");
+
+    let mut raw_load = Vec::new();
+    let mut raw_query = Vec::new();
+    for i in 0..3 {
+        let target = work.join(format!("ws{i}.duckdb"));
+        let c = duckdb::Connection::open(&target).unwrap();
+        c.execute_batch(&format!(
+            "ATTACH '{}' AS src (READ_ONLY)",
+            raw_file.display()
+        ))
+        .unwrap();
+        let t = Instant::now();
+        c.execute_batch("CREATE TABLE x AS SELECT * FROM src.data; CHECKPOINT")
+            .unwrap();
+        raw_load.push(t.elapsed());
+    }
+    let c = duckdb::Connection::open(&raw_file).unwrap();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let mut stmt = c
+            .prepare("SELECT * FROM data ORDER BY id LIMIT 100000")
+            .unwrap();
+        let mut got = stmt.query([]).unwrap();
+        let mut n = 0;
+        while let Some(r) = got.next().unwrap() {
+            for col in 0..5 {
+                let _: duckdb::types::Value = r.get(col).unwrap();
+            }
+            n += 1;
+        }
+        assert_eq!(n, 100_000.min(rows));
+        raw_query.push(t.elapsed());
+    }
+    drop(c);
+
+    let client = reqwest::Client::new();
+    let port = helpers::free_port().to_string();
+    let server = ServerProcess::start_in(
+        &work.join("server"),
+        &[
+            ("ADMIN_API_KEY", ADMIN),
+            ("RUST_LOG", "warn"),
+            ("PGWIRE_PORT", &port),
+        ],
+    )
+    .await;
+    let b = server.base.clone();
+    let key = project_with_bucket(&client, &b).await;
+    create_data_table(&client, &b, &key, "t").await;
+    let file_id = upload_file(&client, &b, &key, std::fs::read(&csv).unwrap()).await;
+    import(&client, &b, &key, "t", &file_id, false).await;
+    let ws = send(
+        &client,
+        reqwest::Method::POST,
+        format!("{b}/projects/1/workspaces"),
+        &key,
+        Some(json!({"name": "bench"})),
+    )
+    .await;
+    let id = ws["id"].as_str().unwrap().to_string();
+    let mut ours_load = Vec::new();
+    for i in 0..3 {
+        let t = Instant::now();
+        let loaded = send(
+            &client,
+            reqwest::Method::POST,
+            format!("{b}/projects/1/workspaces/{id}/load"),
+            &key,
+            Some(json!({"tables": [{"source": "b.t", "destination": format!("x{i}")}]})),
+        )
+        .await;
+        ours_load.push(t.elapsed());
+        assert_eq!(loaded["loaded"][0]["rows"], rows);
+    }
+    let config = format!(
+        "host=127.0.0.1 port={port} user={id} dbname={id} password={}",
+        ws["connection"]["password"].as_str().unwrap()
+    );
+    let (pg, connection) = tokio_postgres::connect(&config, tokio_postgres::NoTls)
+        .await
+        .expect("wire connect");
+    tokio::spawn(connection);
+    let mut ours_query = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let got = pg
+            .query("SELECT * FROM x0 ORDER BY id LIMIT 100000", &[])
+            .await
+            .unwrap();
+        assert_eq!(got.len() as u64, 100_000.min(rows));
+        ours_query.push(t.elapsed());
+    }
+    println!("\n== workspaces ({rows} rows; medians; ours, baseline, ratio)");
+    row(
+        "load (POST …/load) vs CREATE TABLE AS SELECT attached",
+        ms(median(ours_load)),
+        ms(median(raw_load)),
+        "ms",
+    );
+    row(
+        "100 000 rows over the wire vs in-process DuckDB",
+        ms(median(ours_query)),
+        ms(median(raw_query)),
+        "ms",
+    );
 }
 
 /// Issue 14: a snapshot of the BENCH_ROWS-row table vs raw DuckDB `COPY … TO` Parquet (ZSTD);
@@ -748,9 +969,17 @@ async fn catalog_bench(root: &Path) {
             let (state, project, bucket) = (&state, project.clone(), bucket.clone());
             async move {
                 let name = duckbank::names::TableName::parse(&format!("t{i:05}")).unwrap();
-                duckbank::service::tables::create(state, project, bucket, name, columns(i), vec![])
-                    .await
-                    .expect("create table");
+                duckbank::service::tables::create(
+                    state,
+                    project,
+                    &duckbank::names::BranchId::Default,
+                    bucket,
+                    name,
+                    columns(i),
+                    vec![],
+                )
+                .await
+                .expect("create table");
             }
         })
         .buffer_unordered(8)

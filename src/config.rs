@@ -243,6 +243,20 @@ pub struct Config {
     pub otel_exporter_otlp_endpoint: Option<String>,
     /// Days audit entries are kept before the cleaner removes them; 0 = forever.
     pub audit_retention_days: u32,
+    /// PostgreSQL wire server port for workspaces (0 = off). Advertised in connection info.
+    pub pgwire_port: u16,
+    /// Whether wire clients may log in with a cleartext password (SCRAM-SHA-256 only when false).
+    pub pgwire_allow_cleartext: bool,
+    /// A workspace statement running longer than this is interrupted (HTTP and wire).
+    pub pgwire_query_timeout_secs: u64,
+    /// Sessions (wire connections and running HTTP queries) per workspace at most.
+    pub pgwire_max_connections_per_workspace: usize,
+    /// DuckDB memory limit of one workspace's database, e.g. "1GB".
+    pub workspace_memory_limit: String,
+    /// DuckDB threads of one workspace's database.
+    pub workspace_threads: u32,
+    /// Bytes one unit of a workspace's `size_limit_gb` stands for (1 GiB; tests make it tiny).
+    pub workspace_size_unit_bytes: u64,
 }
 
 impl Default for Config {
@@ -294,6 +308,13 @@ impl Default for Config {
             metrics_token: None,
             otel_exporter_otlp_endpoint: None,
             audit_retention_days: 90,
+            pgwire_port: 5433,
+            pgwire_allow_cleartext: false,
+            pgwire_query_timeout_secs: 300,
+            pgwire_max_connections_per_workspace: 5,
+            workspace_memory_limit: "1GB".into(),
+            workspace_threads: 2,
+            workspace_size_unit_bytes: 1 << 30,
         }
     }
 }
@@ -346,6 +367,12 @@ const PLAIN_ENV: &[&str] = &[
     "METRICS_TOKEN",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "AUDIT_RETENTION_DAYS",
+    "PGWIRE_PORT",
+    "PGWIRE_ALLOW_CLEARTEXT",
+    "PGWIRE_QUERY_TIMEOUT_SECS",
+    "PGWIRE_MAX_CONNECTIONS_PER_WORKSPACE",
+    "WORKSPACE_MEMORY_LIMIT",
+    "WORKSPACE_THREADS",
 ];
 
 impl Config {

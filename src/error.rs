@@ -1,6 +1,8 @@
 //! The one error type every layer returns: what went wrong (`ErrorCode`), a message for the
 //! client, optional details, and for internal errors the cause chain, which only the log sees.
 //! Status codes and the wire body are chosen here and nowhere else.
+//! Long: one enum with its status and origin table, and the tests that keep it and the README's
+//! error table in step; splitting it would scatter the one place codes are decided.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -198,6 +200,20 @@ error_codes! {
     IdempotencyConflict => ("idempotency_conflict", CONFLICT, Reference),
     /// A retry while the first request with the same idempotency key is still running.
     IdempotencyInProgress => ("idempotency_in_progress", CONFLICT, Duckbank),
+    WorkspaceNotFound => ("workspace_not_found", NOT_FOUND, Reference),
+    /// Workspaces (ADR 0033): past its `expires_at`; the cleaner removes it.
+    WorkspaceExpired => ("workspace_expired", GONE, Reference),
+    ObjectNotFound => ("object_not_found", NOT_FOUND, Reference),
+    /// Workspace SQL that would reach outside the workspace (ATTACH, COPY, SET, …).
+    SqlRefused => ("sql_refused", BAD_REQUEST, Duckbank),
+    /// Workspace SQL that DuckDB rejected or failed to run; the message is DuckDB's.
+    QueryFailed => ("query_failed", BAD_REQUEST, Duckbank),
+    /// A workspace statement ran longer than PGWIRE_QUERY_TIMEOUT_SECS and was interrupted.
+    QueryTimeout => ("query_timeout", REQUEST_TIMEOUT, Duckbank),
+    /// The workspace has PGWIRE_MAX_CONNECTIONS_PER_WORKSPACE sessions already.
+    TooManySessions => ("too_many_sessions", TOO_MANY_REQUESTS, Duckbank),
+    /// The workspace holds `size_limit_gb` or more: writes that add data are refused.
+    WorkspaceFull => ("workspace_full", INSUFFICIENT_STORAGE, Duckbank),
 }
 
 impl fmt::Display for ErrorCode {

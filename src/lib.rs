@@ -14,7 +14,9 @@ pub mod service;
 pub mod state;
 pub mod telemetry;
 pub mod types;
+pub mod wire;
 pub mod workers;
+pub mod workspace;
 
 use std::future::Future;
 
@@ -55,6 +57,11 @@ fn spawn_cleaner(state: AppState) {
                 Err(e) => tracing::warn!(error = %e, "audit cleanup failed"),
             }
             state.rate_limits.forget_idle();
+            match service::workspaces::purge_expired(&state).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "expired workspaces removed"),
+                Err(e) => tracing::warn!(error = %e, "workspace cleanup failed"),
+            }
             let state = state.clone();
             let _ = tokio::task::spawn_blocking(move || {
                 if let Err(e) = service::snapshots::manage::purge_expired(&state) {
@@ -68,6 +75,22 @@ fn spawn_cleaner(state: AppState) {
             .await;
         }
     });
+}
+
+/// Listens for PostgreSQL wire clients on HOST:PGWIRE_PORT, unless the port is 0 (ADR 0033).
+async fn start_wire(state: &AppState) -> Result<Option<tokio::task::JoinHandle<()>>, StartupError> {
+    let port = state.config.pgwire_port;
+    if port == 0 {
+        return Ok(None);
+    }
+    let addr = format!("{}:{port}", state.config.host);
+    let listener = TcpListener::bind(&addr).await.map_err(|e| {
+        StartupError(format!(
+            "cannot listen for the wire protocol on {addr} (PGWIRE_PORT; 0 turns it off): {e}"
+        ))
+    })?;
+    tracing::info!(%addr, "wire protocol listening");
+    Ok(Some(tokio::spawn(wire::serve(listener, state.clone()))))
 }
 
 /// Opens the data dir and serves on an already bound listener until `shutdown` completes.
@@ -103,12 +126,16 @@ pub async fn serve_on(
     let idempotency = state.idempotency.clone();
     let audit = state.audit.clone();
     let limits = server::Limits::from_config(&state.config);
+    let wire = start_wire(&state).await?;
     let app = api::router(state);
     let addr = listener
         .local_addr()
         .map_err(|e| StartupError(e.to_string()))?;
     tracing::info!(%addr, "duckbank listening");
     server::serve(listener, app, limits, shutdown).await;
+    if let Some(wire) = wire {
+        wire.abort();
+    }
     // Answers of the last keyed requests may still be on their way to the catalog.
     idempotency.drain(std::time::Duration::from_secs(10)).await;
     // Uses not yet written would otherwise be lost with the process.

@@ -25,6 +25,7 @@ use crate::service::health::HealthMonitor;
 use crate::service::idempotency::Idempotency;
 use crate::service::jobs::JobService;
 use crate::service::s3::S3Secrets;
+use crate::workspace::{Settings as WorkspaceSettings, Workspaces};
 
 /// The state every handler and layer gets: one `Arc`, so the several clones each request
 /// makes (access gate, rate limit, idempotency, audit, handler) cost one atomic increment, not
@@ -56,6 +57,8 @@ pub struct Services {
     pub snapshot_files: Arc<SnapshotStore>,
     /// The S3 face's sealing and presigning secrets (ADR 0032).
     pub s3: Arc<S3Secrets>,
+    /// Open workspace databases and their sessions (ADR 0033).
+    pub workspaces: Arc<Workspaces>,
     pub started: Instant,
 }
 
@@ -134,6 +137,14 @@ impl AppState {
         let rate_limits = RateLimits::from_config(&config);
         let audit = AuditLog::new(catalog.clone());
         let s3 = S3Secrets::open(&config.data_dir, catalog.clone())?;
+        let workspaces = Workspaces::new(
+            &config.data_dir,
+            WorkspaceSettings {
+                memory_limit: config.workspace_memory_limit.clone(),
+                threads: config.workspace_threads,
+                max_sessions: config.pgwire_max_connections_per_workspace,
+            },
+        );
         Ok(Self(Arc::new(Services {
             config: Arc::new(config),
             catalog,
@@ -148,6 +159,7 @@ impl AppState {
             audit: Arc::new(audit),
             snapshot_files: Arc::new(snapshot_files),
             s3: Arc::new(s3),
+            workspaces: Arc::new(workspaces),
             started: Instant::now(),
         })))
     }

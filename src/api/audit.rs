@@ -220,6 +220,41 @@ const ACTIONS: &[(&str, &str, &str)] = &[
         "/projects/{project_id}/branches/{branch_id}/merge",
         "branch.merge",
     ),
+    (
+        "POST",
+        "/projects/{project_id}/workspaces",
+        "workspace.create",
+    ),
+    (
+        "DELETE",
+        "/projects/{project_id}/workspaces/{workspace_id}",
+        "workspace.delete",
+    ),
+    (
+        "POST",
+        "/projects/{project_id}/workspaces/{workspace_id}/clear",
+        "workspace.clear",
+    ),
+    (
+        "DELETE",
+        "/projects/{project_id}/workspaces/{workspace_id}/objects/{object_name}",
+        "workspace.object.delete",
+    ),
+    (
+        "POST",
+        "/projects/{project_id}/workspaces/{workspace_id}/load",
+        "workspace.load",
+    ),
+    (
+        "POST",
+        "/projects/{project_id}/workspaces/{workspace_id}/credentials/reset",
+        "workspace.credentials.reset",
+    ),
+    (
+        "POST",
+        "/projects/{project_id}/workspaces/{workspace_id}/query",
+        "workspace.query",
+    ),
     ("POST", "/projects/{project_id}/files", "file.register"),
     (
         "POST",

@@ -27,6 +27,7 @@ pub mod sharing;
 pub mod snapshots;
 pub mod tables;
 pub mod uploads;
+pub mod workspaces;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
@@ -135,6 +136,33 @@ fn snapshot_settings() -> access::Methods {
     get(Read, snapshots::get_settings)
         .put(ProjectAdmin, snapshots::put_settings)
         .delete(ProjectAdmin, snapshots::delete_settings)
+}
+
+/// Workspaces under a project prefix (both path styles, ADR 0033). Running SQL writes to the
+/// workspace, so it needs a key that writes.
+fn workspace_routes(routes: Routes, prefix: &str) -> Routes {
+    let at = |suffix: &str| format!("{prefix}/workspaces{suffix}");
+    let ws = |suffix: &str| at(&format!("/{{workspace_id}}{suffix}"));
+    routes
+        .at(
+            &at(""),
+            get(Read, workspaces::list).post(Write, workspaces::create),
+        )
+        .at(
+            &ws(""),
+            get(Read, workspaces::get).delete(Write, workspaces::delete),
+        )
+        .at(&ws("/clear"), post(Write, workspaces::clear))
+        .at(
+            &ws("/objects/{object_name}"),
+            delete(Write, workspaces::drop_object),
+        )
+        .at(&ws("/load"), post(Write, workspaces::load))
+        .at(
+            &ws("/credentials/reset"),
+            post(Write, workspaces::reset_credentials),
+        )
+        .at(&ws("/query"), post(Write, workspaces::query))
 }
 
 /// File routes under `/projects/{project_id}`. Uploads stream with their own size limit
@@ -267,6 +295,8 @@ pub fn routes() -> Routes {
     let routes = bucket_routes(routes, &branch);
     let routes = snapshot_routes(routes, project);
     let routes = snapshot_routes(routes, &branch);
+    let routes = workspace_routes(routes, project);
+    let routes = workspace_routes(routes, &branch);
     s3_routes(file_routes(routes, project))
 }
 

@@ -201,6 +201,8 @@ pub async fn restore(
     RawQuery(query): RawQuery,
     ApiJson(body): ApiJson<Option<RestoreBody>>,
 ) -> ApiResult<Json<Value>> {
+    // A restore writes the table it names; in a dev branch that must not be main's (ADR 0031).
+    super::extract::main_only(&access.scope.branch, "restoring a snapshot")?;
     let body = body.unwrap_or_default();
     let bucket = body
         .target_bucket

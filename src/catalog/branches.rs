@@ -68,6 +68,11 @@ impl Catalog {
                 "DELETE FROM api_keys WHERE project_id = ? AND branch_id = ?",
                 args,
             )?;
+            // Its workspaces read its tables; the caller removes their files.
+            tx.execute(
+                "DELETE FROM workspaces WHERE project_id = ? AND branch_id = ?",
+                args,
+            )?;
             tx.execute("DELETE FROM branches WHERE project_id = ? AND id = ?", args)?;
             let (project, id) = (project.clone(), id.clone());
             let out = keys.clone();

@@ -16,6 +16,7 @@ pub mod s3;
 pub mod schema;
 pub mod snapshots;
 pub mod tables;
+pub mod workspaces;
 
 use chrono::{DateTime, Utc};
 use duckdb::{Connection, Transaction};

@@ -130,6 +130,13 @@ impl Catalog {
             tx.execute("DELETE FROM jobs WHERE project_id = ?", [p])?;
             tx.execute("DELETE FROM snapshots WHERE project_id = ?", [p])?;
             tx.execute("DELETE FROM branch_tables WHERE project_id = ?", [p])?;
+            tx.execute("DELETE FROM workspaces WHERE project_id = ?", [p])?;
+            tx.execute("DELETE FROM s3_credentials WHERE project_id = ?", [p])?;
+            tx.execute("DELETE FROM s3_multipart WHERE project_id = ?", [p])?;
+            tx.execute(
+                "DELETE FROM s3_etags WHERE file_id IN (SELECT id FROM files WHERE project_id = ?)",
+                [p],
+            )?;
             tx.execute("DELETE FROM branches WHERE project_id = ?", [p])?;
             tx.execute("DELETE FROM snapshot_settings WHERE project_id = ?", [p])?;
             tx.execute("DELETE FROM projects WHERE id = ?", [p])?;

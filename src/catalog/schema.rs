@@ -310,10 +310,30 @@ const MIGRATIONS: &[(i32, &str)] = &[
     );
     "#,
     ),
+    (
+        12,
+        r#"
+    -- Workspaces (ADR 0033): a sandboxed DuckDB file per workspace. The wire password is kept
+    -- only as SCRAM-SHA-256 keys (salt, iterations, StoredKey, ServerKey), as PostgreSQL does.
+    CREATE TABLE workspaces (
+        id VARCHAR PRIMARY KEY,
+        project_id VARCHAR NOT NULL,
+        branch_id VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        expires_at TIMESTAMP,
+        size_limit_gb INTEGER NOT NULL,
+        scram_salt VARCHAR NOT NULL,
+        scram_iterations INTEGER NOT NULL,
+        scram_stored_key VARCHAR NOT NULL,
+        scram_server_key VARCHAR NOT NULL
+    );
+    "#,
+    ),
 ];
 
 /// The schema version this build writes.
-pub const CURRENT_VERSION: i32 = 11;
+pub const CURRENT_VERSION: i32 = 12;
 
 /// Brings the catalog to `CURRENT_VERSION`; refuses a catalog written by a newer build.
 pub fn migrate(conn: &mut Connection) -> ApiResult<i32> {

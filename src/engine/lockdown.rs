@@ -28,7 +28,7 @@ impl TableEngine {
 /// Allows `dirs` (and the instance's temp directory) only, turns external access off and
 /// freezes every setting. Files attached already (the catalog) stay reachable: DuckDB adds
 /// them to the allowed paths itself.
-fn lock_down(conn: &Connection, dirs: &[PathBuf]) -> ApiResult<()> {
+pub(crate) fn lock_down(conn: &Connection, dirs: &[PathBuf]) -> ApiResult<()> {
     let temp: String =
         conn.query_row("SELECT current_setting('temp_directory')", [], |r| r.get(0))?;
     let allowed: Vec<String> = dirs

@@ -6,7 +6,7 @@ pub mod ddl;
 pub mod export;
 pub mod filter;
 pub mod import;
-mod lockdown;
+pub(crate) mod lockdown;
 pub mod locks;
 pub mod preview;
 pub mod profile;

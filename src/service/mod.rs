@@ -17,7 +17,9 @@ pub mod s3;
 pub mod sharing;
 pub mod snapshots;
 pub mod table_data;
+pub mod table_stats;
 pub mod tables;
+pub mod workspaces;
 
 use crate::catalog::BucketRecord;
 use crate::error::{ApiError, ApiResult, ErrorCode};

@@ -120,8 +120,12 @@ pub async fn delete(state: &AppState, id: ProjectId) -> ApiResult<()> {
     let st = state.clone();
     let pid = id.clone();
     blocking_locked(guard, move || {
+        let workspaces = st.catalog.workspaces(pid.as_str(), None)?;
         st.catalog.delete_project(&pid)?;
         st.engine.drop_project(&pid)?;
+        for w in workspaces {
+            st.workspaces.remove(&w.project, &w.id)?;
+        }
         super::snapshots::manage::remove_project_files(&st, &pid)
     })
     .await?;

@@ -129,7 +129,12 @@ fn declared_needs_follow_the_scope_model() {
             // Snapshot settings decide whether a drop can be undone (ADR 0029).
             || (r.path.ends_with("/settings/snapshots") && r.method != reqwest::Method::GET)
             // So does deleting a snapshot.
-            || (r.path.ends_with("/snapshots/{snapshot_id}") && r.method == reqwest::Method::DELETE);
+            || (r.path.ends_with("/snapshots/{snapshot_id}") && r.method == reqwest::Method::DELETE)
+            // Creating and deleting dev branches, and merging one into main (ADR 0031).
+            || (r.path == "/projects/{project_id}/branches" && r.method == reqwest::Method::POST)
+            || (r.path == "/projects/{project_id}/branches/{branch_id}"
+                && r.method == reqwest::Method::DELETE)
+            || r.path == "/projects/{project_id}/branches/{branch_id}/merge";
         assert_eq!(
             r.need == ProjectAdmin,
             key_or_sharing || project_settings,
@@ -304,6 +309,9 @@ async fn world() -> World {
         ),
         ("key_id", spare_id),
         ("id", "no-such-blob".to_string()),
+        // Any id: the gate answers before the workspace is looked up.
+        ("workspace_id", "ws_nosuchworkspace00".to_string()),
+        ("object_name", "no_such_object".to_string()),
     ];
     let keys = vec![
         (Caller::NoKey, None),

@@ -166,7 +166,11 @@ async fn a_branch_reads_main_live_until_it_writes_then_neither_side_sees_the_oth
         .get(&format!("{table}/preview?order_by=id&limit=3"), &key)
         .await
         .expect(200);
-    assert_eq!(preview["rows"].as_array().map(Vec::len), Some(3), "{preview}");
+    assert_eq!(
+        preview["rows"].as_array().map(Vec::len),
+        Some(3),
+        "{preview}"
+    );
 
     // The branch's first write copies the table; main keeps its rows.
     delete_rows(&app, &key, &table, "id > 5").await;
@@ -264,7 +268,10 @@ async fn every_write_kind_in_a_branch_copies_first_and_leaves_main_alone() {
         .expect(200);
     assert_eq!(
         names(&listed),
-        vec![("fresh".into(), "branch".into()), ("t".into(), "main".into())]
+        vec![
+            ("fresh".into(), "branch".into()),
+            ("t".into(), "main".into())
+        ]
     );
     app.get("/projects/1/buckets/b/tables/fresh", &key)
         .await
@@ -590,4 +597,59 @@ async fn a_kill_9_during_a_merge_leaves_main_whole_old_or_whole_new() {
         .await
         .expect(200);
     assert_eq!(t["row_count"], BIG);
+}
+
+#[tokio::test]
+async fn a_branch_workspace_reads_the_branch_and_goes_with_the_branch() {
+    let (app, key) = world(5).await;
+    let id = branch(&app, &key, "dev").await;
+    delete_rows(&app, &key, &in_branch(&id), "id > 2").await;
+    let ws = app
+        .post(
+            &format!("/projects/1/branches/{id}/workspaces"),
+            &key,
+            json!({"name": "w"}),
+        )
+        .await
+        .expect(201);
+    let ws_id = ws["id"].as_str().expect("workspace id").to_string();
+    let count = |sql: &'static str| {
+        let (app, key, ws_id) = (&app, &key, &ws_id);
+        async move {
+            let body = app
+                .post(
+                    &format!("/projects/1/workspaces/{ws_id}/query"),
+                    key,
+                    json!({ "sql": sql }),
+                )
+                .await
+                .expect(200);
+            body["rows"][0][0].clone()
+        }
+    };
+    assert_eq!(
+        count("SELECT count(*) FROM b_t").await,
+        2,
+        "the branch's rows"
+    );
+    let loaded = app
+        .post(
+            &format!("/projects/1/workspaces/{ws_id}/load"),
+            &key,
+            json!({"tables": [{"source": "b.t", "destination": "mine"}]}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(loaded["loaded"][0]["rows"], 2, "{loaded}");
+    app.call(
+        Method::DELETE,
+        &format!("/projects/1/branches/{id}"),
+        Some(&key),
+        None,
+    )
+    .await
+    .expect(204);
+    app.get(&format!("/projects/1/workspaces/{ws_id}"), &key)
+        .await
+        .expect(404);
 }

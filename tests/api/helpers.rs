@@ -182,6 +182,8 @@ pub fn test_config(data_dir: &Path) -> Config {
         duckdb_memory_limit: "1GB".into(),
         min_free_bytes: 0,
         max_body_bytes: 64 * 1024,
+        // Off: parallel servers would all want 5433. Wire tests pick a free port.
+        pgwire_port: 0,
         ..Config::default()
     }
 }
@@ -636,6 +638,7 @@ impl ServerProcess {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("DATA_DIR", dir.join("data"))
+            .env("PGWIRE_PORT", "0")
             .envs(env.iter().map(|(k, v)| (k, v)))
             .env("PORT", port.to_string())
             .stdout(log())

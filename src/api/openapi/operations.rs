@@ -169,8 +169,10 @@ fn multipart_file() -> Value {
 pub fn documented(method: &str, path: &str) -> Option<Doc> {
     entry(method, path).or_else(|| {
         let rest = path.strip_prefix("/projects/{project_id}/branches/{branch_id}")?;
-        (rest.starts_with("/buckets") || rest.starts_with("/snapshots"))
-            .then(|| entry(method, &format!("/projects/{{project_id}}{rest}")))?
+        (rest.starts_with("/buckets")
+            || rest.starts_with("/snapshots")
+            || rest.starts_with("/workspaces"))
+        .then(|| entry(method, &format!("/projects/{{project_id}}{rest}")))?
     })
 }
 
@@ -185,6 +187,9 @@ const TABLE: &str = "/projects/{project_id}/buckets/{bucket_name}/tables/{table_
 fn entry(method: &str, path: &str) -> Option<Doc> {
     if let Some(suffix) = path.strip_prefix(TABLE) {
         return table_entry(method, suffix);
+    }
+    if let Some(suffix) = path.strip_prefix("/projects/{project_id}/workspaces") {
+        return workspace_entry(method, suffix);
     }
     let d = match (method, path) {
         ("GET", "/") => doc("Service name, version and links").ok(200, "Service info.", r("ServiceInfo")),
@@ -593,4 +598,79 @@ fn snapshot_settings_put() -> Doc {
 
 fn snapshot_settings_delete() -> Doc {
     doc("Reset this level's snapshot settings (inherit everything)").no_content()
+}
+
+/// Workspace routes (ADR 0033), under `/projects/{project_id}/workspaces`.
+fn workspace_entry(method: &str, suffix: &str) -> Option<Doc> {
+    let object = || json!({ "type": "object" });
+    let ws = |summary| doc(summary).errors(&[410]);
+    let d = match (method, suffix) {
+        ("GET", "") => doc("List workspaces").ok(
+            200,
+            "The workspaces.",
+            json!({ "type": "object", "required": ["workspaces", "count"], "properties": {
+                "workspaces": { "type": "array", "items": object() },
+                "count": { "type": "integer" } } }),
+        ),
+        ("POST", "") => doc("Create a workspace; the password is shown only here")
+            .raw_body(json_content(json!({
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "name": { "type": "string", "minLength": 1, "maxLength": 255 },
+                    "ttl_hours": { "type": ["integer", "null"], "minimum": 1, "maximum": 168 },
+                    "size_limit_gb": { "type": ["integer", "null"], "minimum": 1, "maximum": 100 },
+                    "preload_tables": { "type": ["array", "null"], "items": { "type": "string" } },
+                },
+                "required": ["name"],
+            })))
+            .ok(201, "The workspace with its connection details.", object()),
+        ("GET", "/{workspace_id}") => ws("Get a workspace with its sessions, tables and objects")
+            .ok(200, "The workspace.", object()),
+        ("DELETE", "/{workspace_id}") => doc("Delete a workspace and its database").no_content(),
+        ("POST", "/{workspace_id}/clear") => {
+            ws("Drop every table and view of the workspace").no_content()
+        }
+        ("DELETE", "/{workspace_id}/objects/{object_name}") => {
+            ws("Drop one table or view of the workspace").no_content()
+        }
+        ("POST", "/{workspace_id}/load") => ws("Copy project tables into the workspace")
+            .raw_body(json_content(json!({
+                "type": "object",
+                "additionalProperties": false,
+                "properties": { "tables": { "type": "array", "items": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "properties": {
+                        "source": { "type": "string" },
+                        "destination": { "type": ["string", "null"] },
+                        "columns": { "type": ["array", "null"], "items": { "type": "string" } },
+                        "where": { "type": ["string", "null"] },
+                    },
+                    "required": ["source"],
+                } } },
+                "required": ["tables"],
+            })))
+            .ok(200, "What was loaded.", object())
+            .errors(&[507]),
+        ("POST", "/{workspace_id}/credentials/reset") => ws("Issue a new wire password").ok(
+            200,
+            "The connection details with the new password.",
+            object(),
+        ),
+        ("POST", "/{workspace_id}/query") => ws("Run SQL in the workspace's sandbox")
+            .raw_body(json_content(json!({
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "sql": { "type": "string" },
+                    "limit": { "type": ["integer", "null"], "minimum": 0 },
+                },
+                "required": ["sql"],
+            })))
+            .ok(200, "The last statement's columns and rows.", object())
+            .errors(&[408, 429, 507]),
+        _ => return None,
+    };
+    Some(d)
 }

@@ -221,6 +221,27 @@ pub fn records(xml: &[u8], record: &str, fields: &[&str]) -> S3Result<Vec<Vec<Op
                     rec[i] = Some(rec[i].take().unwrap_or_default() + &text);
                 }
             }
+            // quick-xml reports `&amp;`, `&#38;` … as events of their own, between texts.
+            Event::GeneralRef(reference) => {
+                if let (Some(rec), Some(i)) = (current.as_mut(), field) {
+                    let bad = |e: String| {
+                        S3Error::malformed_xml(format!("bad entity in the XML body: {e}"))
+                    };
+                    let resolved = match reference
+                        .resolve_char_ref()
+                        .map_err(|e| bad(e.to_string()))?
+                    {
+                        Some(c) => c.to_string(),
+                        None => {
+                            let name = reference.decode().map_err(|e| bad(e.to_string()))?;
+                            quick_xml::escape::resolve_predefined_entity(&name)
+                                .ok_or_else(|| bad(format!("&{name};")))?
+                                .to_string()
+                        }
+                    };
+                    rec[i] = Some(rec[i].take().unwrap_or_default() + &resolved);
+                }
+            }
             Event::End(end) => {
                 let name = end.local_name();
                 if std::str::from_utf8(name.as_ref()).unwrap_or("") == record {

@@ -131,8 +131,13 @@ pub async fn delete(state: &AppState, project: &ProjectId, branch: &BranchId) ->
     let guard = state.engine.locks.project_exclusive(project).await;
     let (st, p, id) = (state.clone(), project.clone(), view.record.id.clone());
     let keys = blocking_locked(guard, move || {
+        // Its workspaces read its tables: they go with it.
+        let workspaces = st.catalog.workspaces(p.as_str(), Some(id.as_str()))?;
         let keys = st.catalog.delete_branch(&p, &id)?;
         st.engine.drop_branch(&p, &id)?;
+        for w in workspaces {
+            st.workspaces.remove(&w.project, &w.id)?;
+        }
         Ok(keys)
     })
     .await?;

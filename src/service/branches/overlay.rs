@@ -10,7 +10,7 @@ use crate::error::{ApiResult, ErrorCode};
 use crate::names::{BucketName, ColumnName, DevBranchId, ProjectId, TableName};
 use crate::service::snapshots::take::{before_change, Trigger};
 use crate::service::snapshots::AutoSnapshot;
-use crate::service::tables::{branch_record, TableView};
+use crate::service::table_stats::{branch_record, TableView};
 use crate::service::{blocking_locked, require_writable};
 use crate::state::AppState;
 
