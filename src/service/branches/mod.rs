@@ -197,12 +197,15 @@ pub async fn pull(
     .await
 }
 
-/// The tables a branch differs from main in, with `bucket.table` names.
+/// A table a branch changed: its names, the branch's state of it, and main's version of it.
+type Changed = ((BucketName, TableName), BranchTable, Option<u64>);
+
+/// The tables a branch differs from main in.
 fn changed_tables(
     state: &AppState,
     project: &ProjectId,
     branch: &DevBranchId,
-) -> ApiResult<Vec<((BucketName, TableName), BranchTable, Option<u64>)>> {
+) -> ApiResult<Vec<Changed>> {
     state.catalog.read(|m| {
         let p = m.existing_project(project)?;
         let b = p
