@@ -29,7 +29,8 @@ ENV DATA_DIR=/data \
     HOST=0.0.0.0 \
     PORT=8000
 VOLUME ["/data"]
-EXPOSE 8000
+# 8000: HTTP; 5433: the PostgreSQL wire protocol of workspaces (PGWIRE_PORT, 0 = off).
+EXPOSE 8000 5433
 USER duckbank
 
 # The check uses port 8000; change it too if you override PORT.
