@@ -80,24 +80,8 @@ pub async fn list(
     access: ProjectAccess,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Value>> {
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::unprocessable(format!(
-            "limit must be between 1 and 1000, got {limit}"
-        )));
-    }
-    let offset = q.offset.unwrap_or(0);
-    if offset < 0 {
-        return Err(ApiError::unprocessable(format!(
-            "offset must be 0 or more, got {offset}"
-        )));
-    }
-    let (page, total) = branches::list(
-        &state,
-        &access.scope.project,
-        limit as usize,
-        offset as usize,
-    )?;
+    let (limit, offset) = super::query::page(q.limit, q.offset)?;
+    let (page, total) = branches::list(&state, &access.scope.project, limit, offset)?;
     let branches: Vec<Value> = page.iter().map(summary).collect();
     Ok(Json(json!({ "branches": branches, "count": total })))
 }

@@ -127,6 +127,23 @@ impl QueryParams {
     }
 }
 
+/// `limit` (1..=1000, default 100) and `offset` (≥ 0, default 0) of a paged list; 422 else.
+pub(crate) fn page(limit: Option<i64>, offset: Option<i64>) -> ApiResult<(usize, usize)> {
+    let limit = limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::unprocessable(format!(
+            "limit must be between 1 and 1000, got {limit}"
+        )));
+    }
+    let offset = offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(ApiError::unprocessable(format!(
+            "offset must be 0 or more, got {offset}"
+        )));
+    }
+    Ok((limit as usize, offset as usize))
+}
+
 pub(crate) fn parse_bool(name: &str, v: &str) -> ApiResult<bool> {
     match v.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" => Ok(true),

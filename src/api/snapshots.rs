@@ -118,18 +118,7 @@ pub async fn list(
     access: ProjectAccess,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Value>> {
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::unprocessable(format!(
-            "limit must be between 1 and 1000, got {limit}"
-        )));
-    }
-    let offset = q.offset.unwrap_or(0);
-    if offset < 0 {
-        return Err(ApiError::unprocessable(format!(
-            "offset must be 0 or more, got {offset}"
-        )));
-    }
+    let (limit, offset) = super::query::page(q.limit, q.offset)?;
     if let Some(b) = &q.bucket {
         require(&access.principal, &access, Need::Read, b)?;
     }
@@ -147,8 +136,8 @@ pub async fn list(
         buckets,
         table: q.table,
         kind: q.kind,
-        limit: limit as usize,
-        offset: offset as usize,
+        limit,
+        offset,
     };
     let (records, total) = manage::list(&state, &access.scope.project, query).await?;
     Ok(Json(json!({

@@ -153,7 +153,8 @@ pub async fn stats(state: &AppState, record: &ProjectRecord) -> ApiResult<Projec
     })
 }
 
-fn dir_size(dir: &std::path::Path) -> u64 {
+/// Bytes of the files under `dir`, recursively; 0 when it is missing.
+pub(crate) fn dir_size(dir: &std::path::Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };

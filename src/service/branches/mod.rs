@@ -61,26 +61,13 @@ fn view(state: &AppState, project: &ProjectId, record: BranchRecord) -> BranchVi
         .values()
         .filter(|t| t.kind != BranchTableKind::Deleted)
         .count();
-    let size_bytes = dir_size(&state.engine.branch_dir(project, &record.id));
+    let size_bytes = super::projects::dir_size(&state.engine.branch_dir(project, &record.id));
     BranchView {
         record,
         project: project.clone(),
         table_count,
         size_bytes,
     }
-}
-
-fn dir_size(dir: &std::path::Path) -> u64 {
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| match e.metadata() {
-            Ok(m) if m.is_dir() => dir_size(&e.path()),
-            Ok(m) => m.len(),
-            Err(_) => 0,
-        })
-        .sum()
 }
 
 /// The project's branches newest first, a page of them, and how many there are.
