@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, JsonClient, TestApp, ADMIN_KEY};
+use crate::helpers::{rows_csv, spawn_app, JsonClient, TestApp, ADMIN_KEY};
 
 const MAIN: &str = "/projects/1/buckets/b/tables/t";
 
@@ -488,14 +488,6 @@ async fn deleting_a_branch_removes_its_copies_and_keys_and_survives_restarts_bef
     assert!(!dir.exists(), "the branch's files are gone");
     app.get(MAIN, &branch_key).await.expect(401);
     assert_eq!(rows(&app, &key, MAIN).await, 5);
-}
-
-fn rows_csv(range: std::ops::RangeInclusive<u64>) -> String {
-    let mut csv = String::from("id,name\n");
-    for i in range {
-        csv.push_str(&format!("{i},name-{i}-{}\n", i.wrapping_mul(2654435761)));
-    }
-    csv
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

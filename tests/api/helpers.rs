@@ -742,3 +742,13 @@ pub fn bytes_of(len: usize, seed: u64) -> Vec<u8> {
     out.truncate(len);
     out
 }
+
+/// CSV `id,name` rows for the ids in `range` (deterministic names): the big tables of the
+/// kill -9 tests.
+pub fn rows_csv(range: std::ops::RangeInclusive<u64>) -> String {
+    let mut csv = String::from("id,name\n");
+    for i in range {
+        csv.push_str(&format!("{i},name-{i}-{}\n", i.wrapping_mul(2654435761)));
+    }
+    csv
+}

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, spawn_app_configured, JsonClient, TestApp, ADMIN_KEY};
+use crate::helpers::{rows_csv, spawn_app, spawn_app_configured, JsonClient, TestApp, ADMIN_KEY};
 
 const SNAPSHOTS: &str = "/projects/1/branches/default/snapshots";
 const T: &str = "/projects/1/branches/default/buckets/b/tables/t";
@@ -674,14 +674,6 @@ async fn upload(app: &TestApp, key: &str, name: &str, data: &str) -> String {
 }
 
 /// Rows `id,name` for ids in `range`, as CSV with a header.
-fn rows_csv(range: std::ops::RangeInclusive<u64>) -> String {
-    let mut csv = String::from("id,name\n");
-    for i in range {
-        csv.push_str(&format!("{i},name-{i}-{}\n", i.wrapping_mul(2654435761)));
-    }
-    csv
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kill_9_during_a_restore_leaves_the_old_table() {
     use crate::helpers::ServerProcess;
