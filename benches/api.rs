@@ -1,6 +1,6 @@
 //! End-to-end benchmark of the real server binary (API load, files, imports and exports), each
 //! figure beside a baseline measured in the same run; BENCH_SECTIONS=api,files,data,stalls,auth,
-//! catalog,access,metrics,snapshots,workspaces picks parts.
+//! catalog,access,metrics,snapshots,workspaces,branches,s3 picks parts.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -18,6 +18,9 @@ mod helpers;
 
 use helpers::ServerProcess;
 
+#[path = "api/s3.rs"]
+mod s3;
+
 const ADMIN: &str = "bench-admin-key";
 const CONNECTIONS: usize = 32;
 
@@ -26,17 +29,22 @@ async fn start(dir: &Path) -> ServerProcess {
     ServerProcess::start_in(dir, &[("ADMIN_API_KEY", ADMIN), ("RUST_LOG", "warn")]).await
 }
 
-/// Creates project 1 with bucket `b`; returns the project key.
-async fn project_with_bucket(client: &reqwest::Client, b: &str) -> String {
+/// Creates project `id`; returns its key.
+async fn create_project(client: &reqwest::Client, b: &str, id: &str) -> String {
     let created = send(
         client,
         reqwest::Method::POST,
         format!("{b}/projects"),
         ADMIN,
-        Some(json!({"id": "1"})),
+        Some(json!({ "id": id })),
     )
     .await;
-    let key = created["api_key"].as_str().unwrap().to_string();
+    created["api_key"].as_str().unwrap().to_string()
+}
+
+/// Creates project 1 with bucket `b`; returns the project key.
+async fn project_with_bucket(client: &reqwest::Client, b: &str) -> String {
+    let key = create_project(client, b, "1").await;
     send(
         client,
         reqwest::Method::POST,
@@ -240,15 +248,7 @@ async fn files_bench(dir: &Path, mib: usize) {
     let mut server = start(&dir.join("files-server")).await;
     let b = server.base.clone();
     let client = reqwest::Client::new();
-    let created = send(
-        &client,
-        reqwest::Method::POST,
-        format!("{b}/projects"),
-        ADMIN,
-        Some(json!({"id": "f"})),
-    )
-    .await;
-    let key = created["api_key"].as_str().unwrap().to_string();
+    let key = create_project(&client, &b, "f").await;
 
     let t = Instant::now();
     let res = client
@@ -333,9 +333,9 @@ async fn files_bench(dir: &Path, mib: usize) {
 async fn main() {
     let dir = tempfile::tempdir().unwrap();
     // BENCH_SECTIONS picks what runs: any of api, files, data, stalls, auth, catalog, access,
-    // metrics, snapshots, workspaces, branches (default: all).
+    // metrics, snapshots, workspaces, branches, s3 (default: all).
     let sections = std::env::var("BENCH_SECTIONS").unwrap_or_else(|_| {
-        "api,files,data,stalls,auth,catalog,access,metrics,snapshots,workspaces,branches".into()
+        "api,files,data,stalls,auth,catalog,access,metrics,snapshots,workspaces,branches,s3".into()
     });
     let wants = |s: &str| sections.split(',').any(|x| x.trim() == s);
     if wants("api") {
@@ -374,6 +374,17 @@ async fn main() {
     }
     if wants("branches") {
         branches_bench(dir.path()).await;
+    }
+    if wants("s3") {
+        let mib = std::env::var("BENCH_FILE_MIB")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1024);
+        let part_mib = std::env::var("BENCH_PART_MIB")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(16);
+        s3::s3_bench(dir.path(), mib, part_mib).await;
     }
 }
 

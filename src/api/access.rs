@@ -213,6 +213,8 @@ async fn gate_request(State(gate): State<Gate>, req: Request, next: Next) -> Res
         }
         Err(refused) => refused.into_response(),
     };
+    // Handlers that authenticate themselves (the S3 face) say who the caller was.
+    let principal = principal.or_else(|| response.extensions().get::<Principal>().cloned());
     response.extensions_mut().insert(Admission {
         need,
         principal,

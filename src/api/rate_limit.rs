@@ -86,6 +86,15 @@ impl RateLimits {
         }
     }
 
+    /// For routes that authenticate in their handler (the S3 face, ADR 0032): counts the
+    /// request against the caller's bucket; the 429 error when it is empty.
+    pub fn admit(&self, principal: &Principal) -> Result<(), ApiError> {
+        match self.check(principal) {
+            Verdict::Refused { retry_after, .. } => Err(refusal(retry_after)),
+            Verdict::Unlimited | Verdict::Allowed { .. } => Ok(()),
+        }
+    }
+
     /// Forgets callers whose buckets are full again, so the map does not grow with every key
     /// ever seen.
     pub fn forget_idle(&self) {
@@ -114,18 +123,22 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
             response
         }
         Verdict::Refused { limit, retry_after } => {
-            crate::telemetry::throttled("rate_limit");
-            let secs = whole_seconds(retry_after);
-            let mut response = ApiError::retry_after(
-                ErrorCode::RateLimited,
-                format!("rate limit of this API key exceeded; retry in {secs} s"),
-                secs,
-            )
-            .into_response();
+            let mut response = refusal(retry_after).into_response();
             set_headers(response.headers_mut(), limit, 0, retry_after);
             response
         }
     }
+}
+
+/// 429 `rate_limited` for a caller whose bucket is empty for `retry_after`.
+fn refusal(retry_after: Duration) -> ApiError {
+    crate::telemetry::throttled("rate_limit");
+    let secs = whole_seconds(retry_after);
+    ApiError::retry_after(
+        ErrorCode::RateLimited,
+        format!("rate limit of this API key exceeded; retry in {secs} s"),
+        secs,
+    )
 }
 
 /// The draft IETF headers: the bucket size, what is left, and seconds until it is full.

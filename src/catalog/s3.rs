@@ -230,6 +230,18 @@ impl Catalog {
         })
     }
 
+    /// The ids of `project`'s open multipart uploads (every project's with `None`).
+    pub fn multipart_ids(&self, project: Option<&ProjectId>) -> ApiResult<Vec<String>> {
+        self.query(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT upload_id FROM s3_multipart WHERE ?::VARCHAR IS NULL OR project_id = ?",
+            )?;
+            let p = project.map(ProjectId::as_str);
+            let rows = stmt.query_map(duckdb::params![p, p], |r| r.get::<_, String>(0))?;
+            Ok(rows.collect::<duckdb::Result<Vec<_>>>()?)
+        })
+    }
+
     /// Multipart uploads begun before `before` (the cleaner aborts them).
     pub fn stale_multiparts(&self, before: DateTime<Utc>) -> ApiResult<Vec<MultipartUpload>> {
         self.query(|c| {

@@ -66,7 +66,7 @@ const WRITE_BATCH: usize = 1024 * 1024;
 /// Receives `body` into a new temp file in `tmp_dir`.
 /// On any error (client gone, too large, disk full, quota) and when the caller's future is
 /// dropped, the temp file is removed.
-pub async fn spool<S, E>(tmp_dir: &Path, mut body: S, limits: SpoolLimits) -> ApiResult<Spooled>
+pub async fn spool<S, E>(tmp_dir: &Path, body: S, limits: SpoolLimits) -> ApiResult<Spooled>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
@@ -74,15 +74,35 @@ where
     let path = tmp_dir.join(format!("upload-{}.part", uuid::Uuid::new_v4().simple()));
     // Owns the path from here on: every way out below (an error, a dropped future) removes it.
     let mut spooled = Spooled::from_parts(path.clone(), String::new(), 0);
-    let dir = tmp_dir.to_path_buf();
+    let create = path.clone();
     let file = tokio::task::spawn_blocking(move || {
-        std::fs::File::create(&path).at_path("creating spool file", &path)
+        std::fs::File::create(&create).at_path("creating spool file", &create)
     })
     .await??;
+    let (sha256, size) = write_body(file, tmp_dir, body, limits, true).await?;
+    spooled.sha256 = sha256.unwrap_or_default();
+    spooled.size = size;
+    Ok(spooled)
+}
+
+/// Writes `body` to `file` from its current position, within `limits` (free space measured on
+/// `dir`'s volume), then syncs the file's data. Returns the body's SHA-256 (hex; when `hash`)
+/// and size. The caller owns the file: on an error, what was written stays for it to discard.
+pub async fn write_body<S, E>(
+    file: std::fs::File,
+    dir: &Path,
+    mut body: S,
+    limits: SpoolLimits,
+    hash: bool,
+) -> ApiResult<(Option<String>, u64)>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
     let mut writer = BatchWriter::new(Writer {
         file,
-        hasher: Sha256::new(),
-        dir,
+        hasher: hash.then(Sha256::new),
+        dir: dir.to_path_buf(),
         min_free_bytes: limits.min_free_bytes,
     });
     let cap = match (limits.max_bytes, limits.exact_size) {
@@ -112,10 +132,7 @@ where
         }
     }
     writer.submit(batch).await?;
-    let sha256 = writer.finish().await?;
-    spooled.sha256 = sha256;
-    spooled.size = size;
-    Ok(spooled)
+    Ok((writer.finish().await?, size))
 }
 
 /// The size checks made as each chunk arrives: MAX_FILE_BYTES or the announced size (413 or
@@ -153,7 +170,7 @@ pub fn quota_passed(room: u64) -> ApiError {
 /// batch and back.
 struct Writer {
     file: std::fs::File,
-    hasher: Sha256,
+    hasher: Option<Sha256>,
     dir: PathBuf,
     min_free_bytes: Option<u64>,
 }
@@ -175,7 +192,9 @@ impl Writer {
             }
         }
         for chunk in &batch {
-            self.hasher.update(chunk);
+            if let Some(hasher) = &mut self.hasher {
+                hasher.update(chunk);
+            }
             self.file.write_all(chunk).map_err(disk_error)?;
         }
         Ok(self)
@@ -216,12 +235,13 @@ impl BatchWriter {
         Ok(())
     }
 
-    /// Waits for the last batch, fsyncs, and returns the SHA-256 (hex) of everything written.
-    async fn finish(mut self) -> ApiResult<String> {
+    /// Waits for the last batch, fsyncs, and returns the SHA-256 (hex) of everything written,
+    /// when hashing.
+    async fn finish(mut self) -> ApiResult<Option<String>> {
         let writer = self.take().await?;
         tokio::task::spawn_blocking(move || {
-            writer.file.sync_all().map_err(disk_error)?;
-            Ok(hex::encode(writer.hasher.finalize()))
+            writer.file.sync_data().map_err(disk_error)?;
+            Ok(writer.hasher.map(|h| hex::encode(h.finalize())))
         })
         .await?
     }

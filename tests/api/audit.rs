@@ -415,3 +415,37 @@ async fn the_cleaner_removes_entries_past_retention_unless_it_is_zero() {
     }
     panic!("the entry older than AUDIT_RETENTION_DAYS was not removed");
 }
+
+#[tokio::test]
+async fn s3_writes_are_recorded_with_their_caller_and_project() {
+    let (app, key) = spawn_app_with_project().await;
+    let id = key_id(&app).await;
+    let res = app
+        .client
+        .put(app.url("/s3/project_1/audited.txt"))
+        .bearer_auth(&key)
+        .body("x")
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(res.status(), 200);
+    let entry = one(&app, "s3.object.write").await;
+    assert_eq!(
+        entry["principal"],
+        json!({ "type": "key", "project_id": "1", "key_id": id })
+    );
+    assert_eq!(entry["project_id"], "1");
+    assert_eq!(entry["outcome"], 200);
+    // A request nobody signed stays anonymous.
+    let res = app
+        .client
+        .delete(app.url("/s3/project_1/audited.txt"))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(res.status(), 403);
+    // Not authenticated, it names no project: it is in the admin's trail.
+    let list = entries(&app, "/admin/audit?action=s3.object.delete", ADMIN_KEY, 1).await;
+    assert_eq!(list[0]["principal"], json!({ "type": "anonymous" }));
+    assert_eq!(list[0]["outcome"], 403);
+}

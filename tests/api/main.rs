@@ -25,6 +25,7 @@ mod quarantine;
 mod rate_limit;
 mod s3;
 mod s3_api;
+mod s3_multipart;
 mod seed;
 mod sharing;
 mod snapshot_data;

@@ -82,3 +82,25 @@ async fn without_a_limit_no_rate_headers_are_sent() {
         reply.expect(200);
     }
 }
+
+#[tokio::test]
+async fn the_s3_face_counts_against_the_same_bucket_and_answers_slow_down() {
+    let app = spawn_app_configured(|c| c.rate_limit_per_minute = 3).await;
+    let key = app.create_project("1").await;
+    let put = |name: &str| {
+        app.client
+            .put(app.url(&format!("/s3/project_1/{name}")))
+            .bearer_auth(&key)
+            .body("x")
+            .send()
+    };
+    for i in 0..3 {
+        assert_eq!(put(&format!("o{i}")).await.expect("put").status(), 200);
+    }
+    let res = put("over").await.expect("put");
+    assert_eq!(res.status(), 503);
+    let text = res.text().await.expect("body");
+    assert!(text.contains("<Code>SlowDown</Code>"), "{text}");
+    // The REST API shares the key's bucket.
+    assert_limited(app.get("/projects/1/buckets", &key).await);
+}

@@ -452,7 +452,8 @@ async fn bad_keys_are_refused() {
 }
 
 /// Keys and common prefixes of one ListObjectsV2 answer, and its next token.
-fn listed(xml: &str) -> (Vec<String>, Vec<String>, Option<String>) {
+/// A ListObjectsV2 answer's keys, common prefixes and continuation token.
+pub fn listed(xml: &str) -> (Vec<String>, Vec<String>, Option<String>) {
     let all = |tag: &str, within: &str| -> Vec<String> {
         xml.split(&format!("<{within}>"))
             .skip(1)

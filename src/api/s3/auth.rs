@@ -40,8 +40,16 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// Authenticates an S3 request (403 `AccessDenied` / `SignatureDoesNotMatch` /
-/// `RequestTimeTooSkewed` / `InvalidAccessKeyId` otherwise).
+/// `RequestTimeTooSkewed` / `InvalidAccessKeyId` otherwise) and counts it against the
+/// caller's rate limit (the gate leaves the S3 face to authenticate itself, ADR 0032): 503
+/// `SlowDown` past it.
 pub async fn authenticate(parts: &Parts, state: &AppState) -> S3Result<Caller> {
+    let caller = identify(parts, state).await?;
+    state.rate_limits.admit(&caller.principal)?;
+    Ok(caller)
+}
+
+async fn identify(parts: &Parts, state: &AppState) -> S3Result<Caller> {
     let query = parts.uri.query().unwrap_or("");
     let authorization = header(&parts.headers, "authorization").unwrap_or("");
     if authorization.starts_with(sigv4::ALGORITHM) {

@@ -12,12 +12,18 @@ use crate::auth::scope::Need;
 use crate::catalog::s3::ObjectRecord;
 use crate::state::AppState;
 
-/// Rows read from the catalog per round while filling a page.
-const BATCH: u64 = 1000;
+/// Most rows read from the catalog per round while filling a page (a page of S3's largest
+/// max-keys, 1 000, and one to tell whether more follow).
+const BATCH: u64 = 1001;
 
-pub async fn list_buckets(state: AppState, request: Request) -> S3Result<Response> {
+pub async fn list_buckets(
+    state: AppState,
+    request: Request,
+    seen: &mut super::Seen,
+) -> S3Result<Response> {
     let (parts, _) = request.into_parts();
     let caller = super::auth::authenticate(&parts, &state).await?;
+    seen.principal = Some(caller.principal.clone());
     let own = caller.principal.project().cloned();
     let buckets: Vec<(String, chrono::DateTime<chrono::Utc>)> = state.catalog.read(|m| {
         m.projects
@@ -82,11 +88,13 @@ async fn page(
             prefix.to_string(),
             cursor.clone(),
         );
+        // One more than the page holds: a full page then knows at once whether more follow.
+        let want = (max as u64 + 1).min(BATCH);
         let batch = crate::service::blocking(move || {
-            catalog.list_objects(&project, &p, c.as_deref(), BATCH, false)
+            catalog.list_objects(&project, &p, c.as_deref(), want, false)
         })
         .await?;
-        let full = batch.len() as u64 == BATCH;
+        let full = batch.len() as u64 == want;
         for object in batch {
             let name = object.file.name.clone();
             cursor = Some(name.clone());

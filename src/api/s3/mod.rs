@@ -177,12 +177,27 @@ pub fn bucket_project(bucket: &str) -> Option<ProjectId> {
     ProjectId::parse(bucket.strip_prefix("project_").unwrap_or(bucket)).ok()
 }
 
+/// Who an S3 request turned out to be from and which project it named, for the audit trail:
+/// the gate leaves the S3 face to authenticate itself (SigV4 needs the whole request).
+#[derive(Default)]
+pub struct Seen {
+    principal: Option<Principal>,
+    project: Option<ProjectId>,
+}
+
 /// Authenticates, then resolves the bucket to a project the caller may reach (403 before 404,
 /// so another project's existence is not revealed).
-async fn begin(state: AppState, bucket: String, request: Request) -> S3Result<BucketCall> {
+async fn begin(
+    state: AppState,
+    bucket: String,
+    request: Request,
+    seen: &mut Seen,
+) -> S3Result<BucketCall> {
     let (parts, body) = request.into_parts();
     let Caller { principal, payload } = auth::authenticate(&parts, &state).await?;
+    seen.principal = Some(principal.clone());
     let project = bucket_project(&bucket).ok_or_else(|| S3Error::no_such_bucket(&bucket))?;
+    seen.project = Some(project.clone());
     principal
         .require_project(&project)
         .map_err(|e| S3Error::access_denied(e.message().to_string()))?;
@@ -242,13 +257,24 @@ pub fn iso_date(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
-fn finish(result: S3Result<Response>) -> Response {
-    result.unwrap_or_else(IntoResponse::into_response)
+/// The answer, carrying the caller and project for the gate and the audit layer outside.
+fn finish(result: S3Result<Response>, seen: Seen) -> Response {
+    let mut response = result.unwrap_or_else(IntoResponse::into_response);
+    let extensions = response.extensions_mut();
+    if let Some(principal) = seen.principal {
+        extensions.insert(principal);
+    }
+    if let Some(project) = seen.project {
+        extensions.insert(super::audit::AuditTarget("project_id", project.to_string()));
+    }
+    response
 }
 
 /// `GET /s3`: ListBuckets (the caller's project, or every project for the admin).
 pub async fn service(State(state): State<AppState>, request: Request) -> Response {
-    finish(listing::list_buckets(state, request).await)
+    let mut seen = Seen::default();
+    let result = listing::list_buckets(state, request, &mut seen).await;
+    finish(result, seen)
 }
 
 /// `/s3/{bucket}`: ListObjects(V2), HeadBucket, GetBucketLocation, DeleteObjects,
@@ -258,11 +284,18 @@ pub async fn bucket(
     Path(params): Path<BucketParams>,
     request: Request,
 ) -> Response {
-    finish(bucket_call(state, params.bucket, request).await)
+    let mut seen = Seen::default();
+    let result = bucket_call(state, params.bucket, request, &mut seen).await;
+    finish(result, seen)
 }
 
-async fn bucket_call(state: AppState, bucket: String, request: Request) -> S3Result<Response> {
-    let call = begin(state, bucket, request).await?;
+async fn bucket_call(
+    state: AppState,
+    bucket: String,
+    request: Request,
+    seen: &mut Seen,
+) -> S3Result<Response> {
+    let call = begin(state, bucket, request, seen).await?;
     let method = call.parts.method.clone();
     match method {
         Method::GET | Method::HEAD if call.has_query("location") => {
@@ -308,7 +341,9 @@ pub async fn object(
     Path(params): Path<ObjectParams>,
     request: Request,
 ) -> Response {
-    finish(object_call(state, params.bucket, params.key, request).await)
+    let mut seen = Seen::default();
+    let result = object_call(state, params.bucket, params.key, request, &mut seen).await;
+    finish(result, seen)
 }
 
 async fn object_call(
@@ -316,8 +351,9 @@ async fn object_call(
     bucket: String,
     key: String,
     request: Request,
+    seen: &mut Seen,
 ) -> S3Result<Response> {
-    let call = begin(state, bucket, request).await?;
+    let call = begin(state, bucket, request, seen).await?;
     check_key(&key)?;
     let method = call.parts.method.clone();
     let upload_id = call.query("uploadId");
@@ -352,10 +388,13 @@ pub async fn presign(
     let multipart = sigv4::query_pairs(&query)
         .iter()
         .any(|(k, _)| k == "uploads" || k == "uploadId");
-    if multipart {
-        return finish(object_call(state, params.bucket, "presign".into(), request).await);
-    }
-    finish(presign::presign(state, params.bucket, request).await)
+    let mut seen = Seen::default();
+    let result = if multipart {
+        object_call(state, params.bucket, "presign".into(), request, &mut seen).await
+    } else {
+        presign::presign(state, params.bucket, request, &mut seen).await
+    };
+    finish(result, seen)
 }
 
 /// The headers every object answer carries.

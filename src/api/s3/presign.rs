@@ -34,8 +34,13 @@ fn default_expires() -> i64 {
     3600
 }
 
-pub async fn presign(state: AppState, bucket: String, request: Request) -> S3Result<Response> {
-    let call = super::begin(state, bucket, request).await?;
+pub async fn presign(
+    state: AppState,
+    bucket: String,
+    request: Request,
+    seen: &mut super::Seen,
+) -> S3Result<Response> {
+    let call = super::begin(state, bucket, request, seen).await?;
     let (call, body) = call.small_body().await?;
     let req: PresignBody = serde_json::from_slice(&body).map_err(|e| {
         S3Error::invalid_argument(format!(

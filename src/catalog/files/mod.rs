@@ -171,6 +171,8 @@ impl Catalog {
                     continue;
                 };
                 tx.execute("DELETE FROM files WHERE id = ?", [id])?;
+                // An object written through the S3 face keeps its ETag beside the record.
+                tx.execute("DELETE FROM s3_etags WHERE file_id = ?", [id])?;
                 let still = blob_referenced(tx, &rec.sha256)?;
                 out.push((rec, still));
             }

@@ -79,6 +79,21 @@ impl FileService {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
+        let limits = self
+            .receive_limits(project, announced, exact_size, credit)
+            .await?;
+        spool(&self.tmp_dir, body, limits).await
+    }
+
+    /// The limits a body of `project` is received within, after admitting `announced` bytes:
+    /// a full project or disk is refused before the first byte is read.
+    pub(super) async fn receive_limits(
+        &self,
+        project: &ProjectId,
+        announced: Option<u64>,
+        exact_size: Option<u64>,
+        credit: u64,
+    ) -> ApiResult<SpoolLimits> {
         self.admit(announced)?;
         // Read before the first byte is taken: a full project is refused without reading the
         // body, and a body of unknown length stops as soon as it passes what is left. The
@@ -92,12 +107,11 @@ impl FileService {
                 return Err(quota_passed(room));
             }
         }
-        let limits = SpoolLimits {
+        Ok(SpoolLimits {
             max_bytes: self.max_bytes(),
             exact_size,
             quota_room,
             min_free_bytes: Some(self.min_free_bytes),
-        };
-        spool(&self.tmp_dir, body, limits).await
+        })
     }
 }

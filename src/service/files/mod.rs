@@ -4,6 +4,7 @@
 mod admission;
 mod cleaner;
 mod objects;
+mod parts;
 mod prepared;
 mod publish;
 mod sessions;
@@ -22,12 +23,13 @@ use crate::catalog::files::{FileRecord, PreparedUpload, Quota};
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::files::keyed::KeyedMutex;
+use crate::files::keyed::{KeyedMutex, KeyedRwLock};
 use crate::files::spool::spool;
 use crate::files::{is_sha256_hex, BlobStore, SpoolLimits, Spooled};
 use crate::names::ProjectId;
 
-pub use objects::{ObjectPut, Part, MAX_PARTS};
+pub use objects::{Digests, ObjectPut, MAX_PARTS};
+pub use parts::Part;
 pub use sessions::{missing_chunks, MAX_CHUNKS, MAX_CHUNK_BYTES, MIN_CHUNK_BYTES};
 
 /// What a client tells us about a new file.
@@ -66,6 +68,8 @@ pub struct FileService {
     chunks_dir: PathBuf,
     blob_locks: KeyedMutex,
     session_locks: KeyedMutex,
+    /// Per multipart upload: shared by parts being received, exclusive for Complete/Abort.
+    multipart_locks: KeyedRwLock,
     min_free_bytes: u64,
     max_file_bytes: u64,
     quota: Quota,
@@ -96,6 +100,7 @@ impl FileService {
             chunks_dir,
             blob_locks: KeyedMutex::default(),
             session_locks: KeyedMutex::default(),
+            multipart_locks: KeyedRwLock::default(),
             min_free_bytes: config.min_free_bytes,
             max_file_bytes: config.max_file_bytes,
             quota: Quota {

@@ -1,5 +1,6 @@
 //! Files as S3 objects (ADR 0032): a PUT that replaces the records of its key, copies that
-//! share the blob, and multipart uploads whose parts wait under `files/s3-parts/{upload}`.
+//! share the blob, and multipart uploads whose parts wait under `files/s3-parts/{upload}`
+//! (their layout: `parts.rs`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,11 +10,13 @@ use futures_util::{Stream, StreamExt};
 use md5::{Digest as _, Md5};
 use parking_lot::Mutex;
 
+use super::parts::{Part, PartsDir};
 use super::{FileService, NewFile};
 use crate::catalog::files::FileRecord;
 use crate::catalog::s3::MultipartUpload;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::files::spool::disk_error;
+use crate::files::spool::{disk_error, quota_passed, spool, write_body};
+use crate::files::SpoolLimits;
 use crate::files::Spooled;
 use crate::names::ProjectId;
 use crate::service::blocking;
@@ -29,21 +32,6 @@ pub struct ObjectPut {
     pub expected_sha256: Option<String>,
     /// The body's MD5 (`Content-MD5`), checked once received.
     pub expected_md5: Option<[u8; 16]>,
-}
-
-/// A stored part of a multipart upload.
-#[derive(Debug, Clone)]
-pub struct Part {
-    pub number: u32,
-    pub md5: [u8; 16],
-    pub size: u64,
-    pub path: PathBuf,
-}
-
-impl Part {
-    pub fn etag(&self) -> String {
-        format!("\"{}\"", hex::encode(self.md5))
-    }
 }
 
 /// 400 (`checksum_mismatch`, mapped to S3's `BadDigest` / `XAmzContentSHA256Mismatch`):
@@ -62,38 +50,97 @@ impl FileService {
     }
 
     /// Receives `body` into a spool, computing its MD5 on the way, and checks the digests the
-    /// client announced (the SHA-256 is the spool's own content hash: free).
+    /// client announced (the SHA-256 is the spool's own content hash: free). `held` is what
+    /// the project's open multipart parts already take of its quota.
     async fn receive_checked<S, E>(
         &self,
         project: &ProjectId,
         body: S,
         length: Option<u64>,
-        expected_sha256: Option<&str>,
-        expected_md5: Option<[u8; 16]>,
+        expected: Digests<'_>,
+        held: u64,
     ) -> ApiResult<(Spooled, [u8; 16])>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let hasher = Arc::new(Mutex::new(Md5::new()));
-        let feed = hasher.clone();
-        let body = body.map(move |chunk| {
-            if let Ok(bytes) = &chunk {
-                feed.lock().update(bytes);
-            }
-            chunk
-        });
-        let spooled = self
-            .receive_announced(project, body, length, length, 0)
-            .await?;
-        let md5: [u8; 16] = std::mem::take(&mut *hasher.lock()).finalize().into();
-        if expected_md5.is_some_and(|want| want != md5) {
-            return Err(digest_mismatch("Content-MD5"));
-        }
-        if expected_sha256.is_some_and(|want| !want.eq_ignore_ascii_case(&spooled.sha256)) {
-            return Err(digest_mismatch("x-amz-content-sha256"));
-        }
+        let (body, hasher) = md5_feed(body);
+        let limits = self.object_limits(project, length, held).await?;
+        let spooled = spool(&self.tmp_dir, body, limits).await?;
+        let md5 = finish_md5(&hasher);
+        check_digests(expected, &spooled.sha256, md5)?;
         Ok((spooled, md5))
+    }
+
+    /// `receive_checked` into `file` at its position (a part's slot); returns the MD5.
+    async fn receive_checked_into<S, E>(
+        &self,
+        project: &ProjectId,
+        file: std::fs::File,
+        body: S,
+        length: u64,
+        expected: Digests<'_>,
+        held: u64,
+    ) -> ApiResult<[u8; 16]>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let (body, hasher) = md5_feed(body);
+        let limits = self.object_limits(project, Some(length), held).await?;
+        // The part's SHA-256 is worth computing only to check the client's (the object's is
+        // computed whole at Complete).
+        let (sha, _) =
+            write_body(file, &self.files_dir, body, limits, expected.0.is_some()).await?;
+        let md5 = finish_md5(&hasher);
+        check_digests(expected, sha.as_deref().unwrap_or_default(), md5)?;
+        Ok(md5)
+    }
+
+    /// The limits an object's or a part's body is received within, its quota room less
+    /// `held` bytes; 507 at once when the announced `length` does not fit.
+    async fn object_limits(
+        &self,
+        project: &ProjectId,
+        length: Option<u64>,
+        held: u64,
+    ) -> ApiResult<SpoolLimits> {
+        let mut limits = self.receive_limits(project, length, length, 0).await?;
+        if let Some(room) = limits.quota_room.map(|room| room.saturating_sub(held)) {
+            if length.is_some_and(|n| n > room) {
+                return Err(quota_passed(room));
+            }
+            limits.quota_room = Some(room);
+        }
+        Ok(limits)
+    }
+
+    /// Bytes `project`'s open multipart uploads hold in parts, but for part `number` of
+    /// `upload_id` (about to be replaced); 0 without a byte quota.
+    async fn held_by_parts(
+        &self,
+        project: &ProjectId,
+        upload_id: &str,
+        number: u32,
+    ) -> ApiResult<u64> {
+        if self.quota.max_bytes == 0 {
+            return Ok(0);
+        }
+        let p = project.clone();
+        let uploads = self.on_catalog(move |c| c.multipart_ids(Some(&p))).await?;
+        let (root, this) = (self.files_dir.join("s3-parts"), upload_id.to_string());
+        blocking(move || {
+            let mut held = 0u64;
+            for upload in uploads {
+                for part in PartsDir::new(root.join(&upload)).list()? {
+                    if !(upload == this && part.number == number) {
+                        held = held.saturating_add(part.size);
+                    }
+                }
+            }
+            Ok(held)
+        })
+        .await
     }
 
     /// Publishes `spooled` as object `key`, replacing the key's older records; the quoted ETag
@@ -143,8 +190,8 @@ impl FileService {
                 project,
                 body,
                 length,
-                put.expected_sha256.as_deref(),
-                put.expected_md5,
+                (put.expected_sha256.as_deref(), put.expected_md5),
+                0,
             )
             .await?;
         let etag = format!("\"{}\"", hex::encode(md5));
@@ -238,7 +285,8 @@ impl FileService {
     }
 
     /// UploadPart: stores part `number` (replacing an earlier one), checked against the
-    /// client's (SHA-256, MD5) when given; returns its ETag.
+    /// client's (SHA-256, MD5) when given; returns its ETag. Parts of one upload are received
+    /// in parallel; one part number at a time.
     #[tracing::instrument(skip_all, fields(project = %project, upload = %upload_id, part = number))]
     pub async fn put_part<S, E>(
         &self,
@@ -247,7 +295,7 @@ impl FileService {
         number: u32,
         body: S,
         length: Option<u64>,
-        (expected_sha256, expected_md5): (Option<&str>, Option<[u8; 16]>),
+        expected: Digests<'_>,
     ) -> ApiResult<String>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
@@ -258,35 +306,57 @@ impl FileService {
                 "part number must be between 1 and {MAX_PARTS}"
             )));
         }
+        // Shared with the upload's other parts, exclusive against Complete and Abort, which
+        // must not see a part half written.
+        let _upload = self.multipart_locks.read(upload_id).await;
+        let _part = self
+            .session_locks
+            .lock(&format!("{upload_id}#{number}"))
+            .await;
         self.multipart(project, upload_id).await?;
-        let (spooled, md5) = self
-            .receive_checked(project, body, length, expected_sha256, expected_md5)
-            .await?;
-        let dir = self.parts_dir(upload_id);
-        let etag = format!("\"{}\"", hex::encode(md5));
-        blocking(move || {
-            // One file per part number: a retry of the part replaces the earlier one.
-            for old in part_files(&dir)?.into_iter().filter(|p| p.number == number) {
-                let _ = std::fs::remove_file(old.path);
-            }
-            let target = dir.join(format!("{number:05}.{}.part", hex::encode(md5)));
-            std::fs::rename(spooled.path(), &target).map_err(disk_error)?;
-            spooled.take_path();
-            Ok(())
+        // Parts count against the project's quota before they are an object.
+        let held = self.held_by_parts(project, upload_id, number).await?;
+        let dir = Arc::new(PartsDir::new(self.parts_dir(upload_id)));
+        let (d, max) = (dir.clone(), self.max_bytes());
+        let slot = blocking(move || {
+            // The old part goes first: its bytes may be overwritten below.
+            d.forget(number)?;
+            d.slot_for(number, length, max)
         })
         .await?;
-        Ok(etag)
+        let md5 = match (slot, length) {
+            (Some(offset), Some(length)) => {
+                let d = dir.clone();
+                let file = blocking(move || d.open_slot(offset)).await?;
+                let md5 = self
+                    .receive_checked_into(project, file, body, length, expected, held)
+                    .await?;
+                let d = dir.clone();
+                blocking(move || d.record_slot(number, md5, length)).await?;
+                md5
+            }
+            _ => {
+                let (spooled, md5) = self
+                    .receive_checked(project, body, length, expected, held)
+                    .await?;
+                let d = dir.clone();
+                blocking(move || d.adopt_file(number, md5, spooled)).await?;
+                md5
+            }
+        };
+        Ok(format!("\"{}\"", hex::encode(md5)))
     }
 
     /// ListParts: the stored parts in number order.
     pub async fn parts(&self, project: &ProjectId, upload_id: &str) -> ApiResult<Vec<Part>> {
         self.multipart(project, upload_id).await?;
-        let dir = self.parts_dir(upload_id);
-        blocking(move || part_files(&dir)).await
+        let dir = PartsDir::new(self.parts_dir(upload_id));
+        blocking(move || dir.list()).await
     }
 
-    /// CompleteMultipartUpload with the client's list of (part number, ETag): the parts are
-    /// concatenated, hashed and published as the object. Returns the record and its ETag.
+    /// CompleteMultipartUpload with the client's list of (part number, ETag): the parts become
+    /// one file (in place when they allow it), hashed and published as the object. Returns the
+    /// record and its ETag.
     #[tracing::instrument(skip_all, fields(project = %project, upload = %upload_id))]
     pub async fn complete_multipart(
         &self,
@@ -294,10 +364,12 @@ impl FileService {
         upload_id: &str,
         chosen: Vec<(u32, String)>,
     ) -> ApiResult<(FileRecord, String)> {
-        let Some(_guard) = self.session_locks.try_lock(upload_id) else {
+        let Some(_guard) = self.multipart_locks.try_write(upload_id) else {
             return Err(ApiError::new(
                 ErrorCode::UploadSessionBusy,
-                format!("multipart upload '{upload_id}' is already being completed"),
+                format!(
+                    "multipart upload '{upload_id}' is receiving a part or already being completed"
+                ),
             ));
         };
         let upload = self.multipart(project, upload_id).await?;
@@ -305,10 +377,9 @@ impl FileService {
         if chosen.is_empty() {
             return Err(invalid_part("the upload names no parts"));
         }
-        let mut paths = Vec::with_capacity(chosen.len());
+        let mut parts = Vec::with_capacity(chosen.len());
         let mut md5s = Vec::with_capacity(chosen.len() * 16);
         let mut last = 0;
-        let mut total = 0u64;
         for (number, etag) in &chosen {
             if *number <= last {
                 return Err(ApiError::new(
@@ -327,15 +398,13 @@ impl FileService {
                     "part {number}'s ETag does not match"
                 )));
             }
-            paths.push(part.path.clone());
             md5s.extend_from_slice(&part.md5);
-            total += part.size;
+            parts.push(part.clone());
         }
-        self.admit(Some(total))?;
-        let out = self
-            .tmp_dir
-            .join(format!("assemble-{}.part", uuid::Uuid::new_v4().simple()));
-        let spooled = blocking(move || super::sessions::assemble(&paths, out)).await?;
+        self.admit(Some(parts.iter().map(|p| p.size).sum()))?;
+        let dir = PartsDir::new(self.parts_dir(upload_id));
+        let tmp = self.tmp_dir.clone();
+        let spooled = blocking(move || dir.assemble(&parts, &tmp)).await?;
         let etag = format!("\"{}-{}\"", hex::encode(Md5::digest(&md5s)), chosen.len());
         let rec = self
             .publish_object(
@@ -351,9 +420,16 @@ impl FileService {
         Ok((rec, etag))
     }
 
-    /// AbortMultipartUpload: forgets the upload and its parts.
+    /// AbortMultipartUpload: forgets the upload and its parts (once the parts being received
+    /// are in).
     pub async fn abort_multipart(&self, project: &ProjectId, upload_id: &str) -> ApiResult<()> {
-        let _guard = self.session_locks.lock(upload_id).await;
+        let _guard = self.multipart_locks.write(upload_id).await;
+        self.forget_upload(project, upload_id).await
+    }
+
+    /// Removes the upload's row, then its parts; 404 when there is no such upload. The caller
+    /// holds the upload exclusively.
+    async fn forget_upload(&self, project: &ProjectId, upload_id: &str) -> ApiResult<()> {
         let found = self
             .on_project_key(project, upload_id, |c, p, u| c.delete_multipart(p, u))
             .await?;
@@ -384,11 +460,46 @@ impl FileService {
             .on_catalog(move |catalog| catalog.stale_multiparts(before))
             .await?;
         for upload in stale {
+            // An upload still receiving a part is not idle: it waits for the next sweep.
+            let Some(_guard) = self.multipart_locks.try_write(&upload.upload_id) else {
+                continue;
+            };
             let _ = self
-                .abort_multipart(&upload.project_id, &upload.upload_id)
+                .forget_upload(&upload.project_id, &upload.upload_id)
                 .await;
         }
-        Ok(())
+        self.sweep_orphan_parts().await
+    }
+
+    /// Removes parts directories no open upload owns (their project was deleted, or a crash
+    /// came between the row and the directory), once older than the upload TTL: a directory
+    /// is made just before its row.
+    async fn sweep_orphan_parts(&self) -> ApiResult<()> {
+        let open: std::collections::HashSet<String> = self
+            .on_catalog(|c| c.multipart_ids(None))
+            .await?
+            .into_iter()
+            .collect();
+        let (root, ttl) = (self.files_dir.join("s3-parts"), self.upload_ttl);
+        blocking(move || {
+            let Ok(entries) = std::fs::read_dir(&root) else {
+                return Ok(());
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let idle = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age >= ttl);
+                if idle && !open.contains(&name) {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+            Ok(())
+        })
+        .await
     }
 }
 
@@ -398,37 +509,41 @@ fn invalid_part(message: &str) -> ApiError {
         .with_details(serde_json::json!({ "s3": "InvalidPart" }))
 }
 
-/// The parts in a parts directory (`{number:05}.{md5}.part`), by number.
-fn part_files(dir: &std::path::Path) -> ApiResult<Vec<Part>> {
-    let mut parts = Vec::new();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(parts),
-        Err(e) => return Err(disk_error(e)),
-    };
-    for entry in entries {
-        let entry = entry.map_err(disk_error)?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        let mut fields = name.split('.');
-        let (Some(n), Some(md5), Some("part")) = (fields.next(), fields.next(), fields.next())
-        else {
-            continue;
-        };
-        let (Ok(number), Ok(md5)) = (n.parse::<u32>(), hex::decode(md5)) else {
-            continue;
-        };
-        let Ok(md5) = <[u8; 16]>::try_from(md5.as_slice()) else {
-            continue;
-        };
-        let size = entry.metadata().map_err(disk_error)?.len();
-        parts.push(Part {
-            number,
-            md5,
-            size,
-            path: entry.path(),
-        });
+/// The digests a client announced for a body: (`x-amz-content-sha256`, `Content-MD5`).
+pub type Digests<'a> = (Option<&'a str>, Option<[u8; 16]>);
+
+/// `body`, feeding an MD5 as it passes.
+fn md5_feed<S, E>(
+    body: S,
+) -> (
+    impl Stream<Item = Result<Bytes, E>> + Unpin,
+    Arc<Mutex<Md5>>,
+)
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+{
+    let hasher = Arc::new(Mutex::new(Md5::new()));
+    let feed = hasher.clone();
+    let body = body.map(move |chunk| {
+        if let Ok(bytes) = &chunk {
+            feed.lock().update(bytes);
+        }
+        chunk
+    });
+    (body, hasher)
+}
+
+fn finish_md5(hasher: &Mutex<Md5>) -> [u8; 16] {
+    std::mem::take(&mut *hasher.lock()).finalize().into()
+}
+
+/// The received body's digests against what the client announced.
+fn check_digests((sha256, md5): Digests<'_>, got_sha256: &str, got_md5: [u8; 16]) -> ApiResult<()> {
+    if md5.is_some_and(|want| want != got_md5) {
+        return Err(digest_mismatch("Content-MD5"));
     }
-    parts.sort_by_key(|p| p.number);
-    Ok(parts)
+    if sha256.is_some_and(|want| !want.eq_ignore_ascii_case(got_sha256)) {
+        return Err(digest_mismatch("x-amz-content-sha256"));
+    }
+    Ok(())
 }
