@@ -87,41 +87,55 @@ impl Catalog {
 
     /// The object `key` of `project`: the newest record with that name.
     pub fn object(&self, project: &ProjectId, key: &str) -> ApiResult<Option<ObjectRecord>> {
+        let sql = objects_sql("f.project_id = ? AND f.name = ?");
         Ok(self
-            .list_objects(project, key, None, 1, true)?
+            .objects(&sql, params![project.as_str(), key])?
             .into_iter()
             .next())
     }
 
-    /// Up to `limit` objects of `project` whose key starts with `prefix` (or equals it, when
-    /// `exact`), after `after`, in key order.
+    /// The objects of `project` with the next `limit` names that start with `prefix`, after
+    /// `after`, in key order; and whether more names follow. Two steps, so a page costs a
+    /// top-`limit` scan rather than ranking every record after the cursor: the names first,
+    /// then the newest record of each (every record in the names' range is read, so a name
+    /// whose records straddle the limit still shows its newest).
     pub fn list_objects(
         &self,
         project: &ProjectId,
         prefix: &str,
         after: Option<&str>,
         limit: u64,
-        exact: bool,
-    ) -> ApiResult<Vec<ObjectRecord>> {
-        let key_filter = if exact {
-            "f.name = ?"
-        } else {
-            "starts_with(f.name, ?)"
-        };
-        let sql = format!(
-            "{} LIMIT ?",
-            objects_sql(&format!("f.project_id = ? AND {key_filter} AND f.name > ?"))
-        );
-        self.query(|c| {
-            let mut stmt = c.prepare_cached(&sql)?;
+    ) -> ApiResult<(Vec<ObjectRecord>, bool)> {
+        let names: Vec<String> = self.query(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT name FROM files WHERE project_id = ? AND starts_with(name, ?) AND name > ? \
+                 ORDER BY name LIMIT ?",
+            )?;
             let rows = stmt.query_map(
                 params![project.as_str(), prefix, after.unwrap_or(""), limit as i64],
-                |r| {
-                    let rec = super::files::file_from_row(r)?;
-                    let etag: Option<String> = r.get(9)?;
-                    Ok((rec, etag))
-                },
+                |r| r.get::<_, String>(0),
             )?;
+            Ok(rows.collect::<duckdb::Result<Vec<_>>>()?)
+        })?;
+        let (Some(first), Some(last)) = (names.first(), names.last()) else {
+            return Ok((Vec::new(), false));
+        };
+        let more = names.len() as u64 == limit;
+        let sql = objects_sql(
+            "f.project_id = ? AND starts_with(f.name, ?) AND f.name >= ? AND f.name <= ?",
+        );
+        let objects = self.objects(&sql, params![project.as_str(), prefix, first, last])?;
+        Ok((objects, more))
+    }
+
+    fn objects(&self, sql: &str, params: &[&dyn duckdb::ToSql]) -> ApiResult<Vec<ObjectRecord>> {
+        self.query(|c| {
+            let mut stmt = c.prepare_cached(sql)?;
+            let rows = stmt.query_map(params, |r| {
+                let rec = super::files::file_from_row(r)?;
+                let etag: Option<String> = r.get(9)?;
+                Ok((rec, etag))
+            })?;
             rows.map(|row| {
                 let (rec, etag) = row?;
                 Ok(ObjectRecord {

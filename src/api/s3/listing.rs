@@ -90,11 +90,10 @@ async fn page(
         );
         // One more than the page holds: a full page then knows at once whether more follow.
         let want = (max as u64 + 1).min(BATCH);
-        let batch = crate::service::blocking(move || {
-            catalog.list_objects(&project, &p, c.as_deref(), want, false)
+        let (batch, full) = crate::service::blocking(move || {
+            catalog.list_objects(&project, &p, c.as_deref(), want)
         })
         .await?;
-        let full = batch.len() as u64 == want;
         for object in batch {
             let name = object.file.name.clone();
             cursor = Some(name.clone());
