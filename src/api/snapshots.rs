@@ -1,5 +1,6 @@
 //! Snapshot routes (ADR 0029): create, list, get, delete and restore snapshots, and the
 //! `…/settings/snapshots` levels (project, bucket, table). Shapes follow the reference.
+//! Each branch path reaches that branch's snapshots only; project paths mean main (ADR 0031).
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -33,6 +34,8 @@ fn summary(s: &SnapshotRecord) -> Value {
         "created_by": s.created_by,
         "expires_at": s.expires_at.map(|t| t.to_rfc3339()),
         "description": s.description,
+        // `null` for main's; a dev branch's id for the branch's (beyond the reference).
+        "branch_id": s.branch,
     })
 }
 
@@ -49,20 +52,22 @@ fn detail(s: &SnapshotRecord) -> Value {
 }
 
 /// Snapshot routes name no bucket in their path, so a key limited to some buckets is checked
-/// here against the bucket the snapshot (or the request) names.
+/// here against the bucket the snapshot (or the request) names; and a key limited to a branch
+/// against the path's branch (project paths mean main), which the gate does not check on
+/// `/projects/{id}/snapshots`.
 fn require(
     principal: &Principal,
     access: &ProjectAccess,
     need: Need,
-    bucket: &str,
+    bucket: Option<&str>,
 ) -> ApiResult<()> {
     principal.allows(
         need,
         &AccessTarget {
             project: Some(access.scope.project.as_str()),
-            branch: None,
+            branch: Some(access.scope.branch.as_str()),
             branched: true,
-            bucket: Some(bucket),
+            bucket,
         },
     )
 }
@@ -88,7 +93,12 @@ pub async fn create(
             "description must be at most 1000 bytes",
         ));
     }
-    require(&access.principal, &access, Need::Write, bucket.as_str())?;
+    require(
+        &access.principal,
+        &access,
+        Need::Write,
+        Some(bucket.as_str()),
+    )?;
     let record = manage::create(
         &state,
         &access.scope.project,
@@ -110,18 +120,24 @@ pub struct ListQuery {
     kind: Option<String>,
     limit: Option<i64>,
     offset: Option<i64>,
+    /// Not a filter: the path names the branch (refused, so it never silently lists main's).
+    branch: Option<String>,
 }
 
-/// `GET …/snapshots`: newest first, `total` under the same filters.
+/// `GET …/snapshots`: the path's branch's snapshots (main's on project paths), newest first,
+/// `total` under the same filters.
 pub async fn list(
     State(state): State<AppState>,
     access: ProjectAccess,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Value>> {
     let (limit, offset) = super::query::page(q.limit, q.offset)?;
-    if let Some(b) = &q.bucket {
-        require(&access.principal, &access, Need::Read, b)?;
+    if q.branch.is_some() {
+        return Err(ApiError::bad_request(
+            "snapshots are listed per branch by path: use /projects/{project_id}/branches/{branch_id}/snapshots (the project path lists main's)",
+        ));
     }
+    require(&access.principal, &access, Need::Read, q.bucket.as_deref())?;
     // A key limited to some buckets lists only their snapshots.
     let buckets = match &access.principal {
         Principal::Key(key) => key
@@ -132,6 +148,7 @@ pub async fn list(
         Principal::Admin => None,
     };
     let query = SnapshotQuery {
+        branch: access.scope.branch.dev().map(|b| b.to_string()),
         bucket: q.bucket,
         buckets,
         table: q.table,
@@ -158,8 +175,14 @@ pub async fn get(
     access: ProjectAccess,
     Path(path): Path<SnapshotPath>,
 ) -> ApiResult<Json<Value>> {
-    let record = manage::get(&state, &access.scope.project, &path.snapshot_id).await?;
-    require(&access.principal, &access, Need::Read, &record.bucket)?;
+    let record = manage::get(
+        &state,
+        &access.scope.project,
+        &access.scope.branch,
+        &path.snapshot_id,
+    )
+    .await?;
+    require(&access.principal, &access, Need::Read, Some(&record.bucket))?;
     Ok(Json(detail(&record)))
 }
 
@@ -169,7 +192,13 @@ pub async fn delete(
     access: ProjectAccess,
     Path(path): Path<SnapshotPath>,
 ) -> ApiResult<StatusCode> {
-    manage::delete(&state, &access.scope.project, &path.snapshot_id).await?;
+    manage::delete(
+        &state,
+        &access.scope.project,
+        &access.scope.branch,
+        &path.snapshot_id,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -181,8 +210,9 @@ pub struct RestoreBody {
 }
 
 /// `POST …/snapshots/{snapshot_id}/restore`: onto the original table (replaced, or recreated
-/// after a drop) or into a new one; `?skip_snapshot=true` skips the truncate trigger's
-/// snapshot of the table it replaces.
+/// after a drop) or into a new one, in the path's branch (a dev branch's restore writes the
+/// branch, never main); `?skip_snapshot=true` skips the truncate trigger's snapshot of the
+/// table it replaces.
 pub async fn restore(
     State(state): State<AppState>,
     access: ProjectAccess,
@@ -190,8 +220,6 @@ pub async fn restore(
     RawQuery(query): RawQuery,
     ApiJson(body): ApiJson<Option<RestoreBody>>,
 ) -> ApiResult<Json<Value>> {
-    // A restore writes the table it names; in a dev branch that must not be main's (ADR 0031).
-    super::extract::main_only(&access.scope.branch, "restoring a snapshot")?;
     let body = body.unwrap_or_default();
     let bucket = body
         .target_bucket
@@ -205,13 +233,20 @@ pub async fn restore(
         .transpose()?;
     let auto = QueryParams::parse(query).auto_snapshot(&access.principal)?;
     let project = access.scope.project.clone();
-    let snapshot = manage::get(&state, &project, &path.snapshot_id).await?;
-    require(&access.principal, &access, Need::Read, &snapshot.bucket)?;
+    let branch = access.scope.branch.clone();
+    let snapshot = manage::get(&state, &project, &branch, &path.snapshot_id).await?;
+    require(
+        &access.principal,
+        &access,
+        Need::Read,
+        Some(&snapshot.bucket),
+    )?;
     let target_bucket = bucket
         .as_ref()
         .map_or(snapshot.bucket.as_str(), |b| b.as_str());
-    require(&access.principal, &access, Need::Write, target_bucket)?;
-    let restored = restore::restore(&state, &project, snapshot, bucket, table, auto).await?;
+    require(&access.principal, &access, Need::Write, Some(target_bucket))?;
+    let restored =
+        restore::restore(&state, &project, &branch, snapshot, bucket, table, auto).await?;
     Ok(Json(json!({
         "restored_to": { "bucket": restored.bucket, "table": restored.table },
         "row_count": restored.row_count,

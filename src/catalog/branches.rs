@@ -44,9 +44,9 @@ impl Catalog {
         })
     }
 
-    /// Removes a branch, its table records and the keys limited to it, in one transaction;
-    /// the caller removes its files afterwards. Returns the keys' ids.
-    pub fn delete_branch(&self, project: &ProjectId, id: &DevBranchId) -> ApiResult<Vec<String>> {
+    /// Removes a branch, its table records, its snapshots' rows and the keys limited to it, in
+    /// one transaction; the caller removes its files afterwards (table files and snapshots).
+    pub fn delete_branch(&self, project: &ProjectId, id: &DevBranchId) -> ApiResult<DeletedBranch> {
         self.write(|tx, model| {
             let p = model.existing_project(project)?;
             if !p.branches.contains_key(id) {
@@ -60,6 +60,20 @@ impl Catalog {
                 .map(|k| k.id.clone())
                 .collect();
             let args = [project.as_str(), id.as_str()];
+            // Its snapshots go with it: nothing could reach them (ADR 0031).
+            let snapshot_files: Vec<String> = {
+                let mut stmt = tx.prepare(
+                    "SELECT file_path FROM snapshots WHERE project_id = ? AND branch_id = ?",
+                )?;
+                let paths = stmt
+                    .query_map(args, |r| r.get(0))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                paths
+            };
+            tx.execute(
+                "DELETE FROM snapshots WHERE project_id = ? AND branch_id = ?",
+                args,
+            )?;
             tx.execute(
                 "DELETE FROM branch_tables WHERE project_id = ? AND branch_id = ?",
                 args,
@@ -75,7 +89,10 @@ impl Catalog {
             )?;
             tx.execute("DELETE FROM branches WHERE project_id = ? AND id = ?", args)?;
             let (project, id) = (project.clone(), id.clone());
-            let out = keys.clone();
+            let out = DeletedBranch {
+                keys: keys.clone(),
+                snapshot_files,
+            };
             let apply: Apply = Box::new(move |m| {
                 if let Some(p) = m.projects.get_mut(&project) {
                     p.branches.remove(&id);
@@ -137,6 +154,15 @@ impl Catalog {
             Ok(((), apply))
         })
     }
+}
+
+/// What deleting a branch removed from the catalog.
+#[derive(Debug, Clone)]
+pub struct DeletedBranch {
+    /// Ids of the keys limited to the branch.
+    pub keys: Vec<String>,
+    /// Its snapshots' files (relative to the snapshot root), for the caller to remove.
+    pub snapshot_files: Vec<String>,
 }
 
 /// 404 `branch_not_found` naming `id`.

@@ -330,10 +330,18 @@ const MIGRATIONS: &[(i32, &str)] = &[
     );
     "#,
     ),
+    (
+        13,
+        r#"
+    -- Snapshots per dev branch (ADR 0031): the branch a snapshot was taken in; NULL for main
+    -- (every snapshot taken before this version was main's or recorded as main's).
+    ALTER TABLE snapshots ADD COLUMN branch_id VARCHAR;
+    "#,
+    ),
 ];
 
 /// The schema version this build writes.
-pub const CURRENT_VERSION: i32 = 12;
+pub const CURRENT_VERSION: i32 = 13;
 
 /// Brings the catalog to `CURRENT_VERSION`; refuses a catalog written by a newer build.
 pub fn migrate(conn: &mut Connection) -> ApiResult<i32> {

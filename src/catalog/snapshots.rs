@@ -26,6 +26,8 @@ pub struct SnapshotColumn {
 pub struct SnapshotRecord {
     pub id: String,
     pub project: String,
+    /// The dev branch it was taken in (and belongs to); `None` for main (ADR 0031).
+    pub branch: Option<String>,
     pub bucket: String,
     pub table: String,
     /// `manual`, `auto_predrop`, `auto_predrop_column`, `auto_pretruncate`, `auto_predelete`, …
@@ -45,6 +47,8 @@ pub struct SnapshotRecord {
 /// Which snapshots a list returns.
 #[derive(Debug, Clone, Default)]
 pub struct SnapshotQuery {
+    /// Whose snapshots: a dev branch's, or main's (`None`). A list never mixes branches.
+    pub branch: Option<String>,
     pub bucket: Option<String>,
     /// Only snapshots of these buckets (a key limited to named buckets).
     pub buckets: Option<Vec<String>>,
@@ -56,7 +60,7 @@ pub struct SnapshotQuery {
 
 const SNAPSHOT_COLUMNS: &str = "id, project_id, bucket_name, table_name, snapshot_type, \
      row_count, size_bytes, epoch_us(created_at), created_by, epoch_us(expires_at), description, \
-     CAST(schema_columns AS VARCHAR), CAST(primary_key AS VARCHAR), file_path";
+     CAST(schema_columns AS VARCHAR), CAST(primary_key AS VARCHAR), file_path, branch_id";
 
 fn snapshot_row(r: &duckdb::Row<'_>) -> duckdb::Result<(SnapshotRecord, i64, Option<i64>)> {
     let columns: String = r.get(11)?;
@@ -76,6 +80,7 @@ fn snapshot_row(r: &duckdb::Row<'_>) -> duckdb::Result<(SnapshotRecord, i64, Opt
         columns: serde_json::from_str(&columns).unwrap_or_default(),
         primary_key: serde_json::from_str(&primary_key).unwrap_or_default(),
         file_path: r.get(13)?,
+        branch: r.get(14)?,
     };
     Ok((record, r.get(7)?, r.get(9)?))
 }
@@ -166,8 +171,11 @@ impl Catalog {
             .map_err(|e| ApiError::internal(format!("cannot encode snapshot key: {e}")))?;
         self.write(|tx, _| {
             tx.execute(
-                "INSERT INTO snapshots VALUES (?, ?, ?, ?, ?, ?, ?, make_timestamp(?), ?,
-                 make_timestamp(?), ?, ?::JSON, ?::JSON, ?)",
+                "INSERT INTO snapshots (id, project_id, bucket_name, table_name, snapshot_type,
+                 row_count, size_bytes, created_at, created_by, expires_at, description,
+                 schema_columns, primary_key, file_path, branch_id)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, make_timestamp(?), ?,
+                 make_timestamp(?), ?, ?::JSON, ?::JSON, ?, ?)",
                 duckdb::params![
                     s.id,
                     s.project,
@@ -183,6 +191,7 @@ impl Catalog {
                     columns,
                     primary_key,
                     s.file_path,
+                    s.branch,
                 ],
             )?;
             Ok(((), no_model_change()))
@@ -209,6 +218,13 @@ impl Catalog {
     ) -> ApiResult<(Vec<SnapshotRecord>, u64)> {
         let mut clauses = vec!["project_id = ?"];
         let mut params = vec![SqlValue::Text(project.to_string())];
+        match &q.branch {
+            Some(branch) => {
+                clauses.push("branch_id = ?");
+                params.push(SqlValue::Text(branch.clone()));
+            }
+            None => clauses.push("branch_id IS NULL"),
+        }
         for (clause, value) in [
             ("bucket_name = ?", &q.bucket),
             ("table_name = ?", &q.table),

@@ -173,3 +173,40 @@ fn clone_or_copy(from: &Path, to: &Path) -> ApiResult<CopyKind> {
         .at_path("syncing table copy", to)?;
     Ok(kind)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether `cp --reflink=always` can clone a file in `dir`: the filesystem's own answer,
+    /// independent of our code.
+    fn reflinks(dir: &Path) -> bool {
+        let probe = dir.join("probe");
+        std::fs::write(&probe, b"probe").unwrap();
+        std::process::Command::new("cp")
+            .arg("--reflink=always")
+            .arg(&probe)
+            .arg(dir.join("probe-clone"))
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// Runs on whatever filesystem the temp dir is on (`TMPDIR=/mnt/xfs/tmp` for XFS): where it
+    /// reflinks, the copy must be a `FICLONE`, else a plain copy; the bytes are equal either way.
+    #[test]
+    fn a_table_file_is_cloned_where_the_filesystem_reflinks_else_copied() {
+        let dir = tempfile::tempdir().unwrap();
+        let expected = if reflinks(dir.path()) {
+            CopyKind::Reflink
+        } else {
+            CopyKind::Copy
+        };
+        let (from, to) = (dir.path().join("from.duckdb"), dir.path().join("to.duckdb"));
+        let bytes: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&from, &bytes).unwrap();
+        let kind = clone_or_copy(&from, &to).unwrap();
+        eprintln!("temp dir {}: {kind:?}", dir.path().display());
+        assert_eq!(kind, expected);
+        assert_eq!(std::fs::read(&to).unwrap(), bytes);
+    }
+}

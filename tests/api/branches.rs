@@ -493,45 +493,8 @@ async fn deleting_a_branch_removes_its_copies_and_keys_and_survives_restarts_bef
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kill_9_during_a_merge_leaves_main_whole_old_or_whole_new() {
     use crate::helpers::ServerProcess;
-    let mut server = ServerProcess::start(&[
-        ("ADMIN_API_KEY", ADMIN_KEY),
-        ("MIN_FREE_BYTES", "0"),
-        ("DUCKDB_THREADS", "1"),
-        ("DUCKDB_MEMORY_LIMIT", "1GB"),
-        ("RUST_LOG", "warn"),
-    ])
-    .await;
-    let created = server
-        .post("/projects", ADMIN_KEY, json!({"id": "1", "name": "One"}))
-        .await
-        .expect(201);
-    let key = created["api_key"].as_str().unwrap().to_string();
-    server
-        .post("/projects/1/buckets", &key, json!({"name": "b"}))
-        .await
-        .expect(201);
-    server
-        .post(
-            "/projects/1/buckets/b/tables",
-            &key,
-            json!({"name": "t", "columns": [{"name": "id", "type": "BIGINT"}, {"name": "name", "type": "VARCHAR"}],
-                   "primary_key": ["id"]}),
-        )
-        .await
-        .expect(201);
-    let upload = |csv: String| {
-        let req = server
-            .client
-            .post(server.url("/projects/1/files/content?name=rows.csv"))
-            .bearer_auth(&key)
-            .body(csv)
-            .send();
-        async move {
-            let res = req.await.unwrap();
-            assert_eq!(res.status(), 201);
-            res.json::<Value>().await.unwrap()
-        }
-    };
+    let (mut server, key) = ServerProcess::with_killable_table().await;
+    let upload = |csv: String| server.upload_csv(&key, "rows.csv", csv);
     let small = upload(rows_csv(1..=100)).await;
     server
         .post(

@@ -722,6 +722,58 @@ impl ServerProcess {
     }
 }
 
+impl ServerProcess {
+    /// The kill -9 tests' world: the binary with one DuckDB thread and 1 GB memory (so big
+    /// writes take long enough to be killed mid-way), project 1 with bucket b and table t
+    /// (`id BIGINT` primary key, `name VARCHAR`); returns it and the project key.
+    pub async fn with_killable_table() -> (Self, String) {
+        let server = Self::start(&[
+            ("ADMIN_API_KEY", ADMIN_KEY),
+            ("MIN_FREE_BYTES", "0"),
+            ("DUCKDB_THREADS", "1"),
+            ("DUCKDB_MEMORY_LIMIT", "1GB"),
+            ("RUST_LOG", "warn"),
+        ])
+        .await;
+        let created = server
+            .post("/projects", ADMIN_KEY, json!({"id": "1", "name": "One"}))
+            .await
+            .expect(201);
+        let key = created["api_key"]
+            .as_str()
+            .expect("project key")
+            .to_string();
+        server
+            .post("/projects/1/buckets", &key, json!({"name": "b"}))
+            .await
+            .expect(201);
+        server
+            .post(
+                "/projects/1/buckets/b/tables",
+                &key,
+                json!({"name": "t", "columns": [{"name": "id", "type": "BIGINT"}, {"name": "name", "type": "VARCHAR"}],
+                       "primary_key": ["id"]}),
+            )
+            .await
+            .expect(201);
+        (server, key)
+    }
+
+    /// Uploads `csv` as a file of project 1 named `name`; its file record.
+    pub async fn upload_csv(&self, key: &str, name: &str, csv: String) -> Value {
+        let res = self
+            .client
+            .post(self.url(&format!("/projects/1/files/content?name={name}")))
+            .bearer_auth(key)
+            .body(csv)
+            .send()
+            .await
+            .expect("upload");
+        assert_eq!(res.status(), 201);
+        res.json().await.expect("file record")
+    }
+}
+
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         self.kill();

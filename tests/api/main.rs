@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod auth_limits;
 mod auth_matrix;
+mod branch_snapshots;
 mod branches;
 mod catalog;
 mod concurrency;

@@ -673,47 +673,12 @@ async fn upload(app: &TestApp, key: &str, name: &str, data: &str) -> String {
     body["id"].as_str().expect("file id").to_string()
 }
 
-/// Rows `id,name` for ids in `range`, as CSV with a header.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kill_9_during_a_restore_leaves_the_old_table() {
     use crate::helpers::ServerProcess;
-    let mut server = ServerProcess::start(&[
-        ("ADMIN_API_KEY", ADMIN_KEY),
-        ("MIN_FREE_BYTES", "0"),
-        ("DUCKDB_THREADS", "1"),
-        ("DUCKDB_MEMORY_LIMIT", "1GB"),
-        ("RUST_LOG", "warn"),
-    ])
-    .await;
-    let created = server
-        .post("/projects", ADMIN_KEY, json!({"id": "1", "name": "One"}))
-        .await
-        .expect(201);
-    let key = created["api_key"].as_str().unwrap().to_string();
-    server
-        .post("/projects/1/buckets", &key, json!({"name": "b"}))
-        .await
-        .expect(201);
-    server
-        .post(
-            "/projects/1/buckets/b/tables",
-            &key,
-            json!({"name": "t", "columns": [{"name": "id", "type": "BIGINT"}, {"name": "name", "type": "VARCHAR"}],
-                   "primary_key": ["id"]}),
-        )
-        .await
-        .expect(201);
+    let (mut server, key) = ServerProcess::with_killable_table().await;
     const BIG: u64 = 3_000_000;
-    let file = server
-        .client
-        .post(server.url("/projects/1/files/content?name=big.csv"))
-        .bearer_auth(&key)
-        .body(rows_csv(1..=BIG))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(file.status(), 201);
-    let file: Value = file.json().await.unwrap();
+    let file = server.upload_csv(&key, "big.csv", rows_csv(1..=BIG)).await;
     let import = "/projects/1/buckets/b/tables/t/import/file";
     server
         .post(

@@ -395,7 +395,7 @@ fn entry(method: &str, path: &str) -> Option<Doc> {
             doc("What the branch changed, table by table")
                 .ok(200, "The changes.", r("BranchDiffResponse"))
         }
-        ("GET", "/projects/{project_id}/snapshots") => doc("List snapshots, newest first")
+        ("GET", "/projects/{project_id}/snapshots") => doc("List the path branch's snapshots, newest first (project paths: main's)")
             .query("bucket", json!({ "type": "string" }))
             .query("table", json!({ "type": "string" }))
             .query("type", json!({ "type": "string" }))

@@ -161,7 +161,7 @@ pub fn components() -> Map<String, Value> {
         "id": string(), "project_id": string(), "bucket_name": string(), "table_name": string(),
         "snapshot_type": string(), "row_count": count(), "size_bytes": count(),
         "created_at": time(), "created_by": nullable_string(), "expires_at": nullable_time(),
-        "description": nullable_string(),
+        "description": nullable_string(), "branch_id": nullable_string(),
     });
     add("SnapshotResponse", all_required(snapshot.clone()));
     let mut detail = snapshot;

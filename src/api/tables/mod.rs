@@ -174,6 +174,7 @@ pub async fn preview(
             snapshots::manage::preview(
                 &state,
                 &access.project,
+                &access.branch,
                 &access.bucket,
                 &access.table,
                 id,

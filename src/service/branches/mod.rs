@@ -110,26 +110,33 @@ pub fn get(state: &AppState, project: &ProjectId, branch: &BranchId) -> ApiResul
     Ok(view(state, project, record))
 }
 
-/// Deletes a branch with its tables and the keys limited to it: catalog rows in one
-/// transaction (under the project's exclusive lock, so no request is using its files), then
-/// the files; a crash in between leaves files the start-up sweep moves aside.
+/// Deletes a branch with its tables, its snapshots and the keys limited to it: catalog rows in
+/// one transaction (under the project's exclusive lock, so no request is using its files),
+/// then the files; a crash in between leaves files the start-up sweep moves aside (and, on
+/// the S3 backend, snapshot objects the cleaner removes).
 pub async fn delete(state: &AppState, project: &ProjectId, branch: &BranchId) -> ApiResult<()> {
     let view = get(state, project, branch)?;
     let guard = state.engine.locks.project_exclusive(project).await;
     let (st, p, id) = (state.clone(), project.clone(), view.record.id.clone());
-    let keys = blocking_locked(guard, move || {
+    let deleted = blocking_locked(guard, move || {
         // Its workspaces read its tables: they go with it.
         let workspaces = st.catalog.workspaces(p.as_str(), Some(id.as_str()))?;
-        let keys = st.catalog.delete_branch(&p, &id)?;
+        let deleted = st.catalog.delete_branch(&p, &id)?;
         st.engine.drop_branch(&p, &id)?;
+        for file in &deleted.snapshot_files {
+            st.snapshot_files.remove(file);
+        }
         for w in workspaces {
             st.workspaces.remove(&w.project, &w.id)?;
         }
-        Ok(keys)
+        Ok(deleted)
     })
     .await?;
     state.keys.forget_project(project);
-    tracing::info!(project = %project, branch = %view.record.id, keys = keys.len(), "branch deleted");
+    tracing::info!(
+        project = %project, branch = %view.record.id, keys = deleted.keys.len(),
+        snapshots = deleted.snapshot_files.len(), "branch deleted"
+    );
     Ok(())
 }
 
@@ -148,13 +155,8 @@ pub async fn pull(
     bucket: &BucketName,
     table: &TableName,
 ) -> ApiResult<Pulled> {
-    let key = TableKey::in_branch(project, branch, bucket, table);
-    let main = key.on_main();
-    let guard = state
-        .engine
-        .locks
-        .table_pair((&main, false), (&key, true))
-        .await;
+    let (guard, key, _) =
+        overlay::lock_with_main(state, project, branch, bucket, table, false).await;
     let (st, p, b, bk, t) = (
         state.clone(),
         project.clone(),
@@ -284,13 +286,8 @@ async fn merge_one(
     force: bool,
     auto: &AutoSnapshot,
 ) -> ApiResult<Value> {
-    let key = TableKey::in_branch(project, branch, bucket, table);
-    let main = key.on_main();
-    let guard = state
-        .engine
-        .locks
-        .table_pair((&main, true), (&key, true))
-        .await;
+    let (guard, key, main) =
+        overlay::lock_with_main(state, project, branch, bucket, table, true).await;
     let (st, p, b, bk, t, auto) = (
         state.clone(),
         project.clone(),

@@ -48,6 +48,27 @@ pub(crate) fn standing(
     })
 }
 
+/// Locks the branch's own key of `bucket.table` exclusively together with main's key of it
+/// (shared; exclusive with `main_exclusive`) in one acquisition, so a waiting bucket writer
+/// cannot wedge between the two. Returns the guard, the branch's key and main's.
+pub(crate) async fn lock_with_main(
+    state: &AppState,
+    project: &ProjectId,
+    branch: &DevBranchId,
+    bucket: &BucketName,
+    table: &TableName,
+    main_exclusive: bool,
+) -> (LockGuard, TableKey, TableKey) {
+    let key = TableKey::in_branch(project, branch, bucket, table);
+    let main = key.on_main();
+    let guard = state
+        .engine
+        .locks
+        .table_pair((&main, main_exclusive), (&key, true))
+        .await;
+    (guard, key, main)
+}
+
 /// The branch's own file of a table for reading, if it has one; 404 when the branch deleted
 /// it; `None` when reads fall through to main.
 pub(crate) fn resolve(
@@ -85,7 +106,6 @@ pub(crate) async fn writable(
     table: &TableName,
 ) -> ApiResult<(LockGuard, TableKey)> {
     let key = TableKey::in_branch(project, branch, bucket, table);
-    let main = key.on_main();
     // At most twice round: a copy, then its use (or a lost race, then the winner's copy).
     for _ in 0..3 {
         let standing = standing(state, project, branch, bucket, table, true)?;
@@ -102,16 +122,13 @@ pub(crate) async fn writable(
                 if standing.main_version.is_none() {
                     return Err(table_not_found(bucket, table));
                 }
-                let guard = state
-                    .engine
-                    .locks
-                    .table_pair((&main, false), (&key, true))
-                    .await;
+                let (guard, copy, main) =
+                    lock_with_main(state, project, branch, bucket, table, false).await;
                 let now = self::standing(state, project, branch, bucket, table, true)?;
                 let (None, Some(version)) = (now.own, now.main_version) else {
                     continue;
                 };
-                let (st, from, to) = (state.clone(), main.clone(), key.clone());
+                let (st, from, to) = (state.clone(), main, copy);
                 blocking_locked(guard, move || copy_on_write(&st, &from, &to, version)).await?;
             }
         }
@@ -299,14 +316,8 @@ pub(crate) async fn delete(
     table: TableName,
     auto: AutoSnapshot,
 ) -> ApiResult<()> {
-    let key = TableKey::in_branch(&project, branch, &bucket, &table);
-    let main = key.on_main();
     // Main's table shared: its version is the one the hiding records.
-    let guard = state
-        .engine
-        .locks
-        .table_pair((&main, false), (&key, true))
-        .await;
+    let (guard, key, _) = lock_with_main(state, &project, branch, &bucket, &table, false).await;
     let (state, branch) = (state.clone(), branch.clone());
     blocking_locked(guard, move || {
         let standing = standing(&state, &project, &branch, &bucket, &table, true)?;

@@ -14,7 +14,8 @@ use super::take::{take, Origin};
 use super::{effective, snapshot_file_of, snapshot_not_found, stored, unless_deleted, StoredFile};
 use crate::service::tables::resolve_reserved;
 
-/// Takes a manual snapshot of a table (read through links), recorded in the caller's project.
+/// Takes a manual snapshot of a table (read through links), recorded in the caller's project
+/// and branch: in a dev branch it reads the branch's view and belongs to the branch.
 pub async fn create(
     state: &AppState,
     project: &ProjectId,
@@ -25,7 +26,10 @@ pub async fn create(
     created_by: String,
 ) -> ApiResult<SnapshotRecord> {
     let (reserved, guard, source) = resolve_reserved(state, project, branch, bucket, table).await?;
-    let owner = TableKey::new(project, bucket, table);
+    let owner = TableKey {
+        branch: branch.dev().cloned(),
+        ..TableKey::new(project, bucket, table)
+    };
     let st = state.clone();
     state
         .bulk
@@ -55,7 +59,8 @@ pub async fn create(
         .await
 }
 
-/// A page of the project's snapshots newest first, and how many match in all.
+/// A page of the project's snapshots newest first, and how many match in all; `query.branch`
+/// says whose (a list never mixes branches).
 pub async fn list(
     state: &AppState,
     project: &ProjectId,
@@ -68,14 +73,24 @@ pub async fn list(
     blocking(move || st.catalog.snapshots(&p, &query)).await
 }
 
-/// One snapshot of the project, or 404.
-pub async fn get(state: &AppState, project: &ProjectId, id: &str) -> ApiResult<SnapshotRecord> {
-    stored(state, project, id).await
+/// One snapshot of the project taken in `branch`, or 404.
+pub async fn get(
+    state: &AppState,
+    project: &ProjectId,
+    branch: &BranchId,
+    id: &str,
+) -> ApiResult<SnapshotRecord> {
+    stored(state, project, branch, id).await
 }
 
-/// Deletes a snapshot: its row first (then nobody can reach the file), then its file.
-pub async fn delete(state: &AppState, project: &ProjectId, id: &str) -> ApiResult<()> {
-    let snapshot = stored(state, project, id).await?;
+/// Deletes a snapshot of `branch`: its row first (then nobody can reach the file), then its file.
+pub async fn delete(
+    state: &AppState,
+    project: &ProjectId,
+    branch: &BranchId,
+    id: &str,
+) -> ApiResult<()> {
+    let snapshot = stored(state, project, branch, id).await?;
     let st = state.clone();
     blocking(move || {
         if !st
@@ -125,15 +140,17 @@ pub fn remove_project_files(state: &AppState, project: &ProjectId) -> ApiResult<
 }
 
 /// A snapshot of `bucket.table` opened for reading in place (time travel): 404 unless the
-/// project has snapshot `id` and it was taken of that table (which need not exist any more).
+/// project has snapshot `id`, taken in `branch` (ADR 0031: a branch's time travel reaches its
+/// own snapshots only), of that table (which need not exist any more).
 pub(crate) async fn readable(
     state: &AppState,
     project: &ProjectId,
+    branch: &BranchId,
     bucket: &BucketName,
     table: &TableName,
     id: &str,
 ) -> ApiResult<(TableKey, StoredFile)> {
-    let snapshot = stored(state, project, id).await?;
+    let snapshot = stored(state, project, branch, id).await?;
     if snapshot.names()? != (bucket.clone(), table.clone()) {
         return Err(ApiError::new(
             ErrorCode::SnapshotNotFound,
@@ -143,23 +160,28 @@ pub(crate) async fn readable(
             ),
         ));
     }
-    let key = TableKey::new(project, bucket, table);
+    let key = TableKey {
+        branch: branch.dev().cloned(),
+        ..TableKey::new(project, bucket, table)
+    };
     let st = state.clone();
     let file = blocking(move || snapshot_file_of(&st, &snapshot)).await?;
     Ok((key, file))
 }
 
 /// The first rows of a snapshot, as a table preview reads them.
+#[allow(clippy::too_many_arguments)]
 pub async fn preview(
     state: &AppState,
     project: &ProjectId,
+    branch: &BranchId,
     bucket: &BucketName,
     table: &TableName,
     id: &str,
     limit: u32,
     selection: RowSelection,
 ) -> ApiResult<Preview> {
-    let (key, file) = readable(state, project, bucket, table, id).await?;
+    let (key, file) = readable(state, project, branch, bucket, table, id).await?;
     let engine = state.engine.clone();
     let max_bytes = state.config.max_preview_bytes;
     let read =

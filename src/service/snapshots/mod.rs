@@ -12,7 +12,7 @@ use crate::catalog::snapshots::{SettingsKey, SnapshotRecord};
 use crate::engine::snapshot::SnapshotFile;
 use crate::engine::{ColumnInfo, TableKey};
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::names::{BucketName, ProjectId, TableName};
+use crate::names::{BranchId, BucketName, ProjectId, TableName};
 use crate::state::AppState;
 use settings::{Level, LocalConfig, Resolved};
 
@@ -58,10 +58,12 @@ pub(crate) async fn unless_deleted(
     }
 }
 
-/// The snapshot `id` of `project`, or 404.
+/// The snapshot `id` of `project` taken in `branch`, or 404: a path of one branch (main's
+/// included) reaches that branch's snapshots only (ADR 0031).
 pub(crate) async fn stored(
     state: &AppState,
     project: &ProjectId,
+    branch: &BranchId,
     id: &str,
 ) -> ApiResult<SnapshotRecord> {
     state
@@ -74,10 +76,16 @@ pub(crate) async fn stored(
     let (st, p, i) = (state.clone(), project.to_string(), id.to_string());
     super::blocking(move || st.catalog.snapshot(&p, &i))
         .await?
+        .filter(|s| s.in_branch(branch))
         .ok_or_else(|| snapshot_not_found(id))
 }
 
 impl SnapshotRecord {
+    /// Whether it belongs to `branch` (main's snapshots have no branch).
+    pub fn in_branch(&self, branch: &BranchId) -> bool {
+        self.branch.as_deref() == branch.dev().map(|b| b.as_str())
+    }
+
     /// The bucket and table it was taken of, as validated names.
     pub fn names(&self) -> ApiResult<(BucketName, TableName)> {
         Ok((

@@ -56,7 +56,8 @@ impl Trigger {
 pub(crate) struct Origin<'a> {
     /// The table file read (through a link, another project's).
     pub source: &'a TableKey,
-    /// The project, bucket and table the snapshot belongs to, as the client named them.
+    /// The project, branch, bucket and table the snapshot belongs to, as the client named
+    /// them (a snapshot taken in a dev branch is that branch's, ADR 0031).
     pub owner: &'a TableKey,
     pub kind: &'a str,
     pub description: Option<String>,
@@ -153,6 +154,7 @@ pub(crate) fn take(state: &AppState, origin: Origin<'_>) -> ApiResult<SnapshotRe
     let record = SnapshotRecord {
         id,
         project: origin.owner.project.to_string(),
+        branch: origin.owner.branch.as_ref().map(|b| b.to_string()),
         bucket: origin.owner.bucket.to_string(),
         table: origin.owner.table.to_string(),
         kind: origin.kind.to_string(),
@@ -182,7 +184,8 @@ pub(crate) fn take(state: &AppState, origin: Origin<'_>) -> ApiResult<SnapshotRe
         return Err(e);
     }
     tracing::info!(
-        snapshot = %record.id, table = %record.table, kind = %record.kind, rows,
+        snapshot = %record.id, branch = ?record.branch, table = %record.table,
+        kind = %record.kind, rows,
         "snapshot taken"
     );
     Ok(record)

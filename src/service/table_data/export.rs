@@ -67,7 +67,7 @@ async fn write_rows(
             Ok((key, rows, out))
         }
         Some(id) => {
-            let (key, file) = readable(state, project, bucket, table, &id).await?;
+            let (key, file) = readable(state, project, branch, bucket, table, &id).await?;
             state.files.admit(None)?;
             let reserved = state.bulk.reserve(project).await;
             let k = key.clone();
