@@ -257,6 +257,13 @@ pub struct Config {
     pub workspace_threads: u32,
     /// Bytes one unit of a workspace's `size_limit_gb` stands for (1 GiB; tests make it tiny).
     pub workspace_size_unit_bytes: u64,
+    /// A bearer token for `/internal/pgwire/*` besides the admin key (unset or empty: the
+    /// admin key only).
+    pub pgwire_internal_token: Option<Secret>,
+    /// PEM certificate chain of the wire server; with PGWIRE_TLS_KEY, clients may use TLS.
+    pub pgwire_tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) for PGWIRE_TLS_CERT.
+    pub pgwire_tls_key: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -315,6 +322,9 @@ impl Default for Config {
             workspace_memory_limit: "1GB".into(),
             workspace_threads: 2,
             workspace_size_unit_bytes: 1 << 30,
+            pgwire_internal_token: None,
+            pgwire_tls_cert: None,
+            pgwire_tls_key: None,
         }
     }
 }
@@ -373,9 +383,26 @@ const PLAIN_ENV: &[&str] = &[
     "PGWIRE_MAX_CONNECTIONS_PER_WORKSPACE",
     "WORKSPACE_MEMORY_LIMIT",
     "WORKSPACE_THREADS",
+    "PGWIRE_INTERNAL_TOKEN",
+    "PGWIRE_TLS_CERT",
+    "PGWIRE_TLS_KEY",
 ];
 
 impl Config {
+    /// PGWIRE_TLS_CERT, unless unset or empty.
+    pub fn wire_tls_cert(&self) -> Option<&std::path::Path> {
+        self.pgwire_tls_cert
+            .as_deref()
+            .filter(|p| !p.as_os_str().is_empty())
+    }
+
+    /// PGWIRE_TLS_KEY, unless unset or empty.
+    pub fn wire_tls_key(&self) -> Option<&std::path::Path> {
+        self.pgwire_tls_key
+            .as_deref()
+            .filter(|p| !p.as_os_str().is_empty())
+    }
+
     /// Loads the layered configuration. `file` overrides the default `duckbank.toml` location.
     pub fn load(file: Option<PathBuf>) -> Result<Self, Box<figment::Error>> {
         // `.env` fills the process environment without overriding what is already set.

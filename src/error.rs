@@ -214,6 +214,15 @@ error_codes! {
     TooManySessions => ("too_many_sessions", TOO_MANY_REQUESTS, Duckbank),
     /// The workspace holds `size_limit_gb` or more: writes that add data are refused.
     WorkspaceFull => ("workspace_full", INSUFFICIENT_STORAGE, Duckbank),
+    /// `/internal/pgwire/auth`: no workspace with that user name and password.
+    InvalidCredentials => ("invalid_credentials", UNAUTHORIZED, Reference),
+    /// `/internal/pgwire/*`: the workspace has PGWIRE_MAX_CONNECTIONS_PER_WORKSPACE sessions
+    /// already (the reference's name for `too_many_sessions` on these routes).
+    ConnectionLimitReached => ("connection_limit_reached", TOO_MANY_REQUESTS, Reference),
+    /// No external wire session with that id (`/internal/pgwire/sessions/{session_id}`).
+    SessionNotFound => ("session_not_found", NOT_FOUND, Duckbank),
+    /// An active external wire session with that id is registered already.
+    SessionExists => ("session_exists", CONFLICT, Duckbank),
 }
 
 impl fmt::Display for ErrorCode {

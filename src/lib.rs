@@ -83,14 +83,27 @@ async fn start_wire(state: &AppState) -> Result<Option<tokio::task::JoinHandle<(
     if port == 0 {
         return Ok(None);
     }
+    let tls = match (state.config.wire_tls_cert(), state.config.wire_tls_key()) {
+        (Some(cert), Some(key)) => Some(wire::tls::acceptor(cert, key).map_err(StartupError)?),
+        (None, None) => None,
+        _ => {
+            return Err(StartupError(
+                "PGWIRE_TLS_CERT and PGWIRE_TLS_KEY must be set together".into(),
+            ))
+        }
+    };
     let addr = format!("{}:{port}", state.config.host);
     let listener = TcpListener::bind(&addr).await.map_err(|e| {
         StartupError(format!(
             "cannot listen for the wire protocol on {addr} (PGWIRE_PORT; 0 turns it off): {e}"
         ))
     })?;
-    tracing::info!(%addr, "wire protocol listening");
-    Ok(Some(tokio::spawn(wire::serve(listener, state.clone()))))
+    tracing::info!(%addr, tls = tls.is_some(), "wire protocol listening");
+    Ok(Some(tokio::spawn(wire::serve(
+        listener,
+        state.clone(),
+        tls,
+    ))))
 }
 
 /// Opens the data dir and serves on an already bound listener until `shutdown` completes.

@@ -59,6 +59,10 @@ pub struct Services {
     pub s3: Arc<S3Secrets>,
     /// Open workspace databases and their sessions (ADR 0033).
     pub workspaces: Arc<Workspaces>,
+    /// Wire logins: the failed-password throttle both wire faces share (ADR 0033).
+    pub logins: crate::wire::auth::Logins,
+    /// Sessions an external wire server registered (`/internal/pgwire/sessions`).
+    pub pgwire_sessions: crate::service::pgwire::ExternalSessions,
     pub started: Instant,
 }
 
@@ -145,6 +149,7 @@ impl AppState {
                 max_sessions: config.pgwire_max_connections_per_workspace,
             },
         );
+        let config_failures = config.auth_failures_per_minute;
         Ok(Self(Arc::new(Services {
             config: Arc::new(config),
             catalog,
@@ -160,6 +165,8 @@ impl AppState {
             snapshot_files: Arc::new(snapshot_files),
             s3: Arc::new(s3),
             workspaces: Arc::new(workspaces),
+            logins: crate::wire::auth::Logins::new(config_failures),
+            pgwire_sessions: crate::service::pgwire::ExternalSessions::default(),
             started: Instant::now(),
         })))
     }

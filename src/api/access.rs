@@ -135,6 +135,7 @@ method!(get, GET, get);
 method!(post, POST, post);
 method!(put, PUT, put);
 method!(delete, DELETE, delete);
+method!(patch, PATCH, patch);
 
 impl Methods {
     /// Lifts the JSON body limit for the methods added so far (uploads stream with their own
@@ -186,6 +187,8 @@ pub struct Admission {
     pub need: Need,
     pub principal: Option<Principal>,
     pub refused: bool,
+    /// Admitted with PGWIRE_INTERNAL_TOKEN (no principal: the token is not a key).
+    pub internal_token: bool,
 }
 
 /// Authenticates (401), checks the route's need against the key's grant (403), and hands
@@ -202,7 +205,12 @@ async fn gate_request(State(gate): State<Gate>, req: Request, next: Next) -> Res
         return next.run(Request::from_parts(parts, body)).await;
     };
     let mut principal = None;
-    let verdict = admit(&gate, &mut parts, need, &template, &mut principal).await;
+    let internal_token = need == Need::PgwireInternal && presents_internal_token(&gate, &parts);
+    let verdict = if internal_token {
+        Ok(())
+    } else {
+        admit(&gate, &mut parts, need, &template, &mut principal).await
+    };
     let refused = verdict.is_err();
     let mut response = match verdict {
         Ok(()) => {
@@ -219,8 +227,33 @@ async fn gate_request(State(gate): State<Gate>, req: Request, next: Next) -> Res
         need,
         principal,
         refused,
+        internal_token,
     });
     response
+}
+
+/// Whether the request presents PGWIRE_INTERNAL_TOKEN (set and not empty); compared as
+/// SHA-256 digests in constant time.
+fn presents_internal_token(gate: &Gate, parts: &axum::http::request::Parts) -> bool {
+    use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
+    let Some(token) = gate
+        .state
+        .config
+        .pgwire_internal_token
+        .as_ref()
+        .filter(|t| !t.expose().is_empty())
+    else {
+        return false;
+    };
+    let Some(presented) = crate::auth::principal::presented_key(&parts.headers) else {
+        return false;
+    };
+    let (a, b) = (
+        Sha256::digest(presented.as_bytes()),
+        Sha256::digest(token.expose().as_bytes()),
+    );
+    a.ct_eq(&b).into()
 }
 
 /// Sets `principal` once the caller is authenticated, so a 403 still says who was refused.

@@ -220,6 +220,23 @@ const ACTIONS: &[(&str, &str, &str)] = &[
         "/projects/{project_id}/branches/{branch_id}/merge",
         "branch.merge",
     ),
+    ("POST", "/internal/pgwire/auth", "pgwire.auth"),
+    ("POST", "/internal/pgwire/sessions", "pgwire.session.create"),
+    (
+        "POST",
+        "/internal/pgwire/sessions/cleanup",
+        "pgwire.sessions.cleanup",
+    ),
+    (
+        "DELETE",
+        "/internal/pgwire/sessions/{session_id}",
+        "pgwire.session.close",
+    ),
+    (
+        "PATCH",
+        "/internal/pgwire/sessions/{session_id}/activity",
+        "pgwire.session.activity",
+    ),
     (
         "POST",
         "/projects/{project_id}/workspaces",
@@ -394,11 +411,9 @@ pub async fn record(State(recorder): State<Recorder>, mut req: Request, next: Ne
 
     let response = next.run(req).await;
 
-    let principal = match response
-        .extensions()
-        .get::<Admission>()
-        .and_then(|a| a.principal.as_ref())
-    {
+    let admission = response.extensions().get::<Admission>();
+    let principal = match admission.and_then(|a| a.principal.as_ref()) {
+        _ if admission.is_some_and(|a| a.internal_token) => AuditPrincipal::Internal,
         Some(Principal::Admin) => AuditPrincipal::Admin,
         Some(Principal::Key(key)) => AuditPrincipal::Key {
             project_id: key.grant.project.to_string(),

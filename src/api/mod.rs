@@ -17,6 +17,7 @@ pub mod idempotency;
 pub mod jobs;
 pub mod metrics;
 pub mod openapi;
+pub mod pgwire;
 pub mod projects;
 pub mod query;
 pub mod rate_limit;
@@ -225,6 +226,24 @@ pub fn routes() -> Routes {
         .at("/admin/quarantine", get(Admin, admin::quarantine))
         .at("/admin/engine", get(Admin, admin::engine))
         .at("/admin/audit", get(Admin, audit::admin_trail))
+        // For an external wire server: the admin key or PGWIRE_INTERNAL_TOKEN (ADR 0033).
+        .at("/internal/pgwire/auth", post(PgwireInternal, pgwire::auth))
+        .at(
+            "/internal/pgwire/sessions",
+            get(PgwireInternal, pgwire::list_sessions).post(PgwireInternal, pgwire::create_session),
+        )
+        .at(
+            "/internal/pgwire/sessions/cleanup",
+            post(PgwireInternal, pgwire::cleanup),
+        )
+        .at(
+            "/internal/pgwire/sessions/{session_id}",
+            get(PgwireInternal, pgwire::get_session).delete(PgwireInternal, pgwire::close_session),
+        )
+        .at(
+            "/internal/pgwire/sessions/{session_id}/activity",
+            access::patch(PgwireInternal, pgwire::activity),
+        )
         .at(
             "/projects",
             get(Admin, projects::list).post(Admin, projects::create),

@@ -81,7 +81,13 @@ pub enum Need {
     /// The S3 face (ADR 0032): the gate lets it through; the handler authenticates (SigV4 or
     /// a key) and checks the file right each operation needs with `Grant::allows`.
     S3,
+    /// `/internal/pgwire/*` (ADR 0033): the master key or PGWIRE_INTERNAL_TOKEN; any other
+    /// caller, a valid project key too, is 401.
+    PgwireInternal,
 }
+
+/// Why a project key is refused on `/internal/pgwire/*`.
+pub const INTERNAL_ONLY: &str = "internal routes need the admin API key or PGWIRE_INTERNAL_TOKEN";
 
 /// What a request addresses, from its path: raw segments, compared with the key's own names.
 #[derive(Debug, Default, Clone, Copy)]
@@ -119,6 +125,9 @@ impl Grant {
                 "this operation requires the admin API key",
             ));
         }
+        if need == Need::PgwireInternal {
+            return Err(ApiError::unauthorized(INTERNAL_ONLY));
+        }
         if let Some(project) = target.project {
             if project != self.project.as_str() {
                 return Err(ApiError::forbidden(format!(
@@ -155,7 +164,9 @@ impl Grant {
             Need::FileRead => self.allows_file(FilePermission::Read),
             Need::FileUpload => self.allows_file(FilePermission::Upload),
             Need::FileDelete => self.allows_file(FilePermission::Delete),
-            Need::Public | Need::S3 | Need::Admin | Need::ProjectAdmin => Ok(()),
+            Need::Public | Need::S3 | Need::Admin | Need::ProjectAdmin | Need::PgwireInternal => {
+                Ok(())
+            }
         }
     }
 

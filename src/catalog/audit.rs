@@ -22,6 +22,8 @@ pub enum AuditPrincipal {
     Anonymous,
     /// A key of another project, shown so in a project's trail instead of its id.
     OtherProject,
+    /// An external wire server with PGWIRE_INTERNAL_TOKEN (`/internal/pgwire/*`).
+    Internal,
 }
 
 /// One audited request.
@@ -84,6 +86,7 @@ impl Catalog {
             for e in entries {
                 let (kind, project, key) = match &e.principal {
                     AuditPrincipal::Admin => ("admin", None, None),
+                    AuditPrincipal::Internal => ("internal", None, None),
                     AuditPrincipal::Key { project_id, key_id } => {
                         ("key", Some(project_id.as_str()), Some(key_id.as_str()))
                     }
@@ -171,6 +174,7 @@ impl Catalog {
                 let kind: String = r.get(2)?;
                 let principal = match (kind.as_str(), r.get(3)?, r.get(4)?) {
                     ("admin", _, _) => AuditPrincipal::Admin,
+                    ("internal", _, _) => AuditPrincipal::Internal,
                     ("key", Some(project_id), Some(key_id)) => {
                         AuditPrincipal::Key { project_id, key_id }
                     }

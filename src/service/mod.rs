@@ -12,6 +12,7 @@ pub mod files;
 pub mod health;
 pub mod idempotency;
 pub mod jobs;
+pub mod pgwire;
 pub mod projects;
 pub mod s3;
 pub mod sharing;

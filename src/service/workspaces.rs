@@ -142,25 +142,31 @@ pub fn connection(state: &AppState, record: &WorkspaceRecord, password: Option<&
         h => h,
     };
     let port = state.config.pgwire_port;
+    // With a certificate configured, clients are told to use TLS (plain ones still work).
+    let tls = state.config.wire_tls_cert().is_some() && state.config.wire_tls_key().is_some();
+    let (ssl_mode, query) = if tls {
+        ("require", "?sslmode=require")
+    } else {
+        ("disable", "")
+    };
     let mut conn = json!({
         "host": host,
         "port": port,
         "database": record.id,
         "username": record.id,
-        "ssl_mode": "disable",
+        "ssl_mode": ssl_mode,
     });
-    if let Some(p) = password {
-        conn["password"] = json!(p);
-        conn["connection_string"] = json!(format!(
-            "postgresql://{}:{p}@{host}:{port}/{}",
-            record.id, record.id
-        ));
-    } else {
-        conn["connection_string"] = json!(format!(
-            "postgresql://{}@{host}:{port}/{}",
-            record.id, record.id
-        ));
-    }
+    let user = match password {
+        Some(p) => {
+            conn["password"] = json!(p);
+            format!("{}:{p}", record.id)
+        }
+        None => record.id.clone(),
+    };
+    conn["connection_string"] = json!(format!(
+        "postgresql://{user}@{host}:{port}/{}{query}",
+        record.id
+    ));
     conn
 }
 

@@ -29,6 +29,7 @@ use subtle::ConstantTimeEq;
 use super::{error_info, WireSession};
 use crate::auth::throttle::{client_key, FailureLimiter};
 use crate::catalog::workspaces::WorkspaceRecord;
+use crate::error::ApiResult;
 use crate::state::AppState;
 use crate::workspace::scram::{hmac, ScramSecret};
 
@@ -39,25 +40,88 @@ pub struct Login {
     pub id: String,
 }
 
+/// The login checks both wire faces share (this server's and `/internal/pgwire/auth` for an
+/// external one): one failed-password throttle per client address, and stable fake salts for
+/// unknown users, so a probe cannot tell them apart.
+pub struct Logins {
+    failures: Option<FailureLimiter<IpAddr>>,
+    fake_key: [u8; 32],
+}
+
+impl Logins {
+    pub fn new(failures_per_minute: u32) -> Self {
+        let mut fake_key = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut fake_key);
+        Self {
+            failures: FailureLimiter::new(failures_per_minute, 10_000),
+            fake_key,
+        }
+    }
+
+    /// How long `address` must wait before another password is checked, if it is blocked.
+    pub fn blocked(&self, address: IpAddr) -> Option<std::time::Duration> {
+        self.failures.as_ref()?.blocked(&client_key(address))
+    }
+
+    /// Counts one failed password from `address`.
+    pub fn failed(&self, address: IpAddr) {
+        if let Some(f) = &self.failures {
+            f.record(client_key(address));
+        }
+    }
+
+    /// The secret of the workspace `user` names, or a fake one (stable per user name) that
+    /// no password or proof matches (blocking: reads the catalog).
+    pub fn secret(
+        &self,
+        state: &AppState,
+        user: &str,
+    ) -> ApiResult<(ScramSecret, Option<WorkspaceRecord>)> {
+        Ok(match state.catalog.workspace_by_id(user)? {
+            Some(r) => (r.secret.clone(), Some(r)),
+            None => {
+                let salt = hmac(&self.fake_key, user.as_bytes())[..16].to_vec();
+                let mut stored_key = [0u8; 32];
+                rand::thread_rng().fill_bytes(&mut stored_key);
+                (
+                    ScramSecret {
+                        salt,
+                        iterations: crate::workspace::scram::ITERATIONS,
+                        stored_key,
+                        server_key: stored_key,
+                    },
+                    None,
+                )
+            }
+        })
+    }
+
+    /// The workspace whose password `password` is (blocking: one PBKDF2 run whether the user
+    /// exists or not). Throttling is the caller's.
+    pub fn check_password(
+        &self,
+        state: &AppState,
+        user: &str,
+        password: &str,
+    ) -> ApiResult<Option<WorkspaceRecord>> {
+        let (secret, record) = self.secret(state, user)?;
+        let ok = secret.matches(password);
+        Ok(record.filter(|_| ok))
+    }
+}
+
 pub struct Startup {
     state: AppState,
     driver: AuthDriver<DefaultServerParameterProvider, Login>,
-    failures: Option<FailureLimiter<IpAddr>>,
-    /// Derives stable fake salts for unknown users, so a probe cannot tell them apart.
-    fake_key: [u8; 32],
 }
 
 impl Startup {
     pub fn new(state: AppState) -> Self {
         let mut params = DefaultServerParameterProvider::default();
         params.server_version = format!("16.0 (duckbank {})", env!("CARGO_PKG_VERSION"));
-        let mut fake_key = [0u8; 32];
-        rand::thread_rng().fill_bytes(&mut fake_key);
         Self {
-            failures: FailureLimiter::new(state.config.auth_failures_per_minute, 10_000),
             state,
             driver: AuthDriver::new(params),
-            fake_key,
         }
     }
 
@@ -70,7 +134,6 @@ impl Startup {
         let lookup = Lookup {
             state: self.state.clone(),
             user,
-            fake_key: self.fake_key,
         };
         if self.state.config.pgwire_allow_cleartext {
             Box::new(Cleartext { lookup })
@@ -87,42 +150,22 @@ impl Startup {
 struct Lookup {
     state: AppState,
     user: String,
-    fake_key: [u8; 32],
 }
 
 impl Lookup {
-    async fn record(&self) -> PgWireResult<Option<WorkspaceRecord>> {
-        let (state, user) = (self.state.clone(), self.user.clone());
-        crate::service::blocking(move || state.catalog.workspace_by_id(&user))
-            .await
-            .map_err(|e| PgWireError::UserError(Box::new(error_info(&e))))
-    }
-
     /// The workspace's secret, or a fake one (stable per user name) that no proof matches.
     async fn secret(&self) -> PgWireResult<(ScramSecret, Option<Login>)> {
-        Ok(match self.record().await? {
-            Some(r) => (
-                r.secret,
-                Some(Login {
-                    project: r.project,
-                    id: r.id,
-                }),
-            ),
-            None => {
-                let salt = hmac(&self.fake_key, self.user.as_bytes())[..16].to_vec();
-                let mut stored_key = [0u8; 32];
-                rand::thread_rng().fill_bytes(&mut stored_key);
-                (
-                    ScramSecret {
-                        salt,
-                        iterations: crate::workspace::scram::ITERATIONS,
-                        stored_key,
-                        server_key: stored_key,
-                    },
-                    None,
-                )
-            }
-        })
+        let (state, user) = (self.state.clone(), self.user.clone());
+        let (secret, record) = crate::service::blocking(move || state.logins.secret(&state, &user))
+            .await
+            .map_err(|e| PgWireError::UserError(Box::new(error_info(&e))))?;
+        Ok((
+            secret,
+            record.map(|r| Login {
+                project: r.project,
+                id: r.id,
+            }),
+        ))
     }
 
     fn refused(&self) -> PgWireError {
@@ -311,12 +354,12 @@ impl StartupHandler for Startup {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let address = client_key(client.socket_addr().ip());
+        let address = client.socket_addr().ip();
         match message {
             PgWireFrontendMessage::Startup(ref startup) => {
                 protocol_negotiation(client, startup).await?;
                 save_startup_parameters_to_metadata(client, startup);
-                if let Some(wait) = self.failures.as_ref().and_then(|f| f.blocked(&address)) {
+                if let Some(wait) = self.state.logins.blocked(address) {
                     return Err(super::user_error(
                         "28P01",
                         &format!(
@@ -354,9 +397,7 @@ impl StartupHandler for Startup {
                     }
                     Ok(AuthOutcome::InProgress) => Ok(()),
                     Err(e) => {
-                        if let Some(f) = &self.failures {
-                            f.record(address);
-                        }
+                        self.state.logins.failed(address);
                         Err(e)
                     }
                 }

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod encode;
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -433,15 +434,21 @@ impl PgWireServerHandlers for Handlers {
     }
 }
 
-/// Accepts wire connections until the listener fails; each runs on its own task.
-pub async fn serve(listener: TcpListener, state: AppState) {
+/// Accepts wire connections until the listener fails; each runs on its own task. With `tls`,
+/// clients that ask for TLS get it (`tls::serve`); without, pgwire answers SSLRequest 'N'.
+pub async fn serve(listener: TcpListener, state: AppState, tls: Option<tokio_rustls::TlsAcceptor>) {
     let handlers = Arc::new(Handlers(Arc::new(Backend::new(state))));
     loop {
         match listener.accept().await {
             Ok((socket, _)) => {
                 let handlers = handlers.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+                    let served = match tls {
+                        Some(tls) => tls::serve(socket, tls, handlers).await,
+                        None => pgwire::tokio::process_socket(socket, None, handlers).await,
+                    };
+                    if let Err(e) = served {
                         tracing::debug!(error = %e, "wire connection ended with an error");
                     }
                 });

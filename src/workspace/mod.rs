@@ -56,7 +56,29 @@ pub struct WorkspaceDb {
 pub struct Workspaces {
     root: PathBuf,
     settings: Settings,
+    /// Locked before `external` when both are needed.
     open: Mutex<HashMap<String, Arc<WorkspaceDb>>>,
+    /// Sessions of an external wire server (`/internal/pgwire/sessions`), by workspace id:
+    /// they hold no connection here but count against the same limit.
+    external: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+/// One external session's place in its workspace's session limit, given back when dropped.
+pub struct Slot {
+    id: String,
+    external: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut external = self.external.lock();
+        if let Some(n) = external.get_mut(&self.id) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                external.remove(&self.id);
+            }
+        }
+    }
 }
 
 /// A connection to a workspace database for one client (a wire connection or one HTTP query):
@@ -158,6 +180,7 @@ impl Workspaces {
             root: data_dir.join("workspaces"),
             settings,
             open: Mutex::new(HashMap::new()),
+            external: Arc::default(),
         }
     }
 
@@ -193,12 +216,59 @@ impl Workspaces {
         }
     }
 
-    /// How many sessions a workspace has now.
+    /// How many sessions a workspace has now: its own (wire, HTTP, internal) and an external
+    /// wire server's.
     pub fn active_sessions(&self, id: &str) -> usize {
-        self.open
-            .lock()
+        let open = self.open.lock();
+        let own = open
             .get(id)
-            .map_or(0, |db| db.sessions.load(Ordering::Acquire))
+            .map_or(0, |db| db.sessions.load(Ordering::Acquire));
+        own + self.external_sessions(id)
+    }
+
+    fn external_sessions(&self, id: &str) -> usize {
+        self.external.lock().get(id).copied().unwrap_or(0)
+    }
+
+    fn too_many(&self, id: &str) -> ApiError {
+        ApiError::new(
+            ErrorCode::TooManySessions,
+            format!(
+                "workspace '{id}' has {} sessions already (PGWIRE_MAX_CONNECTIONS_PER_WORKSPACE)",
+                self.settings.max_sessions
+            ),
+        )
+    }
+
+    /// Whether one more session would pass the limit (429 `too_many_sessions` when not).
+    pub fn check_room(&self, id: &str) -> ApiResult<()> {
+        if self.active_sessions(id) >= self.settings.max_sessions {
+            return Err(self.too_many(id));
+        }
+        Ok(())
+    }
+
+    /// Takes a place for an external wire server's session (429 `too_many_sessions` beyond
+    /// the limit). An idle instance of the workspace is closed, so the external server can
+    /// open the file (DuckDB lets one process at a time write it).
+    pub fn reserve(&self, id: &str) -> ApiResult<Slot> {
+        let mut open = self.open.lock();
+        let own = open
+            .get(id)
+            .map_or(0, |db| db.sessions.load(Ordering::Acquire));
+        let mut external = self.external.lock();
+        let theirs = external.get(id).copied().unwrap_or(0);
+        if own + theirs >= self.settings.max_sessions {
+            return Err(self.too_many(id));
+        }
+        *external.entry(id.to_string()).or_insert(0) += 1;
+        if own == 0 {
+            drop(open.remove(id));
+        }
+        Ok(Slot {
+            id: id.to_string(),
+            external: self.external.clone(),
+        })
     }
 
     /// Creates the (empty) workspace file (blocking).
@@ -243,15 +313,9 @@ impl Workspaces {
                 }
             };
             let now = db.sessions.fetch_add(1, Ordering::AcqRel) + 1;
-            if limited && now > self.settings.max_sessions {
+            if limited && now + self.external_sessions(id) > self.settings.max_sessions {
                 db.sessions.fetch_sub(1, Ordering::AcqRel);
-                return Err(ApiError::new(
-                    ErrorCode::TooManySessions,
-                    format!(
-                        "workspace '{id}' has {} sessions already (PGWIRE_MAX_CONNECTIONS_PER_WORKSPACE)",
-                        self.settings.max_sessions
-                    ),
-                ));
+                return Err(self.too_many(id));
             }
             db
         };

@@ -26,9 +26,13 @@ enum Caller {
     /// branch_admin with `file_permissions: ["upload"]`.
     UploadOnly,
     Admin,
+    /// PGWIRE_INTERNAL_TOKEN: `/internal/pgwire/*` only, no key anywhere else.
+    InternalToken,
 }
 
-const CALLERS: [Caller; 11] = [
+const INTERNAL_TOKEN: &str = "matrix-internal-token";
+
+const CALLERS: [Caller; 12] = [
     Caller::NoKey,
     Caller::Garbage,
     Caller::Expired,
@@ -40,6 +44,7 @@ const CALLERS: [Caller; 11] = [
     Caller::BranchAdmin,
     Caller::ProjectAdmin,
     Caller::Admin,
+    Caller::InternalToken,
 ];
 
 /// What one cell must answer.
@@ -61,10 +66,21 @@ fn expected(rule: &Rule, caller: Caller) -> Outcome {
     if need == Public {
         return Outcome::Admitted;
     }
+    // An external wire server's routes: the master key or the internal token, else 401.
+    if need == PgwireInternal {
+        return match caller {
+            Caller::Admin | Caller::InternalToken => Outcome::Admitted,
+            _ => UNAUTHORIZED,
+        };
+    }
     let in_project_path = rule.path.starts_with("/projects/{project_id}");
     let admitted_if = |yes: bool| if yes { Outcome::Admitted } else { FORBIDDEN };
     match caller {
-        Caller::NoKey | Caller::Garbage | Caller::Expired | Caller::Revoked => UNAUTHORIZED,
+        Caller::NoKey
+        | Caller::Garbage
+        | Caller::Expired
+        | Caller::Revoked
+        | Caller::InternalToken => UNAUTHORIZED,
         Caller::Admin => Outcome::Admitted,
         // Routes without a project in the path act on the key's own project.
         Caller::OtherProject => admitted_if(need != Admin && !in_project_path),
@@ -114,6 +130,12 @@ fn declared_needs_follow_the_scope_model() {
         // The S3 face checks its callers itself (SigV4); tests/api/s3_api.rs covers it.
         let s3 = r.path == "/s3" || r.path.starts_with("/s3/");
         assert_eq!(r.need == S3, s3, "{what}: S3 routes");
+        let internal = r.path.starts_with("/internal/");
+        assert_eq!(
+            r.need == PgwireInternal,
+            internal,
+            "{what}: internal routes"
+        );
         let key_or_sharing = [
             "/api-keys",
             "/share",
@@ -205,6 +227,12 @@ impl World {
     }
 }
 
+/// Wrong keys are the point here: do not throttle them. The internal token is one caller.
+fn matrix_config(c: &mut duckbank::config::Config) {
+    c.auth_failures_per_minute = 0;
+    c.pgwire_internal_token = Some(duckbank::config::Secret::new(INTERNAL_TOKEN));
+}
+
 async fn issue_key(app: &TestApp, key: &str, body: Value) -> (String, String) {
     let issued = app
         .post("/projects/1/api-keys", key, body)
@@ -217,8 +245,7 @@ async fn issue_key(app: &TestApp, key: &str, body: Value) -> (String, String) {
 }
 
 async fn world() -> World {
-    // Wrong keys are the point here: do not throttle them.
-    let app = spawn_app_configured(|c| c.auth_failures_per_minute = 0).await;
+    let app = spawn_app_configured(matrix_config).await;
     let owner = app.create_project("1").await;
     let other = app.create_project("2").await;
     app.create_bucket("1", &owner, "b").await;
@@ -312,6 +339,7 @@ async fn world() -> World {
         // Any id: the gate answers before the workspace is looked up.
         ("workspace_id", "ws_nosuchworkspace00".to_string()),
         ("object_name", "no_such_object".to_string()),
+        ("session_id", "no-such-session".to_string()),
     ];
     let keys = vec![
         (Caller::NoKey, None),
@@ -325,6 +353,7 @@ async fn world() -> World {
         (Caller::BucketReader, Some(bucket_reader)),
         (Caller::UploadOnly, Some(upload_only)),
         (Caller::Admin, Some(ADMIN_KEY.to_string())),
+        (Caller::InternalToken, Some(INTERNAL_TOKEN.to_string())),
     ];
     World { app, keys, params }
 }
@@ -344,8 +373,7 @@ async fn expire_key(mut app: TestApp, key_id: &str) -> TestApp {
             .expect("expire key");
         assert_eq!(changed, 1);
     }
-    app.restart_configured(|c| c.auth_failures_per_minute = 0)
-        .await
+    app.restart_configured(matrix_config).await
 }
 
 #[track_caller]
@@ -387,7 +415,9 @@ async fn every_route_answers_every_kind_of_caller_as_its_need_says() {
     let mut cells = 0;
     for rule in rules {
         let path = w.path(rule);
-        let body = (rule.method == Method::POST || rule.method == Method::PUT).then(|| json!({}));
+        let body = [Method::POST, Method::PUT, Method::PATCH]
+            .contains(&rule.method)
+            .then(|| json!({}));
         for caller in CALLERS {
             let outcome = expected(rule, caller);
             let reply = w

@@ -1,5 +1,6 @@
-//! Startup of the real binary with bad settings: it must refuse to serve, exit with code 2 and
-//! say which variable is wrong and what it accepts. Never talks HTTP (the server must not start).
+//! Startup of the real binary with bad settings: it must refuse to serve, exit with code 2 (1 for
+//! a wire TLS file it cannot use) and say which variable is wrong and what it accepts. Never
+//! talks HTTP (the server must not start).
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -70,4 +71,36 @@ fn assert_exit_2(env: &[(&str, &str)], mentions: &[&str]) {
     for m in mentions {
         assert!(stderr.contains(m), "{stderr}");
     }
+}
+
+/// A wire TLS certificate that cannot be read or used stops start-up, naming the setting and
+/// the file (the test-only key pair is in tests/fixtures).
+#[test]
+fn an_unusable_wire_tls_certificate_stops_the_server() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let key = fixtures.join("TEST-ONLY-wire-tls.key.pem");
+    let key = key.to_str().expect("utf-8 path");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port().to_string())
+        .expect("free port");
+    let missing = "/nonexistent/duckbank-wire.crt";
+    for (cert, mentions) in [
+        (missing, vec!["PGWIRE_TLS_CERT", missing, "cannot read"]),
+        // The key is no certificate.
+        (key, vec!["PGWIRE_TLS_CERT", key, "no PEM certificate"]),
+    ] {
+        let (code, stderr) = run_server(&[
+            ("PGWIRE_PORT", port.as_str()),
+            ("PGWIRE_TLS_CERT", cert),
+            ("PGWIRE_TLS_KEY", key),
+        ]);
+        assert_eq!(code, Some(1), "stderr: {stderr}");
+        for m in mentions {
+            assert!(stderr.contains(m), "{m} missing in: {stderr}");
+        }
+    }
+    let (code, stderr) = run_server(&[("PGWIRE_PORT", port.as_str()), ("PGWIRE_TLS_KEY", key)]);
+    assert_eq!(code, Some(1), "stderr: {stderr}");
+    assert!(stderr.contains("must be set together"), "{stderr}");
 }

@@ -6,6 +6,8 @@ use serde_json::{json, Value};
 
 use super::schemas::{name, r};
 
+mod internal;
+
 /// The documentation of one operation. Built with the methods below; `mod.rs` turns it into the
 /// OpenAPI operation object next to what the route table itself says (security, path params).
 #[derive(Default)]
@@ -190,6 +192,9 @@ fn entry(method: &str, path: &str) -> Option<Doc> {
     }
     if let Some(suffix) = path.strip_prefix("/projects/{project_id}/workspaces") {
         return workspace_entry(method, suffix);
+    }
+    if let Some(suffix) = path.strip_prefix("/internal/pgwire") {
+        return internal::entry(method, suffix);
     }
     let d = match (method, path) {
         ("GET", "/") => doc("Service name, version and links").ok(200, "Service info.", r("ServiceInfo")),
