@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod encode;
+pub mod streaming;
 pub mod tls;
 
 use std::sync::Arc;
@@ -305,19 +306,29 @@ impl SimpleQueryHandler for Backend {
         let ws = Self::wire_session(client)?;
         let split = sandbox::split_all(&compatible(sql));
         let mut out = Vec::with_capacity(split.len());
-        for s in split {
+        let statements = split.len();
+        for (i, s) in split.into_iter().enumerate() {
             if ignored_set(&s) {
                 out.push(Response::Execution(Tag::new("SET")));
                 continue;
             }
             // A refused or failed statement ends the batch, as in PostgreSQL.
             let checked = sandbox::check_one(&s).map_err(api_error);
+            // Only the batch's last statement streams: its rows are sent after this returns,
+            // and a later statement would wait for the session they hold.
             let result = match checked {
-                Ok(()) => self.run(ws.clone(), s, Vec::new(), false).await,
+                Ok(()) if i + 1 == statements && streaming::streams(&s) => {
+                    streaming::query(&self.state, ws.clone(), s, Vec::new(), Format::UnifiedText)
+                        .await
+                }
+                Ok(()) => self
+                    .run(ws.clone(), s, Vec::new(), false)
+                    .await
+                    .and_then(|r| Self::respond(r, &Format::UnifiedText)),
                 Err(e) => Err(e),
             };
             match result {
-                Ok(r) => out.push(Self::respond(r, &Format::UnifiedText)?),
+                Ok(r) => out.push(r),
                 Err(PgWireError::UserError(info)) => {
                     out.push(Response::Error(info));
                     break;
@@ -356,6 +367,10 @@ impl ExtendedQueryHandler for Backend {
             return Ok(Response::Execution(Tag::new("SET")));
         }
         let values = params(portal, &portal.statement.parameter_types)?;
+        if streaming::streams(&statement) {
+            let format = portal.result_column_format.clone();
+            return streaming::query(&self.state, ws, statement, values, format).await;
+        }
         let result = self.run(ws, statement, values, false).await?;
         Self::respond(result, &portal.result_column_format)
     }
