@@ -52,11 +52,7 @@ pub async fn create(
     access: ProjectAccess,
     ApiJson(body): ApiJson<CreateBody>,
 ) -> ApiResult<impl IntoResponse> {
-    if body.description.as_ref().is_some_and(|d| d.len() > 1000) {
-        return Err(ApiError::bad_request(
-            "description must be at most 1000 bytes",
-        ));
-    }
+    super::query::check_description(body.description.as_deref())?;
     let view = branches::create(
         &state,
         &access.scope.project,

@@ -127,6 +127,19 @@ impl QueryParams {
     }
 }
 
+/// Longest free-text description a branch or snapshot keeps.
+const MAX_DESCRIPTION_BYTES: usize = 1000;
+
+/// 400 for a description over `MAX_DESCRIPTION_BYTES`.
+pub(crate) fn check_description(description: Option<&str>) -> ApiResult<()> {
+    if description.is_some_and(|d| d.len() > MAX_DESCRIPTION_BYTES) {
+        return Err(ApiError::bad_request(format!(
+            "description must be at most {MAX_DESCRIPTION_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
 /// `limit` (1..=1000, default 100) and `offset` (≥ 0, default 0) of a paged list; 422 else.
 pub(crate) fn page(limit: Option<i64>, offset: Option<i64>) -> ApiResult<(usize, usize)> {
     let limit = limit.unwrap_or(100);

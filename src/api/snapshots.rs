@@ -88,11 +88,7 @@ pub async fn create(
 ) -> ApiResult<impl IntoResponse> {
     let bucket = BucketName::parse(&body.bucket)?;
     let table = TableName::parse(&body.table)?;
-    if body.description.as_ref().is_some_and(|d| d.len() > 1000) {
-        return Err(ApiError::bad_request(
-            "description must be at most 1000 bytes",
-        ));
-    }
+    super::query::check_description(body.description.as_deref())?;
     require(
         &access.principal,
         &access,

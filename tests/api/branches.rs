@@ -2,8 +2,6 @@
 //! each write kind, branch-only tables, pull, diff, merge with and without a conflict, keys,
 //! restart, and kill -9 during a merge.
 
-use std::time::Duration;
-
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -493,7 +491,7 @@ async fn deleting_a_branch_removes_its_copies_and_keys_and_survives_restarts_bef
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kill_9_during_a_merge_leaves_main_whole_old_or_whole_new() {
     use crate::helpers::ServerProcess;
-    let (mut server, key) = ServerProcess::with_killable_table().await;
+    let (server, key) = ServerProcess::with_killable_table().await;
     let upload = |csv: String| server.upload_csv(&key, "rows.csv", csv);
     let small = upload(rows_csv(1..=100)).await;
     server
@@ -520,22 +518,9 @@ async fn a_kill_9_during_a_merge_leaves_main_whole_old_or_whole_new() {
         .await
         .expect(200);
 
-    let merge = server
-        .client
-        .post(server.url(&format!("/projects/1/branches/{id}/merge")))
-        .bearer_auth(&key)
-        .json(&json!({}))
-        .send();
-    let merge = tokio::spawn(merge);
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(
-        !merge.is_finished(),
-        "the merge must still run when the server is killed (make the table bigger)"
-    );
-    server.kill();
-    let _ = merge.await;
-
-    let server = server.restart().await;
+    let server = server
+        .kill_during_post(&format!("/projects/1/branches/{id}/merge"), &key, "merge")
+        .await;
     let t = server
         .get("/projects/1/buckets/b/tables/t", &key)
         .await

@@ -710,6 +710,27 @@ impl ServerProcess {
         self.kill();
     }
 
+    /// Sends POST `path` (`{}` body) with `key`, kills the process with SIGKILL while that
+    /// request still runs (a `what` that ends within 400 ms fails the test: make its table
+    /// bigger), and restarts on the data it left.
+    pub async fn kill_during_post(mut self, path: &str, key: &str, what: &str) -> Self {
+        let request = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(key)
+            .json(&json!({}))
+            .send();
+        let running = tokio::spawn(request);
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        assert!(
+            !running.is_finished(),
+            "the {what} must still run when the server is killed (make the table bigger)"
+        );
+        self.kill();
+        let _ = running.await;
+        self.restart().await
+    }
+
     /// Stops the process (when it still runs) and starts a new one on the same dir and
     /// environment, on a new port.
     pub async fn restart(mut self) -> Self {

@@ -676,7 +676,7 @@ async fn upload(app: &TestApp, key: &str, name: &str, data: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kill_9_during_a_restore_leaves_the_old_table() {
     use crate::helpers::ServerProcess;
-    let (mut server, key) = ServerProcess::with_killable_table().await;
+    let (server, key) = ServerProcess::with_killable_table().await;
     const BIG: u64 = 3_000_000;
     let file = server.upload_csv(&key, "big.csv", rows_csv(1..=BIG)).await;
     let import = "/projects/1/buckets/b/tables/t/import/file";
@@ -716,22 +716,9 @@ async fn a_kill_9_during_a_restore_leaves_the_old_table() {
     assert_eq!(before, rows_csv(1..=100));
 
     // The restore of three million rows runs while the process is killed.
-    let request = server
-        .client
-        .post(server.url(&format!("{SNAPSHOTS}/{big}/restore")))
-        .bearer_auth(&key)
-        .json(&json!({}))
-        .send();
-    let restore = tokio::spawn(request);
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(
-        !restore.is_finished(),
-        "the restore must still run when the server is killed (make the table bigger)"
-    );
-    server.kill();
-    let _ = restore.await;
-
-    let server = server.restart().await;
+    let server = server
+        .kill_during_post(&format!("{SNAPSHOTS}/{big}/restore"), &key, "restore")
+        .await;
     let t = server
         .get("/projects/1/buckets/b/tables/t", &key)
         .await

@@ -373,7 +373,8 @@ impl FileService {
             ));
         };
         let upload = self.multipart(project, upload_id).await?;
-        let stored = self.parts(project, upload_id).await?;
+        let dir = PartsDir::new(self.parts_dir(upload_id));
+        let (dir, stored) = blocking(move || dir.list().map(|stored| (dir, stored))).await?;
         if chosen.is_empty() {
             return Err(invalid_part("the upload names no parts"));
         }
@@ -402,7 +403,6 @@ impl FileService {
             parts.push(part.clone());
         }
         self.admit(Some(parts.iter().map(|p| p.size).sum()))?;
-        let dir = PartsDir::new(self.parts_dir(upload_id));
         let tmp = self.tmp_dir.clone();
         let spooled = blocking(move || dir.assemble(&parts, &tmp)).await?;
         let etag = format!("\"{}-{}\"", hex::encode(Md5::digest(&md5s)), chosen.len());
