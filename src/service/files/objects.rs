@@ -318,16 +318,17 @@ impl FileService {
         let held = self.held_by_parts(project, upload_id, number).await?;
         let dir = Arc::new(PartsDir::new(self.parts_dir(upload_id)));
         let (d, max) = (dir.clone(), self.max_bytes());
-        let slot = blocking(move || {
-            // The old part goes first: its bytes may be overwritten below.
-            d.forget(number)?;
-            d.slot_for(number, length, max)
-        })
-        .await?;
+        let slot = blocking(move || d.slot_for(number, length, max)).await?;
+        // An earlier copy of the part stays until the new one is in, unless the new one
+        // overwrites its slot.
         let md5 = match (slot, length) {
             (Some(offset), Some(length)) => {
                 let d = dir.clone();
-                let file = blocking(move || d.open_slot(offset)).await?;
+                let file = blocking(move || {
+                    d.forget(number)?;
+                    d.open_slot(offset)
+                })
+                .await?;
                 let md5 = self
                     .receive_checked_into(project, file, body, length, expected, held)
                     .await?;
@@ -340,7 +341,11 @@ impl FileService {
                     .receive_checked(project, body, length, expected, held)
                     .await?;
                 let d = dir.clone();
-                blocking(move || d.adopt_file(number, md5, spooled)).await?;
+                blocking(move || {
+                    d.forget(number)?;
+                    d.adopt_file(number, md5, spooled)
+                })
+                .await?;
                 md5
             }
         };
